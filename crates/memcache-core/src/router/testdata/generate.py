@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Generate the golden key -> node vectors used by `crates/memcache-core/src/router` tests.
+
+Setup (Python 3.11 on x86_64 Linux, manylinux wheels; no memcached server is needed):
+
+    pip install emcache==1.3.3 mmh3 pylibmc==1.6.3
+
+Run from anywhere (it writes next to itself):
+
+    python3 crates/memcache-core/src/router/testdata/generate.py
+
+Where the answers come from (never from our Rust code):
+
+* Rendezvous: emcache 1.3.3's compiled `emcache._cython.cyemcache.node_selection(key, rdz_nodes)`,
+  called exactly as `emcache/cluster.py` (`Cluster.pick_node`) calls it. The node list is built
+  like `Cluster._build_rdz_nodes`: `RendezvousNode(f"{host}{port}", node)` for TCP nodes and
+  `RendezvousNode(path, node)` for unix sockets. We pass the configured index as the `node`
+  object, so the return value is the index.
+* Ketama: libmemcached 1.0.16 as bundled in the pylibmc 1.6.3 wheel
+  (`site-packages/pylibmc.libs/libmemcached-*.so*`). pylibmc exposes no "which server owns this
+  key" call, so we load that same shared object with ctypes and call the C API directly:
+  `memcached_create(NULL)`, `memcached_behavior_set(MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED=16, 1)`
+  (what pylibmc's `behaviors={"ketama_weighted": True}` sets; this also switches the key hash and
+  the continuum hash to MD5), then `memcached_server_add_with_weight(host, port, weight)` or
+  `memcached_server_add_unix_socket_with_weight(path, weight)` per node in order, then
+  `memcached_generate_hash(memc, key, len)`, which returns the index of the server that owns
+  the key (the same `dispatch_host` lookup that `memcached_server_by_key` uses, but without
+  its key-length check, so over-long keys can be included). The script cross-checks that index
+  against `memcached_server_by_key` + `memcached_server_name`/`memcached_server_port` for every
+  key of at most 250 bytes.
+
+Output format (plain text, loaded by the Rust tests with `include_str!`):
+
+* `keys.txt`: `#` comment lines, then one key per line as lowercase hex; `-` is the empty key.
+* `<scenario>.txt`: `#` comment lines, `distribution rendezvous|ketama`, one
+  `node tcp <host> <port> <weight>` or `node unix <path> <weight>` line per node in configured
+  order, `routes <count>`, then the expected node index of every key in `keys.txt` order, one
+  character per key (`0`-`9`, then `a`-`z`), wrapped at 100 characters per line.
+"""
+
+import ctypes
+import glob
+import os
+import random
+import sys
+
+import emcache
+import mmh3
+import pylibmc
+from emcache._cython import cyemcache
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEED = 20240611
+NUM_RANDOM_KEYS = 4000
+DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+# --------------------------------------------------------------------------------------------
+# keys
+
+
+def make_keys():
+    rng = random.Random(SEED)
+    printable = list(range(0x21, 0x7F))
+    high = list(range(0x80, 0x100))
+    keys = [b"", b"a", b"foo", b"bar", b"key", b"0", b"\x80", b"\xff", b"~" * 250]
+    keys += [f"user:{n}".encode() for n in range(100)]
+    keys += [f"session/{n:08x}".encode() for n in range(100)]
+    for _ in range(NUM_RANDOM_KEYS):
+        # Mostly short keys, a quarter up to the 250-byte protocol limit.
+        if rng.random() < 0.75:
+            length = rng.randint(1, 32)
+        else:
+            length = rng.randint(33, 250)
+        # Two thirds printable ASCII, one third also with bytes >= 0x80 (emcache allows them).
+        alphabet = printable if rng.random() < 0.67 else printable + high
+        keys.append(bytes(rng.choice(alphabet) for _ in range(length)))
+    # A few keys the protocol would reject (too long, control bytes): routing must still agree.
+    for _ in range(20):
+        keys.append(bytes(rng.randrange(0x21, 0x100) for _ in range(rng.randint(251, 600))))
+    for _ in range(20):
+        keys.append(bytes(rng.randrange(0, 0x100) for _ in range(rng.randint(1, 40))))
+    return keys
+
+
+# --------------------------------------------------------------------------------------------
+# emcache rendezvous
+
+
+def emcache_route(nodes, keys):
+    rdz = []
+    for index, node in enumerate(nodes):
+        if node[0] == "tcp":
+            _, host, port, _weight = node
+            rdz.append(cyemcache.RendezvousNode(f"{host}{port}", index))
+        else:
+            _, path, _weight = node
+            rdz.append(cyemcache.RendezvousNode(path, index))
+    return [cyemcache.node_selection(key, rdz) for key in keys]
+
+
+def emcache_id_fold(node_id):
+    """Only used to *search* for a node list with a tie of node-id folds; answers still come from
+    emcache. Same fold as rendezvous.pyx: first 4 bytes as signed char, OR-ed with masks."""
+    o = mmh3.hash_bytes(node_id.encode(), 0, True)
+    c = [(b - 256 if b >= 128 else b) & 0xFFFFFFFF for b in o[:4]]
+    return (c[3] & 0xFF000000) | (c[2] & 0xFFFF0000) | (c[1] & 0xFFFFFF00) | c[0]
+
+
+def find_id_fold_tie():
+    seen = {}
+    for port in range(20000, 40000):
+        fold = emcache_id_fold(f"10.1.1.1{port}")
+        if fold in seen:
+            return seen[fold], port
+        seen[fold] = port
+    raise SystemExit("no node-id fold tie found")
+
+
+# --------------------------------------------------------------------------------------------
+# libmemcached ketama via ctypes
+
+MEMCACHED_BEHAVIOR_HASH = 2
+MEMCACHED_BEHAVIOR_DISTRIBUTION = 9
+MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED = 16
+MEMCACHED_HASH_MD5 = 1
+
+
+def load_libmemcached():
+    libs = os.path.join(os.path.dirname(pylibmc.__file__), os.pardir, "pylibmc.libs")
+    found = sorted(glob.glob(os.path.join(libs, "libmemcached-*.so*")))
+    if not found:
+        raise SystemExit(f"no bundled libmemcached under {libs}")
+    lib = ctypes.CDLL(found[0])
+    vp, cp, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
+    lib.memcached_lib_version.restype = cp
+    lib.memcached_create.argtypes = [vp]
+    lib.memcached_create.restype = vp
+    lib.memcached_free.argtypes = [vp]
+    lib.memcached_behavior_set.argtypes = [vp, ctypes.c_int, ctypes.c_uint64]
+    lib.memcached_behavior_get.argtypes = [vp, ctypes.c_int]
+    lib.memcached_behavior_get.restype = ctypes.c_uint64
+    lib.memcached_server_add_with_weight.argtypes = [vp, cp, ctypes.c_uint16, ctypes.c_uint32]
+    lib.memcached_server_add_unix_socket_with_weight.argtypes = [vp, cp, ctypes.c_uint32]
+    lib.memcached_server_count.argtypes = [vp]
+    lib.memcached_server_count.restype = ctypes.c_uint32
+    lib.memcached_generate_hash.argtypes = [vp, cp, sz]
+    lib.memcached_generate_hash.restype = ctypes.c_uint32
+    lib.memcached_server_by_key.argtypes = [vp, cp, sz, ctypes.POINTER(ctypes.c_int)]
+    lib.memcached_server_by_key.restype = vp
+    lib.memcached_server_instance_by_position.argtypes = [vp, ctypes.c_uint32]
+    lib.memcached_server_instance_by_position.restype = vp
+    lib.memcached_server_name.argtypes = [vp]
+    lib.memcached_server_name.restype = cp
+    lib.memcached_server_port.argtypes = [vp]
+    lib.memcached_server_port.restype = ctypes.c_uint16
+    return found[0], lib
+
+
+def ketama_route(lib, nodes, keys):
+    memc = lib.memcached_create(None)
+    try:
+        assert lib.memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1) == 0
+        assert lib.memcached_behavior_get(memc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED) == 1
+        assert lib.memcached_behavior_get(memc, MEMCACHED_BEHAVIOR_HASH) == MEMCACHED_HASH_MD5
+        for node in nodes:
+            if node[0] == "tcp":
+                _, host, port, weight = node
+                rc = lib.memcached_server_add_with_weight(memc, host.encode(), port, weight)
+            else:
+                _, path, weight = node
+                rc = lib.memcached_server_add_unix_socket_with_weight(memc, path.encode(), weight)
+            assert rc == 0, (node, rc)
+        assert lib.memcached_server_count(memc) == len(nodes)
+        names = []
+        for i in range(len(nodes)):
+            inst = lib.memcached_server_instance_by_position(memc, i)
+            names.append((lib.memcached_server_name(inst), lib.memcached_server_port(inst)))
+        assert len(set(names)) == len(names), "node identities must be distinct for the cross-check"
+        out = []
+        rc = ctypes.c_int()
+        for key in keys:
+            index = lib.memcached_generate_hash(memc, key, len(key))
+            assert 0 <= index < len(nodes)
+            if 0 < len(key) <= 250:
+                inst = lib.memcached_server_by_key(memc, key, len(key), ctypes.byref(rc))
+                assert rc.value == 0 and inst, (key, rc.value)
+                got = (lib.memcached_server_name(inst), lib.memcached_server_port(inst))
+                assert got == names[index], (key, got, names[index])
+            out.append(index)
+        return out
+    finally:
+        lib.memcached_free(memc)
+
+
+# --------------------------------------------------------------------------------------------
+# scenarios
+
+
+def tcp(host, port, weight=1):
+    return ("tcp", host, port, weight)
+
+
+def unix(path, weight=1):
+    return ("unix", path, weight)
+
+
+def scenarios():
+    tie_a, tie_b = find_id_fold_tie()
+    id_tie = [tcp("10.1.1.1", tie_a), tcp("10.1.1.1", tie_b), tcp("10.1.1.2", 11211)]
+    eight = [
+        tcp("127.0.0.1", 11211),
+        tcp("localhost", 11211),
+        tcp("cache-1.example.internal", 11211),
+        tcp("cache-2.example.internal", 22122),
+        tcp("10.0.0.5", 1),
+        tcp("::1", 11212),
+        tcp("memcached", 65535),
+        tcp("192.168.100.200", 11311),
+    ]
+    common = {
+        "1": [tcp("127.0.0.1", 11211)],
+        "2": [tcp("127.0.0.1", 11211), tcp("127.0.0.1", 11212)],
+        "3": [tcp("localhost", 11211), tcp("127.0.0.1", 11211), tcp("memcached-a.example.internal", 22122)],
+        "4": [tcp(f"10.0.0.{i}", 11211) for i in range(1, 5)],
+        "8": eight,
+        "unix": [unix("/var/run/memcached/memcached.sock"), tcp("127.0.0.1", 11211), unix("/tmp/memcached-2.sock")],
+    }
+    out = []
+    for name, nodes in common.items():
+        out.append((f"rendezvous_{name}", "rendezvous", nodes))
+    out.append(("rendezvous_idtie", "rendezvous", id_tie))
+    out.append(("rendezvous_idtie_reversed", "rendezvous", list(reversed(id_tie))))
+    for name, nodes in common.items():
+        out.append((f"ketama_{name}", "ketama", nodes))
+    # 25 equal nodes: f32 rounding gives 156 points each instead of 160 (1/25 * 40 * 25 is
+    # 39.999998 in f32), so this checks that the point count is computed the same way.
+    out.append(("ketama_25", "ketama", [tcp(f"10.0.1.{i}", 11211) for i in range(1, 26)]))
+    out.append(("ketama_weighted", "ketama", [tcp("127.0.0.1", 11211, 1), tcp("127.0.0.1", 11212, 2), tcp("127.0.0.1", 11213, 3)]))
+    # Weight 0 (libmemcached stores it as 1), port 0 (libmemcached turns it into 11211),
+    # weights that do not divide evenly (exercises the f32 point-count arithmetic).
+    out.append((
+        "ketama_weighted_mixed",
+        "ketama",
+        [
+            tcp("cache-a", 11211, 0),
+            tcp("cache-b", 0, 5),
+            tcp("10.0.0.7", 11212, 1),
+            tcp("cache-d.example.internal", 11213, 10),
+            unix("/run/memcached.sock", 3),
+            tcp("localhost", 11214, 7),
+        ],
+    ))
+    return out
+
+
+def node_line(node):
+    if node[0] == "tcp":
+        _, host, port, weight = node
+        return f"node tcp {host} {port} {weight}"
+    _, path, weight = node
+    return f"node unix {path} {weight}"
+
+
+def write(name, text):
+    with open(os.path.join(HERE, name), "w", encoding="ascii", newline="\n") as f:
+        f.write(text)
+
+
+def main():
+    keys = make_keys()
+    so_path, lib = load_libmemcached()
+    libver = lib.memcached_lib_version().decode()
+    emver = getattr(emcache, "__version__", None)
+    if emver is None:
+        from importlib.metadata import version
+
+        emver = version("emcache")
+    assert emver == "1.3.3", emver
+    assert libver == "1.0.16", libver
+    provenance = f"emcache {emver}, libmemcached {libver} ({os.path.basename(so_path)}, pylibmc {pylibmc.__version__}), python {sys.version.split()[0]}"
+
+    lines = ["# Generated by generate.py; do not edit. One key per line, hex; '-' is the empty key.", f"# {provenance}"]
+    lines += [key.hex() if key else "-" for key in keys]
+    write("keys.txt", "\n".join(lines) + "\n")
+
+    for name, distribution, nodes in scenarios():
+        if distribution == "rendezvous":
+            routes = emcache_route(nodes, keys)
+            source = "emcache._cython.cyemcache.node_selection"
+        else:
+            routes = ketama_route(lib, nodes, keys)
+            source = "libmemcached memcached_generate_hash, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED"
+        assert len(nodes) <= len(DIGITS)
+        text = "".join(DIGITS[r] for r in routes)
+        counts = [routes.count(i) for i in range(len(nodes))]
+        out = [f"# Generated by generate.py from {source}; do not edit.", f"# {provenance}", f"# keys per node: {counts}"]
+        out.append(f"distribution {distribution}")
+        out += [node_line(n) for n in nodes]
+        out.append(f"routes {len(routes)}")
+        out += [text[i : i + 100] for i in range(0, len(text), 100)]
+        write(f"{name}.txt", "\n".join(out) + "\n")
+        print(f"{name}: {len(nodes)} nodes, {len(routes)} keys, per node {counts}")
+
+
+if __name__ == "__main__":
+    main()

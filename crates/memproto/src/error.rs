@@ -1,0 +1,175 @@
+//! Error types: [`EncodeError`] for requests that cannot be written, [`DecodeError`] for
+//! replies that break the protocol.
+
+use thiserror::Error;
+
+/// Why a key was refused. Keys are checked before a single byte is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key is empty; the server would read the next token as the key.
+    #[error("key is empty")]
+    Empty,
+    /// The key is longer than the server's 250-byte limit.
+    #[error("key is {len} bytes long; the limit is {max}")]
+    TooLong {
+        /// Length of the refused key (after base64 encoding for binary meta keys).
+        len: usize,
+        /// The limit that applied.
+        max: usize,
+    },
+    /// The key holds a control byte, a space or DEL, which would split or end the command.
+    #[error("key byte {byte:#04x} at offset {index} is not allowed (control byte, space or DEL)")]
+    ForbiddenByte {
+        /// The refused byte.
+        byte: u8,
+        /// Its offset in the key.
+        index: usize,
+    },
+    /// The key `noreply` in last position would silently turn the request into a no-reply one.
+    #[error("the key `noreply` cannot be the last token of a classic command")]
+    Noreply,
+}
+
+/// A request that cannot be encoded. When encoding fails, nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// A key broke the key rules.
+    #[error("invalid key: {0}")]
+    Key(#[from] KeyError),
+    /// A multi-key command was given no key.
+    #[error("no keys given")]
+    NoKeys,
+    /// The value is larger than the configured maximum.
+    #[error("value is {len} bytes; the configured maximum is {max}")]
+    ValueTooLarge {
+        /// Length of the refused value.
+        len: usize,
+        /// The configured maximum ([`crate::Encoder::max_value_len`]).
+        max: usize,
+    },
+    /// An expiration time does not fit the server's signed 32-bit field.
+    #[error("expiration time {0} does not fit the server's signed 32-bit field")]
+    ExptimeOutOfRange(u64),
+    /// A relative expiration over 30 days must be turned into an absolute time first.
+    #[error(
+        "relative expiration of {0} s is over 30 days and the server would read it as a Unix time; \
+         resolve it against the clock first (Exptime::resolve)"
+    )]
+    ExptimeNeedsClock(u64),
+    /// An opaque token is longer than the server's 32-byte limit.
+    #[error("opaque is {0} bytes; the limit is 32")]
+    OpaqueTooLong(usize),
+    /// A free-form token (opaque, stats argument) is empty or holds a forbidden byte.
+    #[error("invalid token: {0}")]
+    Token(KeyError),
+    /// A quiet meta request needs an opaque so its (possibly absent) reply can be paired.
+    #[error("a quiet meta request needs an opaque to pair its reply")]
+    QuietWithoutOpaque,
+    /// The command line would exceed the server's 2048-byte line limit, where the server
+    /// closes the connection. Split the keys over several commands.
+    #[error("command line would be {len} bytes; the server allows {max}")]
+    LineTooLong {
+        /// Length the line would have, CRLF included.
+        len: usize,
+        /// The server's limit.
+        max: usize,
+    },
+}
+
+/// A reply that breaks the protocol. Every variant is fatal for the connection: the stream
+/// can no longer be trusted to pair replies with requests, so close it and fail what was
+/// pending on it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// A line grew past the configured maximum without a line feed.
+    #[error("reply line longer than {max} bytes")]
+    LineTooLong {
+        /// The configured maximum ([`crate::Limits::max_line_len`]).
+        max: usize,
+    },
+    /// A line ended in a bare `\n` instead of `\r\n`.
+    #[error("reply line ends without a carriage return")]
+    BareLineFeed,
+    /// A value announced more bytes than the configured maximum (checked before buffering).
+    #[error("reply announces a {len}-byte value; the configured maximum is {max}")]
+    ValueTooLarge {
+        /// The announced length.
+        len: u64,
+        /// The configured maximum ([`crate::Limits::max_value_len`]).
+        max: usize,
+    },
+    /// A data block was not followed by `\r\n`.
+    #[error("value data is not followed by CRLF")]
+    MissingDataTerminator,
+    /// A number in a reply is not a plain, in-range decimal.
+    #[error("invalid number in reply: {0}")]
+    InvalidNumber(Excerpt),
+    /// A line does not have the shape its reply kind requires.
+    #[error("malformed reply line: {0}")]
+    Malformed(Excerpt),
+    /// A reply the pending request cannot produce.
+    #[error("unexpected reply to {expected}: {line}")]
+    UnexpectedReply {
+        /// The kind of request at the head of the queue.
+        expected: &'static str,
+        /// The start of the offending line.
+        line: Excerpt,
+    },
+    /// Bytes arrived while no request was pending.
+    #[error("reply received while no request is pending: {0}")]
+    Unsolicited(Excerpt),
+    /// A retrieval returned a key that was not requested.
+    #[error("reply holds an item for a key that was not requested: {0}")]
+    UnrequestedKey(Excerpt),
+    /// A retrieval returned the same key twice.
+    #[error("reply holds the same key twice: {0}")]
+    DuplicateKey(Excerpt),
+    /// A meta reply carried an opaque that does not match its request.
+    #[error("meta reply opaque does not match the request: {0}")]
+    OpaqueMismatch(Excerpt),
+    /// An error line arrived while a quiet request was at the head of the queue, so it
+    /// cannot be attributed to one request with certainty.
+    #[error("error line cannot be attributed while a quiet request is pending: {0}")]
+    AmbiguousErrorLine(Excerpt),
+    /// Too many lines in one multi-line reply.
+    #[error("multi-line reply exceeds {max} lines")]
+    TooManyLines {
+        /// The configured maximum ([`crate::Limits::max_reply_lines`]).
+        max: usize,
+    },
+    /// The decoder already failed; the connection must be closed.
+    #[error("decoder already failed; the connection must be closed")]
+    Poisoned,
+}
+
+/// The first bytes of an offending line, kept for diagnostics (at most 64 bytes, lossily
+/// converted to UTF-8, control bytes escaped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excerpt(String);
+
+impl Excerpt {
+    const MAX: usize = 64;
+
+    pub(crate) fn of(bytes: &[u8]) -> Self {
+        let shown = &bytes[..bytes.len().min(Self::MAX)];
+        let mut text: String = shown.escape_ascii().to_string();
+        if bytes.len() > Self::MAX {
+            text.push_str("...");
+        }
+        Excerpt(text)
+    }
+
+    /// The excerpt as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Excerpt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\"", self.0)
+    }
+}
