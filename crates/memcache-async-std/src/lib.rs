@@ -1,1 +1,94 @@
-//! placeholder
+//! A memcached client for async-std, also usable under smol: pipelined connections,
+//! per-node pools, consistent hashing compatible with emcache and libmemcached,
+//! per-operation timeouts.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use memcache_async_std::Client;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::builder(["127.0.0.1:11211"]).build()?;
+//! client.set("greeting", "hello").ttl(Duration::from_secs(60)).await?;
+//! let item = client.get("greeting").await?.expect("just stored");
+//! assert_eq!(item.value, "hello");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! async-std is discontinued upstream (RUSTSEC-2025-0052) in favour of smol. Its sockets
+//! and timers run on the `async-io` reactor, which smol shares, so this client also works
+//! inside `smol::block_on` (the test suite runs it there).
+//!
+//! The whole API is documented on [`memcache_core::Client`]; this crate adds only
+//! [`AsyncStdRuntime`] and the aliases [`Client`] and [`ClientBuilder`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+pub use memcache_core::*;
+
+/// A memcached client on async-std.
+pub type Client = memcache_core::Client<AsyncStdRuntime>;
+
+/// Builds a [`Client`]; start with [`Client::builder`].
+pub type ClientBuilder = memcache_core::ClientBuilder<AsyncStdRuntime>;
+
+/// The async-std implementation of [`Runtime`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsyncStdRuntime;
+
+impl Runtime for AsyncStdRuntime {
+    type Sleep = Sleep;
+
+    fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Box<dyn Socket>>> + Send {
+        async move {
+            let stream = async_std::net::TcpStream::connect((host, port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream) as Box<dyn Socket>)
+        }
+    }
+
+    fn connect_unix(
+        &self,
+        path: &Path,
+    ) -> impl Future<Output = io::Result<Box<dyn Socket>>> + Send {
+        async move {
+            let stream = async_std::os::unix::net::UnixStream::connect(path).await?;
+            Ok(Box::new(stream) as Box<dyn Socket>)
+        }
+    }
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        // Dropping the handle detaches the task.
+        drop(async_std::task::spawn(task));
+    }
+
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        Sleep(async_io::Timer::after(duration))
+    }
+}
+
+/// The future [`AsyncStdRuntime::sleep`] returns.
+#[derive(Debug)]
+pub struct Sleep(async_io::Timer);
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(drop)
+    }
+}

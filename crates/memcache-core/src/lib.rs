@@ -1,2 +1,42 @@
-//! placeholder
+//! The runtime-agnostic memcached client engine behind `memcache-tokio` and
+//! `memcache-async-std`.
+//!
+//! Applications use one of those crates; this one holds everything they share: request
+//! builders, consistent hashing ([`router`]), per-node connection pools, pipelined
+//! connections, timeouts, health and metrics. It reaches the runtime only through the
+//! small [`Runtime`] trait and sockets only through `futures-io`.
+//!
+//! Requests and replies are encoded and decoded by [`memproto`], the sans-IO protocol
+//! crate.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod addr;
+mod auth;
+mod builder;
+mod client;
+mod config;
+mod conn;
+mod error;
+mod events;
+mod health;
+mod item;
+mod ops;
+mod pool;
 pub mod router;
+mod runtime;
+
+pub use addr::{AddrParseError, NodeAddr};
+pub use builder::ClientBuilder;
+pub use client::{Client, IntoNodeAddr};
+pub use config::ConfigError;
+pub use error::{Error, Result};
+pub use events::{ClusterEvents, NodeMetrics};
+pub use item::Item;
+pub use memproto::{self, Exptime, Limits};
+pub use ops::{
+    ArithRequest, GetManyRequest, GetRequest, KeyRequest, NoReplyRequest, NodeRequest,
+    RequestFuture, StoreRequest,
+};
+pub use router::Distribution;
+pub use runtime::{Runtime, Socket};

@@ -1,1 +1,77 @@
-//! placeholder
+//! A memcached client for tokio: pipelined connections, per-node pools, consistent hashing
+//! compatible with emcache and libmemcached, per-operation timeouts.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use memcache_tokio::Client;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::builder(["127.0.0.1:11211"]).build()?;
+//! client.set("greeting", "hello").ttl(Duration::from_secs(60)).await?;
+//! let item = client.get("greeting").await?.expect("just stored");
+//! assert_eq!(item.value, "hello");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The whole API is documented on [`memcache_core::Client`]; this crate adds only
+//! [`TokioRuntime`] and the aliases [`Client`] and [`ClientBuilder`]. Use the client from
+//! within a tokio runtime with the time and I/O drivers enabled (`#[tokio::main]` does).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio_util::compat::TokioAsyncReadCompatExt;
+
+pub use memcache_core::*;
+
+/// A memcached client on tokio.
+pub type Client = memcache_core::Client<TokioRuntime>;
+
+/// Builds a [`Client`]; start with [`Client::builder`].
+pub type ClientBuilder = memcache_core::ClientBuilder<TokioRuntime>;
+
+/// The tokio implementation of [`Runtime`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioRuntime;
+
+impl Runtime for TokioRuntime {
+    type Sleep = tokio::time::Sleep;
+
+    fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = io::Result<Box<dyn Socket>>> + Send {
+        async move {
+            let stream = tokio::net::TcpStream::connect((host, port)).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream.compat()) as Box<dyn Socket>)
+        }
+    }
+
+    fn connect_unix(
+        &self,
+        path: &Path,
+    ) -> impl Future<Output = io::Result<Box<dyn Socket>>> + Send {
+        async move {
+            let stream = tokio::net::UnixStream::connect(path).await?;
+            Ok(Box::new(stream.compat()) as Box<dyn Socket>)
+        }
+    }
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(task);
+    }
+
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        tokio::time::sleep(duration)
+    }
+}

@@ -160,3 +160,17 @@ mod tests {
         assert_eq!(Exptime::at(before).to_wire(), Ok(-1));
     }
 }
+
+impl From<Duration> for Exptime {
+    /// A relative expiration: the item expires `duration` from now.
+    fn from(duration: Duration) -> Self {
+        Exptime::After(duration)
+    }
+}
+
+impl From<SystemTime> for Exptime {
+    /// An absolute expiration at `time`.
+    fn from(time: SystemTime) -> Self {
+        Exptime::at(time)
+    }
+}

@@ -1,0 +1,191 @@
+//! The client builder.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use memproto::{Encoder, Limits};
+
+use crate::addr::NodeAddr;
+use crate::client::Client;
+use crate::config::{Config, ConfigError};
+use crate::error::Error;
+use crate::events::ClusterEvents;
+use crate::router::Distribution;
+use crate::runtime::Runtime;
+
+/// Configures and builds a [`Client`].
+///
+/// Every setting has a sensible default; the common case is
+/// `Client::builder(["127.0.0.1:11211"]).build()?`.
+#[must_use = "a builder does nothing until built"]
+pub struct ClientBuilder<R: Runtime> {
+    runtime: R,
+    config: Config,
+    error: Option<ConfigError>,
+}
+
+impl<R: Runtime> ClientBuilder<R> {
+    /// A builder for `nodes` (`host:port`, `[v6]:port`, or unix socket paths), driven by
+    /// `runtime`. Each node has weight 1 (weights matter for ketama only).
+    pub fn with_runtime<I, A>(runtime: R, nodes: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: AsRef<str>,
+    {
+        let mut builder = ClientBuilder {
+            runtime,
+            config: Config::new(Vec::new()),
+            error: None,
+        };
+        for node in nodes {
+            builder = builder.node(node.as_ref(), 1);
+        }
+        builder
+    }
+
+    /// Adds a node with a ketama weight.
+    pub fn node(mut self, addr: &str, weight: u32) -> Self {
+        match NodeAddr::parse(addr) {
+            Ok(addr) => self.config.nodes.push((addr, weight)),
+            Err(error) => {
+                self.error.get_or_insert(error.into());
+            }
+        }
+        self
+    }
+
+    /// The default per-operation timeout, covering the wait for a connection, the write and
+    /// the reply. `None` disables it. Default: 1 second. Each call can override it.
+    ///
+    /// A connection whose oldest request has waited this long is considered stuck and is
+    /// closed; the requests on it fail.
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.timeout = timeout;
+        self
+    }
+
+    /// The timeout for opening a connection (and authenticating). Default: 5 seconds.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// Connections each node keeps open even when idle, reopened in the background when
+    /// lost. Default: 1.
+    pub fn min_connections(mut self, min: usize) -> Self {
+        self.config.min_connections = min;
+        self
+    }
+
+    /// The most connections per node. Each connection is pipelined, so a few go a long
+    /// way; a new one opens when every open one is busy. Default: 2.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.config.max_connections = max;
+        self
+    }
+
+    /// Close connections (above the minimum) that were idle this long. `None` keeps them.
+    /// Default: 60 seconds.
+    pub fn idle_timeout(mut self, idle: Option<Duration>) -> Self {
+        self.config.idle_timeout = idle;
+        self
+    }
+
+    /// How keys are spread over nodes. Default: [`Distribution::Rendezvous`], identical to
+    /// emcache. Use [`Distribution::Ketama`] to share a cluster with libmemcached clients.
+    pub fn distribution(mut self, distribution: Distribution) -> Self {
+        self.config.distribution = distribution;
+        self
+    }
+
+    /// The largest value accepted for storage; larger ones fail with
+    /// [`Error::Invalid`] before anything is sent. Default: 1 MiB less 512 bytes, which fits
+    /// the server's default item size. Raise it with the server's `-I`.
+    pub fn max_value_len(mut self, max: usize) -> Self {
+        self.config.encoder = Encoder::with_max_value_len(max);
+        self
+    }
+
+    /// Limits applied to what servers send (line length, value size, reply lines).
+    pub fn decode_limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// Remove unhealthy nodes from routing, so their keys go to the others until they
+    /// recover. Default: off (their operations fail fast instead).
+    pub fn purge_unhealthy_nodes(mut self, purge: bool) -> Self {
+        self.config.purge_unhealthy_nodes = purge;
+        self
+    }
+
+    /// Consecutive connection failures after which a node is unhealthy. Default: 3.
+    pub fn unhealthy_after(mut self, failures: u32) -> Self {
+        self.config.unhealthy_after = failures.max(1);
+        self
+    }
+
+    /// Delay between reconnection attempts after failures: doubling from `min`, capped at
+    /// `max`. Default: 50 ms to 5 s. While a node backs off, its operations fail at once
+    /// with [`Error::Connect`].
+    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.config.backoff = (min, max.max(min));
+        self
+    }
+
+    /// Receives node health changes.
+    pub fn events(mut self, events: impl ClusterEvents) -> Self {
+        self.config.events = Some(Arc::new(events));
+        self
+    }
+
+    /// Authenticate every connection with memcached's ASCII authentication (`-Y`).
+    pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.config.credentials = Some((user.into(), password.into()));
+        self
+    }
+
+    /// Builds the client without connecting: connections open on first use and in the
+    /// background. Needs no runtime context.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for an invalid configuration.
+    pub fn build(self) -> Result<Client<R>, ConfigError> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let config = &self.config;
+        if config.nodes.is_empty() {
+            return Err(ConfigError::NoNodes);
+        }
+        if config.max_connections == 0 || config.min_connections > config.max_connections {
+            return Err(ConfigError::PoolBounds {
+                min: config.min_connections,
+                max: config.max_connections,
+            });
+        }
+        for (index, (addr, _)) in config.nodes.iter().enumerate() {
+            if config.nodes[..index].iter().any(|(other, _)| other == addr) {
+                return Err(ConfigError::DuplicateNode(addr.to_string()));
+            }
+            if let NodeAddr::Unix(path) = addr {
+                if path.to_str().is_none() {
+                    return Err(ConfigError::NonUtf8Path(path.display().to_string()));
+                }
+            }
+        }
+        Ok(Client::from_config(self.runtime, self.config))
+    }
+
+    /// Builds the client and opens each node's minimum connections, waiting for them.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] when no node can be reached (the first node's error), or
+    /// [`Error::Config`] for an invalid configuration. Nodes that fail while others succeed
+    /// are retried in the background.
+    pub async fn connect(self) -> Result<Client<R>, Error> {
+        let client = self.build()?;
+        client.warm_up().await?;
+        Ok(client)
+    }
+}

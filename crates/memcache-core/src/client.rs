@@ -1,0 +1,404 @@
+//! The client: routing, timeouts, and the plumbing every operation shares.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use futures::future::{select, try_join_all, Either};
+use memproto::{
+    Command, Expect, Exptime, Reply, Retrieve, RetrieveKind, ServerError, ServerErrorKind,
+    MAX_COMMAND_LINE,
+};
+
+use crate::addr::NodeAddr;
+use crate::builder::ClientBuilder;
+use crate::config::Config;
+use crate::conn::Request;
+use crate::error::{Error, Result};
+use crate::events::NodeMetrics;
+use crate::health::Health;
+use crate::item::Item;
+use crate::pool::Node;
+use crate::runtime::Runtime;
+
+/// A memcached client for a cluster of nodes.
+///
+/// Cheap to clone (clones share connections) and `Send + Sync`: share one client between
+/// all tasks. Operations are methods returning request builders; set options on them and
+/// `.await` them:
+///
+/// ```ignore
+/// client.set("key", "value").exptime(Duration::from_secs(60)).flags(4).await?;
+/// let item = client.get("key").return_flags().await?;
+/// ```
+pub struct Client<R: Runtime> {
+    pub(crate) inner: Arc<Inner<R>>,
+}
+
+pub(crate) struct Inner<R: Runtime> {
+    pub(crate) runtime: R,
+    pub(crate) config: Arc<Config>,
+    pub(crate) nodes: Vec<Arc<Node<R>>>,
+    health: Arc<Health>,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime + Default> Client<R> {
+    /// A builder for a client of `nodes` (`host:port`, `[v6]:port`, or unix socket paths).
+    pub fn builder<I, A>(nodes: I) -> ClientBuilder<R>
+    where
+        I: IntoIterator<Item = A>,
+        A: AsRef<str>,
+    {
+        ClientBuilder::with_runtime(R::default(), nodes)
+    }
+}
+
+/// Names a node for the commands that address one node (`flush_all`, `stats`, ...).
+pub trait IntoNodeAddr {
+    /// The node address.
+    fn into_node_addr(self) -> Result<NodeAddr>;
+}
+
+impl IntoNodeAddr for &str {
+    fn into_node_addr(self) -> Result<NodeAddr> {
+        NodeAddr::parse(self).map_err(|_| Error::UnknownNode(self.to_owned()))
+    }
+}
+
+impl IntoNodeAddr for &String {
+    fn into_node_addr(self) -> Result<NodeAddr> {
+        self.as_str().into_node_addr()
+    }
+}
+
+impl IntoNodeAddr for NodeAddr {
+    fn into_node_addr(self) -> Result<NodeAddr> {
+        Ok(self)
+    }
+}
+
+impl IntoNodeAddr for &NodeAddr {
+    fn into_node_addr(self) -> Result<NodeAddr> {
+        Ok(self.clone())
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    pub(crate) fn from_config(runtime: R, config: Config) -> Self {
+        let config = Arc::new(config);
+        let health = Arc::new(Health::new(
+            config.nodes.clone(),
+            config.distribution,
+            config.purge_unhealthy_nodes,
+            config.events.clone(),
+        ));
+        let nodes = config
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(index, (addr, _))| {
+                Arc::new(Node::new(
+                    index,
+                    addr.clone(),
+                    runtime.clone(),
+                    config.clone(),
+                    health.clone(),
+                ))
+            })
+            .collect();
+        Client {
+            inner: Arc::new(Inner {
+                runtime,
+                config,
+                nodes,
+                health,
+            }),
+        }
+    }
+
+    /// Opens every node's minimum connections; fails only if no node is reachable.
+    pub(crate) async fn warm_up(&self) -> Result<()> {
+        let attempts = self.inner.nodes.iter().map(|node| node.warm_up());
+        let results = futures::future::join_all(attempts).await;
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(Error::NoAvailableNodes))
+    }
+
+    /// The configured nodes, in order.
+    pub fn nodes(&self) -> Vec<NodeAddr> {
+        self.inner
+            .nodes
+            .iter()
+            .map(|node| node.addr.clone())
+            .collect()
+    }
+
+    /// Nodes that are healthy (the last connection attempt, or one of the few before it,
+    /// succeeded).
+    pub fn healthy_nodes(&self) -> Vec<NodeAddr> {
+        self.nodes_where(true)
+    }
+
+    /// Nodes declared unhealthy after repeated connection failures.
+    pub fn unhealthy_nodes(&self) -> Vec<NodeAddr> {
+        self.nodes_where(false)
+    }
+
+    fn nodes_where(&self, healthy: bool) -> Vec<NodeAddr> {
+        let states = self.inner.health.snapshot();
+        self.inner
+            .nodes
+            .iter()
+            .zip(states)
+            .filter(|(_, state)| *state == healthy)
+            .map(|(node, _)| node.addr.clone())
+            .collect()
+    }
+
+    /// Each node's counters.
+    pub fn metrics(&self) -> Vec<(NodeAddr, NodeMetrics)> {
+        self.inner
+            .nodes
+            .iter()
+            .map(|node| (node.addr.clone(), node.counters.snapshot()))
+            .collect()
+    }
+
+    /// The node `key` is routed to (for diagnostics and tests).
+    ///
+    /// # Errors
+    /// [`Error::NoAvailableNodes`] when every node was purged from routing.
+    pub fn node_for(&self, key: impl AsRef<[u8]>) -> Result<NodeAddr> {
+        Ok(self.inner.route(key.as_ref())?.addr.clone())
+    }
+}
+
+impl<R: Runtime> Inner<R> {
+    pub(crate) fn route(&self, key: &[u8]) -> Result<&Arc<Node<R>>> {
+        self.health
+            .route(key)
+            .and_then(|index| self.nodes.get(index))
+            .ok_or(Error::NoAvailableNodes)
+    }
+
+    pub(crate) fn node(&self, node: impl IntoNodeAddr) -> Result<&Arc<Node<R>>> {
+        let addr = node.into_node_addr()?;
+        self.nodes
+            .iter()
+            .find(|node| node.addr == addr)
+            .ok_or_else(|| Error::UnknownNode(addr.to_string()))
+    }
+
+    /// Encodes `command` into a buffer of its own.
+    pub(crate) fn encode(
+        &self,
+        command: &Command<'_>,
+        size_hint: usize,
+    ) -> Result<(Bytes, Expect)> {
+        let mut buf = BytesMut::with_capacity(size_hint + 64);
+        let expect = self.config.encoder.encode(command, &mut buf)?;
+        Ok((buf.freeze(), expect))
+    }
+
+    /// The timeout in force: the call's override, else the client's default.
+    pub(crate) fn timeout(&self, call: Option<Option<Duration>>) -> Option<Duration> {
+        call.unwrap_or(self.config.timeout)
+    }
+
+    /// Runs `operation`, failing with [`Error::Timeout`] when `timeout` passes first.
+    pub(crate) async fn with_timeout<T>(
+        &self,
+        timeout: Option<Duration>,
+        operation: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let Some(timeout) = timeout else {
+            return operation.await;
+        };
+        let timer = self.runtime.sleep(timeout);
+        futures::pin_mut!(operation, timer);
+        match select(operation, timer).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(Error::Timeout),
+        }
+    }
+
+    /// Sends a one-node command and returns its reply.
+    pub(crate) async fn call(
+        &self,
+        node: &Arc<Node<R>>,
+        request: (Bytes, Expect),
+        timeout: Option<Option<Duration>>,
+    ) -> Result<Reply> {
+        let (bytes, expect) = request;
+        let timeout = self.timeout(timeout);
+        self.with_timeout(timeout, node.request(bytes, expect))
+            .await
+    }
+
+    /// Queues a command without waiting for its reply. The connection still reads the reply
+    /// (and drops it), so a failure can never shift later replies onto other callers.
+    pub(crate) async fn call_noreply(
+        &self,
+        node: &Arc<Node<R>>,
+        request: (Bytes, Expect),
+        timeout: Option<Option<Duration>>,
+    ) -> Result<()> {
+        let (bytes, expect) = request;
+        let timeout = self.timeout(timeout);
+        let submit = node.submit(Request {
+            bytes,
+            expect,
+            reply: None,
+        });
+        self.with_timeout(timeout, submit).await
+    }
+
+    /// Fetches many keys: split by node, split into command lines within the server's
+    /// limit, all sent concurrently. The first failure fails the call and drops the rest.
+    pub(crate) async fn retrieve_many(
+        &self,
+        kind: RetrieveKind,
+        keys: &[&[u8]],
+        return_flags: bool,
+        timeout: Option<Option<Duration>>,
+    ) -> Result<HashMap<Bytes, Item>> {
+        let mut per_node: Vec<Vec<&[u8]>> = vec![Vec::new(); self.nodes.len()];
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        let mut unroutable = false;
+        self.health.route_each(
+            keys.iter().copied().filter(|key| seen.insert(*key)),
+            |key, node| match node {
+                Some(index) => per_node[index].push(key),
+                None => unroutable = true,
+            },
+        );
+        if unroutable {
+            return Err(Error::NoAvailableNodes);
+        }
+        let mut requests = Vec::new();
+        for (index, node_keys) in per_node.iter().enumerate() {
+            for chunk in line_chunks(node_keys) {
+                let command = Command::Retrieve(Retrieve { kind, keys: chunk });
+                let request = self.encode(&command, 0)?;
+                requests.push((index, request));
+            }
+        }
+        let calls = requests
+            .into_iter()
+            .map(|(index, (bytes, expect))| self.nodes[index].request(bytes, expect));
+        let replies = self
+            .with_timeout(self.timeout(timeout), try_join_all(calls))
+            .await?;
+        let mut found = HashMap::with_capacity(keys.len());
+        for reply in replies {
+            for item in values(reply)? {
+                let key = item.key.clone();
+                found.insert(key, Item::from_wire(item, return_flags));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The current Unix time, for expirations that need the clock.
+pub(crate) fn resolve(exptime: Exptime) -> Exptime {
+    if !exptime.needs_clock() {
+        return exptime;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    exptime.resolve(now)
+}
+
+/// Splits keys into groups whose command line stays within the server's line limit.
+fn line_chunks<'k>(keys: &'k [&'k [u8]]) -> impl Iterator<Item = &'k [&'k [u8]]> {
+    // "gats " + a 10-digit signed exptime + CRLF leaves room under the limit.
+    const HEADER: usize = 24;
+    let mut rest = keys;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut len = HEADER;
+        let mut count = 0;
+        while count < rest.len() && (count == 0 || len + 1 + rest[count].len() <= MAX_COMMAND_LINE)
+        {
+            len += 1 + rest[count].len();
+            count += 1;
+        }
+        let (chunk, tail) = rest.split_at(count);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// The items of a retrieval reply.
+pub(crate) fn values(reply: Reply) -> Result<Vec<memproto::Item>> {
+    match reply {
+        Reply::Values(items) => Ok(items),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// The error for a reply the command cannot produce (including server error lines).
+pub(crate) fn unexpected(reply: Reply) -> Error {
+    match reply {
+        Reply::Error(error) => server_error(error),
+        other => Error::UnexpectedReply(format!("{other:?}")),
+    }
+}
+
+fn server_error(error: ServerError) -> Error {
+    let message = String::from_utf8_lossy(&error.message).into_owned();
+    match error.kind {
+        ServerErrorKind::Error => Error::UnknownCommand(message),
+        ServerErrorKind::Client if message.contains("non-numeric") => Error::NotNumeric,
+        ServerErrorKind::Client => Error::Client(message),
+        ServerErrorKind::Server => Error::Server(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_respect_the_line_limit() {
+        let key = [b'k'; 250];
+        let keys: Vec<&[u8]> = vec![&key[..]; 50];
+        let chunks: Vec<_> = line_chunks(&keys).collect();
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 50);
+        for chunk in chunks {
+            let line = 24 + chunk.iter().map(|k| k.len() + 1).sum::<usize>();
+            assert!(line <= MAX_COMMAND_LINE, "{line}");
+        }
+    }
+}

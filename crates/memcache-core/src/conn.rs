@@ -1,0 +1,458 @@
+//! One multiplexed connection: many callers, one socket, replies in order.
+//!
+//! Callers hand encoded requests to the connection's inbox and wait on a oneshot channel.
+//! A driver task owns the socket: it moves everything queued in the inbox into one write
+//! buffer (so requests that arrive while a write is in progress go out together in the
+//! next syscall), reads replies, and completes callers in order. A caller that gave up
+//! (timeout, drop) leaves its slot in the queue; its reply is still read and discarded,
+//! so the stream never shifts.
+
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::channel::oneshot;
+use futures::io::{AsyncRead, AsyncWrite};
+use futures::task::AtomicWaker;
+use memproto::{Decoder, Expect, Limits, Reply, ServerErrorKind};
+
+use crate::error::Error;
+use crate::events::Counters;
+use crate::runtime::{Runtime, Socket};
+
+/// Where a caller's reply goes; `None` when nobody waits (fire-and-forget requests).
+pub(crate) type ReplySender = Option<oneshot::Sender<Result<Reply, Error>>>;
+
+/// An encoded request on its way to the driver.
+pub(crate) struct Request {
+    pub(crate) bytes: Bytes,
+    pub(crate) expect: Expect,
+    pub(crate) reply: ReplySender,
+}
+
+/// A caller's handle on a connection. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Conn {
+    shared: Arc<Shared>,
+}
+
+/// The pool's handle: dropping it lets the driver finish what is in flight and close.
+pub(crate) struct OwnedConn {
+    conn: Conn,
+}
+
+struct Shared {
+    node: Arc<str>,
+    inbox: Mutex<Inbox>,
+    driver: AtomicWaker,
+    /// Requests submitted and not yet answered.
+    in_flight: AtomicUsize,
+    /// Set once the connection takes no new requests.
+    closed: AtomicBool,
+}
+
+struct Inbox {
+    requests: Vec<Request>,
+    /// Why the connection refuses new requests.
+    refused: Option<Error>,
+    /// The pool let go of the connection: close once idle.
+    released: bool,
+    last_active: Instant,
+}
+
+impl Conn {
+    /// Queues `request`. Gives it back if the connection no longer takes requests, so the
+    /// caller can try another.
+    pub(crate) fn submit(&self, request: Request) -> Result<(), Request> {
+        let mut inbox = self.shared.lock_inbox();
+        if inbox.refused.is_some() {
+            return Err(request);
+        }
+        if request.expect.expects_reply() {
+            self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        }
+        inbox.requests.push(request);
+        let first = inbox.requests.len() == 1;
+        drop(inbox);
+        if first {
+            // Later submissions find the inbox non-empty: the driver is already woken and
+            // drains everything at once.
+            self.shared.driver.wake();
+        }
+        Ok(())
+    }
+
+    /// Requests waiting for their reply on this connection.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection still takes requests.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.shared.closed.load(Ordering::Relaxed)
+    }
+
+    /// When a request was last handed to the socket.
+    pub(crate) fn last_active(&self) -> Instant {
+        self.shared.lock_inbox().last_active
+    }
+}
+
+impl OwnedConn {
+    pub(crate) fn conn(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl Drop for OwnedConn {
+    fn drop(&mut self) {
+        self.conn.shared.lock_inbox().released = true;
+        self.conn.shared.driver.wake();
+    }
+}
+
+impl Shared {
+    fn lock_inbox(&self) -> MutexGuard<'_, Inbox> {
+        // A panic while holding this lock cannot leave the inbox inconsistent (every
+        // critical section is a plain push or take), so a poisoned lock is still usable.
+        self.inbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Refuses new requests from now on.
+    fn refuse(&self, error: Error) {
+        let mut inbox = self.lock_inbox();
+        inbox.refused.get_or_insert(error);
+        self.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Settings a driver needs.
+pub(crate) struct DriverConfig {
+    pub(crate) limits: Limits,
+    /// Close the connection when its oldest request waited this long.
+    pub(crate) stuck_after: Option<Duration>,
+    pub(crate) counters: Arc<Counters>,
+}
+
+/// Starts a driver for `socket` on `runtime` and returns the pool's handle.
+pub(crate) fn spawn<R: Runtime>(
+    runtime: &R,
+    socket: Box<dyn Socket>,
+    node: Arc<str>,
+    config: DriverConfig,
+) -> OwnedConn {
+    let shared = Arc::new(Shared {
+        node,
+        inbox: Mutex::new(Inbox {
+            requests: Vec::new(),
+            refused: None,
+            released: false,
+            last_active: Instant::now(),
+        }),
+        driver: AtomicWaker::new(),
+        in_flight: AtomicUsize::new(0),
+        closed: AtomicBool::new(false),
+    });
+    let driver = Driver {
+        socket,
+        shared: shared.clone(),
+        decoder: Decoder::new(config.limits),
+        read_buf: BytesMut::with_capacity(READ_CHUNK),
+        scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+        write_buf: BytesMut::new(),
+        needs_flush: false,
+        waiting: VecDeque::new(),
+        draining: None,
+        released: false,
+        runtime: runtime.clone(),
+        stuck_after: config.stuck_after,
+        stuck_timer: None,
+        counters: config.counters,
+    };
+    runtime.spawn(driver.run());
+    OwnedConn {
+        conn: Conn { shared },
+    }
+}
+
+/// Reads go through a fixed scratch buffer of this size (no per-read zeroing)...
+const READ_CHUNK: usize = 16 * 1024;
+/// ...unless the decoder reserved at least this much for a large value, which is then read
+/// straight into the read buffer.
+const DIRECT_READ: usize = 64 * 1024;
+
+struct Waiting {
+    reply: ReplySender,
+    sent_at: Instant,
+}
+
+struct Driver<R: Runtime> {
+    socket: Box<dyn Socket>,
+    shared: Arc<Shared>,
+    decoder: Decoder,
+    read_buf: BytesMut,
+    scratch: Box<[u8]>,
+    write_buf: BytesMut,
+    needs_flush: bool,
+    /// Callers of written requests, oldest first.
+    waiting: VecDeque<Waiting>,
+    /// Set after a `SERVER_ERROR`: take nothing new, finish what is in flight, then close.
+    draining: Option<Error>,
+    released: bool,
+    runtime: R,
+    stuck_after: Option<Duration>,
+    stuck_timer: Option<Pin<Box<R::Sleep>>>,
+    counters: Arc<Counters>,
+}
+
+impl<R: Runtime> Driver<R> {
+    async fn run(mut self) {
+        let error = poll_fn(|cx| self.poll_drive(cx)).await;
+        self.fail_all(error);
+        Counters::bump(&self.counters.connections_closed);
+        self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Drives the connection until it ends, returning why it ended.
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
+        loop {
+            self.shared.driver.register(cx.waker());
+            self.take_requests();
+            let mut progress = false;
+            match self.poll_write(cx) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(error)) => return Poll::Ready(error),
+                Poll::Pending => {}
+            }
+            match self.poll_read(cx) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(error)) => return Poll::Ready(error),
+                Poll::Pending => {}
+            }
+            if let Poll::Ready(error) = self.poll_stuck(cx) {
+                return Poll::Ready(error);
+            }
+            let idle = self.waiting.is_empty() && self.write_buf.is_empty();
+            if idle {
+                if let Some(error) = self.draining.take() {
+                    return Poll::Ready(error);
+                }
+                if self.released {
+                    return Poll::Ready(self.lost(
+                        io::ErrorKind::NotConnected,
+                        "connection released by the pool",
+                    ));
+                }
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Moves queued requests into the write buffer and the decoder's queue.
+    fn take_requests(&mut self) {
+        let requests = {
+            let mut inbox = self.shared.lock_inbox();
+            self.released = inbox.released;
+            if inbox.requests.is_empty() {
+                return;
+            }
+            let now = Instant::now();
+            inbox.last_active = now;
+            std::mem::take(&mut inbox.requests)
+        };
+        let sent_at = Instant::now();
+        for request in requests {
+            self.write_buf.extend_from_slice(&request.bytes);
+            if request.expect.expects_reply() {
+                self.decoder.push(request.expect);
+                self.waiting.push_back(Waiting {
+                    reply: request.reply,
+                    sent_at,
+                });
+            }
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut wrote = false;
+        while !self.write_buf.is_empty() {
+            match Pin::new(&mut self.socket).poll_write(cx, &self.write_buf) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(
+                        self.lost(io::ErrorKind::WriteZero, "socket accepted no bytes")
+                    ))
+                }
+                Poll::Ready(Ok(written)) => {
+                    self.write_buf.advance(written);
+                    self.needs_flush = true;
+                    wrote = true;
+                }
+                Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(self.io_error(error))),
+                Poll::Pending => break,
+            }
+        }
+        if self.write_buf.is_empty() {
+            // Reuse the allocation from the start.
+            self.write_buf.clear();
+            if self.needs_flush {
+                match Pin::new(&mut self.socket).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.needs_flush = false,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(self.io_error(error))),
+                    Poll::Pending => {}
+                }
+            }
+        }
+        if wrote {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Reads once and completes every caller whose reply is now whole.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let spare = self.read_buf.capacity() - self.read_buf.len();
+        let read = if spare >= DIRECT_READ {
+            // A large value is on its way and the decoder reserved room for it: read
+            // straight into place. Safe code must initialise the room first; the cost is
+            // small next to a read of this size.
+            let start = self.read_buf.len();
+            self.read_buf.resize(start + spare, 0);
+            let read = Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf[start..]);
+            let got = match &read {
+                Poll::Ready(Ok(n)) => *n,
+                _ => 0,
+            };
+            self.read_buf.truncate(start + got);
+            read
+        } else {
+            let read = Pin::new(&mut self.socket).poll_read(cx, &mut self.scratch);
+            if let Poll::Ready(Ok(n)) = read {
+                self.read_buf.extend_from_slice(&self.scratch[..n]);
+            }
+            read
+        };
+        match read {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(0)) => Poll::Ready(Err(
+                self.lost(io::ErrorKind::UnexpectedEof, "server closed the connection")
+            )),
+            Poll::Ready(Ok(_)) => Poll::Ready(self.deliver_replies()),
+            Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(self.io_error(error))),
+        }
+    }
+
+    fn deliver_replies(&mut self) -> Result<(), Error> {
+        loop {
+            let reply = match self.decoder.decode(&mut self.read_buf) {
+                Ok(Some(reply)) => reply,
+                Ok(None) => return Ok(()),
+                Err(source) => {
+                    return Err(Error::Protocol {
+                        node: self.shared.node.to_string(),
+                        source,
+                    })
+                }
+            };
+            // The decoder only yields replies for pushed requests, one per waiting caller.
+            let Some(waiting) = self.waiting.pop_front() else {
+                return Err(self.lost(io::ErrorKind::InvalidData, "reply without a caller"));
+            };
+            self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+            if let Reply::Error(error) = &reply {
+                if error.kind == ServerErrorKind::Server && self.draining.is_none() {
+                    // The server may close the connection after a SERVER_ERROR. Take no
+                    // new requests; let those in flight finish (or fail if it does close).
+                    let error = self.lost(
+                        io::ErrorKind::ConnectionAborted,
+                        "closed after SERVER_ERROR",
+                    );
+                    self.shared.refuse(error.clone());
+                    self.draining = Some(error);
+                }
+            }
+            if let Some(sender) = waiting.reply {
+                // The caller may have given up; its reply is dropped here.
+                let _ = sender.send(Ok(reply));
+            }
+        }
+    }
+
+    /// Fails the connection when its oldest request has waited longer than `stuck_after`.
+    fn poll_stuck(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
+        let (Some(limit), Some(oldest)) = (self.stuck_after, self.waiting.front()) else {
+            self.stuck_timer = None;
+            return Poll::Pending;
+        };
+        let deadline = oldest.sent_at + limit;
+        loop {
+            let timer = match &mut self.stuck_timer {
+                Some(timer) => timer,
+                None => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Poll::Ready(self.lost(
+                            io::ErrorKind::TimedOut,
+                            "no reply within the operation timeout",
+                        ));
+                    }
+                    self.stuck_timer
+                        .insert(Box::pin(self.runtime.sleep(deadline - now)))
+                }
+            };
+            match timer.as_mut().poll(cx) {
+                // The timer may have been armed for an older request: re-check, re-arm.
+                Poll::Ready(()) => self.stuck_timer = None,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn lost(&self, kind: io::ErrorKind, message: &str) -> Error {
+        self.io_error(io::Error::new(kind, message.to_owned()))
+    }
+
+    fn io_error(&self, error: io::Error) -> Error {
+        Error::ConnectionLost {
+            node: self.shared.node.to_string(),
+            source: Arc::new(error),
+        }
+    }
+
+    /// Fails every caller still waiting or queued with `error`.
+    fn fail_all(&mut self, error: Error) {
+        self.shared.refuse(error.clone());
+        let queued = std::mem::take(&mut self.shared.lock_inbox().requests);
+        let callers = self.waiting.drain(..).map(|waiting| waiting.reply).chain(
+            queued
+                .into_iter()
+                .filter(|r| r.expect.expects_reply())
+                .map(|request| request.reply),
+        );
+        let mut failed = 0;
+        for sender in callers {
+            failed += 1;
+            if let Some(sender) = sender {
+                let _ = sender.send(Err(error.clone()));
+            }
+        }
+        self.shared.in_flight.store(0, Ordering::Relaxed);
+        self.counters
+            .requests_failed
+            .fetch_add(failed, Ordering::Relaxed);
+    }
+}

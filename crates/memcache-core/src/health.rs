@@ -1,0 +1,125 @@
+//! Node health and the routing table built from it.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::addr::NodeAddr;
+use crate::events::ClusterEvents;
+use crate::router::{Distribution, Router};
+
+/// Which nodes are healthy, and which receive keys.
+pub(crate) struct Health {
+    nodes: Vec<(NodeAddr, u32)>,
+    distribution: Distribution,
+    purge_unhealthy: bool,
+    events: Option<Arc<dyn ClusterEvents>>,
+    healthy: Mutex<Vec<bool>>,
+    routing: RwLock<Routing>,
+}
+
+/// A router over the nodes that receive keys, and their indices in the configured list.
+struct Routing {
+    router: Router,
+    members: Vec<usize>,
+}
+
+impl Health {
+    pub(crate) fn new(
+        nodes: Vec<(NodeAddr, u32)>,
+        distribution: Distribution,
+        purge_unhealthy: bool,
+        events: Option<Arc<dyn ClusterEvents>>,
+    ) -> Self {
+        let healthy = vec![true; nodes.len()];
+        let routing = Routing::build(&nodes, distribution, &healthy);
+        Health {
+            nodes,
+            distribution,
+            purge_unhealthy,
+            events,
+            healthy: Mutex::new(healthy),
+            routing: RwLock::new(routing),
+        }
+    }
+
+    /// The index of the node that owns `key`, or `None` when no node receives keys.
+    pub(crate) fn route(&self, key: &[u8]) -> Option<usize> {
+        let routing = self
+            .routing
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        routing.route(key)
+    }
+
+    /// Routes many keys under one lock.
+    pub(crate) fn route_each<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k [u8]>,
+        mut each: impl FnMut(&'k [u8], Option<usize>),
+    ) {
+        let routing = self
+            .routing
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for key in keys {
+            each(key, routing.route(key));
+        }
+    }
+
+    /// Records a node's health; on a change, rebuilds routing (when unhealthy nodes are
+    /// purged) and notifies the listener.
+    pub(crate) fn report(&self, index: usize, healthy: bool) {
+        {
+            let mut states = self
+                .healthy
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if states.get(index) == Some(&healthy) || index >= states.len() {
+                return;
+            }
+            states[index] = healthy;
+            if self.purge_unhealthy {
+                let rebuilt = Routing::build(&self.nodes, self.distribution, &states);
+                *self
+                    .routing
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = rebuilt;
+            }
+        }
+        if let Some(events) = &self.events {
+            let node = &self.nodes[index].0;
+            if healthy {
+                events.on_node_healthy(node);
+            } else {
+                events.on_node_unhealthy(node);
+            }
+        }
+    }
+
+    /// Whether each configured node is healthy.
+    pub(crate) fn snapshot(&self) -> Vec<bool> {
+        self.healthy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+impl Routing {
+    fn build(nodes: &[(NodeAddr, u32)], distribution: Distribution, healthy: &[bool]) -> Self {
+        let members: Vec<usize> = (0..nodes.len()).filter(|&i| healthy[i]).collect();
+        let keys: Vec<_> = members
+            .iter()
+            .map(|&i| (nodes[i].0.routing_key(), nodes[i].1))
+            .collect();
+        Routing {
+            router: Router::new(distribution, &keys),
+            members,
+        }
+    }
+
+    fn route(&self, key: &[u8]) -> Option<usize> {
+        self.router
+            .route(key)
+            .and_then(|member| self.members.get(member).copied())
+    }
+}

@@ -1,0 +1,773 @@
+//! Request builders: each operation returns one; set options, then `.await` it.
+
+use std::collections::HashMap;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use memproto::{ArithOp, Command, Exptime, Reply, Retrieve, RetrieveKind, Stat, Store, StoreMode};
+
+use crate::client::{resolve, unexpected, values, Client, IntoNodeAddr};
+use crate::error::{Error, Result};
+use crate::item::Item;
+use crate::runtime::Runtime;
+
+/// The future every request builder turns into.
+pub type RequestFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Setters every builder has.
+macro_rules! timeout_setters {
+    () => {
+        /// Overrides the client's operation timeout for this call (`None` disables it).
+        pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+            self.timeout = Some(timeout.into());
+            self
+        }
+    };
+}
+
+/// Setters for commands that take an expiration.
+macro_rules! exptime_setters {
+    () => {
+        /// Sets the expiration: a `Duration` from now, a `SystemTime`, or an [`Exptime`].
+        pub fn exptime(mut self, exptime: impl Into<Exptime>) -> Self {
+            self.exptime = exptime.into();
+            self
+        }
+
+        /// Expires the item `ttl` from now (durations over 30 days are sent as absolute
+        /// times, so they work as written).
+        pub fn ttl(self, ttl: Duration) -> Self {
+            self.exptime(Exptime::After(ttl))
+        }
+
+        /// Expires the item at `time`.
+        pub fn expires_at(self, time: SystemTime) -> Self {
+            self.exptime(Exptime::at(time))
+        }
+    };
+}
+
+impl<R: Runtime> Client<R> {
+    /// Stores `value` under `key`, unconditionally.
+    pub fn set<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        key: K,
+        value: V,
+    ) -> StoreRequest<'_, R, K, V> {
+        StoreRequest::new(self, StoreMode::Set, key, value)
+    }
+
+    /// Stores `value` only if `key` does not exist; otherwise fails with [`Error::NotStored`].
+    pub fn add<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        key: K,
+        value: V,
+    ) -> StoreRequest<'_, R, K, V> {
+        StoreRequest::new(self, StoreMode::Add, key, value)
+    }
+
+    /// Stores `value` only if `key` exists; otherwise fails with [`Error::NotStored`].
+    pub fn replace<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        key: K,
+        value: V,
+    ) -> StoreRequest<'_, R, K, V> {
+        StoreRequest::new(self, StoreMode::Replace, key, value)
+    }
+
+    /// Appends `value` to the existing value; fails with [`Error::NotStored`] if `key` is
+    /// missing. Flags and expiration are left as they were.
+    pub fn append<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        key: K,
+        value: V,
+    ) -> StoreRequest<'_, R, K, V> {
+        StoreRequest::new(self, StoreMode::Append, key, value)
+    }
+
+    /// Prepends `value` to the existing value; fails with [`Error::NotStored`] if `key` is
+    /// missing. Flags and expiration are left as they were.
+    pub fn prepend<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        key: K,
+        value: V,
+    ) -> StoreRequest<'_, R, K, V> {
+        StoreRequest::new(self, StoreMode::Prepend, key, value)
+    }
+
+    /// Stores `value` only if the item's CAS token is still `cas` (from [`Client::gets`]).
+    /// Fails with [`Error::Exists`] if the item changed since, and [`Error::NotFound`] if it
+    /// is gone.
+    pub fn cas<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        key: K,
+        value: V,
+        cas: u64,
+    ) -> StoreRequest<'_, R, K, V> {
+        StoreRequest::new(self, StoreMode::Cas(cas), key, value)
+    }
+
+    /// Fetches `key`'s value; `None` if it is missing.
+    pub fn get<K: AsRef<[u8]>>(&self, key: K) -> GetRequest<'_, R, K> {
+        GetRequest::new(self, RetrieveKind::Get, key)
+    }
+
+    /// Fetches `key`'s value and CAS token.
+    pub fn gets<K: AsRef<[u8]>>(&self, key: K) -> GetRequest<'_, R, K> {
+        GetRequest::new(self, RetrieveKind::Gets, key)
+    }
+
+    /// Fetches `key`'s value and sets a new expiration on it.
+    pub fn gat<K: AsRef<[u8]>>(&self, key: K, exptime: impl Into<Exptime>) -> GetRequest<'_, R, K> {
+        GetRequest::new(self, RetrieveKind::Gat(exptime.into()), key)
+    }
+
+    /// Fetches `key`'s value and CAS token and sets a new expiration on it.
+    pub fn gats<K: AsRef<[u8]>>(
+        &self,
+        key: K,
+        exptime: impl Into<Exptime>,
+    ) -> GetRequest<'_, R, K> {
+        GetRequest::new(self, RetrieveKind::Gats(exptime.into()), key)
+    }
+
+    /// Fetches many keys at once; the map holds the keys found.
+    pub fn get_many<I>(&self, keys: I) -> GetManyRequest<'_, R>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        GetManyRequest::new(self, RetrieveKind::Get, keys)
+    }
+
+    /// Fetches many keys with their CAS tokens.
+    pub fn gets_many<I>(&self, keys: I) -> GetManyRequest<'_, R>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        GetManyRequest::new(self, RetrieveKind::Gets, keys)
+    }
+
+    /// Fetches many keys and sets a new expiration on those found.
+    pub fn gat_many<I>(&self, keys: I, exptime: impl Into<Exptime>) -> GetManyRequest<'_, R>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        GetManyRequest::new(self, RetrieveKind::Gat(exptime.into()), keys)
+    }
+
+    /// Fetches many keys with CAS tokens and sets a new expiration on those found.
+    pub fn gats_many<I>(&self, keys: I, exptime: impl Into<Exptime>) -> GetManyRequest<'_, R>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        GetManyRequest::new(self, RetrieveKind::Gats(exptime.into()), keys)
+    }
+
+    /// Adds `delta` to the counter at `key` and returns the new value. The server wraps
+    /// around at 2^64. Fails with [`Error::NotFound`] for a missing key and
+    /// [`Error::NotNumeric`] for a value that is not a decimal number.
+    pub fn increment<K: AsRef<[u8]>>(&self, key: K, delta: u64) -> ArithRequest<'_, R, K> {
+        ArithRequest::new(self, ArithOp::Incr, key, delta)
+    }
+
+    /// Subtracts `delta` from the counter at `key` and returns the new value, stopping at 0.
+    pub fn decrement<K: AsRef<[u8]>>(&self, key: K, delta: u64) -> ArithRequest<'_, R, K> {
+        ArithRequest::new(self, ArithOp::Decr, key, delta)
+    }
+
+    /// Sets a new expiration on `key`; fails with [`Error::NotFound`] if it is missing.
+    pub fn touch<K: AsRef<[u8]>>(
+        &self,
+        key: K,
+        exptime: impl Into<Exptime>,
+    ) -> KeyRequest<'_, R, K> {
+        KeyRequest::new(self, KeyCommand::Touch(exptime.into()), key)
+    }
+
+    /// Deletes `key`; fails with [`Error::NotFound`] if it is missing.
+    pub fn delete<K: AsRef<[u8]>>(&self, key: K) -> KeyRequest<'_, R, K> {
+        KeyRequest::new(self, KeyCommand::Delete, key)
+    }
+
+    /// Invalidates every item on one node, now or after [`NodeRequest::delay`].
+    pub fn flush_all(&self, node: impl IntoNodeAddr) -> NodeRequest<'_, R, ()> {
+        NodeRequest::new(self, node, NodeCommand::FlushAll { delay: None })
+    }
+
+    /// The server version of one node.
+    pub fn version(&self, node: impl IntoNodeAddr) -> NodeRequest<'_, R, String> {
+        NodeRequest::new(self, node, NodeCommand::Version)
+    }
+
+    /// One node's statistics (`stats`), or a group of them with [`NodeRequest::args`]
+    /// (`"settings"`, `"slabs"`, `"items"`, ...).
+    pub fn stats(&self, node: impl IntoNodeAddr) -> NodeRequest<'_, R, HashMap<String, String>> {
+        NodeRequest::new(self, node, NodeCommand::Stats { args: Vec::new() })
+    }
+
+    /// Sets one node's logging verbosity.
+    pub fn verbosity(&self, node: impl IntoNodeAddr, level: u32) -> NodeRequest<'_, R, ()> {
+        NodeRequest::new(self, node, NodeCommand::Verbosity(level))
+    }
+
+    /// Sets one node's memory limit, in megabytes.
+    pub fn cache_memlimit(
+        &self,
+        node: impl IntoNodeAddr,
+        megabytes: u32,
+    ) -> NodeRequest<'_, R, ()> {
+        NodeRequest::new(self, node, NodeCommand::CacheMemlimit(megabytes))
+    }
+}
+
+/// A storage operation: `set`, `add`, `replace`, `append`, `prepend` or `cas`.
+#[must_use = "requests do nothing unless awaited"]
+pub struct StoreRequest<'c, R: Runtime, K, V> {
+    client: &'c Client<R>,
+    mode: StoreMode,
+    key: K,
+    value: V,
+    flags: u32,
+    exptime: Exptime,
+    noreply: bool,
+    timeout: Option<Option<Duration>>,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreRequest<'c, R, K, V> {
+    fn new(client: &'c Client<R>, mode: StoreMode, key: K, value: V) -> Self {
+        StoreRequest {
+            client,
+            mode,
+            key,
+            value,
+            flags: 0,
+            exptime: Exptime::Never,
+            noreply: false,
+            timeout: None,
+        }
+    }
+
+    /// Stores these client flags with the item (any `u32`).
+    pub fn flags(mut self, flags: u32) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Returns once the request is queued, without waiting for the server's answer: a
+    /// failure (for example [`Error::NotStored`]) is not reported. The connection still
+    /// reads and drops the answer, so the stream stays in step.
+    pub fn noreply(mut self) -> Self {
+        self.noreply = true;
+        self
+    }
+
+    exptime_setters!();
+    timeout_setters!();
+
+    async fn run(self) -> Result<()> {
+        let inner = &self.client.inner;
+        let (key, value) = (self.key.as_ref(), self.value.as_ref());
+        let mut store = Store::new(self.mode, key, value);
+        store.flags = self.flags;
+        store.exptime = resolve(self.exptime);
+        let request = inner.encode(&Command::Store(store), key.len() + value.len())?;
+        let node = inner.route(key)?;
+        if self.noreply {
+            return inner.call_noreply(node, request, self.timeout).await;
+        }
+        match inner.call(node, request, self.timeout).await? {
+            Reply::Stored => Ok(()),
+            Reply::NotStored => Err(Error::NotStored),
+            Reply::Exists => Err(Error::Exists),
+            Reply::NotFound => Err(Error::NotFound),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+impl<'c, R, K, V> IntoFuture for StoreRequest<'c, R, K, V>
+where
+    R: Runtime,
+    K: AsRef<[u8]> + Send + 'c,
+    V: AsRef<[u8]> + Send + 'c,
+{
+    type Output = Result<()>;
+    type IntoFuture = RequestFuture<'c, ()>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// A single-key fetch: `get`, `gets`, `gat` or `gats`.
+#[must_use = "requests do nothing unless awaited"]
+pub struct GetRequest<'c, R: Runtime, K> {
+    client: &'c Client<R>,
+    kind: RetrieveKind,
+    key: K,
+    return_flags: bool,
+    timeout: Option<Option<Duration>>,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
+    fn new(client: &'c Client<R>, kind: RetrieveKind, key: K) -> Self {
+        GetRequest {
+            client,
+            kind,
+            key,
+            return_flags: false,
+            timeout: None,
+        }
+    }
+
+    /// Fills [`Item::flags`] with the item's client flags.
+    pub fn return_flags(mut self) -> Self {
+        self.return_flags = true;
+        self
+    }
+
+    timeout_setters!();
+
+    async fn run(self) -> Result<Option<Item>> {
+        let inner = &self.client.inner;
+        let key = self.key.as_ref();
+        let keys = [key];
+        let command = Command::Retrieve(Retrieve {
+            kind: resolve_kind(self.kind),
+            keys: &keys,
+        });
+        let request = inner.encode(&command, key.len())?;
+        let node = inner.route(key)?;
+        let reply = inner.call(node, request, self.timeout).await?;
+        Ok(values(reply)?
+            .into_iter()
+            .next()
+            .map(|item| Item::from_wire(item, self.return_flags)))
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for GetRequest<'c, R, K> {
+    type Output = Result<Option<Item>>;
+    type IntoFuture = RequestFuture<'c, Option<Item>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+fn resolve_kind(kind: RetrieveKind) -> RetrieveKind {
+    match kind {
+        RetrieveKind::Gat(exptime) => RetrieveKind::Gat(resolve(exptime)),
+        RetrieveKind::Gats(exptime) => RetrieveKind::Gats(resolve(exptime)),
+        other => other,
+    }
+}
+
+/// A multi-key fetch: `get_many`, `gets_many`, `gat_many` or `gats_many`.
+#[must_use = "requests do nothing unless awaited"]
+pub struct GetManyRequest<'c, R: Runtime> {
+    client: &'c Client<R>,
+    kind: RetrieveKind,
+    keys: Vec<Bytes>,
+    return_flags: bool,
+    timeout: Option<Option<Duration>>,
+}
+
+impl<'c, R: Runtime> GetManyRequest<'c, R> {
+    fn new<I>(client: &'c Client<R>, kind: RetrieveKind, keys: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        GetManyRequest {
+            client,
+            kind,
+            keys: keys
+                .into_iter()
+                .map(|key| Bytes::copy_from_slice(key.as_ref()))
+                .collect(),
+            return_flags: false,
+            timeout: None,
+        }
+    }
+
+    /// Fills [`Item::flags`] with each item's client flags.
+    pub fn return_flags(mut self) -> Self {
+        self.return_flags = true;
+        self
+    }
+
+    timeout_setters!();
+
+    async fn run(self) -> Result<HashMap<Bytes, Item>> {
+        if self.keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<&[u8]> = self.keys.iter().map(|key| key.as_ref()).collect();
+        self.client
+            .inner
+            .retrieve_many(
+                resolve_kind(self.kind),
+                &keys,
+                self.return_flags,
+                self.timeout,
+            )
+            .await
+    }
+}
+
+impl<'c, R: Runtime> IntoFuture for GetManyRequest<'c, R> {
+    type Output = Result<HashMap<Bytes, Item>>;
+    type IntoFuture = RequestFuture<'c, HashMap<Bytes, Item>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// `incr` or `decr`.
+#[must_use = "requests do nothing unless awaited"]
+pub struct ArithRequest<'c, R: Runtime, K> {
+    client: &'c Client<R>,
+    op: ArithOp,
+    key: K,
+    delta: u64,
+    timeout: Option<Option<Duration>>,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> ArithRequest<'c, R, K> {
+    fn new(client: &'c Client<R>, op: ArithOp, key: K, delta: u64) -> Self {
+        ArithRequest {
+            client,
+            op,
+            key,
+            delta,
+            timeout: None,
+        }
+    }
+
+    /// Returns once the request is queued, without the new value and without reporting
+    /// failures. The connection still reads and drops the answer.
+    pub fn noreply(self) -> NoReplyRequest<'c, R> {
+        let inner = &self.client.inner;
+        let key = self.key.as_ref();
+        let command = Command::Arith {
+            op: self.op,
+            key,
+            delta: self.delta,
+            noreply: false,
+        };
+        NoReplyRequest::new(
+            self.client,
+            inner.encode(&command, key.len()),
+            key,
+            self.timeout,
+        )
+    }
+
+    timeout_setters!();
+
+    async fn run(self) -> Result<u64> {
+        let inner = &self.client.inner;
+        let key = self.key.as_ref();
+        let command = Command::Arith {
+            op: self.op,
+            key,
+            delta: self.delta,
+            noreply: false,
+        };
+        let request = inner.encode(&command, key.len())?;
+        let node = inner.route(key)?;
+        match inner.call(node, request, self.timeout).await? {
+            Reply::Number(value) => Ok(value),
+            Reply::NotFound => Err(Error::NotFound),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for ArithRequest<'c, R, K> {
+    type Output = Result<u64>;
+    type IntoFuture = RequestFuture<'c, u64>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// A request whose answer is not awaited (see the `noreply` methods).
+#[must_use = "requests do nothing unless awaited"]
+pub struct NoReplyRequest<'c, R: Runtime> {
+    client: &'c Client<R>,
+    request: Result<(Bytes, memproto::Expect)>,
+    key: Bytes,
+    timeout: Option<Option<Duration>>,
+}
+
+impl<'c, R: Runtime> NoReplyRequest<'c, R> {
+    fn new(
+        client: &'c Client<R>,
+        request: Result<(Bytes, memproto::Expect)>,
+        key: &[u8],
+        timeout: Option<Option<Duration>>,
+    ) -> Self {
+        NoReplyRequest {
+            client,
+            request,
+            key: Bytes::copy_from_slice(key),
+            timeout,
+        }
+    }
+
+    timeout_setters!();
+
+    async fn run(self) -> Result<()> {
+        let inner = &self.client.inner;
+        let request = self.request?;
+        let node = inner.route(&self.key)?;
+        inner.call_noreply(node, request, self.timeout).await
+    }
+}
+
+impl<'c, R: Runtime> IntoFuture for NoReplyRequest<'c, R> {
+    type Output = Result<()>;
+    type IntoFuture = RequestFuture<'c, ()>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// Which single-key command a [`KeyRequest`] is.
+#[derive(Debug, Clone, Copy)]
+enum KeyCommand {
+    Touch(Exptime),
+    Delete,
+}
+
+/// `touch` or `delete`.
+#[must_use = "requests do nothing unless awaited"]
+pub struct KeyRequest<'c, R: Runtime, K> {
+    client: &'c Client<R>,
+    command: KeyCommand,
+    key: K,
+    noreply: bool,
+    timeout: Option<Option<Duration>>,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> KeyRequest<'c, R, K> {
+    fn new(client: &'c Client<R>, command: KeyCommand, key: K) -> Self {
+        KeyRequest {
+            client,
+            command,
+            key,
+            noreply: false,
+            timeout: None,
+        }
+    }
+
+    /// Returns once the request is queued, without reporting [`Error::NotFound`]. The
+    /// connection still reads and drops the answer.
+    pub fn noreply(mut self) -> Self {
+        self.noreply = true;
+        self
+    }
+
+    timeout_setters!();
+
+    async fn run(self) -> Result<()> {
+        let inner = &self.client.inner;
+        let key = self.key.as_ref();
+        let command = match self.command {
+            KeyCommand::Touch(exptime) => Command::Touch {
+                key,
+                exptime: resolve(exptime),
+                noreply: false,
+            },
+            KeyCommand::Delete => Command::Delete {
+                key,
+                noreply: false,
+            },
+        };
+        let request = inner.encode(&command, key.len())?;
+        let node = inner.route(key)?;
+        if self.noreply {
+            return inner.call_noreply(node, request, self.timeout).await;
+        }
+        match inner.call(node, request, self.timeout).await? {
+            Reply::Touched | Reply::Deleted => Ok(()),
+            Reply::NotFound => Err(Error::NotFound),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for KeyRequest<'c, R, K> {
+    type Output = Result<()>;
+    type IntoFuture = RequestFuture<'c, ()>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// Which one-node command a [`NodeRequest`] is.
+#[derive(Debug, Clone)]
+enum NodeCommand {
+    FlushAll { delay: Option<Duration> },
+    Version,
+    Stats { args: Vec<String> },
+    Verbosity(u32),
+    CacheMemlimit(u32),
+}
+
+/// A command addressed to one node: `flush_all`, `version`, `stats`, `verbosity`,
+/// `cache_memlimit`.
+#[must_use = "requests do nothing unless awaited"]
+pub struct NodeRequest<'c, R: Runtime, T> {
+    client: &'c Client<R>,
+    node: Result<crate::addr::NodeAddr>,
+    command: NodeCommand,
+    noreply: bool,
+    timeout: Option<Option<Duration>>,
+    output: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<'c, R: Runtime, T> NodeRequest<'c, R, T> {
+    fn new(client: &'c Client<R>, node: impl IntoNodeAddr, command: NodeCommand) -> Self {
+        NodeRequest {
+            client,
+            node: node.into_node_addr(),
+            command,
+            noreply: false,
+            timeout: None,
+            output: std::marker::PhantomData,
+        }
+    }
+
+    timeout_setters!();
+
+    async fn reply(self) -> Result<Option<Reply>> {
+        let inner = &self.client.inner;
+        let node = inner.node(self.node?)?;
+        let args: Vec<&[u8]>;
+        let command = match &self.command {
+            NodeCommand::FlushAll { delay } => Command::FlushAll {
+                delay: delay.map(|delay| resolve(Exptime::After(delay))),
+                noreply: false,
+            },
+            NodeCommand::Version => Command::Version,
+            NodeCommand::Stats { args: owned } => {
+                args = owned.iter().map(|arg| arg.as_bytes()).collect();
+                Command::Stats { args: &args }
+            }
+            NodeCommand::Verbosity(level) => Command::Verbosity {
+                level: *level,
+                noreply: false,
+            },
+            NodeCommand::CacheMemlimit(megabytes) => Command::CacheMemlimit {
+                megabytes: *megabytes,
+                noreply: false,
+            },
+        };
+        let request = inner.encode(&command, 0)?;
+        if self.noreply {
+            inner.call_noreply(node, request, self.timeout).await?;
+            return Ok(None);
+        }
+        inner.call(node, request, self.timeout).await.map(Some)
+    }
+}
+
+impl<'c, R: Runtime> NodeRequest<'c, R, ()> {
+    /// Returns once the request is queued, without waiting for the server's answer.
+    pub fn noreply(mut self) -> Self {
+        self.noreply = true;
+        self
+    }
+
+    /// For `flush_all`: invalidate the items `delay` from now instead of at once (stagger
+    /// the delays across nodes to spread the refill load).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        if let NodeCommand::FlushAll { delay: slot } = &mut self.command {
+            *slot = Some(delay);
+        }
+        self
+    }
+}
+
+impl<'c, R: Runtime> NodeRequest<'c, R, HashMap<String, String>> {
+    /// For `stats`: the statistics group and its arguments (`["settings"]`,
+    /// `["slabs"]`, `["items"]`, ...).
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        if let NodeCommand::Stats { args: slot } = &mut self.command {
+            *slot = args.into_iter().map(Into::into).collect();
+        }
+        self
+    }
+}
+
+impl<'c, R: Runtime> IntoFuture for NodeRequest<'c, R, ()> {
+    type Output = Result<()>;
+    type IntoFuture = RequestFuture<'c, ()>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            match self.reply().await? {
+                None | Some(Reply::Ok) => Ok(()),
+                Some(Reply::Other(line)) => {
+                    Err(Error::Server(String::from_utf8_lossy(&line).into_owned()))
+                }
+                Some(other) => Err(unexpected(other)),
+            }
+        })
+    }
+}
+
+impl<'c, R: Runtime> IntoFuture for NodeRequest<'c, R, String> {
+    type Output = Result<String>;
+    type IntoFuture = RequestFuture<'c, String>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            match self.reply().await? {
+                Some(Reply::Version(version)) => Ok(String::from_utf8_lossy(&version).into_owned()),
+                Some(other) => Err(unexpected(other)),
+                None => Err(Error::UnexpectedReply("no reply".into())),
+            }
+        })
+    }
+}
+
+impl<'c, R: Runtime> IntoFuture for NodeRequest<'c, R, HashMap<String, String>> {
+    type Output = Result<HashMap<String, String>>;
+    type IntoFuture = RequestFuture<'c, HashMap<String, String>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            match self.reply().await? {
+                Some(Reply::Stats(stats)) => Ok(stats.into_iter().map(stat_entry).collect()),
+                Some(Reply::Ok) => Ok(HashMap::new()),
+                Some(other) => Err(unexpected(other)),
+                None => Err(Error::UnexpectedReply("no reply".into())),
+            }
+        })
+    }
+}
+
+fn stat_entry(stat: Stat) -> (String, String) {
+    (
+        String::from_utf8_lossy(&stat.name).into_owned(),
+        String::from_utf8_lossy(&stat.value).into_owned(),
+    )
+}
