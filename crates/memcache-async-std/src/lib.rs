@@ -46,26 +46,15 @@ pub struct AsyncStdRuntime;
 impl Runtime for AsyncStdRuntime {
     type Sleep = Sleep;
 
-    fn connect_tcp(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> impl Future<Output = io::Result<Box<dyn Socket>>> + Send {
-        async move {
-            let stream = async_std::net::TcpStream::connect((host, port)).await?;
-            stream.set_nodelay(true)?;
-            Ok(Box::new(stream) as Box<dyn Socket>)
-        }
+    async fn connect_tcp(&self, host: &str, port: u16) -> io::Result<Box<dyn Socket>> {
+        let stream = async_std::net::TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(Box::new(stream) as Box<dyn Socket>)
     }
 
-    fn connect_unix(
-        &self,
-        path: &Path,
-    ) -> impl Future<Output = io::Result<Box<dyn Socket>>> + Send {
-        async move {
-            let stream = async_std::os::unix::net::UnixStream::connect(path).await?;
-            Ok(Box::new(stream) as Box<dyn Socket>)
-        }
+    async fn connect_unix(&self, path: &Path) -> io::Result<Box<dyn Socket>> {
+        let stream = async_std::os::unix::net::UnixStream::connect(path).await?;
+        Ok(Box::new(stream) as Box<dyn Socket>)
     }
 
     fn spawn<F>(&self, task: F)

@@ -42,26 +42,15 @@ pub struct TokioRuntime;
 impl Runtime for TokioRuntime {
     type Sleep = tokio::time::Sleep;
 
-    fn connect_tcp(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> impl Future<Output = io::Result<Box<dyn Socket>>> + Send {
-        async move {
-            let stream = tokio::net::TcpStream::connect((host, port)).await?;
-            stream.set_nodelay(true)?;
-            Ok(Box::new(stream.compat()) as Box<dyn Socket>)
-        }
+    async fn connect_tcp(&self, host: &str, port: u16) -> io::Result<Box<dyn Socket>> {
+        let stream = tokio::net::TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(Box::new(stream.compat()) as Box<dyn Socket>)
     }
 
-    fn connect_unix(
-        &self,
-        path: &Path,
-    ) -> impl Future<Output = io::Result<Box<dyn Socket>>> + Send {
-        async move {
-            let stream = tokio::net::UnixStream::connect(path).await?;
-            Ok(Box::new(stream.compat()) as Box<dyn Socket>)
-        }
+    async fn connect_unix(&self, path: &Path) -> io::Result<Box<dyn Socket>> {
+        let stream = tokio::net::UnixStream::connect(path).await?;
+        Ok(Box::new(stream.compat()) as Box<dyn Socket>)
     }
 
     fn spawn<F>(&self, task: F)

@@ -68,6 +68,8 @@ mod encode;
 mod error;
 mod expect;
 mod exptime;
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 mod limits;
 mod meta;
