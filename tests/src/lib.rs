@@ -1,1 +1,7 @@
-//! placeholder
+//! Test support: real memcached processes on free loopback ports, and a fault-injecting
+//! proxy. Used by the scenario suite in `tests/`, which runs on every runtime.
+#![allow(missing_docs)]
+
+pub mod server;
+
+pub use server::Memcached;

@@ -1,0 +1,252 @@
+//! Real memcached processes, started on free loopback ports (or unix sockets) and killed on
+//! drop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where a server listens.
+#[derive(Debug, Clone)]
+pub enum Listen {
+    Tcp(u16),
+    Unix(PathBuf),
+}
+
+/// A running memcached process. Killed (and its socket file removed) on drop.
+pub struct Memcached {
+    child: Option<Child>,
+    listen: Listen,
+    extra_args: Vec<String>,
+}
+
+static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+
+impl Memcached {
+    /// Starts memcached on a free TCP port of 127.0.0.1.
+    pub fn start() -> Memcached {
+        Self::start_with(&[])
+    }
+
+    /// Starts memcached on a free TCP port with extra arguments (e.g. `["-I", "2m"]`).
+    pub fn start_with(extra_args: &[&str]) -> Memcached {
+        // The port is free when probed; another process could take it before memcached
+        // binds, so retry a few times with a fresh port.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = Memcached {
+                child: None,
+                listen: Listen::Tcp(port),
+                extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
+            };
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(error) => last_error = error,
+            }
+        }
+        panic!("could not start memcached: {last_error}");
+    }
+
+    /// Starts memcached on a fresh unix socket path.
+    pub fn start_unix() -> Memcached {
+        let path = std::env::temp_dir().join(format!(
+            "memcache-it-{}-{}.sock",
+            std::process::id(),
+            UNIQUE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut server = Memcached {
+            child: None,
+            listen: Listen::Unix(path),
+            extra_args: Vec::new(),
+        };
+        server.spawn().unwrap_or_else(|error| panic!("could not start memcached: {error}"));
+        server
+    }
+
+    /// The address to give the client: `127.0.0.1:PORT` or the socket path.
+    pub fn addr(&self) -> String {
+        match &self.listen {
+            Listen::Tcp(port) => format!("127.0.0.1:{port}"),
+            Listen::Unix(path) => path.display().to_string(),
+        }
+    }
+
+    /// The TCP port (panics for unix servers).
+    pub fn port(&self) -> u16 {
+        match &self.listen {
+            Listen::Tcp(port) => *port,
+            Listen::Unix(_) => panic!("unix socket server has no port"),
+        }
+    }
+
+    /// Kills the process (the address stays reserved for [`Memcached::restart`]).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Listen::Unix(path) = &self.listen {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Starts the process again on the same address.
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.spawn() {
+                Ok(()) => return,
+                Err(error) if Instant::now() > deadline => panic!("could not restart memcached: {error}"),
+                // The old socket may linger briefly in the kernel; try again.
+                Err(_) => std::thread::yield_now(),
+            }
+        }
+    }
+
+    /// Sends one raw command line and returns the reply lines up to `END`/one line, for
+    /// checking server state independently of the client under test.
+    pub fn raw(&self, command: &str) -> Vec<String> {
+        let (mut writer, reader): (Box<dyn Write>, Box<dyn std::io::Read>) = match &self.listen {
+            Listen::Tcp(port) => {
+                let stream = TcpStream::connect(("127.0.0.1", *port)).expect("connect");
+                (Box::new(stream.try_clone().expect("clone")), Box::new(stream))
+            }
+            Listen::Unix(path) => {
+                let stream = UnixStream::connect(path).expect("connect");
+                (Box::new(stream.try_clone().expect("clone")), Box::new(stream))
+            }
+        };
+        writer.write_all(command.as_bytes()).expect("write");
+        writer.write_all(b"\r\n").expect("write");
+        let mut lines = Vec::new();
+        for line in BufReader::new(reader).lines() {
+            let line = line.expect("read");
+            let done = !(line.starts_with("STAT ") || line.starts_with("VALUE ") || lines.last().is_some_and(|l: &String| l.starts_with("VALUE ")));
+            let end = line == "END";
+            lines.push(line);
+            if end || (done && !command.starts_with("stats") && !command.starts_with("get")) {
+                break;
+            }
+        }
+        lines
+    }
+
+    /// One counter from `stats`.
+    pub fn stat(&self, name: &str) -> u64 {
+        let prefix = format!("STAT {name} ");
+        self.raw("stats")
+            .iter()
+            .find_map(|line| line.strip_prefix(&prefix).map(|value| value.parse().expect("numeric stat")))
+            .unwrap_or_else(|| panic!("no stat {name}"))
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let mut command = Command::new(memcached_binary());
+        match &self.listen {
+            Listen::Tcp(port) => command.args(["-l", "127.0.0.1", "-p", &port.to_string()]),
+            Listen::Unix(path) => command.args(["-s", &path.display().to_string(), "-a", "0700"]),
+        };
+        command.args(["-U", "0", "-t", "2", "-m", "64"]);
+        if running_as_root() {
+            command.args(["-u", "root"]);
+        }
+        command.args(&self.extra_args);
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|error| format!("cannot run {}: {error} (install memcached)", memcached_binary()))?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    /// Waits until the server answers `version`, or fails if it exited.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(child) = &mut self.child {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let mut stderr = String::new();
+                    if let Some(mut pipe) = child.stderr.take() {
+                        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+                    }
+                    self.child = None;
+                    return Err(format!("memcached exited with {status}: {stderr}"));
+                }
+            }
+            if self.answers_version() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                return Err("memcached did not answer within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn answers_version(&self) -> bool {
+        let probe = |stream: &mut dyn ReadWrite| -> bool {
+            let _ = stream.set_timeout();
+            stream.write_all(b"version\r\n").is_ok() && {
+                let mut buf = [0u8; 64];
+                matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"VERSION"))
+            }
+        };
+        match &self.listen {
+            Listen::Tcp(port) => TcpStream::connect(("127.0.0.1", *port)).is_ok_and(|mut s| probe(&mut s)),
+            Listen::Unix(path) => UnixStream::connect(path).is_ok_and(|mut s| probe(&mut s)),
+        }
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+trait ReadWrite: std::io::Read + Write {
+    fn set_timeout(&self) -> std::io::Result<()>;
+}
+
+impl ReadWrite for TcpStream {
+    fn set_timeout(&self) -> std::io::Result<()> {
+        self.set_read_timeout(Some(Duration::from_secs(2)))
+    }
+}
+
+impl ReadWrite for UnixStream {
+    fn set_timeout(&self) -> std::io::Result<()> {
+        self.set_read_timeout(Some(Duration::from_secs(2)))
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("bind an ephemeral port")
+}
+
+fn memcached_binary() -> String {
+    std::env::var("MEMCACHED_BIN").unwrap_or_else(|_| "memcached".into())
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Uid:").map(|ids| ids.split_whitespace().next() == Some("0")))
+        })
+        .unwrap_or(false)
+}
