@@ -1,6 +1,7 @@
 //! Real memcached processes, started on free loopback ports (or unix sockets) and killed on
 //! drop.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -63,7 +64,9 @@ impl Memcached {
             listen: Listen::Unix(path),
             extra_args: Vec::new(),
         };
-        server.spawn().unwrap_or_else(|error| panic!("could not start memcached: {error}"));
+        server
+            .spawn()
+            .unwrap_or_else(|error| panic!("could not start memcached: {error}"));
         server
     }
 
@@ -101,7 +104,9 @@ impl Memcached {
         loop {
             match self.spawn() {
                 Ok(()) => return,
-                Err(error) if Instant::now() > deadline => panic!("could not restart memcached: {error}"),
+                Err(error) if Instant::now() > deadline => {
+                    panic!("could not restart memcached: {error}")
+                }
                 // The old socket may linger briefly in the kernel; try again.
                 Err(_) => std::thread::yield_now(),
             }
@@ -109,16 +114,25 @@ impl Memcached {
     }
 
     /// Sends one raw command line and returns the reply lines up to `END`/one line, for
-    /// checking server state independently of the client under test.
+    /// checking server state independently of the client under test. Panics if the server
+    /// stays silent for 2 seconds.
     pub fn raw(&self, command: &str) -> Vec<String> {
         let (mut writer, reader): (Box<dyn Write>, Box<dyn std::io::Read>) = match &self.listen {
             Listen::Tcp(port) => {
                 let stream = TcpStream::connect(("127.0.0.1", *port)).expect("connect");
-                (Box::new(stream.try_clone().expect("clone")), Box::new(stream))
+                stream.set_timeout().expect("read timeout");
+                (
+                    Box::new(stream.try_clone().expect("clone")),
+                    Box::new(stream),
+                )
             }
             Listen::Unix(path) => {
                 let stream = UnixStream::connect(path).expect("connect");
-                (Box::new(stream.try_clone().expect("clone")), Box::new(stream))
+                stream.set_timeout().expect("read timeout");
+                (
+                    Box::new(stream.try_clone().expect("clone")),
+                    Box::new(stream),
+                )
             }
         };
         writer.write_all(command.as_bytes()).expect("write");
@@ -126,7 +140,11 @@ impl Memcached {
         let mut lines = Vec::new();
         for line in BufReader::new(reader).lines() {
             let line = line.expect("read");
-            let done = !(line.starts_with("STAT ") || line.starts_with("VALUE ") || lines.last().is_some_and(|l: &String| l.starts_with("VALUE ")));
+            let done = !(line.starts_with("STAT ")
+                || line.starts_with("VALUE ")
+                || lines
+                    .last()
+                    .is_some_and(|l: &String| l.starts_with("VALUE ")));
             let end = line == "END";
             lines.push(line);
             if end || (done && !command.starts_with("stats") && !command.starts_with("get")) {
@@ -141,8 +159,51 @@ impl Memcached {
         let prefix = format!("STAT {name} ");
         self.raw("stats")
             .iter()
-            .find_map(|line| line.strip_prefix(&prefix).map(|value| value.parse().expect("numeric stat")))
+            .find_map(|line| {
+                line.strip_prefix(&prefix)
+                    .map(|value| value.parse().expect("numeric stat"))
+            })
             .unwrap_or_else(|| panic!("no stat {name}"))
+    }
+
+    /// Every counter of `stats` (or of `stats ARGS`), read over one fresh connection.
+    ///
+    /// Reading them all at once matters when comparing `total_connections`: each call
+    /// opens exactly one connection.
+    pub fn stats(&self, args: &str) -> HashMap<String, String> {
+        let command = if args.is_empty() {
+            "stats".to_owned()
+        } else {
+            format!("stats {args}")
+        };
+        self.raw(&command)
+            .iter()
+            .filter_map(|line| {
+                let (name, value) = line.strip_prefix("STAT ")?.split_once(' ')?;
+                Some((name.to_owned(), value.to_owned()))
+            })
+            .collect()
+    }
+
+    /// Which of `keys` the server holds, asked directly (`get`, 50 keys a command).
+    /// Values must be text.
+    pub fn present(&self, keys: &[&str]) -> HashSet<String> {
+        let mut found = HashSet::new();
+        for chunk in keys.chunks(50) {
+            let lines = self.raw(&format!("get {}", chunk.join(" ")));
+            for line in lines {
+                if let Some(header) = line.strip_prefix("VALUE ") {
+                    let key = header.split(' ').next().expect("VALUE line has a key");
+                    found.insert(key.to_owned());
+                }
+            }
+        }
+        found
+    }
+
+    /// The process id (panics if the server is not running).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is running").id()
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -161,7 +222,12 @@ impl Memcached {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|error| format!("cannot run {}: {error} (install memcached)", memcached_binary()))?;
+            .map_err(|error| {
+                format!(
+                    "cannot run {}: {error} (install memcached)",
+                    memcached_binary()
+                )
+            })?;
         self.child = Some(child);
         self.wait_ready()
     }
@@ -194,13 +260,16 @@ impl Memcached {
     fn answers_version(&self) -> bool {
         let probe = |stream: &mut dyn ReadWrite| -> bool {
             let _ = stream.set_timeout();
-            stream.write_all(b"version\r\n").is_ok() && {
-                let mut buf = [0u8; 64];
-                matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"VERSION"))
-            }
+            stream.write_all(b"version\r\n").is_ok()
+                && {
+                    let mut buf = [0u8; 64];
+                    matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"VERSION") || buf[..n].starts_with(b"CLIENT_ERROR"))
+                }
         };
         match &self.listen {
-            Listen::Tcp(port) => TcpStream::connect(("127.0.0.1", *port)).is_ok_and(|mut s| probe(&mut s)),
+            Listen::Tcp(port) => {
+                TcpStream::connect(("127.0.0.1", *port)).is_ok_and(|mut s| probe(&mut s))
+            }
             Listen::Unix(path) => UnixStream::connect(path).is_ok_and(|mut s| probe(&mut s)),
         }
     }
@@ -244,9 +313,10 @@ fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("Uid:").map(|ids| ids.split_whitespace().next() == Some("0")))
+            status.lines().find_map(|line| {
+                line.strip_prefix("Uid:")
+                    .map(|ids| ids.split_whitespace().next() == Some("0"))
+            })
         })
         .unwrap_or(false)
 }

@@ -302,6 +302,12 @@ impl<R: Runtime> Inner<R> {
         if unroutable {
             return Err(Error::NoAvailableNodes);
         }
+        for node_keys in &mut per_node {
+            // The server would read a final key `noreply` as the flag: keep it first.
+            if let Some(position) = node_keys.iter().position(|key| *key == b"noreply") {
+                node_keys.swap(0, position);
+            }
+        }
         let mut requests = Vec::new();
         for (index, node_keys) in per_node.iter().enumerate() {
             for chunk in line_chunks(node_keys) {

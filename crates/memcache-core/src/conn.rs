@@ -186,8 +186,10 @@ pub(crate) fn spawn<R: Runtime>(
 /// Reads go through a fixed scratch buffer of this size (no per-read zeroing)...
 const READ_CHUNK: usize = 16 * 1024;
 /// ...unless the decoder reserved at least this much for a large value, which is then read
-/// straight into the read buffer.
+/// straight into the read buffer, at most this much per read (the room must be zeroed first,
+/// so each read zeroes only what one read can plausibly fill).
 const DIRECT_READ: usize = 64 * 1024;
+const DIRECT_READ_MAX: usize = 256 * 1024;
 
 struct Waiting {
     reply: ReplySender,
@@ -328,7 +330,7 @@ impl<R: Runtime> Driver<R> {
             // straight into place. Safe code must initialise the room first; the cost is
             // small next to a read of this size.
             let start = self.read_buf.len();
-            self.read_buf.resize(start + spare, 0);
+            self.read_buf.resize(start + spare.min(DIRECT_READ_MAX), 0);
             let read = Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf[start..]);
             let got = match &read {
                 Poll::Ready(Ok(n)) => *n,

@@ -29,6 +29,11 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 
 pub use memcache_core::*;
 
+/// The README's code blocks, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 /// A memcached client on tokio.
 pub type Client = memcache_core::Client<TokioRuntime>;
 
