@@ -59,8 +59,8 @@ impl<R: Runtime> ClientBuilder<R> {
     ///
     /// A connection whose oldest request has waited this long is considered stuck and is
     /// closed; the requests on it fail.
-    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.timeout = timeout;
+    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.config.timeout = timeout.into();
         self
     }
 

@@ -27,13 +27,9 @@ use crate::runtime::Runtime;
 /// A memcached client for a cluster of nodes.
 ///
 /// Cheap to clone (clones share connections) and `Send + Sync`: share one client between
-/// all tasks. Operations are methods returning request builders; set options on them and
-/// `.await` them:
-///
-/// ```ignore
-/// client.set("key", "value").exptime(Duration::from_secs(60)).flags(4).await?;
-/// let item = client.get("key").return_flags().await?;
-/// ```
+/// all tasks. Operations are methods returning request builders: set options on them, then
+/// `.await` them, e.g. `client.set("key", "value").ttl(Duration::from_secs(60)).flags(4).await?`.
+/// The runtime crates (`memcache-tokio`, `memcache-async-std`) have runnable examples.
 pub struct Client<R: Runtime> {
     pub(crate) inner: Arc<Inner<R>>,
 }
@@ -249,6 +245,13 @@ impl<R: Runtime> Inner<R> {
         }
     }
 
+    /// How long a request with this timeout may wait before its connection counts as
+    /// stuck: never less than the client's default, so a caller's short timeout does not
+    /// close a connection other callers are using; `None` when the request waits forever.
+    fn patience(&self, timeout: Option<Duration>) -> Option<Duration> {
+        timeout.map(|timeout| timeout.max(self.config.timeout.unwrap_or(timeout)))
+    }
+
     /// Sends a one-node command and returns its reply.
     pub(crate) async fn call(
         &self,
@@ -258,7 +261,8 @@ impl<R: Runtime> Inner<R> {
     ) -> Result<Reply> {
         let (bytes, expect) = request;
         let timeout = self.timeout(timeout);
-        self.with_timeout(timeout, node.request(bytes, expect))
+        let patience = self.patience(timeout);
+        self.with_timeout(timeout, node.request(bytes, expect, patience))
             .await
     }
 
@@ -276,6 +280,7 @@ impl<R: Runtime> Inner<R> {
             bytes,
             expect,
             reply: None,
+            patience: self.patience(timeout),
         });
         self.with_timeout(timeout, submit).await
     }
@@ -316,12 +321,12 @@ impl<R: Runtime> Inner<R> {
                 requests.push((index, request));
             }
         }
+        let timeout = self.timeout(timeout);
+        let patience = self.patience(timeout);
         let calls = requests
             .into_iter()
-            .map(|(index, (bytes, expect))| self.nodes[index].request(bytes, expect));
-        let replies = self
-            .with_timeout(self.timeout(timeout), try_join_all(calls))
-            .await?;
+            .map(|(index, (bytes, expect))| self.nodes[index].request(bytes, expect, patience));
+        let replies = self.with_timeout(timeout, try_join_all(calls)).await?;
         let mut found = HashMap::with_capacity(keys.len());
         for reply in replies {
             for item in values(reply)? {

@@ -26,14 +26,27 @@ use crate::error::Error;
 use crate::events::Counters;
 use crate::runtime::{Runtime, Socket};
 
-/// Where a caller's reply goes; `None` when nobody waits (fire-and-forget requests).
-pub(crate) type ReplySender = Option<oneshot::Sender<Result<Reply, Error>>>;
+/// How a request ended.
+pub(crate) enum Outcome {
+    /// The server's reply.
+    Reply(Reply),
+    /// The connection failed after the request was written: it may have been executed.
+    Failed(Error),
+    /// The connection failed before the request was written: it is safe to send again.
+    Unsent(Error),
+}
+
+/// Where a caller's outcome goes; `None` when nobody waits (fire-and-forget requests).
+pub(crate) type ReplySender = Option<oneshot::Sender<Outcome>>;
 
 /// An encoded request on its way to the driver.
 pub(crate) struct Request {
     pub(crate) bytes: Bytes,
     pub(crate) expect: Expect,
     pub(crate) reply: ReplySender,
+    /// How long the request may wait for its reply before the connection counts as stuck;
+    /// `None` waits forever.
+    pub(crate) patience: Option<Duration>,
 }
 
 /// A caller's handle on a connection. Cheap to clone.
@@ -137,8 +150,6 @@ impl Shared {
 /// Settings a driver needs.
 pub(crate) struct DriverConfig {
     pub(crate) limits: Limits,
-    /// Close the connection when its oldest request waited this long.
-    pub(crate) stuck_after: Option<Duration>,
     pub(crate) counters: Arc<Counters>,
 }
 
@@ -173,7 +184,6 @@ pub(crate) fn spawn<R: Runtime>(
         draining: None,
         released: false,
         runtime: runtime.clone(),
-        stuck_after: config.stuck_after,
         stuck_timer: None,
         counters: config.counters,
     };
@@ -193,7 +203,8 @@ const DIRECT_READ_MAX: usize = 256 * 1024;
 
 struct Waiting {
     reply: ReplySender,
-    sent_at: Instant,
+    /// When the connection counts as stuck if this request is still unanswered.
+    deadline: Option<Instant>,
 }
 
 struct Driver<R: Runtime> {
@@ -210,7 +221,6 @@ struct Driver<R: Runtime> {
     draining: Option<Error>,
     released: bool,
     runtime: R,
-    stuck_after: Option<Duration>,
     stuck_timer: Option<Pin<Box<R::Sleep>>>,
     counters: Arc<Counters>,
 }
@@ -279,7 +289,7 @@ impl<R: Runtime> Driver<R> {
                 self.decoder.push(request.expect);
                 self.waiting.push_back(Waiting {
                     reply: request.reply,
-                    sent_at,
+                    deadline: request.patience.map(|patience| sent_at + patience),
                 });
             }
         }
@@ -389,18 +399,18 @@ impl<R: Runtime> Driver<R> {
             }
             if let Some(sender) = waiting.reply {
                 // The caller may have given up; its reply is dropped here.
-                let _ = sender.send(Ok(reply));
+                let _ = sender.send(Outcome::Reply(reply));
             }
         }
     }
 
-    /// Fails the connection when its oldest request has waited longer than `stuck_after`.
+    /// Fails the connection when its oldest request is still unanswered past its deadline:
+    /// every later reply is stuck behind it.
     fn poll_stuck(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
-        let (Some(limit), Some(oldest)) = (self.stuck_after, self.waiting.front()) else {
+        let Some(deadline) = self.waiting.front().and_then(|oldest| oldest.deadline) else {
             self.stuck_timer = None;
             return Poll::Pending;
         };
-        let deadline = oldest.sent_at + limit;
         loop {
             let timer = match &mut self.stuck_timer {
                 Some(timer) => timer,
@@ -435,21 +445,21 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Fails every caller still waiting or queued with `error`.
+    /// Fails every caller still waiting with `error`, and hands requests never written
+    /// back to their callers to send elsewhere.
     fn fail_all(&mut self, error: Error) {
         self.shared.refuse(error.clone());
         let queued = std::mem::take(&mut self.shared.lock_inbox().requests);
-        let callers = self.waiting.drain(..).map(|waiting| waiting.reply).chain(
-            queued
-                .into_iter()
-                .filter(|r| r.expect.expects_reply())
-                .map(|request| request.reply),
-        );
         let mut failed = 0;
-        for sender in callers {
+        for waiting in self.waiting.drain(..) {
             failed += 1;
-            if let Some(sender) = sender {
-                let _ = sender.send(Err(error.clone()));
+            if let Some(sender) = waiting.reply {
+                let _ = sender.send(Outcome::Failed(error.clone()));
+            }
+        }
+        for request in queued {
+            if let Some(sender) = request.reply {
+                let _ = sender.send(Outcome::Unsent(error.clone()));
             }
         }
         self.shared.in_flight.store(0, Ordering::Relaxed);

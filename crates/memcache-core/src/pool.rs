@@ -20,7 +20,7 @@ use memproto::{Expect, Reply};
 use crate::addr::NodeAddr;
 use crate::auth;
 use crate::config::Config;
-use crate::conn::{self, Conn, DriverConfig, OwnedConn, Request};
+use crate::conn::{self, Conn, DriverConfig, Outcome, OwnedConn, Request};
 use crate::error::{Error, Result};
 use crate::events::Counters;
 use crate::health::Health;
@@ -89,19 +89,33 @@ impl<R: Runtime> Node<R> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Sends one request and waits for its reply.
-    pub(crate) async fn request(self: &Arc<Self>, bytes: Bytes, expect: Expect) -> Result<Reply> {
-        let (sender, receiver) = oneshot::channel();
-        self.submit(Request {
-            bytes,
-            expect,
-            reply: Some(sender),
-        })
-        .await?;
-        match receiver.await {
-            Ok(result) => result,
-            Err(oneshot::Canceled) => Err(self.lost("connection dropped the request")),
+    /// Sends one request and waits for its reply. A request that never reached the socket
+    /// (its connection failed first) is sent again on another connection.
+    pub(crate) async fn request(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        expect: Expect,
+        patience: Option<Duration>,
+    ) -> Result<Reply> {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let (sender, receiver) = oneshot::channel();
+            self.submit(Request {
+                bytes: bytes.clone(),
+                expect: expect.clone(),
+                reply: Some(sender),
+                patience,
+            })
+            .await?;
+            match receiver.await {
+                Ok(Outcome::Reply(reply)) => return Ok(reply),
+                Ok(Outcome::Failed(error)) => return Err(error),
+                Ok(Outcome::Unsent(error)) if attempt == ATTEMPTS => return Err(error),
+                Ok(Outcome::Unsent(_)) => continue,
+                Err(oneshot::Canceled) => return Err(self.lost("connection dropped the request")),
+            }
         }
+        Err(self.lost("connections kept closing"))
     }
 
     /// Queues a request on a connection; its reply, if any, goes where `request.reply` says.
@@ -228,7 +242,6 @@ impl<R: Runtime> Node<R> {
                     self.name.clone(),
                     DriverConfig {
                         limits: self.config.limits,
-                        stuck_after: self.config.timeout,
                         counters: self.counters.clone(),
                     },
                 );

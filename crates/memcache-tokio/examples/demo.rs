@@ -1,0 +1,60 @@
+//! A self-contained tour: starts two memcached servers of its own on free loopback ports,
+//! runs through the client's features against them (set/get, flags, cas, get_many across
+//! both servers, incr/decr, touch, delete, stats/version, a timeout), and stops them on exit,
+//! also on errors and panics.
+//!
+//! ```text
+//! cargo run -p memcache-tokio --example demo
+//! ```
+//!
+//! Needs the `memcached` binary (`apt-get install -y memcached`), or `MEMCACHED_BIN`.
+//! The same tour runs on async-std: `cargo run -p memcache-async-std --example demo`.
+
+use std::io;
+use std::process::ExitCode;
+
+// The tour (support/tour.rs) is written against these two names.
+use memcache_tokio::{Client, Error};
+
+#[path = "support/local_memcached.rs"]
+mod local_memcached;
+#[path = "support/tour.rs"]
+mod tour;
+
+use local_memcached::{install_hint, LocalMemcached};
+
+fn main() -> ExitCode {
+    // The guards own the processes: they are killed when `servers` is dropped at the end
+    // of `main`, or while a panic unwinds through it.
+    let servers = match [LocalMemcached::start(), LocalMemcached::start()] {
+        [Ok(first), Ok(second)] => [first, second],
+        [Err(error), _] | [_, Err(error)] if error.kind() == io::ErrorKind::NotFound => {
+            eprintln!("{}", install_hint());
+            return ExitCode::FAILURE;
+        }
+        [Err(error), _] | [_, Err(error)] => {
+            eprintln!("could not start memcached: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addrs: Vec<&str> = servers.iter().map(LocalMemcached::addr).collect();
+    println!("started memcached on {} and {}", addrs[0], addrs[1]);
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the tokio runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(tour::run(&addrs)) {
+        Ok(()) => {
+            println!("\ndone; stopping the servers");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("\ndemo failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

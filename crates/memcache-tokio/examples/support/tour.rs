@@ -1,0 +1,147 @@
+//! The demos' tour of the client, shared by `memcache-tokio/examples/demo.rs` and
+//! `memcache-async-std/examples/demo.rs`: the client API is the same on every runtime, so
+//! this code is too. `Client` and `Error` are whichever the including demo imports.
+
+use std::error::Error as StdError;
+use std::time::{Duration, Instant};
+
+use super::{Client, Error};
+
+/// Runs through the client's features against the memcached servers at `addrs`.
+pub(crate) async fn run(addrs: &[&str]) -> Result<(), Box<dyn StdError>> {
+    let client = Client::builder(addrs).connect().await?;
+
+    section("set / get");
+    client
+        .set("greeting", "hello")
+        .ttl(Duration::from_secs(60))
+        .await?;
+    let item = client.get("greeting").await?.ok_or("greeting is missing")?;
+    println!(
+        "set greeting = \"hello\" (ttl 60 s); get -> {}",
+        text(&item.value)
+    );
+    println!("get missing  -> {:?}", client.get("missing").await?);
+
+    section("conditional stores");
+    match client.add("greeting", "ignored").await {
+        Err(Error::NotStored) => println!("add greeting (exists)      -> Error::NotStored"),
+        other => println!("add greeting -> {other:?}"),
+    }
+    client.append("greeting", ", world").await?;
+    client.prepend("greeting", ">> ").await?;
+    let item = client.get("greeting").await?.ok_or("greeting is missing")?;
+    println!("append + prepend           -> {}", text(&item.value));
+    match client.replace("nobody", "x").await {
+        Err(Error::NotStored) => println!("replace nobody (missing)   -> Error::NotStored"),
+        other => println!("replace nobody -> {other:?}"),
+    }
+
+    section("flags");
+    client.set("config", "{\"debug\":true}").flags(4).await?;
+    let item = client
+        .get("config")
+        .return_flags()
+        .await?
+        .ok_or("config is missing")?;
+    println!(
+        "set config with flags 4; get .return_flags() -> flags {:?}",
+        item.flags
+    );
+
+    section("cas");
+    client.set("stock", "10").await?;
+    let item = client.gets("stock").await?.ok_or("stock is missing")?;
+    let token = item.cas.expect("gets returns a CAS token");
+    println!("gets stock -> {} (cas {token})", text(&item.value));
+    client.cas("stock", "9", token).await?;
+    println!("cas stock = 9 with cas {token} -> ok");
+    match client.cas("stock", "8", token).await {
+        Err(Error::Exists) => {
+            println!("cas stock = 8 with the same (now stale) token -> Error::Exists")
+        }
+        other => println!("cas again -> {other:?}"),
+    }
+
+    section("get_many across two servers");
+    let keys: Vec<String> = (1..=6).map(|n| format!("user:{n}")).collect();
+    for key in &keys {
+        client.set(key, format!("profile of {key}")).await?;
+        println!("set {key:<7} -> node {}", client.node_for(key)?);
+    }
+    let found = client.get_many(&keys).await?;
+    println!(
+        "get_many of {} keys -> {} found in one call",
+        keys.len(),
+        found.len()
+    );
+    for key in &keys {
+        if let Some(item) = found.get(key.as_bytes()) {
+            println!("  {key:<7} = {}", text(&item.value));
+        }
+    }
+
+    section("incr / decr");
+    client.set("hits", "41").await?;
+    println!("incr hits by 1  -> {}", client.increment("hits", 1).await?);
+    println!(
+        "decr hits by 50 -> {} (stops at 0)",
+        client.decrement("hits", 50).await?
+    );
+    match client.increment("greeting", 1).await {
+        Err(Error::NotNumeric) => println!("incr greeting   -> Error::NotNumeric"),
+        other => println!("incr greeting -> {other:?}"),
+    }
+
+    section("touch / delete");
+    client.touch("greeting", Duration::from_secs(300)).await?;
+    println!("touch greeting, new ttl 300 s -> ok");
+    client.delete("greeting").await?;
+    println!(
+        "delete greeting -> ok; get -> {:?}",
+        client.get("greeting").await?
+    );
+    match client.delete("greeting").await {
+        Err(Error::NotFound) => println!("delete greeting again -> Error::NotFound"),
+        other => println!("delete again -> {other:?}"),
+    }
+
+    section("version / stats (per node)");
+    for node in client.nodes() {
+        let version = client.version(&node).await?;
+        let stats = client.stats(&node).await?;
+        let stat = |name: &str| stats.get(name).map_or("?", String::as_str);
+        println!(
+            "{node}: memcached {version}, {} items, {} get hits, {} get misses",
+            stat("curr_items"),
+            stat("get_hits"),
+            stat("get_misses")
+        );
+    }
+
+    section("timeout");
+    // A listener that accepts connections but never answers stands in for a stuck server.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let silent_addr = silent.local_addr()?.to_string();
+    let stuck = Client::builder([&silent_addr])
+        .timeout(Some(Duration::from_millis(200)))
+        .build()?;
+    let started = Instant::now();
+    match stuck.get("anything").await {
+        Err(Error::Timeout) => println!(
+            "get from a server that never answers ({silent_addr}) -> Error::Timeout after {:?}",
+            started.elapsed()
+        ),
+        other => println!("get from a silent server -> {other:?}"),
+    }
+
+    Ok(())
+}
+
+fn section(title: &str) {
+    println!("\n== {title}");
+}
+
+fn text(bytes: &[u8]) -> String {
+    format!("{:?}", String::from_utf8_lossy(bytes))
+}
