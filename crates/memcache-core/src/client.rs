@@ -239,17 +239,23 @@ impl<R: Runtime> Inner<R> {
         };
         let timer = self.runtime.sleep(timeout);
         futures::pin_mut!(operation, timer);
-        match select(operation, timer).await {
-            Either::Left((result, _)) => result,
-            Either::Right(_) => Err(Error::Timeout),
+        // The timer is polled first: an operation that failed in the same instant its
+        // time ran out reports the timeout.
+        match select(timer, operation).await {
+            Either::Left(_) => Err(Error::Timeout),
+            Either::Right((result, _)) => result,
         }
     }
 
     /// How long a request with this timeout may wait before its connection counts as
     /// stuck: never less than the client's default, so a caller's short timeout does not
-    /// close a connection other callers are using; `None` when the request waits forever.
+    /// close a connection other callers are using, plus a margin so that the caller's own
+    /// [`Error::Timeout`] comes first; `None` when the request waits forever.
     fn patience(&self, timeout: Option<Duration>) -> Option<Duration> {
-        timeout.map(|timeout| timeout.max(self.config.timeout.unwrap_or(timeout)))
+        timeout.map(|timeout| {
+            let longest = timeout.max(self.config.timeout.unwrap_or(timeout));
+            longest + (longest / 10).max(STUCK_MARGIN)
+        })
     }
 
     /// Sends a one-node command and returns its reply.
@@ -338,7 +344,10 @@ impl<R: Runtime> Inner<R> {
     }
 }
 
-/// The current Unix time, for expirations that need the clock.
+/// The least extra time a stuck connection gets past its oldest request's timeout.
+const STUCK_MARGIN: Duration = Duration::from_millis(10);
+
+/// Turns a relative expiration over 30 days into an absolute one, reading the clock only then.
 pub(crate) fn resolve(exptime: Exptime) -> Exptime {
     if !exptime.needs_clock() {
         return exptime;
