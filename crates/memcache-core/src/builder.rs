@@ -177,7 +177,8 @@ impl<R: Runtime> ClientBuilder<R> {
         Ok(Client::from_config(self.runtime, self.config))
     }
 
-    /// Builds the client and opens each node's minimum connections, waiting for them.
+    /// Builds the client and connects: each node starts opening its minimum connections
+    /// (at least one), and this waits until every node has one open or has failed.
     ///
     /// # Errors
     /// [`Error::Connect`] when no node can be reached (the first node's error), or

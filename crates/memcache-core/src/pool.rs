@@ -253,11 +253,12 @@ impl<R: Runtime> Node<R> {
                 state.retry_at = None;
                 state.last_error = None;
                 let waiters = std::mem::take(&mut state.waiters);
+                // Reported under the lock, so that concurrent attempts report in order.
+                self.health.report(self.index, true);
                 drop(state);
                 for waiter in waiters {
                     let _ = waiter.send(Ok(conn.clone()));
                 }
-                self.health.report(self.index, true);
             }
             Err(error) => {
                 Counters::bump(&self.counters.connections_failed);
@@ -274,12 +275,12 @@ impl<R: Runtime> Node<R> {
                 } else {
                     VecDeque::new()
                 };
+                if unhealthy {
+                    self.health.report(self.index, false);
+                }
                 drop(state);
                 for waiter in waiters {
                     let _ = waiter.send(Err(self.connect_error(error.clone())));
-                }
-                if unhealthy {
-                    self.health.report(self.index, false);
                 }
             }
         }
@@ -331,8 +332,15 @@ impl<R: Runtime> Node<R> {
                 }
             }
         }
+        // An unhealthy node may be purged from routing, and then no call tries it again:
+        // keep probing it here, whatever the minimum, so that it can come back.
+        let wanted = if self.health.is_healthy(self.index) {
+            min
+        } else {
+            min.max(1)
+        };
         let backing_off = state.retry_at.is_some_and(|at| Instant::now() < at);
-        if !backing_off && state.connecting == 0 && state.conns.len() < min {
+        if !backing_off && state.connecting == 0 && state.conns.len() < wanted {
             self.start_connect(&mut state);
         }
     }
