@@ -398,8 +398,11 @@ impl Decoder {
     fn value_len(&self, digits: &[u8], line: &[u8]) -> Result<usize, DecodeError> {
         let len = parse_u64(digits).ok_or_else(|| DecodeError::InvalidNumber(Excerpt::of(line)))?;
         let max = self.limits.max_value_len;
+        // The data and its CRLF must fit one buffer (at most `isize::MAX` bytes), whatever
+        // the configured limit: this also keeps `len + 2` from overflowing.
+        let ceiling = max.min(isize::MAX.unsigned_abs() - 2);
         match usize::try_from(len) {
-            Ok(len) if len <= max => Ok(len),
+            Ok(len) if len <= ceiling => Ok(len),
             _ => Err(DecodeError::ValueTooLarge { len, max }),
         }
     }
@@ -482,7 +485,7 @@ fn error_kind(line: &[u8]) -> Option<ServerErrorKind> {
     let word_ends =
         |rest: &[u8], separators: &[u8]| rest.first().is_none_or(|b| separators.contains(b));
     if let Some(rest) = line.strip_prefix(b"ERROR") {
-        word_ends(rest, b" ").then_some(ServerErrorKind::Error)
+        word_ends(rest, b" :").then_some(ServerErrorKind::Error)
     } else if let Some(rest) = line.strip_prefix(b"CLIENT_ERROR") {
         word_ends(rest, b" ").then_some(ServerErrorKind::Client)
     } else if let Some(rest) = line.strip_prefix(b"SERVER_ERROR") {
@@ -573,6 +576,10 @@ fn parse_meta_flags(mut rest: Bytes, line: &[u8]) -> Result<MetaFlags, DecodeErr
                 })
             }
             b'k' => flags.key = Some(token.slice(1..)),
+            // The pairing check read the first `O`; a second one could smuggle in another.
+            b'O' if flags.opaque.is_some() => {
+                return Err(DecodeError::Malformed(Excerpt::of(line)))
+            }
             b'O' => flags.opaque = Some(token.slice(1..)),
             b'b' => flags.base64_key = true,
             b'W' => flags.won = true,

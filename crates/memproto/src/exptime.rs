@@ -106,6 +106,20 @@ fn ceil_secs(duration: Duration) -> u64 {
     }
 }
 
+impl From<Duration> for Exptime {
+    /// A relative expiration: the item expires `duration` from now.
+    fn from(duration: Duration) -> Self {
+        Exptime::After(duration)
+    }
+}
+
+impl From<SystemTime> for Exptime {
+    /// An absolute expiration at `time`.
+    fn from(time: SystemTime) -> Self {
+        Exptime::at(time)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,19 +172,5 @@ mod tests {
     fn system_time_before_epoch_is_expired() {
         let before = UNIX_EPOCH - Duration::from_secs(10);
         assert_eq!(Exptime::at(before).to_wire(), Ok(-1));
-    }
-}
-
-impl From<Duration> for Exptime {
-    /// A relative expiration: the item expires `duration` from now.
-    fn from(duration: Duration) -> Self {
-        Exptime::After(duration)
-    }
-}
-
-impl From<SystemTime> for Exptime {
-    /// An absolute expiration at `time`.
-    fn from(time: SystemTime) -> Self {
-        Exptime::at(time)
     }
 }

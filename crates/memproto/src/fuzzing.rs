@@ -1253,9 +1253,20 @@ impl Spec {
         )
     }
 
-    /// Whether the server reads a final `noreply` token on this command.
-    fn takes_noreply(&self) -> bool {
+    /// Whether the server reads a final `noreply` token on this command (classic commands
+    /// but `version`, `stats` and `quit`; for retrievals it mutes error lines).
+    fn server_reads_noreply(&self) -> bool {
         !self.is_meta() && !matches!(self.kind, Kind::Version | Kind::Stats | Kind::Quit)
+    }
+
+    /// Whether the command has a `noreply` option (retrievals do not).
+    fn takes_noreply(&self) -> bool {
+        self.server_reads_noreply() && !matches!(self.kind, Kind::Retrieve(_))
+    }
+
+    /// Whether `noreply` was asked for and the command has it.
+    fn wants_noreply(&self) -> bool {
+        self.noreply && self.takes_noreply()
     }
 
     /// Whether this command is exempt from the server's line limit (`get`, `gets`).
@@ -1304,7 +1315,7 @@ impl Spec {
                 Err("value over max_value_len")
             }
         };
-        let noreply = self.noreply && self.takes_noreply();
+        let noreply = self.wants_noreply();
         match &self.kind {
             Kind::Store {
                 mode,
@@ -1617,7 +1628,9 @@ fn model_exptime(exptime: Exptime) -> Result<i32, &'static str> {
     match exptime {
         Exptime::Never => Ok(0),
         Exptime::After(duration) => {
-            let secs = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+            let secs = duration
+                .as_secs()
+                .saturating_add(u64::from(duration.subsec_nanos() > 0));
             match secs {
                 0 => Ok(-1),
                 secs if secs <= MONTH => Ok(secs as i32),
@@ -1702,13 +1715,13 @@ fn check_written(spec: &Spec, model: &Model, written: &[u8]) {
     }
 
     // `noreply` is the last token exactly when asked for.
-    if spec.takes_noreply() {
+    if spec.server_reads_noreply() {
         let last_is_noreply = tokens.last() == Some(&&b"noreply"[..]);
         assert_eq!(
             last_is_noreply,
-            spec.noreply,
+            spec.wants_noreply(),
             "noreply {} but the last token is {:?}",
-            spec.noreply,
+            spec.wants_noreply(),
             tokens.last().map(|t| t.escape_ascii().to_string())
         );
     }
@@ -1738,7 +1751,7 @@ fn check_written(spec: &Spec, model: &Model, written: &[u8]) {
         expected.sort_unstable();
     }
     assert_eq!(flags, expected, "flag tokens differ: {:?}", shown());
-    assert_eq!(model.noreply, spec.noreply && spec.takes_noreply());
+    assert_eq!(model.noreply, spec.wants_noreply());
 
     // The data block, then nothing.
     let rest = &written[line.len()..];
@@ -1764,7 +1777,7 @@ fn check_written(spec: &Spec, model: &Model, written: &[u8]) {
 
 /// Checks the `Expect` the encoder returned against the command.
 fn check_expect(spec: &Spec, expect: &Expect) {
-    let silent = matches!(spec.kind, Kind::Quit) || (spec.noreply && spec.takes_noreply());
+    let silent = matches!(spec.kind, Kind::Quit) || spec.wants_noreply();
     assert_eq!(expect.expects_reply(), !silent, "Expect reply presence");
     assert_eq!(
         expect.is_quiet(),
