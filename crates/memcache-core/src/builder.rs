@@ -145,6 +145,13 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// Encrypt every connection with TLS (for servers started with `-Z`).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::Tls) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
     /// Builds the client without connecting: connections open on first use and in the
     /// background. Needs no runtime context.
     ///

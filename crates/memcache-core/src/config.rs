@@ -27,6 +27,8 @@ pub(crate) struct Config {
     pub(crate) backoff: (Duration, Duration),
     pub(crate) events: Option<Arc<dyn ClusterEvents>>,
     pub(crate) credentials: Option<(String, String)>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::Tls>,
 }
 
 impl fmt::Debug for Config {
@@ -66,6 +68,8 @@ impl Config {
             backoff: (Duration::from_millis(50), Duration::from_secs(5)),
             events: None,
             credentials: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 

@@ -25,6 +25,8 @@ mod ops;
 mod pool;
 pub mod router;
 mod runtime;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use addr::{AddrParseError, NodeAddr};
 pub use builder::ClientBuilder;
@@ -32,6 +34,9 @@ pub use client::{Client, IntoNodeAddr};
 pub use config::ConfigError;
 pub use error::{Error, Result};
 pub use events::{ClusterEvents, NodeMetrics};
+/// The rustls crate, for building a custom [`Tls`] configuration with [`Tls::new`].
+#[cfg(feature = "tls")]
+pub use futures_rustls::rustls;
 pub use item::Item;
 pub use memproto::{self, Exptime, Limits};
 pub use ops::{
@@ -40,3 +45,5 @@ pub use ops::{
 };
 pub use router::Distribution;
 pub use runtime::{Runtime, Socket};
+#[cfg(feature = "tls")]
+pub use tls::{Tls, TlsError};

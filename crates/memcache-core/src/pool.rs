@@ -209,12 +209,24 @@ impl<R: Runtime> Node<R> {
         let addr = self.addr.clone();
         let timeout = self.config.connect_timeout;
         let credentials = self.config.credentials.clone();
+        #[cfg(feature = "tls")]
+        let tls = self.config.tls.clone();
         async move {
             let connect = async {
-                let mut socket = match &addr {
-                    NodeAddr::Tcp { host, port } => runtime.connect_tcp(host, *port).await?,
-                    NodeAddr::Unix(path) => runtime.connect_unix(path).await?,
+                let (socket, host) = match &addr {
+                    NodeAddr::Tcp { host, port } => {
+                        (runtime.connect_tcp(host, *port).await?, Some(host.as_str()))
+                    }
+                    NodeAddr::Unix(path) => (runtime.connect_unix(path).await?, None),
                 };
+                #[cfg(feature = "tls")]
+                let socket = match &tls {
+                    Some(tls) => tls.connect(host, socket).await?,
+                    None => socket,
+                };
+                #[cfg(not(feature = "tls"))]
+                let _ = host;
+                let mut socket = socket;
                 if let Some((user, password)) = &credentials {
                     auth::authenticate(&mut socket, user, password).await?;
                 }
