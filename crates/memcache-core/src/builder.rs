@@ -11,6 +11,9 @@ use crate::config::{Config, ConfigError};
 use crate::error::Error;
 use crate::events::ClusterEvents;
 use crate::router::Distribution;
+
+/// emcache's default batch size.
+const DEFAULT_BATCH_KEYS: usize = 32;
 use crate::runtime::Runtime;
 
 /// Configures and builds a [`Client`].
@@ -149,6 +152,22 @@ impl<R: Runtime> ClientBuilder<R> {
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::Tls) -> Self {
         self.config.tls = Some(tls);
+        self
+    }
+
+    /// Merge single-key `get`s (and `gets`) that are queued on one connection at the same
+    /// moment into one multi-key command (emcache's autobatching). Batches form only from
+    /// requests already waiting together, so no request is delayed to wait for others.
+    /// Default: off.
+    pub fn autobatching(mut self, enabled: bool) -> Self {
+        self.config.autobatch_max_keys =
+            enabled.then_some(self.config.autobatch_max_keys.unwrap_or(DEFAULT_BATCH_KEYS));
+        self
+    }
+
+    /// The most keys one autobatched command carries (default 32). Turns autobatching on.
+    pub fn autobatching_max_keys(mut self, max_keys: usize) -> Self {
+        self.config.autobatch_max_keys = Some(max_keys.max(1));
         self
     }
 

@@ -14,6 +14,7 @@ use memproto::{
 };
 
 use crate::addr::NodeAddr;
+use crate::batch::BatchKey;
 use crate::builder::ClientBuilder;
 use crate::config::Config;
 use crate::conn::Request;
@@ -268,7 +269,28 @@ impl<R: Runtime> Inner<R> {
         let (bytes, expect) = request;
         let timeout = self.timeout(timeout);
         let patience = self.patience(timeout);
-        self.with_timeout(timeout, node.request(bytes, expect, patience))
+        self.with_timeout(timeout, node.request(bytes, expect, patience, None))
+            .await
+    }
+
+    /// Sends a single-key `get`/`gets`, which the connection may merge with others when
+    /// autobatching is on.
+    pub(crate) async fn call_get(
+        &self,
+        node: &Arc<Node<R>>,
+        request: (Bytes, Expect),
+        timeout: Option<Option<Duration>>,
+        key: &[u8],
+        with_cas: bool,
+    ) -> Result<Reply> {
+        let (bytes, expect) = request;
+        let timeout = self.timeout(timeout);
+        let patience = self.patience(timeout);
+        let batch = self.config.autobatch_max_keys.map(|_| BatchKey {
+            key: Bytes::copy_from_slice(key),
+            with_cas,
+        });
+        self.with_timeout(timeout, node.request(bytes, expect, patience, batch))
             .await
     }
 
@@ -287,6 +309,7 @@ impl<R: Runtime> Inner<R> {
             expect,
             reply: None,
             patience: self.patience(timeout),
+            batch: None,
         });
         self.with_timeout(timeout, submit).await
     }
@@ -329,9 +352,9 @@ impl<R: Runtime> Inner<R> {
         }
         let timeout = self.timeout(timeout);
         let patience = self.patience(timeout);
-        let calls = requests
-            .into_iter()
-            .map(|(index, (bytes, expect))| self.nodes[index].request(bytes, expect, patience));
+        let calls = requests.into_iter().map(|(index, (bytes, expect))| {
+            self.nodes[index].request(bytes, expect, patience, None)
+        });
         let replies = self.with_timeout(timeout, try_join_all(calls)).await?;
         let mut found = HashMap::with_capacity(keys.len());
         for reply in replies {

@@ -27,6 +27,8 @@ pub(crate) struct Config {
     pub(crate) backoff: (Duration, Duration),
     pub(crate) events: Option<Arc<dyn ClusterEvents>>,
     pub(crate) credentials: Option<(String, String)>,
+    /// Merge concurrent single-key gets into multi-key gets of at most this many keys.
+    pub(crate) autobatch_max_keys: Option<usize>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::Tls>,
 }
@@ -68,6 +70,7 @@ impl Config {
             backoff: (Duration::from_millis(50), Duration::from_secs(5)),
             events: None,
             credentials: None,
+            autobatch_max_keys: None,
             #[cfg(feature = "tls")]
             tls: None,
         }

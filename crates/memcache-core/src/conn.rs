@@ -22,6 +22,7 @@ use futures::io::{AsyncRead, AsyncWrite};
 use futures::task::AtomicWaker;
 use memproto::{Decoder, Expect, Limits, Reply, ServerErrorKind};
 
+use crate::batch::{self, Batch, BatchKey, Flushed};
 use crate::error::Error;
 use crate::events::Counters;
 use crate::runtime::{Runtime, Socket};
@@ -47,6 +48,8 @@ pub(crate) struct Request {
     /// How long the request may wait for its reply before the connection counts as stuck;
     /// `None` waits forever.
     pub(crate) patience: Option<Duration>,
+    /// Set for a single-key get that may be merged with others (autobatching).
+    pub(crate) batch: Option<BatchKey>,
 }
 
 /// A caller's handle on a connection. Cheap to clone.
@@ -82,10 +85,10 @@ struct Inbox {
 impl Conn {
     /// Queues `request`. Gives it back if the connection no longer takes requests, so the
     /// caller can try another.
-    pub(crate) fn submit(&self, request: Request) -> Result<(), Request> {
+    pub(crate) fn submit(&self, request: Request) -> Result<(), Box<Request>> {
         let mut inbox = self.shared.lock_inbox();
         if inbox.refused.is_some() {
-            return Err(request);
+            return Err(Box::new(request));
         }
         if request.expect.expects_reply() {
             self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -150,6 +153,8 @@ impl Shared {
 /// Settings a driver needs.
 pub(crate) struct DriverConfig {
     pub(crate) limits: Limits,
+    /// Merge queued single-key gets into multi-key gets of at most this many keys.
+    pub(crate) autobatch_max_keys: Option<usize>,
     pub(crate) counters: Arc<Counters>,
 }
 
@@ -184,6 +189,7 @@ pub(crate) fn spawn<R: Runtime>(
         draining: None,
         released: false,
         runtime: runtime.clone(),
+        batch: config.autobatch_max_keys.map(Batch::new),
         stuck_timer: None,
         counters: config.counters,
     };
@@ -202,9 +208,31 @@ const DIRECT_READ: usize = 64 * 1024;
 const DIRECT_READ_MAX: usize = 256 * 1024;
 
 struct Waiting {
-    reply: ReplySender,
+    callers: Callers,
     /// When the connection counts as stuck if this request is still unanswered.
     deadline: Option<Instant>,
+}
+
+/// Who waits for one reply: one caller, or the callers of a merged batch.
+enum Callers {
+    One(ReplySender),
+    Many(Vec<(Bytes, ReplySender)>),
+}
+
+impl Callers {
+    fn count(&self) -> usize {
+        match self {
+            Callers::One(_) => 1,
+            Callers::Many(callers) => callers.len(),
+        }
+    }
+
+    fn into_senders(self) -> Vec<ReplySender> {
+        match self {
+            Callers::One(sender) => vec![sender],
+            Callers::Many(callers) => callers.into_iter().map(|(_, sender)| sender).collect(),
+        }
+    }
 }
 
 struct Driver<R: Runtime> {
@@ -221,6 +249,8 @@ struct Driver<R: Runtime> {
     draining: Option<Error>,
     released: bool,
     runtime: R,
+    /// Gets being gathered while the inbox is drained; `None` without autobatching.
+    batch: Option<Batch>,
     stuck_timer: Option<Pin<Box<R::Sleep>>>,
     counters: Arc<Counters>,
 }
@@ -283,13 +313,64 @@ impl<R: Runtime> Driver<R> {
             std::mem::take(&mut inbox.requests)
         };
         let sent_at = Instant::now();
+        let Some(mut batch) = self.batch.take() else {
+            for request in requests {
+                self.write_one(request, sent_at);
+            }
+            return;
+        };
         for request in requests {
-            self.write_buf.extend_from_slice(&request.bytes);
-            if request.expect.expects_reply() {
-                self.decoder.push(request.expect);
+            match &request.batch {
+                Some(key) if request.expect.expects_reply() => {
+                    if !batch.accepts(key) {
+                        self.write_batch(&mut batch, sent_at);
+                    }
+                    batch.push(request);
+                }
+                _ => {
+                    self.write_batch(&mut batch, sent_at);
+                    self.write_one(request, sent_at);
+                }
+            }
+        }
+        self.write_batch(&mut batch, sent_at);
+        self.batch = Some(batch);
+    }
+
+    /// Queues one request's bytes and, if it has a reply, its caller.
+    fn write_one(&mut self, request: Request, sent_at: Instant) {
+        self.write_buf.extend_from_slice(&request.bytes);
+        if request.expect.expects_reply() {
+            self.decoder.push(request.expect);
+            self.waiting.push_back(Waiting {
+                callers: Callers::One(request.reply),
+                deadline: request.patience.map(|patience| sent_at + patience),
+            });
+        }
+    }
+
+    /// Queues the gathered gets, merged into one command when there are several.
+    fn write_batch(&mut self, batch: &mut Batch, sent_at: Instant) {
+        if batch.is_empty() {
+            return;
+        }
+        match batch.flush() {
+            Flushed::Single(requests) => {
+                for request in requests {
+                    self.write_one(request, sent_at);
+                }
+            }
+            Flushed::Merged {
+                bytes,
+                expect,
+                callers,
+                patience,
+            } => {
+                self.write_buf.extend_from_slice(&bytes);
+                self.decoder.push(expect);
                 self.waiting.push_back(Waiting {
-                    reply: request.reply,
-                    deadline: request.patience.map(|patience| sent_at + patience),
+                    callers: Callers::Many(callers),
+                    deadline: patience.map(|patience| sent_at + patience),
                 });
             }
         }
@@ -384,7 +465,9 @@ impl<R: Runtime> Driver<R> {
             let Some(waiting) = self.waiting.pop_front() else {
                 return Err(self.lost(io::ErrorKind::InvalidData, "reply without a caller"));
             };
-            self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.shared
+                .in_flight
+                .fetch_sub(waiting.callers.count(), Ordering::Relaxed);
             if let Reply::Error(error) = &reply {
                 if error.kind == ServerErrorKind::Server && self.draining.is_none() {
                     // The server may close the connection after a SERVER_ERROR. Take no
@@ -397,9 +480,13 @@ impl<R: Runtime> Driver<R> {
                     self.draining = Some(error);
                 }
             }
-            if let Some(sender) = waiting.reply {
-                // The caller may have given up; its reply is dropped here.
-                let _ = sender.send(Outcome::Reply(reply));
+            match waiting.callers {
+                Callers::One(Some(sender)) => {
+                    // The caller may have given up; its reply is dropped here.
+                    let _ = sender.send(Outcome::Reply(reply));
+                }
+                Callers::One(None) => {}
+                Callers::Many(callers) => batch::deliver(callers, reply),
             }
         }
     }
@@ -452,8 +539,8 @@ impl<R: Runtime> Driver<R> {
         let queued = std::mem::take(&mut self.shared.lock_inbox().requests);
         let mut failed = 0;
         for waiting in self.waiting.drain(..) {
-            failed += 1;
-            if let Some(sender) = waiting.reply {
+            failed += waiting.callers.count() as u64;
+            for sender in waiting.callers.into_senders().into_iter().flatten() {
                 let _ = sender.send(Outcome::Failed(error.clone()));
             }
         }

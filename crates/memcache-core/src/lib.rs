@@ -13,6 +13,7 @@
 
 mod addr;
 mod auth;
+mod batch;
 mod builder;
 mod client;
 mod config;

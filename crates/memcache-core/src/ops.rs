@@ -344,7 +344,15 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
         });
         let request = inner.encode(&command, key.len())?;
         let node = inner.route(key)?;
-        let reply = inner.call(node, request, self.timeout).await?;
+        let reply = match self.kind {
+            RetrieveKind::Get | RetrieveKind::Gets => {
+                let with_cas = self.kind == RetrieveKind::Gets;
+                inner
+                    .call_get(node, request, self.timeout, key, with_cas)
+                    .await?
+            }
+            _ => inner.call(node, request, self.timeout).await?,
+        };
         Ok(values(reply)?
             .into_iter()
             .next()

@@ -19,6 +19,7 @@ use memproto::{Expect, Reply};
 
 use crate::addr::NodeAddr;
 use crate::auth;
+use crate::batch::BatchKey;
 use crate::config::Config;
 use crate::conn::{self, Conn, DriverConfig, Outcome, OwnedConn, Request};
 use crate::error::{Error, Result};
@@ -96,6 +97,7 @@ impl<R: Runtime> Node<R> {
         bytes: Bytes,
         expect: Expect,
         patience: Option<Duration>,
+        batch: Option<BatchKey>,
     ) -> Result<Reply> {
         const ATTEMPTS: usize = 3;
         for attempt in 1..=ATTEMPTS {
@@ -105,6 +107,7 @@ impl<R: Runtime> Node<R> {
                 expect: expect.clone(),
                 reply: Some(sender),
                 patience,
+                batch: batch.clone(),
             })
             .await?;
             match receiver.await {
@@ -127,7 +130,7 @@ impl<R: Runtime> Node<R> {
             let conn = self.conn().await?;
             match conn.submit(request) {
                 Ok(()) => return Ok(()),
-                Err(returned) => request = returned,
+                Err(returned) => request = *returned,
             }
         }
         Err(self.lost("connections kept closing"))
@@ -254,6 +257,7 @@ impl<R: Runtime> Node<R> {
                     self.name.clone(),
                     DriverConfig {
                         limits: self.config.limits,
+                        autobatch_max_keys: self.config.autobatch_max_keys,
                         counters: self.counters.clone(),
                     },
                 );
