@@ -22,6 +22,7 @@ mod error;
 mod events;
 mod health;
 mod item;
+mod lease;
 mod ops;
 mod pool;
 pub mod router;
@@ -38,7 +39,9 @@ pub use events::{ClusterEvents, NodeMetrics};
 /// The rustls crate, for building a custom [`Tls`] configuration with [`Tls::new`].
 #[cfg(feature = "tls")]
 pub use futures_rustls::rustls;
+pub use bytes::{self, Bytes};
 pub use item::Item;
+pub use lease::{Lease, LeaseRequest};
 pub use memproto::{self, Exptime, Limits};
 pub use ops::{
     ArithRequest, GetManyRequest, GetRequest, KeyRequest, NoReplyRequest, NodeRequest,
