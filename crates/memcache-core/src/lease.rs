@@ -63,14 +63,8 @@ impl<R: Runtime> Client<R> {
         let request = inner.encode(&command, key.len())?;
         let node = inner.route(key)?;
         match inner.call(node, request, None).await? {
-            Reply::Meta(MetaReply {
-                status: MetaStatus::Hd,
-                ..
-            }) => Ok(()),
-            Reply::Meta(MetaReply {
-                status: MetaStatus::Nf,
-                ..
-            }) => Err(Error::NotFound),
+            Reply::Meta(reply) if reply.status == MetaStatus::Hd => Ok(()),
+            Reply::Meta(reply) if reply.status == MetaStatus::Nf => Err(Error::NotFound),
             other => Err(unexpected(other)),
         }
     }
@@ -110,13 +104,17 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
             return_flags: true,
             return_cas: true,
             vivify: Some(resolve(Exptime::After(self.lease))),
-            recache: self.recache_below.map(|below| resolve(Exptime::After(below))),
+            recache: self
+                .recache_below
+                .map(|below| resolve(Exptime::After(below))),
             ..MetaGet::default()
         });
         let request = inner.encode(&command, key.len())?;
         let node = inner.route(key)?;
         match inner.call(node, request, self.timeout).await? {
-            Reply::Meta(reply) if matches!(reply.status, MetaStatus::Va | MetaStatus::Hd) => Ok(classify(reply)),
+            Reply::Meta(reply) if matches!(reply.status, MetaStatus::Va | MetaStatus::Hd) => {
+                Ok(classify(*reply))
+            }
             other => Err(unexpected(other)),
         }
     }

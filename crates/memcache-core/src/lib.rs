@@ -32,6 +32,7 @@ mod tls;
 
 pub use addr::{AddrParseError, NodeAddr};
 pub use builder::ClientBuilder;
+pub use bytes::{self, Bytes};
 pub use client::{Client, IntoNodeAddr};
 pub use config::ConfigError;
 pub use error::{Error, Result};
@@ -39,7 +40,6 @@ pub use events::{ClusterEvents, NodeMetrics};
 /// The rustls crate, for building a custom [`Tls`] configuration with [`Tls::new`].
 #[cfg(feature = "tls")]
 pub use futures_rustls::rustls;
-pub use bytes::{self, Bytes};
 pub use item::Item;
 pub use lease::{Lease, LeaseRequest};
 pub use memproto::{self, Exptime, Limits};

@@ -134,7 +134,7 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Fetches many keys at once; the map holds the keys found.
-    pub fn get_many<I>(&self, keys: I) -> GetManyRequest<'_, R>
+    pub fn get_many<I>(&self, keys: I) -> GetManyRequest<'_, R, I::Item>
     where
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
@@ -143,7 +143,7 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Fetches many keys with their CAS tokens.
-    pub fn gets_many<I>(&self, keys: I) -> GetManyRequest<'_, R>
+    pub fn gets_many<I>(&self, keys: I) -> GetManyRequest<'_, R, I::Item>
     where
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
@@ -152,7 +152,11 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Fetches many keys and sets a new expiration on those found.
-    pub fn gat_many<I>(&self, keys: I, exptime: impl Into<Exptime>) -> GetManyRequest<'_, R>
+    pub fn gat_many<I>(
+        &self,
+        keys: I,
+        exptime: impl Into<Exptime>,
+    ) -> GetManyRequest<'_, R, I::Item>
     where
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
@@ -161,7 +165,11 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Fetches many keys with CAS tokens and sets a new expiration on those found.
-    pub fn gats_many<I>(&self, keys: I, exptime: impl Into<Exptime>) -> GetManyRequest<'_, R>
+    pub fn gats_many<I>(
+        &self,
+        keys: I,
+        exptime: impl Into<Exptime>,
+    ) -> GetManyRequest<'_, R, I::Item>
     where
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
@@ -379,27 +387,23 @@ fn resolve_kind(kind: RetrieveKind) -> RetrieveKind {
 
 /// A multi-key fetch: `get_many`, `gets_many`, `gat_many` or `gats_many`.
 #[must_use = "requests do nothing unless awaited"]
-pub struct GetManyRequest<'c, R: Runtime> {
+pub struct GetManyRequest<'c, R: Runtime, K> {
     client: &'c Client<R>,
     kind: RetrieveKind,
-    keys: Vec<Bytes>,
+    keys: Vec<K>,
     return_flags: bool,
     timeout: Option<Option<Duration>>,
 }
 
-impl<'c, R: Runtime> GetManyRequest<'c, R> {
+impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
     fn new<I>(client: &'c Client<R>, kind: RetrieveKind, keys: I) -> Self
     where
-        I: IntoIterator,
-        I::Item: AsRef<[u8]>,
+        I: IntoIterator<Item = K>,
     {
         GetManyRequest {
             client,
             kind,
-            keys: keys
-                .into_iter()
-                .map(|key| Bytes::copy_from_slice(key.as_ref()))
-                .collect(),
+            keys: keys.into_iter().collect(),
             return_flags: false,
             timeout: None,
         }
@@ -417,7 +421,7 @@ impl<'c, R: Runtime> GetManyRequest<'c, R> {
         if self.keys.is_empty() {
             return Ok(HashMap::new());
         }
-        let keys: Vec<&[u8]> = self.keys.iter().map(|key| key.as_ref()).collect();
+        let keys: Vec<&[u8]> = self.keys.iter().map(AsRef::as_ref).collect();
         self.client
             .inner
             .retrieve_many(
@@ -430,7 +434,7 @@ impl<'c, R: Runtime> GetManyRequest<'c, R> {
     }
 }
 
-impl<'c, R: Runtime> IntoFuture for GetManyRequest<'c, R> {
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for GetManyRequest<'c, R, K> {
     type Output = Result<HashMap<Bytes, Item>>;
     type IntoFuture = RequestFuture<'c, HashMap<Bytes, Item>>;
 

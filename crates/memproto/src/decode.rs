@@ -211,7 +211,9 @@ impl Decoder {
                         // The server stayed silent for this request: the reply belongs to
                         // a later one. Leave the line in the buffer for it.
                         self.scan_from = 0;
-                        return Ok(Some(self.complete(Reply::Meta(MetaReply::quiet()))));
+                        return Ok(Some(
+                            self.complete(Reply::Meta(Box::new(MetaReply::quiet()))),
+                        ));
                     }
                     match status {
                         Some(status) if meta_allows(cmd, status) => {
@@ -307,6 +309,11 @@ impl Decoder {
         };
         let value_len = self.value_len(bytes, line)?;
         self.keys.claim(keys, key)?;
+        if self.items.capacity() == 0 {
+            // One allocation for the whole reply: at most one item per requested key.
+            self.items
+                .reserve_exact(memchr::memchr_iter(b' ', keys).count() + 1);
+        }
         let key_range = 6..6 + key.len();
         let line = take_line(buf, len);
         self.begin_data(
@@ -366,12 +373,12 @@ impl Decoder {
     ) -> Result<Step, DecodeError> {
         let line = take_line(buf, len);
         if status == MetaStatus::Me {
-            return Ok(Step::Done(Reply::Meta(MetaReply {
+            return Ok(Step::Done(Reply::Meta(Box::new(MetaReply {
                 status,
                 value: None,
                 flags: MetaFlags::default(),
                 debug: Some(line.slice(line.len().min(3)..)),
-            })));
+            }))));
         }
         let mut rest = line.slice(2..);
         let mut value_len = None;
@@ -386,12 +393,12 @@ impl Decoder {
                 self.begin_data(buf, len, DataOwner::Meta { flags });
                 Ok(Step::Continue)
             }
-            None => Ok(Step::Done(Reply::Meta(MetaReply {
+            None => Ok(Step::Done(Reply::Meta(Box::new(MetaReply {
                 status,
                 value: None,
                 flags,
                 debug: None,
-            }))),
+            })))),
         }
     }
 
@@ -442,12 +449,12 @@ impl Decoder {
             State::Data {
                 owner: DataOwner::Meta { flags },
                 ..
-            } => Ok(Some(self.complete(Reply::Meta(MetaReply {
+            } => Ok(Some(self.complete(Reply::Meta(Box::new(MetaReply {
                 status: MetaStatus::Va,
                 value: Some(value),
                 flags,
                 debug: None,
-            })))),
+            }))))),
             State::Line => Ok(None),
         }
     }

@@ -31,8 +31,8 @@ pub enum Reply {
     Version(Bytes),
     /// The lines of a `stats` reply.
     Stats(Vec<Stat>),
-    /// A meta reply.
-    Meta(MetaReply),
+    /// A meta reply (boxed: it is much larger than the classic replies).
+    Meta(Box<MetaReply>),
     /// `ERROR`, `CLIENT_ERROR` or `SERVER_ERROR`. The server may close the connection after
     /// a `SERVER_ERROR`.
     Error(ServerError),

@@ -190,12 +190,12 @@ pub fn server_error(kind: ServerErrorKind, message: &[u8]) -> Reply {
 }
 
 pub fn meta(status: MetaStatus, value: Option<&[u8]>, flags: MetaFlags) -> Reply {
-    Reply::Meta(MetaReply {
+    Reply::Meta(Box::new(MetaReply {
         status,
         value: value.map(b),
         flags,
         debug: None,
-    })
+    }))
 }
 
 pub fn quiet() -> Reply {
@@ -850,12 +850,12 @@ pub fn scenarios() -> Vec<Scenario> {
             vec![me(b"foo"), me(b"nothere")],
             b"ME foo exp=-1 la=1 cas=4 fetch=no cls=1 size=63\r\nEN\r\n",
             vec![
-                Reply::Meta(MetaReply {
+                Reply::Meta(Box::new(MetaReply {
                     status: Me,
                     value: None,
                     flags: MetaFlags::default(),
                     debug: Some(b(b"foo exp=-1 la=1 cas=4 fetch=no cls=1 size=63")),
-                }),
+                })),
                 meta(En, None, MetaFlags::default()),
             ],
         ),
