@@ -22,6 +22,8 @@ pub struct Memcached {
     child: Option<Child>,
     listen: Listen,
     extra_args: Vec<String>,
+    /// The server speaks TLS: readiness is a TCP connect, not a `version` round trip.
+    tls: bool,
 }
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
@@ -34,15 +36,25 @@ impl Memcached {
 
     /// Starts memcached on a free TCP port with extra arguments (e.g. `["-I", "2m"]`).
     pub fn start_with(extra_args: &[&str]) -> Memcached {
+        Self::start_tcp(extra_args, false)
+    }
+
+    /// Starts memcached serving TLS (`extra_args` must hold `-Z` and the certificate options).
+    pub fn start_tls(extra_args: &[&str]) -> Memcached {
+        Self::start_tcp(extra_args, true)
+    }
+
+    fn start_tcp(extra_args: &[&str], tls: bool) -> Memcached {
         // The port is free when probed; another process could take it before memcached
         // binds, so retry a few times with a fresh port.
         let mut last_error = String::new();
         for _ in 0..5 {
-            let port = free_port();
+            let port = server_port();
             let mut server = Memcached {
                 child: None,
                 listen: Listen::Tcp(port),
                 extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
+                tls,
             };
             match server.spawn() {
                 Ok(()) => return server,
@@ -63,6 +75,7 @@ impl Memcached {
             child: None,
             listen: Listen::Unix(path),
             extra_args: Vec::new(),
+            tls: false,
         };
         server
             .spawn()
@@ -247,13 +260,29 @@ impl Memcached {
                 }
             }
             if self.answers_version() {
-                return Ok(());
+                return self.check_owner();
             }
             if Instant::now() > deadline {
                 self.kill();
                 return Err("memcached did not answer within 10 s".into());
             }
             std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Makes sure the server that answered is this process, not another one that took the
+    /// port first (this memcached then fails to bind and exits, possibly after the probe).
+    fn check_owner(&mut self) -> Result<(), String> {
+        let (Listen::Tcp(port), Some(child)) = (&self.listen, &self.child) else {
+            return Ok(());
+        };
+        let port = *port;
+        match listens_on(child.id(), port) {
+            Some(false) => {
+                self.kill();
+                Err(format!("port {port} is served by another process"))
+            }
+            Some(true) | None => Ok(()),
         }
     }
 
@@ -267,6 +296,7 @@ impl Memcached {
                 }
         };
         match &self.listen {
+            Listen::Tcp(port) if self.tls => TcpStream::connect(("127.0.0.1", *port)).is_ok(),
             Listen::Tcp(port) => {
                 TcpStream::connect(("127.0.0.1", *port)).is_ok_and(|mut s| probe(&mut s))
             }
@@ -297,6 +327,64 @@ impl ReadWrite for UnixStream {
     }
 }
 
+/// A port for a server to listen on: from below the kernel's ephemeral range, so that no
+/// port picked by the kernel (clients' source ports, listeners on port 0) can collide with
+/// it, and handed out in sequence, so that this process never reuses the port of a server
+/// it killed and may restart. Each process starts at its own offset.
+fn server_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    const FIRST: usize = 10_000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_start < FIRST + 2_000 {
+        return free_port();
+    }
+    let count = ephemeral_start - FIRST;
+    let offset = std::process::id() as usize * 7_919 % count;
+    for _ in 0..1_000 {
+        let port = FIRST + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % count;
+        // Skip ports something else already uses.
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    free_port()
+}
+
+/// Whether process `pid` has a socket listening on TCP `port` (`None` when `/proc` cannot
+/// tell).
+fn listens_on(pid: u32, port: u16) -> Option<bool> {
+    let mut inodes = HashSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let local_port = local
+                .rsplit(':')
+                .next()
+                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+            // State 0A is LISTEN.
+            if local_port == Some(port) && *state == "0A" {
+                inodes.insert(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.contains(target.to_string_lossy().as_ref()))
+    }))
+}
+
 /// A TCP port on 127.0.0.1 that nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -319,4 +407,17 @@ fn running_as_root() -> bool {
             })
         })
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_owns_its_port() {
+        let server = Memcached::start();
+        assert_eq!(listens_on(server.pid(), server.port()), Some(true));
+        let other = Memcached::start();
+        assert_eq!(listens_on(server.pid(), other.port()), Some(false));
+    }
 }

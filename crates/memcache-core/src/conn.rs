@@ -69,6 +69,9 @@ struct Shared {
     driver: AtomicWaker,
     /// Requests submitted and not yet answered.
     in_flight: AtomicUsize,
+    /// Of those, fire-and-forget requests (`noreply`): later requests should follow them
+    /// on this connection, so that they are executed after them.
+    detached: AtomicUsize,
     /// Set once the connection takes no new requests.
     closed: AtomicBool,
 }
@@ -92,6 +95,9 @@ impl Conn {
         }
         if request.expect.expects_reply() {
             self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+            if request.reply.is_none() {
+                self.shared.detached.fetch_add(1, Ordering::Relaxed);
+            }
         }
         inbox.requests.push(request);
         let first = inbox.requests.len() == 1;
@@ -107,6 +113,11 @@ impl Conn {
     /// Requests waiting for their reply on this connection.
     pub(crate) fn in_flight(&self) -> usize {
         self.shared.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Whether fire-and-forget requests on this connection are still unanswered.
+    pub(crate) fn has_detached(&self) -> bool {
+        self.shared.detached.load(Ordering::Relaxed) > 0
     }
 
     /// Whether the connection still takes requests.
@@ -175,6 +186,7 @@ pub(crate) fn spawn<R: Runtime>(
         }),
         driver: AtomicWaker::new(),
         in_flight: AtomicUsize::new(0),
+        detached: AtomicUsize::new(0),
         closed: AtomicBool::new(false),
     });
     let driver = Driver {
@@ -485,7 +497,9 @@ impl<R: Runtime> Driver<R> {
                     // The caller may have given up; its reply is dropped here.
                     let _ = sender.send(Outcome::Reply(reply));
                 }
-                Callers::One(None) => {}
+                Callers::One(None) => {
+                    self.shared.detached.fetch_sub(1, Ordering::Relaxed);
+                }
                 Callers::Many(callers) => batch::deliver(callers, reply),
             }
         }
@@ -550,6 +564,7 @@ impl<R: Runtime> Driver<R> {
             }
         }
         self.shared.in_flight.store(0, Ordering::Relaxed);
+        self.shared.detached.store(0, Ordering::Relaxed);
         self.counters
             .requests_failed
             .fetch_add(failed, Ordering::Relaxed);

@@ -372,11 +372,16 @@ async fn maintain<R: Runtime>(node: Weak<Node<R>>, runtime: R, every: Duration) 
     }
 }
 
-/// The open connection with the fewest outstanding replies, rotating among equals.
+/// The connection for the next request: one still carrying unanswered fire-and-forget
+/// requests if there is one (so that a read after a `noreply` write is executed after it),
+/// else the open connection with the fewest outstanding replies, rotating among equals.
 fn pick(state: &mut State) -> Option<Conn> {
     let count = state.conns.len();
     if count == 0 {
         return None;
+    }
+    if let Some(owned) = state.conns.iter().find(|owned| owned.conn().has_detached()) {
+        return Some(owned.conn().clone());
     }
     state.next = state.next.wrapping_add(1);
     let start = state.next % count;

@@ -1,0 +1,148 @@
+//! Several nodes: keys spread over all of them, each stored where routing says, and a
+//! node going down.
+
+use std::collections::HashSet;
+use std::future::IntoFuture;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use memcache_core::{Client, Distribution, Error, Runtime};
+
+use super::support::{builder, eventually, holders, prefix};
+use crate::assert_err;
+use crate::server::Memcached;
+
+/// Stores `keys` (value = key) with bounded concurrency.
+pub(crate) async fn store_all<R: Runtime>(client: &Client<R>, keys: &[String]) {
+    for chunk in keys.chunks(50) {
+        for result in join_all(chunk.iter().map(|key| client.set(key, key).into_future())).await {
+            result.unwrap();
+        }
+    }
+}
+
+/// The keys routing sends to each of `servers`, in order.
+pub(crate) fn routed<R: Runtime>(
+    client: &Client<R>,
+    servers: &[&Memcached],
+    keys: &[String],
+) -> Vec<HashSet<String>> {
+    servers
+        .iter()
+        .map(|server| {
+            keys.iter()
+                .filter(|key| client.node_for(key).unwrap().to_string() == server.addr())
+                .cloned()
+                .collect()
+        })
+        .collect()
+}
+
+async fn spread<R: Runtime + Default>(distribution: Distribution, name: &str) {
+    let servers = [Memcached::start(), Memcached::start(), Memcached::start()];
+    let servers: Vec<&Memcached> = servers.iter().collect();
+    let client = builder::<R>(&servers)
+        .distribution(distribution)
+        .build()
+        .unwrap();
+    let p = prefix(name);
+    let keys: Vec<String> = (0..300).map(|i| format!("{p}{i}")).collect();
+    store_all(&client, &keys).await;
+
+    let found = client.get_many(&keys).await.unwrap();
+    assert_eq!(found.len(), keys.len());
+    for key in &keys {
+        assert_eq!(found[key.as_bytes()].value, key.as_bytes());
+    }
+    let with_cas = client.gets_many(&keys).await.unwrap();
+    assert_eq!(with_cas.len(), keys.len());
+    assert!(with_cas.values().all(|item| item.cas.is_some()));
+
+    let routed = routed(&client, &servers, &keys);
+    for (server, keys) in servers.iter().zip(&routed) {
+        // 300 keys over 3 nodes: each gets a fair share.
+        assert!(
+            keys.len() > 50,
+            "{} got {} of 300 keys",
+            server.addr(),
+            keys.len()
+        );
+    }
+    assert_eq!(
+        routed.iter().map(HashSet::len).sum::<usize>(),
+        keys.len(),
+        "every key routes to exactly one node"
+    );
+    assert_eq!(
+        holders(&servers, &keys),
+        routed,
+        "keys live where routing says"
+    );
+    for (server, keys) in servers.iter().zip(&routed) {
+        assert_eq!(server.stat("curr_items"), keys.len() as u64);
+    }
+}
+
+pub async fn spread_rendezvous<R: Runtime + Default>() {
+    spread::<R>(Distribution::Rendezvous, "rendezvous").await;
+}
+
+pub async fn spread_ketama<R: Runtime + Default>() {
+    spread::<R>(Distribution::Ketama, "ketama").await;
+}
+
+pub async fn node_down<R: Runtime + Default>() {
+    let mut servers = [Memcached::start(), Memcached::start(), Memcached::start()];
+    let timeout = Duration::from_millis(800);
+    let client = {
+        let refs: Vec<&Memcached> = servers.iter().collect();
+        builder::<R>(&refs).timeout(Some(timeout)).build().unwrap()
+    };
+    let p = prefix("node_down");
+    let keys: Vec<String> = (0..60).map(|i| format!("{p}{i}")).collect();
+    store_all(&client, &keys).await;
+    let routed = {
+        let refs: Vec<&Memcached> = servers.iter().collect();
+        routed(&client, &refs, &keys)
+    };
+    assert_eq!(client.get_many(&keys).await.unwrap().len(), keys.len());
+
+    servers[1].kill();
+    let started = Instant::now();
+    let result = client.get_many(&keys).await;
+    let elapsed = started.elapsed();
+    assert_err!(result, Error::Connect { .. } | Error::ConnectionLost { .. });
+    assert!(elapsed <= timeout, "failing took {elapsed:?}");
+
+    // The other nodes still serve their keys.
+    for key in routed[0].iter().chain(&routed[2]) {
+        assert_eq!(
+            client.get(key).await.unwrap().unwrap().value,
+            key.as_bytes()
+        );
+    }
+    // The dead node's keys fail fast, without waiting for the timeout.
+    let dead_key = routed[1].iter().next().unwrap();
+    let started = Instant::now();
+    assert_err!(client.get(dead_key).await, Error::Connect { .. });
+    assert!(started.elapsed() < timeout);
+
+    // Back up (empty): the client reconnects on its own.
+    servers[1].restart();
+    let back = eventually::<R, _, _>(Duration::from_secs(10), || async {
+        client.get_many(&keys).await.is_ok()
+    })
+    .await;
+    assert!(back, "client did not reconnect to the restarted node");
+    let found: HashSet<String> = client
+        .get_many(&keys)
+        .await
+        .unwrap()
+        .into_keys()
+        .map(|key| String::from_utf8(key.to_vec()).unwrap())
+        .collect();
+    let survivors: HashSet<String> = routed[0].union(&routed[2]).cloned().collect();
+    assert_eq!(found, survivors);
+    client.set(dead_key, "again").await.unwrap();
+    assert_eq!(servers[1].present(&[dead_key.as_str()]).len(), 1);
+}

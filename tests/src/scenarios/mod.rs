@@ -1,0 +1,140 @@
+//! The scenario suite, written once and run on every runtime.
+//!
+//! Each scenario is a generic `async fn name<R: Runtime + Default>()` that starts its own
+//! memcached server(s) through [`crate::server`], builds a
+//! `memcache_core::Client::<R>`, and asserts exact values and error variants. The
+//! [`scenarios!`](macro@crate::scenarios) macro turns the whole list into `#[test]` functions
+//! for one runtime:
+//!
+//! ```text
+//! fn block_on<F: std::future::Future>(future: F) -> F::Output {
+//!     smol::block_on(future)
+//! }
+//! memcache_it::scenarios!(block_on, memcache_async_std::AsyncStdRuntime);
+//! ```
+//!
+//! `block_on` must be a generic function in scope at the macro call; the runtime type
+//! must be a path that resolves from a child module (an absolute path does). Tests are
+//! grouped in modules named after the scenario files (`storage::cas`, `cluster::node_down`).
+
+pub mod admin;
+pub mod cluster;
+pub mod concurrency;
+pub mod fetch;
+pub mod input;
+pub mod lifecycle;
+pub mod other;
+pub mod storage;
+pub mod support;
+pub mod timeouts;
+pub mod unix;
+
+#[doc(hidden)]
+pub use futures::future::BoxFuture;
+
+/// Expands to one `#[test]` per scenario, each running the scenario on `$runtime` inside
+/// `$block_on`. See the [module docs](mod@crate::scenarios).
+#[macro_export]
+macro_rules! scenarios {
+    ($block_on:ident, $runtime:ty) => {
+        $crate::__scenario_tests! {
+            ($block_on, $runtime)
+            storage {
+                set_and_get,
+                add,
+                replace,
+                append_prepend,
+                cas,
+                flags,
+                exptime,
+                noreply,
+                noreply_default_pool,
+                big_values,
+                big_values_raised_limit,
+                value_too_large_for_server,
+            }
+            fetch {
+                get_and_gets,
+                get_many,
+                get_many_long_keys,
+                gat_and_gats,
+                gat_many,
+            }
+            other {
+                incr_decr,
+                touch,
+                delete,
+            }
+            admin {
+                flush_all,
+                flush_all_delayed,
+                version_and_stats,
+                verbosity_and_memlimit,
+                unknown_node,
+            }
+            cluster {
+                spread_rendezvous,
+                spread_ketama,
+                node_down,
+            }
+            unix {
+                unix_socket_basics,
+                mixed_tcp_and_unix,
+            }
+            timeouts {
+                blackhole_times_out,
+                per_call_timeout,
+                no_call_timeout_waits,
+                connect_timeout,
+                works_after_timeout,
+                abandoned_replies_stay_in_step,
+            }
+            concurrency {
+                many_tasks_one_client,
+                pipelined_on_one_task,
+                get_many_and_incr,
+            }
+            input {
+                bad_input_is_refused,
+            }
+            lifecycle {
+                client_is_clone_send_sync,
+                connect,
+                invalid_configuration,
+            }
+        }
+
+        /// Scenarios that manage the runtime themselves.
+        mod without_runtime {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn build_needs_no_runtime() {
+                let block_on: fn($crate::scenarios::BoxFuture<'static, ()>) = super::$block_on;
+                $crate::scenarios::lifecycle::build_needs_no_runtime::<$runtime>(block_on);
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __scenario_tests {
+    (($block_on:ident, $runtime:ty) $($module:ident { $($(#[$meta:meta])* $name:ident),* $(,)? })*) => {
+        $(
+            mod $module {
+                #[allow(unused_imports)]
+                use super::*;
+
+                $(
+                    #[test]
+                    $(#[$meta])*
+                    fn $name() {
+                        super::$block_on($crate::scenarios::$module::$name::<$runtime>());
+                    }
+                )*
+            }
+        )*
+    };
+}

@@ -1,0 +1,300 @@
+//! What scenarios share: client construction, unique keys, spawning on the runtime under
+//! test, deadlines, a deterministic random source, and misbehaving listeners.
+
+use std::collections::HashSet;
+use std::fmt::Debug;
+use std::future::Future;
+use std::io::ErrorKind;
+use std::net::{TcpListener, TcpStream};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use futures::FutureExt;
+use memcache_core::memproto::EncodeError;
+use memcache_core::{Client, ClientBuilder, Error, Runtime};
+
+use crate::server::Memcached;
+
+/// A builder for a client of `servers`, with the suite's defaults.
+pub fn builder<R: Runtime + Default>(servers: &[&Memcached]) -> ClientBuilder<R> {
+    Client::<R>::builder(servers.iter().map(|server| server.addr()))
+}
+
+/// A client of one server, with default settings.
+pub fn client<R: Runtime + Default>(server: &Memcached) -> Client<R> {
+    builder::<R>(&[server])
+        .build()
+        .expect("valid configuration")
+}
+
+/// A key prefix no other test (or run) uses: `name:pid:n:`.
+pub fn prefix(name: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{name}:{}:{}:",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `task` on the runtime under test and returns a future of its output. A panic in
+/// the task is re-raised where the output is awaited, so assertions in tasks fail the test.
+pub fn spawn<R, T, F>(runtime: &R, task: F) -> impl Future<Output = T> + Send + 'static
+where
+    R: Runtime,
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let (sender, receiver) = oneshot::channel();
+    runtime.spawn(async move {
+        let outcome = AssertUnwindSafe(task).catch_unwind().await;
+        let _ = sender.send(outcome);
+    });
+    async move {
+        match receiver.await {
+            Ok(Ok(output)) => output,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(oneshot::Canceled) => panic!("spawned task was dropped before it finished"),
+        }
+    }
+}
+
+/// Sleeps on the runtime under test.
+pub async fn sleep<R: Runtime + Default>(duration: Duration) {
+    R::default().sleep(duration).await;
+}
+
+/// Runs `future`, panicking if it has not finished within `limit`: for asserting that
+/// something ends at all, without hanging the suite when it does not.
+pub async fn within<R, T>(limit: Duration, future: impl Future<Output = T>) -> T
+where
+    R: Runtime + Default,
+{
+    let timer = R::default().sleep(limit);
+    futures::pin_mut!(future, timer);
+    match futures::future::select(future, timer).await {
+        futures::future::Either::Left((output, _)) => output,
+        futures::future::Either::Right(_) => panic!("still running after {limit:?}"),
+    }
+}
+
+/// Polls `check` every 50 ms until it returns true or `within` passes; returns whether it
+/// did. Use instead of fixed sleeps for effects the server applies on its own clock.
+pub async fn eventually<R, F, Fut>(within: Duration, mut check: F) -> bool
+where
+    R: Runtime + Default,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep::<R>(Duration::from_millis(50)).await;
+    }
+}
+
+/// The [`EncodeError`] of a request refused before sending; panics on any other outcome.
+#[track_caller]
+pub fn invalid<T: Debug>(result: Result<T, Error>) -> EncodeError {
+    match result {
+        Err(Error::Invalid(error)) => error,
+        other => panic!("expected Error::Invalid, got {other:?}"),
+    }
+}
+
+/// Asserts that `result` is an error matching `pattern` (the value is printed otherwise).
+#[macro_export]
+macro_rules! assert_err {
+    ($result:expr, $pattern:pat $(if $guard:expr)? $(,)?) => {
+        match $result {
+            Err($pattern) $(if $guard)? => {}
+            other => panic!(
+                "expected Err({}), got {:?}",
+                stringify!($pattern),
+                other
+            ),
+        }
+    };
+}
+
+/// A small deterministic random source (splitmix64), so failures reproduce.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound
+    }
+
+    /// `len` random bytes (any byte, CR and LF included).
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 8);
+        while out.len() < len {
+            out.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        out.truncate(len);
+        out
+    }
+}
+
+/// A TCP listener that accepts connections and never reads or answers: requests sent to
+/// it wait forever. Stops (and closes what it accepted) on drop.
+pub struct Blackhole {
+    addr: String,
+    accepted: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Blackhole {
+    pub fn start() -> Blackhole {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("local addr").to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (accepted, stop) = (accepted.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            held.push(stream);
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })
+        };
+        Blackhole {
+            addr,
+            accepted,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        self.addr.clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A TCP listener whose accept queue is full, so new connection attempts hang in the
+/// handshake (the kernel drops their SYNs) until the client gives up: a stand-in for an
+/// unroutable host that works on loopback.
+pub struct ConnectHang {
+    addr: String,
+    _listener: TcpListener,
+    _filler: TcpStream,
+}
+
+impl ConnectHang {
+    pub fn start() -> ConnectHang {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+        socket.bind(&any.into()).expect("bind");
+        // A backlog of 0 leaves room for one connection in the accept queue; fill it.
+        socket.listen(0).expect("listen");
+        let listener: TcpListener = socket.into();
+        let addr = listener.local_addr().expect("local addr");
+        let filler = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("fill");
+        ConnectHang {
+            addr: addr.to_string(),
+            _listener: listener,
+            _filler: filler,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        self.addr.clone()
+    }
+}
+
+/// A TCP port on 127.0.0.1 held by a socket that is bound but not listening: connecting
+/// to it is refused, and nothing else can take the port while this lives.
+pub struct DeadPort {
+    port: u16,
+    _socket: socket2::Socket,
+}
+
+impl DeadPort {
+    pub fn bind() -> DeadPort {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+        socket.bind(&any.into()).expect("bind");
+        let port = socket
+            .local_addr()
+            .expect("local addr")
+            .as_socket()
+            .expect("inet address")
+            .port();
+        DeadPort {
+            port,
+            _socket: socket,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// The keys of `keys` each server holds, checked directly on the servers.
+pub fn holders<'a>(
+    servers: &[&Memcached],
+    keys: impl IntoIterator<Item = &'a String> + Clone,
+) -> Vec<HashSet<String>> {
+    servers
+        .iter()
+        .map(|server| {
+            let keys: Vec<&str> = keys.clone().into_iter().map(String::as_str).collect();
+            server.present(&keys)
+        })
+        .collect()
+}
