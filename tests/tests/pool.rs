@@ -35,7 +35,10 @@ async fn idle_connections_above_the_minimum_are_closed() {
     // Idle now: everything above the minimum closes after the idle timeout.
     let deadline = Instant::now() + Duration::from_secs(5);
     while open_connections(&client) > 1 {
-        assert!(Instant::now() < deadline, "idle connections were not closed");
+        assert!(
+            Instant::now() < deadline,
+            "idle connections were not closed"
+        );
         // Polls the condition (the purge runs on the pool's own timer); the deadline bounds it.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -308,23 +308,17 @@ impl Decoder {
             None => None,
         };
         let value_len = self.value_len(bytes, line)?;
-        self.keys.claim(keys, key)?;
+        let offset = self.keys.claim(keys, key)?;
+        // The key as requested: a slice of the request's key list, so the reply line
+        // itself need not be kept.
+        let key = keys.slice(offset..offset + key.len());
         if self.items.capacity() == 0 {
             // One allocation for the whole reply: at most one item per requested key.
             self.items
                 .reserve_exact(memchr::memchr_iter(b' ', keys).count() + 1);
         }
-        let key_range = 6..6 + key.len();
-        let line = take_line(buf, len);
-        self.begin_data(
-            buf,
-            value_len,
-            DataOwner::Item {
-                key: line.slice(key_range),
-                flags,
-                cas,
-            },
-        );
+        buf.advance(len + 2);
+        self.begin_data(buf, value_len, DataOwner::Item { key, flags, cas });
         Ok(Step::Continue)
     }
 
@@ -617,7 +611,8 @@ impl KeyTracker {
         self.returned.clear();
     }
 
-    fn claim(&mut self, keys: &[u8], key: &[u8]) -> Result<(), DecodeError> {
+    /// Records that `key` came back and returns its offset in `keys`.
+    fn claim(&mut self, keys: &[u8], key: &[u8]) -> Result<usize, DecodeError> {
         let found = find_key(keys, key, self.cursor, self.cursor_index)
             .or_else(|| find_key(keys, key, 0, 0));
         let Some((offset, index)) = found else {
@@ -635,7 +630,7 @@ impl KeyTracker {
             self.cursor = offset + key.len() + 1;
             self.cursor_index = index + 1;
         }
-        Ok(())
+        Ok(offset)
     }
 }
 

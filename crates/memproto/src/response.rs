@@ -43,7 +43,7 @@ pub enum Reply {
 /// An item found by a retrieval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
-    /// The item's key, as the server returned it.
+    /// The item's key (equal to the one the server returned; shares the request's memory).
     pub key: Bytes,
     /// The client flags stored with the item.
     pub flags: u32,
