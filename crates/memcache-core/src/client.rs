@@ -404,7 +404,7 @@ fn line_chunks<'k>(keys: &'k [&'k [u8]]) -> impl Iterator<Item = &'k [&'k [u8]]>
 }
 
 /// The items of a retrieval reply.
-pub(crate) fn values(reply: Reply) -> Result<Vec<memproto::Item>> {
+pub(crate) fn values(reply: Reply) -> Result<memproto::Items> {
     match reply {
         Reply::Values(items) => Ok(items),
         other => Err(unexpected(other)),

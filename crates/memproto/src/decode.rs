@@ -9,7 +9,9 @@ use crate::expect::{Expect, ExpectKind, MetaCmd};
 use crate::limits::Limits;
 use crate::meta::MetaFlags;
 use crate::num::{parse_i64, parse_u32, parse_u64};
-use crate::response::{Item, MetaReply, MetaStatus, Reply, ServerError, ServerErrorKind, Stat};
+use crate::response::{
+    Item, Items, MetaReply, MetaStatus, Reply, ServerError, ServerErrorKind, Stat,
+};
 
 /// Decodes the reply stream of one connection, in the context of the requests written on it.
 ///
@@ -37,7 +39,9 @@ pub struct Decoder {
     /// Where the search for the next line feed resumes.
     scan_from: usize,
     /// Items of the retrieval in progress.
-    items: Vec<Item>,
+    items: Items,
+    /// When the retrieval in progress holds one item: how many more may still follow.
+    items_left: usize,
     /// Lines of the `stats` reply in progress.
     stats: Vec<Stat>,
     /// Which requested keys of the retrieval in progress were returned.
@@ -77,7 +81,8 @@ impl Decoder {
             pending: VecDeque::new(),
             state: State::Line,
             scan_from: 0,
-            items: Vec::new(),
+            items: Items::new(),
+            items_left: 0,
             stats: Vec::new(),
             keys: KeyTracker::default(),
             failed: false,
@@ -270,7 +275,7 @@ impl Decoder {
     /// Pops the finished request and resets per-reply state.
     fn complete(&mut self, reply: Reply) -> Reply {
         self.pending.pop_front();
-        self.items.clear();
+        self.items = Items::new();
         self.stats.clear();
         self.keys.reset();
         self.state = State::Line;
@@ -308,16 +313,18 @@ impl Decoder {
             None => None,
         };
         let value_len = self.value_len(bytes, line)?;
-        let offset = self.keys.claim(keys, key)?;
-        // The key as requested: a slice of the request's key list, so the reply line
-        // itself need not be kept.
-        let key = keys.slice(offset..offset + key.len());
-        if self.items.capacity() == 0 {
-            // One allocation for the whole reply: at most one item per requested key.
-            self.items
-                .reserve_exact(memchr::memchr_iter(b' ', keys).count() + 1);
-        }
-        buf.advance(len + 2);
+        self.keys.claim(keys, key)?;
+        // Sized once, when a second item turns the list into a vector: at most one item per
+        // requested key.
+        self.items_left = match self.items.len() {
+            1 => memchr::memchr_iter(b' ', keys).count().saturating_sub(1),
+            _ => 0,
+        };
+        // Keep only the key from the line: a slice of the read buffer, not a copy.
+        let key_len = key.len();
+        buf.advance(b"VALUE ".len());
+        let key = buf.split_to(key_len).freeze();
+        buf.advance(len + 2 - b"VALUE ".len() - key_len);
         self.begin_data(buf, value_len, DataOwner::Item { key, flags, cas });
         Ok(Step::Continue)
     }
@@ -432,12 +439,15 @@ impl Decoder {
                 owner: DataOwner::Item { key, flags, cas },
                 ..
             } => {
-                self.items.push(Item {
-                    key,
-                    flags,
-                    cas,
-                    value,
-                });
+                self.items.push(
+                    Item {
+                        key,
+                        flags,
+                        cas,
+                        value,
+                    },
+                    self.items_left,
+                );
                 Ok(None)
             }
             State::Data {
@@ -611,8 +621,8 @@ impl KeyTracker {
         self.returned.clear();
     }
 
-    /// Records that `key` came back and returns its offset in `keys`.
-    fn claim(&mut self, keys: &[u8], key: &[u8]) -> Result<usize, DecodeError> {
+    /// Records that `key` came back.
+    fn claim(&mut self, keys: &[u8], key: &[u8]) -> Result<(), DecodeError> {
         let found = find_key(keys, key, self.cursor, self.cursor_index)
             .or_else(|| find_key(keys, key, 0, 0));
         let Some((offset, index)) = found else {
@@ -630,7 +640,7 @@ impl KeyTracker {
             self.cursor = offset + key.len() + 1;
             self.cursor_index = index + 1;
         }
-        Ok(offset)
+        Ok(())
     }
 }
 

@@ -1,11 +1,11 @@
 //! Encoding requests into a caller-owned buffer.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 
 use crate::base64;
 use crate::command::{ArithOp, Command, Retrieve, RetrieveKind, Store, StoreMode};
 use crate::error::{EncodeError, KeyError};
-use crate::expect::{Expect, ExpectKind, MetaCmd, Opaque};
+use crate::expect::{Expect, ExpectKind, KeyList, MetaCmd, Opaque};
 use crate::exptime::Exptime;
 use crate::key::{validate_key, validate_token, MAX_KEY_LEN};
 use crate::meta::{
@@ -328,7 +328,7 @@ fn retrieve_command(
         check_line_len(out, start)?;
     }
     Ok(ExpectKind::Retrieve {
-        keys: Bytes::copy_from_slice(&out[keys_start..keys_end]),
+        keys: KeyList::new(&out[keys_start..keys_end]),
         with_cas: retrieve.kind.with_cas(),
     })
 }

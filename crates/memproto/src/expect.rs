@@ -1,6 +1,7 @@
 //! What a request expects back: the context the decoder needs to read the reply stream.
 
-use bytes::Bytes;
+use std::fmt;
+use std::ops::Deref;
 
 /// What the decoder must expect for one encoded request. [`crate::Encoder::encode`] returns
 /// it; hand it to [`crate::Decoder::push`] in the order the requests are written.
@@ -27,7 +28,7 @@ pub(crate) enum ExpectKind {
     Stats,
     Retrieve {
         /// The requested keys as written on the wire, separated by single spaces.
-        keys: Bytes,
+        keys: KeyList,
         with_cas: bool,
     },
     Meta {
@@ -45,6 +46,51 @@ pub(crate) enum MetaCmd {
     Arith,
     Noop,
     Debug,
+}
+
+/// The keys of a retrieval as written on the wire. Short lists (most gets) are kept inline,
+/// so recording them costs no allocation.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum KeyList {
+    Inline {
+        len: u8,
+        bytes: [u8; KeyList::INLINE],
+    },
+    Heap(Box<[u8]>),
+}
+
+impl KeyList {
+    const INLINE: usize = 62;
+
+    pub(crate) fn new(keys: &[u8]) -> Self {
+        if keys.len() <= Self::INLINE {
+            let mut bytes = [0; Self::INLINE];
+            bytes[..keys.len()].copy_from_slice(keys);
+            KeyList::Inline {
+                len: keys.len() as u8,
+                bytes,
+            }
+        } else {
+            KeyList::Heap(keys.into())
+        }
+    }
+}
+
+impl Deref for KeyList {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            KeyList::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            KeyList::Heap(keys) => keys,
+        }
+    }
+}
+
+impl fmt::Debug for KeyList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.escape_ascii().to_string())
+    }
 }
 
 /// An opaque token kept inline (the server caps them at 32 bytes).

@@ -87,4 +87,6 @@ pub use limits::Limits;
 pub use meta::{
     MetaArith, MetaArithMode, MetaCommon, MetaDelete, MetaFlags, MetaGet, MetaSet, MetaSetMode,
 };
-pub use response::{Item, MetaReply, MetaStatus, Reply, ServerError, ServerErrorKind, Stat};
+pub use response::{
+    Item, Items, ItemsIntoIter, MetaReply, MetaStatus, Reply, ServerError, ServerErrorKind, Stat,
+};

@@ -26,7 +26,7 @@ pub enum Reply {
     /// The new value of an `incr` or `decr`.
     Number(u64),
     /// The items a retrieval found, in the order the server sent them. Misses are absent.
-    Values(Vec<Item>),
+    Values(Items),
     /// The text after `VERSION `.
     Version(Bytes),
     /// The lines of a `stats` reply.
@@ -40,10 +40,134 @@ pub enum Reply {
     Other(Bytes),
 }
 
+/// The items of a retrieval reply: a slice to read, a list to iterate. A single item (the
+/// common single-key get) is held inline, without an allocation.
+#[derive(Debug, Clone, Default)]
+pub struct Items(ItemsRepr);
+
+#[derive(Debug, Clone, Default)]
+enum ItemsRepr {
+    #[default]
+    Empty,
+    One(Item),
+    Many(Vec<Item>),
+}
+
+impl Items {
+    /// No items.
+    pub fn new() -> Self {
+        Items::default()
+    }
+
+    /// Adds an item; `more` is how many may still follow (a capacity hint).
+    pub(crate) fn push(&mut self, item: Item, more: usize) {
+        match &mut self.0 {
+            ItemsRepr::Empty => self.0 = ItemsRepr::One(item),
+            ItemsRepr::Many(many) => many.push(item),
+            ItemsRepr::One(_) => {
+                let mut many = Vec::with_capacity(2 + more);
+                if let ItemsRepr::One(first) = std::mem::take(&mut self.0) {
+                    many.push(first);
+                }
+                many.push(item);
+                self.0 = ItemsRepr::Many(many);
+            }
+        }
+    }
+
+    /// The items as a vector.
+    pub fn into_vec(self) -> Vec<Item> {
+        match self.0 {
+            ItemsRepr::Empty => Vec::new(),
+            ItemsRepr::One(item) => vec![item],
+            ItemsRepr::Many(many) => many,
+        }
+    }
+}
+
+impl std::ops::Deref for Items {
+    type Target = [Item];
+
+    fn deref(&self) -> &[Item] {
+        match &self.0 {
+            ItemsRepr::Empty => &[],
+            ItemsRepr::One(item) => std::slice::from_ref(item),
+            ItemsRepr::Many(many) => many,
+        }
+    }
+}
+
+impl PartialEq for Items {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for Items {}
+
+impl From<Vec<Item>> for Items {
+    fn from(items: Vec<Item>) -> Self {
+        Items(ItemsRepr::Many(items))
+    }
+}
+
+impl FromIterator<Item> for Items {
+    fn from_iter<I: IntoIterator<Item = Item>>(iter: I) -> Self {
+        let mut items = Items::new();
+        for item in iter {
+            items.push(item, 0);
+        }
+        items
+    }
+}
+
+impl IntoIterator for Items {
+    type Item = Item;
+    type IntoIter = ItemsIntoIter;
+
+    fn into_iter(self) -> ItemsIntoIter {
+        ItemsIntoIter(match self.0 {
+            ItemsRepr::Empty => IntoIterRepr::One(None),
+            ItemsRepr::One(item) => IntoIterRepr::One(Some(item)),
+            ItemsRepr::Many(many) => IntoIterRepr::Many(many.into_iter()),
+        })
+    }
+}
+
+impl<'a> IntoIterator for &'a Items {
+    type Item = &'a Item;
+    type IntoIter = std::slice::Iter<'a, Item>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// The owning iterator over [`Items`].
+#[derive(Debug)]
+pub struct ItemsIntoIter(IntoIterRepr);
+
+#[derive(Debug)]
+enum IntoIterRepr {
+    One(Option<Item>),
+    Many(std::vec::IntoIter<Item>),
+}
+
+impl Iterator for ItemsIntoIter {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        match &mut self.0 {
+            IntoIterRepr::One(item) => item.take(),
+            IntoIterRepr::Many(items) => items.next(),
+        }
+    }
+}
+
 /// An item found by a retrieval.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
-    /// The item's key (equal to the one the server returned; shares the request's memory).
+    /// The item's key, as the server returned it (a slice of the read buffer).
     pub key: Bytes,
     /// The client flags stored with the item.
     pub flags: u32,

@@ -238,7 +238,7 @@ fn value_at_limit_is_accepted_and_waits_for_data() {
     let reply = d.decode(&mut buf).unwrap().unwrap();
     assert_eq!(
         reply,
-        Reply::Values(vec![item(b"a", 0, None, &[b'z'; 1024])])
+        Reply::Values(vec![item(b"a", 0, None, &[b'z'; 1024])].into())
     );
 }
 

@@ -1389,7 +1389,7 @@ fn materialize(ex: &Exchange, n: usize) -> (Vec<Expect>, Vec<u8>, Vec<Reply>) {
                 }
             }
             bytes.extend_from_slice(b"END\r\n");
-            (vec![e], bytes, vec![Reply::Values(items)])
+            (vec![e], bytes, vec![Reply::Values(items.into())])
         }
         Exchange::Delete { found } => (
             vec![delete(b"k")],

@@ -231,7 +231,7 @@ fn large_flags_round_trip_through_encoder_and_decoder() {
         let out = run_whole(&[get(&[b"k"])], Default::default(), reply.as_bytes());
         assert_eq!(
             out.replies,
-            vec![Reply::Values(vec![item(b"k", flags, None, b"v")])]
+            vec![Reply::Values(vec![item(b"k", flags, None, b"v")].into())]
         );
     }
 }
@@ -244,7 +244,10 @@ fn decoded_value_is_exactly_the_data_block() {
     decoder.push(version());
     let mut buf = BytesMut::from(&b"VALUE a 0 3\r\nEND\r\nEND\r\nVERSION 2\r\nST"[..]);
     let reply = decoder.decode(&mut buf).unwrap().unwrap();
-    assert_eq!(reply, Reply::Values(vec![item(b"a", 0, None, b"END")]));
+    assert_eq!(
+        reply,
+        Reply::Values(vec![item(b"a", 0, None, b"END")].into())
+    );
     assert_eq!(&buf[..], b"VERSION 2\r\nST");
     assert_eq!(decoder.decode(&mut buf), Ok(Some(Reply::Version(b(b"2")))));
     assert_eq!(&buf[..], b"ST");
@@ -291,7 +294,7 @@ fn many_pipelined_requests_arriving_together() {
                 expects.push(get(&[key]));
                 input.extend(value_block(key, i as u32, None, key));
                 input.extend_from_slice(b"END\r\n");
-                want.push(Reply::Values(vec![item(key, i as u32, None, key)]));
+                want.push(Reply::Values(vec![item(key, i as u32, None, key)].into()));
             }
             1 => {
                 expects.push(delete(key));

@@ -82,7 +82,7 @@ fn emcache_trap_split_right_after_the_data() {
     let input = b"VALUE k 0 5\r\nEND\r\n\r\nEND\r\nVERSION 1\r\n";
     let header = b"VALUE k 0 5\r\n".len();
     let want = vec![
-        Reply::Values(vec![item(b"k", 0, None, b"END\r\n")]),
+        Reply::Values(vec![item(b"k", 0, None, b"END\r\n")].into()),
         Reply::Version(b(b"1")),
     ];
     for at in [header + 5, header + 5 + 2, header + 3, header] {

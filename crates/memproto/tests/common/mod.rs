@@ -189,6 +189,11 @@ pub fn server_error(kind: ServerErrorKind, message: &[u8]) -> Reply {
     })
 }
 
+/// A retrieval reply holding `items`.
+pub fn values(items: Vec<Item>) -> Reply {
+    Reply::Values(items.into())
+}
+
 pub fn meta(status: MetaStatus, value: Option<&[u8]>, flags: MetaFlags) -> Reply {
     Reply::Meta(Box::new(MetaReply {
         status,
@@ -547,19 +552,19 @@ pub fn scenarios() -> Vec<Scenario> {
             "get_hit",
             vec![get(&[b"k"])],
             b"VALUE k 5 3\r\nabc\r\nEND\r\n",
-            vec![Reply::Values(vec![item(b"k", 5, None, b"abc")])],
+            vec![values(vec![item(b"k", 5, None, b"abc")])],
         ),
         Scenario::ok(
             "get_miss",
             vec![get(&[b"k"])],
             b"END\r\n",
-            vec![Reply::Values(vec![])],
+            vec![values(vec![])],
         ),
         Scenario::ok(
             "gets_with_cas",
             vec![gets(&[b"a", b"b"])],
             b"VALUE a 0 1 42\r\nx\r\nVALUE b 7 2 18446744073709551615\r\nyz\r\nEND\r\n",
-            vec![Reply::Values(vec![
+            vec![values(vec![
                 item(b"a", 0, Some(42), b"x"),
                 item(b"b", 7, Some(u64::MAX), b"yz"),
             ])],
@@ -575,8 +580,8 @@ pub fn scenarios() -> Vec<Scenario> {
             ],
             b"VALUE a 1 1\r\nx\r\nEND\r\nVALUE a 1 1 9\r\nx\r\nEND\r\n",
             vec![
-                Reply::Values(vec![item(b"a", 1, None, b"x")]),
-                Reply::Values(vec![item(b"a", 1, Some(9), b"x")]),
+                values(vec![item(b"a", 1, None, b"x")]),
+                values(vec![item(b"a", 1, Some(9), b"x")]),
             ],
         ),
         Scenario::ok(
@@ -587,7 +592,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 &value_block(b"d", 2, None, b"DD"),
                 b"END\r\n",
             ]),
-            vec![Reply::Values(vec![
+            vec![values(vec![
                 item(b"b", 1, None, b"B"),
                 item(b"d", 2, None, b"DD"),
             ])],
@@ -601,7 +606,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 &value_block(b"b", 0, None, b"2"),
                 b"END\r\n",
             ]),
-            vec![Reply::Values(vec![
+            vec![values(vec![
                 item(b"c", 0, None, b"3"),
                 item(b"a", 0, None, b"1"),
                 item(b"b", 0, None, b"2"),
@@ -611,7 +616,7 @@ pub fn scenarios() -> Vec<Scenario> {
             "zero_length_values",
             vec![get(&[b"a", b"b"])],
             b"VALUE a 0 0\r\n\r\nVALUE b 3 0\r\n\r\nEND\r\n",
-            vec![Reply::Values(vec![
+            vec![values(vec![
                 item(b"a", 0, None, b""),
                 item(b"b", 3, None, b""),
             ])],
@@ -625,7 +630,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 &value_block(b"c", 0, None, b"VALUE c 0 1\r\nEND\r\nSTORED\r\n\n\r"),
                 b"END\r\n",
             ]),
-            vec![Reply::Values(vec![
+            vec![values(vec![
                 item(b"a", 0, None, b"x\r\nEND\r\n"),
                 item(b"b", 0, None, b"\r\n"),
                 item(b"c", 0, None, b"VALUE c 0 1\r\nEND\r\nSTORED\r\n\n\r"),
@@ -637,7 +642,7 @@ pub fn scenarios() -> Vec<Scenario> {
             vec![get(&[b"k"]), version()],
             b"VALUE k 0 5\r\nEND\r\n\r\nEND\r\nVERSION 1\r\n",
             vec![
-                Reply::Values(vec![item(b"k", 0, None, b"END\r\n")]),
+                values(vec![item(b"k", 0, None, b"END\r\n")]),
                 Reply::Version(b(b"1")),
             ],
         ),
@@ -646,7 +651,7 @@ pub fn scenarios() -> Vec<Scenario> {
             vec![gets(&[b"a", b"b", b"c", b"d"])],
             b"VALUE a 65536 1 1\r\nx\r\nVALUE b 65537 1 2\r\nx\r\nVALUE c 4294967295 1 3\r\nx\r\n\
               VALUE d 0 1 0\r\nx\r\nEND\r\n",
-            vec![Reply::Values(vec![
+            vec![values(vec![
                 item(b"a", 65536, Some(1), b"x"),
                 item(b"b", 65537, Some(2), b"x"),
                 item(b"c", u32::MAX, Some(3), b"x"),
@@ -660,7 +665,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 &value_block(b"bin", 0, None, &(0..=255u8).collect::<Vec<_>>()),
                 b"END\r\n",
             ]),
-            vec![Reply::Values(vec![item(
+            vec![values(vec![item(
                 b"bin",
                 0,
                 None,
@@ -949,14 +954,14 @@ pub fn scenarios() -> Vec<Scenario> {
             ]),
             vec![
                 Reply::Stored,
-                Reply::Values(vec![item(b"b", 9, None, b"bee\r\n")]),
+                values(vec![item(b"b", 9, None, b"bee\r\n")]),
                 Reply::Deleted,
                 Reply::Number(42),
                 Reply::Touched,
                 meta(Va, Some(b"hi"), with_opaque(b"x")),
                 Reply::Stats(vec![stat(b"a", b"b")]),
                 Reply::Version(b(b"9")),
-                Reply::Values(vec![item(b"c", 0, Some(77), b"")]),
+                values(vec![item(b"c", 0, Some(77), b"")]),
                 meta(Hd, None, with_opaque(b"y")),
                 Reply::Ok,
                 meta(Mn, None, MetaFlags::default()),
@@ -1064,7 +1069,7 @@ pub fn scenarios() -> Vec<Scenario> {
             b"END\r\nEN\r\n",
             vec![
                 quiet(),
-                Reply::Values(vec![]),
+                values(vec![]),
                 quiet(),
                 meta(En, None, MetaFlags::default()),
             ],
@@ -1158,12 +1163,7 @@ pub fn scenarios() -> Vec<Scenario> {
             "value_at_limit",
             vec![get(&[b"a"])],
             b"VALUE a 0 16\r\n0123456789012345\r\nEND\r\n",
-            vec![Reply::Values(vec![item(
-                b"a",
-                0,
-                None,
-                b"0123456789012345",
-            )])],
+            vec![values(vec![item(b"a", 0, None, b"0123456789012345")])],
         )
         .limits(small_values),
         Scenario::ok(
