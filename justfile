@@ -24,4 +24,4 @@ fuzz TARGET SECS:
 # Codec micro-benchmarks (criterion) and the end-to-end client benchmark.
 bench:
     cargo bench -p memproto --bench codec
-    cargo run --release -p memcache-bench
+    cargo run --profile bench -p memcache-bench
