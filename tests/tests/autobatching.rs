@@ -2,16 +2,29 @@
 //! and every caller still gets exactly its own item.
 
 use std::future::IntoFuture;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 use futures::future::join_all;
 use memcache_it::proxy::Proxy;
 use memcache_it::Memcached;
 use memcache_tokio::Client;
 
-/// Request lines the proxy forwarded so far. The proxy reports a line before forwarding its
-/// reply, so once a call has returned, its lines are already in the channel.
-fn drain_lines(lines: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
-    lines.try_iter().collect()
+/// Request lines the proxy forwarded on the client's one connection, up to now: sends a
+/// `version` as a marker and collects lines until the proxy reports it (it reports one
+/// connection's lines in order).
+async fn drain_lines(client: &Client, proxy: &Proxy, lines: &Receiver<String>) -> Vec<String> {
+    client.version(proxy.addr().as_str()).await.unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the proxy reports the marker");
+        if line == "version" {
+            return seen;
+        }
+        seen.push(line);
+    }
 }
 
 /// One task submits every get before the connection's driver runs (current-thread
@@ -33,7 +46,7 @@ async fn queued_gets_merge_and_every_caller_gets_its_own_item() {
             .unwrap();
     }
     let lines = proxy.requests();
-    drain_lines(&lines);
+    drain_lines(&client, &proxy, &lines).await;
 
     // 40 distinct keys, a repeated key, and misses, all at once.
     let keys: Vec<String> = (0..40)
@@ -49,7 +62,8 @@ async fn queued_gets_merge_and_every_caller_gets_its_own_item() {
         }
     }
 
-    let gets: Vec<String> = drain_lines(&lines)
+    let gets: Vec<String> = drain_lines(&client, &proxy, &lines)
+        .await
         .into_iter()
         .filter(|line| line.starts_with("get "))
         .collect();
@@ -95,12 +109,16 @@ async fn a_lone_get_is_not_delayed_or_changed() {
     let proxy = Proxy::start(server.port());
     let client = Client::builder([proxy.addr()])
         .autobatching(true)
+        .max_connections(1)
         .connect()
         .await
         .unwrap();
     client.set("lone", "x").await.unwrap();
     let lines = proxy.requests();
-    drain_lines(&lines);
+    drain_lines(&client, &proxy, &lines).await;
     assert_eq!(client.get("lone").await.unwrap().unwrap().value, "x");
-    assert_eq!(drain_lines(&lines), vec!["get lone".to_owned()]);
+    assert_eq!(
+        drain_lines(&client, &proxy, &lines).await,
+        vec!["get lone".to_owned()]
+    );
 }

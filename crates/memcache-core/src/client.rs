@@ -251,11 +251,13 @@ impl<R: Runtime> Inner<R> {
     /// How long a request with this timeout may wait before its connection counts as
     /// stuck: never less than the client's default, so a caller's short timeout does not
     /// close a connection other callers are using, plus a margin so that the caller's own
-    /// [`Error::Timeout`] comes first; `None` when the request waits forever.
+    /// [`Error::Timeout`] comes first; `None` when the request waits forever or the client
+    /// has no default timeout.
     fn patience(&self, timeout: Option<Duration>) -> Option<Duration> {
-        timeout.map(|timeout| {
-            let longest = timeout.max(self.config.timeout.unwrap_or(timeout));
-            longest + (longest / 10).max(STUCK_MARGIN)
+        // Without a client-wide timeout no connection is ever declared stuck.
+        timeout.zip(self.config.timeout).map(|(call, default)| {
+            let longest = call.max(default);
+            longest.saturating_add((longest / 10).max(STUCK_MARGIN))
         })
     }
 

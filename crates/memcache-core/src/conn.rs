@@ -203,6 +203,7 @@ pub(crate) fn spawn<R: Runtime>(
         runtime: runtime.clone(),
         batch: config.autobatch_max_keys.map(Batch::new),
         stuck_timer: None,
+        closed: false,
         counters: config.counters,
     };
     runtime.spawn(driver.run());
@@ -223,6 +224,15 @@ struct Waiting {
     callers: Callers,
     /// When the connection counts as stuck if this request is still unanswered.
     deadline: Option<Instant>,
+}
+
+impl<R: Runtime> Drop for Driver<R> {
+    /// Runs when the task ends any other way (runtime shut down, or a panic): the
+    /// connection must not stay in the pool looking open.
+    fn drop(&mut self) {
+        let error = self.lost(io::ErrorKind::ConnectionAborted, "connection task ended");
+        self.close(error);
+    }
 }
 
 /// Who waits for one reply: one caller, or the callers of a merged batch.
@@ -263,13 +273,24 @@ struct Driver<R: Runtime> {
     runtime: R,
     /// Gets being gathered while the inbox is drained; `None` without autobatching.
     batch: Option<Batch>,
-    stuck_timer: Option<Pin<Box<R::Sleep>>>,
+    /// The timer for the oldest request's deadline, and that deadline.
+    stuck_timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    /// Set once the callers were failed and the counters updated.
+    closed: bool,
     counters: Arc<Counters>,
 }
 
 impl<R: Runtime> Driver<R> {
     async fn run(mut self) {
         let error = poll_fn(|cx| self.poll_drive(cx)).await;
+        self.close(error);
+    }
+
+    /// Fails what is left and counts the connection closed, once.
+    fn close(&mut self, error: Error) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
         self.fail_all(error);
         Counters::bump(&self.counters.connections_closed);
         self.counters.connections.fetch_sub(1, Ordering::Relaxed);
@@ -356,7 +377,9 @@ impl<R: Runtime> Driver<R> {
             self.decoder.push(request.expect);
             self.waiting.push_back(Waiting {
                 callers: Callers::One(request.reply),
-                deadline: request.patience.map(|patience| sent_at + patience),
+                deadline: request
+                    .patience
+                    .and_then(|patience| sent_at.checked_add(patience)),
             });
         }
     }
@@ -382,7 +405,7 @@ impl<R: Runtime> Driver<R> {
                 self.decoder.push(expect);
                 self.waiting.push_back(Waiting {
                     callers: Callers::Many(callers),
-                    deadline: patience.map(|patience| sent_at + patience),
+                    deadline: patience.and_then(|patience| sent_at.checked_add(patience)),
                 });
             }
         }
@@ -513,22 +536,27 @@ impl<R: Runtime> Driver<R> {
             return Poll::Pending;
         };
         loop {
-            let timer = match &mut self.stuck_timer {
-                Some(timer) => timer,
-                None => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Poll::Ready(self.lost(
-                            io::ErrorKind::TimedOut,
-                            "no reply within the operation timeout",
-                        ));
-                    }
-                    self.stuck_timer
-                        .insert(Box::pin(self.runtime.sleep(deadline - now)))
+            // A timer armed for a later deadline (an answered request's) is re-armed.
+            if self
+                .stuck_timer
+                .as_ref()
+                .is_none_or(|(armed, _)| *armed > deadline)
+            {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Poll::Ready(self.lost(
+                        io::ErrorKind::TimedOut,
+                        "no reply within the operation timeout",
+                    ));
                 }
+                let timer = Box::pin(self.runtime.sleep(deadline - now));
+                self.stuck_timer = Some((deadline, timer));
+            }
+            let Some((_, timer)) = &mut self.stuck_timer else {
+                return Poll::Pending;
             };
             match timer.as_mut().poll(cx) {
-                // The timer may have been armed for an older request: re-check, re-arm.
+                // Armed for an older request's deadline: re-check against the oldest now.
                 Poll::Ready(()) => self.stuck_timer = None,
                 Poll::Pending => return Poll::Pending,
             }

@@ -769,7 +769,8 @@ impl<'c, R: Runtime> IntoFuture for NodeRequest<'c, R, HashMap<String, String>> 
         Box::pin(async move {
             match self.reply().await? {
                 Some(Reply::Stats(stats)) => Ok(stats.into_iter().map(stat_entry).collect()),
-                Some(Reply::Ok) => Ok(HashMap::new()),
+                // `stats reset` answers RESET, `stats detail on|off` OK: done, nothing to list.
+                Some(Reply::Ok | Reply::Other(_)) => Ok(HashMap::new()),
                 Some(other) => Err(unexpected(other)),
                 None => Err(Error::UnexpectedReply("no reply".into())),
             }

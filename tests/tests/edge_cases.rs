@@ -1,0 +1,203 @@
+//! Edge cases of timeouts and admin replies: each test pins a behaviour against a real memcached.
+//!
+//! Nothing here sleeps to synchronise: tests wait on the proxy's request reports or poll a
+//! condition against a deadline.
+
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use memcache_it::proxy::Proxy;
+use memcache_it::Memcached;
+use memcache_tokio::{Client, Error, NodeMetrics};
+
+/// The bound on every wait.
+const LONG: Duration = Duration::from_secs(5);
+
+fn metrics(client: &Client) -> NodeMetrics {
+    client.metrics()[0].1
+}
+
+/// Polls `condition` until it holds; fails after `within`.
+async fn eventually(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Blocks until the proxy has forwarded (or, blackholed, swallowed) the request `line`.
+fn wait_request(lines: &Receiver<String>, line: &str) {
+    let deadline = Instant::now() + LONG;
+    tokio::task::block_in_place(|| loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(seen) if seen == line => return,
+            Ok(_) => {}
+            Err(_) => panic!("timed out waiting for request {line:?}"),
+        }
+    });
+}
+
+fn value(result: Result<Option<memcache_tokio::Item>, Error>) -> String {
+    let item = result.expect("fetch failed").expect("key missing");
+    String::from_utf8(item.value.to_vec()).expect("utf-8 value")
+}
+
+/// conn.rs `poll_stuck`: the stuck timer is armed for the oldest request's deadline and only
+/// re-checked when it fires. When that request is answered and the next one has an EARLIER
+/// deadline (default timeout behind a long per-call timeout), the timer keeps the old, later
+/// deadline: the stuck connection stays open (and every request routed to it times out)
+/// until the long deadline passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn stuck_check_is_not_delayed_by_an_answered_longer_deadline() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let client = Client::builder([proxy.addr()])
+        .timeout(Some(Duration::from_millis(200)))
+        .min_connections(0)
+        .max_connections(1)
+        .connect()
+        .await
+        .unwrap();
+    client.set("a", "va").await.unwrap();
+    client.set("b", "vb").await.unwrap();
+
+    let lines = proxy.requests();
+    proxy.hold();
+    // A: a long per-call timeout, oldest on the connection: the stuck timer is armed for it.
+    let a = {
+        let client = client.clone();
+        tokio::spawn(async move { client.get("a").timeout(LONG).await })
+    };
+    wait_request(&lines, "get a");
+    // B: the default timeout; it never reaches the server.
+    proxy.blackhole(true);
+    let b = {
+        let client = client.clone();
+        tokio::spawn(async move { client.get("b").await })
+    };
+    wait_request(&lines, "get b");
+    proxy.release();
+    assert_eq!(value(a.await.unwrap()), "va");
+    let b = b.await.unwrap();
+    assert!(matches!(b, Err(Error::Timeout)), "{b:?}");
+
+    // B is now the oldest request and overdue (200 ms + margin): the connection is stuck.
+    // Closing it must not wait for A's deadline (5.5 s), although A is long answered.
+    eventually(
+        "the stuck connection to be closed",
+        Duration::from_secs(1),
+        || metrics(&client).connections_closed == 1,
+    )
+    .await;
+}
+
+/// client.rs `patience`: `longest + (longest / 10)` overflows `Duration` for
+/// `Duration::MAX` (a natural spelling of "practically no timeout"): the caller panics.
+#[tokio::test(flavor = "multi_thread")]
+async fn duration_max_timeout_does_not_panic() {
+    let server = Memcached::start();
+    let client = Client::builder([server.addr()]).connect().await.unwrap();
+    client.set("k", "v").await.unwrap();
+    let call = {
+        let client = client.clone();
+        tokio::spawn(async move { client.get("k").timeout(Duration::MAX).await })
+    };
+    match call.await {
+        Ok(result) => assert_eq!(value(result), "v"),
+        Err(join) => panic!("the call panicked: {join}"),
+    }
+}
+
+/// conn.rs `write_one`/`write_batch`: `sent_at + patience` overflows `Instant` for a huge
+/// (but `Duration`-representable) timeout and panics inside the DRIVER task. The driver
+/// dies without marking the connection closed, so the pool keeps handing it out: every
+/// later request on it is queued in an inbox nobody drains and times out, for good.
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_timeout_does_not_kill_the_connection_driver() {
+    let server = Memcached::start();
+    let client = Client::builder([server.addr()])
+        .timeout(Some(Duration::from_millis(500)))
+        .min_connections(0)
+        .max_connections(1)
+        .connect()
+        .await
+        .unwrap();
+    client.set("k", "v").await.unwrap();
+
+    // ~270 billion years: fine for `Duration` and for the runtime's timer.
+    let huge = Duration::from_secs(8_500_000_000_000_000_000);
+    let first = client.get("k").timeout(huge).await;
+    let second = client.get("k").await;
+    let third = client.get("k").await;
+    assert!(
+        matches!(&first, Ok(Some(_))) && matches!(&second, Ok(Some(_))),
+        "huge timeout: {first:?}; later calls: {second:?}, {third:?}"
+    );
+}
+
+/// ops.rs `NodeRequest<HashMap<..>>`: `stats reset` succeeds on the server (`RESET`), but
+/// the reply (decoded as `Reply::Other`) falls into the `unexpected` arm, so the call
+/// reports `Error::UnexpectedReply` although the statistics were reset.
+#[tokio::test(flavor = "multi_thread")]
+async fn stats_reset_reports_success() {
+    let server = Memcached::start();
+    let client = Client::builder([server.addr()]).connect().await.unwrap();
+    client.get("miss").await.unwrap();
+    assert!(server.stat("get_misses") >= 1);
+    let result = client.stats(server.addr().as_str()).args(["reset"]).await;
+    assert_eq!(server.stat("get_misses"), 0, "the server did reset");
+    assert!(result.is_ok(), "{result:?}");
+}
+
+/// client.rs `patience`: meant to be "never less than the client's default, so a caller's
+/// short timeout does not close a connection other callers are using". With no default
+/// timeout (`timeout(None)`), `unwrap_or(timeout)` makes the call's own short timeout the
+/// connection's stuck deadline: one impatient call on a slow reply closes the shared
+/// connection and fails a concurrent caller that chose to wait forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn short_call_timeout_does_not_kill_a_connection_without_default_timeout() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let client = Client::builder([proxy.addr()])
+        .timeout(None)
+        .min_connections(0)
+        .max_connections(1)
+        .connect()
+        .await
+        .unwrap();
+    client.set("a", "va").await.unwrap();
+    client.set("b", "vb").await.unwrap();
+
+    let lines = proxy.requests();
+    proxy.hold();
+    let impatient = {
+        let client = client.clone();
+        tokio::spawn(async move { client.get("a").timeout(Duration::from_millis(50)).await })
+    };
+    wait_request(&lines, "get a");
+    let patient = {
+        let client = client.clone();
+        tokio::spawn(async move { client.get("b").await })
+    };
+    wait_request(&lines, "get b");
+    let impatient = impatient.await.unwrap();
+    assert!(matches!(impatient, Err(Error::Timeout)), "{impatient:?}");
+    // The subject is the passing of time: well past the impatient call's stuck deadline
+    // (50 ms + 10 ms margin), the server is slow, not dead.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.release();
+    let patient = patient.await.unwrap();
+    assert_eq!(
+        patient
+            .as_ref()
+            .ok()
+            .cloned()
+            .flatten()
+            .map(|item| item.value),
+        Some(bytes::Bytes::from_static(b"vb")),
+        "the caller without a timeout: {patient:?}"
+    );
+    assert_eq!(metrics(&client).connections_created, 1);
+}
