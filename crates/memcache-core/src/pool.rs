@@ -153,7 +153,9 @@ impl<R: Runtime> Node<R> {
             self.start_maintenance(&mut state);
             self.forget_closed(&mut state);
             if let Some(conn) = pick(&mut state) {
+                let backing_off = state.retry_at.is_some_and(|at| Instant::now() < at);
                 if conn.in_flight() > 0
+                    && !backing_off
                     && state.conns.len() + state.connecting < self.config.max_connections
                 {
                     self.start_connect(&mut state);
