@@ -3,46 +3,14 @@
 //! Nothing here sleeps to synchronise: tests wait on the proxy's request reports or poll a
 //! condition against a deadline.
 
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::{eventually, metrics, value, wait_request, LONG};
 use memcache_it::proxy::Proxy;
 use memcache_it::Memcached;
-use memcache_tokio::{Client, Error, NodeMetrics};
-
-/// The bound on every wait.
-const LONG: Duration = Duration::from_secs(5);
-
-fn metrics(client: &Client) -> NodeMetrics {
-    client.metrics()[0].1
-}
-
-/// Polls `condition` until it holds; fails after `within`.
-async fn eventually(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-/// Blocks until the proxy has forwarded (or, blackholed, swallowed) the request `line`.
-fn wait_request(lines: &Receiver<String>, line: &str) {
-    let deadline = Instant::now() + LONG;
-    tokio::task::block_in_place(|| loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(seen) if seen == line => return,
-            Ok(_) => {}
-            Err(_) => panic!("timed out waiting for request {line:?}"),
-        }
-    });
-}
-
-fn value(result: Result<Option<memcache_tokio::Item>, Error>) -> String {
-    let item = result.expect("fetch failed").expect("key missing");
-    String::from_utf8(item.value.to_vec()).expect("utf-8 value")
-}
+use memcache_tokio::{Client, Error};
 
 /// conn.rs `poll_stuck`: the stuck timer is armed for the oldest request's deadline and only
 /// re-checked when it fires. When that request is answered and the next one has an EARLIER

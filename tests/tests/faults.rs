@@ -6,74 +6,19 @@
 //! health events, or poll a condition against a deadline.
 
 use std::io;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{eventually, metrics, value, wait_for, wait_request, wait_requests, LONG};
 use memcache_it::proxy::Proxy;
 use memcache_it::Memcached;
-use memcache_tokio::{Client, ClusterEvents, Error, NodeAddr, NodeMetrics};
+use memcache_tokio::{Client, ClusterEvents, Error, NodeAddr};
 
-/// The timeout for operations that must not time out, and the bound on every wait.
-const LONG: Duration = Duration::from_secs(5);
 /// How soon a failure that does not wait for a timeout must be reported.
 const PROMPT: Duration = Duration::from_secs(1);
-
-fn metrics(client: &Client) -> NodeMetrics {
-    client.metrics()[0].1
-}
-
-/// The value of a successful fetch of an existing key.
-fn value(result: Result<Option<memcache_tokio::Item>, Error>) -> String {
-    let item = result.expect("fetch failed").expect("key missing");
-    String::from_utf8(item.value.to_vec()).expect("utf-8 value")
-}
-
-/// Polls `condition` every couple of milliseconds until it holds; fails after [`LONG`].
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LONG;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-/// Blocks until `receiver` yields an item matching `wanted`; fails after [`LONG`].
-fn wait_for<T: std::fmt::Debug>(receiver: &Receiver<T>, what: &str, wanted: impl Fn(&T) -> bool) {
-    let deadline = Instant::now() + LONG;
-    tokio::task::block_in_place(|| loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match receiver.recv_timeout(left) {
-            Ok(item) if wanted(&item) => return,
-            Ok(_) => {}
-            Err(_) => panic!("timed out waiting for {what}"),
-        }
-    });
-}
-
-/// Blocks until the proxy has forwarded a request line equal to `line`.
-fn wait_request(lines: &Receiver<String>, line: &str) {
-    wait_requests(lines, &[line]);
-}
-
-/// Blocks until the proxy has forwarded each of `wanted` (lines, in any order).
-fn wait_requests(lines: &Receiver<String>, wanted: &[&str]) {
-    let mut missing: Vec<&str> = wanted.to_vec();
-    let deadline = Instant::now() + LONG;
-    tokio::task::block_in_place(|| {
-        while !missing.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(at) = missing.iter().position(|m| *m == line) {
-                        missing.swap_remove(at);
-                    }
-                }
-                Err(_) => panic!("timed out waiting for requests {missing:?}"),
-            }
-        }
-    });
-}
 
 /// Spawns `client.get(key)`; the task returns the result and when it came.
 fn spawn_get(
@@ -130,7 +75,7 @@ async fn server_death_fails_in_flight_requests_at_once() {
         assert!(done - killed < PROMPT, "noticed after {:?}", done - killed);
     }
     // Exactly the three requests in flight failed.
-    eventually("the failures to be counted", || {
+    eventually("the failures to be counted", LONG, || {
         let now = metrics(&client);
         now.requests_failed - before.requests_failed == 3 && now.connections_closed == 1
     })
@@ -357,7 +302,7 @@ async fn stuck_connection_times_out_and_is_closed() {
         elapsed >= Duration::from_millis(250) && elapsed < PROMPT,
         "{elapsed:?}"
     );
-    eventually("the engine to close the stuck connection", || {
+    eventually("the engine to close the stuck connection", LONG, || {
         metrics(&client).connections_closed == 1 && proxy.client_closes() == 1
     })
     .await;
@@ -507,6 +452,7 @@ async fn connect_opens_the_minimum_connections() {
     // background. `stat` counts its own connection too.
     eventually(
         "three connections, seen by the client and the server",
+        LONG,
         || metrics(&client).connections == 3 && server.stat("curr_connections") == 3 + 1,
     )
     .await;
@@ -533,7 +479,10 @@ async fn load_spreads_over_connections_up_to_the_maximum() {
     proxy.hold();
     let calls: Vec<_> = (0..16).map(|_| spawn_get(&client, "k")).collect();
     wait_requests(&lines, &["get k"; 16]);
-    eventually("four connections", || metrics(&client).connections == 4).await;
+    eventually("four connections", LONG, || {
+        metrics(&client).connections == 4
+    })
+    .await;
     proxy.release();
     for call in calls {
         assert_eq!(value(call.await.unwrap().0), "v");
