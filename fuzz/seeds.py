@@ -157,6 +157,20 @@ decode("err-tiny-too-many-stats", [STATS], lines(b"STAT a 1", b"STAT b 2", b"STA
 decode("err-tiny-value-too-large", [GET_K1], b"VALUE k1 0 9\r\n", TINY)
 decode("err-tiny-line-too-long", [VERSION], b"VERSION 1234567890123456789\r\n", TINY)
 
+# Echoed meta keys (MG_OPAQUE_B asks for k2 back, MG_BASE64 for its binary key).
+decode("ok-mg-echoed-key", [MG_OPAQUE_B, MG_OPAQUE_B], b"HD Ob kk2\r\nEN Ob kk2\r\n")
+decode("err-mg-key-mismatch", [MG_OPAQUE_B], b"HD Ob kk1\r\n")
+decode("err-mg-miss-key-mismatch", [MG_OPAQUE_B], b"EN Ob kk1\r\n")
+decode("err-mg-hit-without-key", [MG_OPAQUE_B], b"HD Ob\r\n")
+decode("err-mg-base64-key-mismatch", [MG_BASE64], b"VA 1 b kYmluAGtleSANCh==\r\nx\r\n")
+decode("err-mg-base64-key-unflagged", [MG_BASE64], b"VA 1 kYmluAGtleSANCg==\r\nx\r\n")
+
+# Whole-reply budgets: every value fits max_value_len, the reply does not fit max_reply_len.
+decode("err-reply-too-large", [GET_K123],
+       value(b"k1", b"a" * 4000) + value(b"k2", b"b" * 4000) + b"VALUE k3 0 4000\r\n")
+decode("err-tiny-reply-too-large", [GET_K123], value(b"k1", b"12345678") + b"VALUE k2 0 1\r\n", TINY)
+decode("err-tiny-stats-too-large", [STATS], lines(b"STAT abcdefghijklmn 1", b"STAT b 2345678", b"END"), TINY)
+
 # ---------------------------------------------------------------------------------------------
 # encode: [kind][options][fields...]; see Spec::read.
 
@@ -264,6 +278,11 @@ encode("ok-get", retrieve(0, [K]))
 encode("ok-get-11-long-keys", retrieve(0, [fill(ord("a") + i, 250) for i in range(11)]))
 encode("ok-get-noreply-option-ignored", retrieve(0, [K], opts=NOREPLY))
 encode("ok-gets", retrieve(1, [K, key(b"k2"), key(b"noreply"), key(b"k3")]))
+# The server reads no noreply flag on retrievals, and on delete only after a second argument:
+# the key `noreply` is a key there, last or not.
+encode("ok-get-last-key-noreply", retrieve(0, [K, key(b"noreply")]))
+encode("ok-gat-key-noreply", retrieve(2, [key(b"noreply")], after(60)))
+encode("ok-delete-key-noreply", bytes([2, 0]) + key(b"noreply"))
 encode("ok-gat", retrieve(2, [K, key(b"k2")], after(60)))
 encode("ok-gats", retrieve(3, [K], at(2_000_000_000)))
 encode("ok-delete", bytes([2, 0]) + K)
@@ -303,10 +322,8 @@ encode("err-key-tab", bytes([4, 0]) + key(b"k\t") + NEVER)
 encode("err-key-del", bytes([3, 0, 0]) + key(b"\x7f") + u64(1))
 encode("err-key-empty", store(0, key(b""), b"v"))
 encode("err-key-251", store(0, fill(ord("x"), 251), b"v"))
-encode("err-get-last-key-noreply", retrieve(0, [K, key(b"noreply")]))
 encode("err-get-no-keys", retrieve(0, []))
 encode("err-gat-line-too-long", retrieve(2, [fill(ord("a") + i, 250) for i in range(9)], after(1)))
-encode("err-delete-key-noreply", bytes([2, 0]) + key(b"noreply"))
 encode("err-value-too-large", store(0, K, b"x" * 17, opts=SMALL))
 encode("err-ms-value-too-large", ms(K, b"x" * 17, opts=SMALL))
 encode("err-exptime-31-days", store(0, K, b"v", exptime=after(31 * DAY)))

@@ -46,15 +46,45 @@ pub struct AsyncStdRuntime;
 impl Runtime for AsyncStdRuntime {
     type Sleep = Sleep;
 
-    async fn connect_tcp(&self, host: &str, port: u16) -> io::Result<Box<dyn Socket>> {
-        let stream = async_std::net::TcpStream::connect((host, port)).await?;
-        stream.set_nodelay(true)?;
-        Ok(Box::new(stream) as Box<dyn Socket>)
+    async fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+        options: &SocketOptions,
+    ) -> io::Result<Box<dyn Socket>> {
+        use async_std::net::ToSocketAddrs;
+        // async-std's own stream hides its descriptor; the `async-io` stream it wraps
+        // exposes it, so the socket options can be set.
+        let mut last_error = None;
+        for addr in (host, port).to_socket_addrs().await? {
+            match async_io::Async::<std::net::TcpStream>::connect(addr).await {
+                Ok(stream) => {
+                    options.apply(stream.get_ref())?;
+                    return Ok(Box::new(stream) as Box<dyn Socket>);
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{host} resolves to no address"),
+            )
+        }))
     }
 
+    #[cfg(unix)]
     async fn connect_unix(&self, path: &Path) -> io::Result<Box<dyn Socket>> {
         let stream = async_std::os::unix::net::UnixStream::connect(path).await?;
         Ok(Box::new(stream) as Box<dyn Socket>)
+    }
+
+    #[cfg(not(unix))]
+    async fn connect_unix(&self, path: &Path) -> io::Result<Box<dyn Socket>> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("unix sockets are not supported here: {}", path.display()),
+        ))
     }
 
     fn spawn<F>(&self, task: F)

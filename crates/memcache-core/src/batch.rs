@@ -5,12 +5,12 @@
 //! inbox, so batching never delays a request: an idle connection sends a lone get at once.
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use memproto::{Command, Encoder, Expect, Reply, Retrieve, RetrieveKind};
 
-use crate::conn::{Outcome, ReplySender, Request};
+use crate::engine::request::{Outcome, ReplySender, Request};
 
 /// What makes a request batchable: a single-key `get` or `gets`.
 #[derive(Debug, Clone)]
@@ -34,6 +34,10 @@ pub(crate) enum Flushed {
         callers: Vec<(Bytes, ReplySender)>,
         /// The most patient caller's patience (`None` if one waits forever).
         patience: Option<Duration>,
+        /// The latest caller deadline (`None` if one waits forever).
+        deadline: Option<Instant>,
+        /// The merged requests' total cost against the in-flight byte budget.
+        cost: usize,
     },
 }
 
@@ -79,10 +83,6 @@ impl Batch {
                 }
             }
         }
-        // The server would read a final key `noreply` as the flag: keep it first.
-        if let Some(position) = keys.iter().position(|key| *key == b"noreply") {
-            keys.swap(0, position);
-        }
         let kind = if with_cas {
             RetrieveKind::Gets
         } else {
@@ -99,11 +99,21 @@ impl Batch {
             .try_fold(Duration::ZERO, |longest, patience| {
                 patience.map(|p| p.max(longest))
             });
+        let deadline = requests
+            .iter()
+            .map(|request| request.deadline)
+            .try_fold(None::<Instant>, |latest, deadline| {
+                deadline.map(|d| Some(latest.map_or(d, |l| l.max(d))))
+            })
+            .flatten();
+        let cost = requests.iter().map(Request::cost).sum();
         match encoded {
             Ok(expect) => Flushed::Merged {
                 bytes,
                 expect,
                 patience,
+                deadline,
+                cost,
                 callers: requests
                     .into_iter()
                     .map(|request| {
@@ -114,7 +124,8 @@ impl Batch {
                     })
                     .collect(),
             },
-            // Only a lone `noreply` key can refuse to merge; send the requests as they came.
+            // Every key was valid on its own request; should merging still fail, send them
+            // as they came.
             Err(_) => Flushed::Single(requests),
         }
     }

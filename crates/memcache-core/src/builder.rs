@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use memproto::{Encoder, Limits};
+use memproto::Limits;
 
 use crate::addr::NodeAddr;
 use crate::client::Client;
@@ -76,21 +76,21 @@ impl<R: Runtime> ClientBuilder<R> {
     /// Connections each node keeps open even when idle, reopened in the background when
     /// lost. Default: 1.
     pub fn min_connections(mut self, min: usize) -> Self {
-        self.config.min_connections = min;
+        self.config.pool.min = min;
         self
     }
 
     /// The most connections per node. Each connection is pipelined, so a few go a long
     /// way; a new one opens when every open one is busy. Default: 2.
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.config.max_connections = max;
+        self.config.pool.max = max;
         self
     }
 
     /// Close connections (above the minimum) that were idle this long. `None` keeps them.
     /// Default: 60 seconds.
     pub fn idle_timeout(mut self, idle: Option<Duration>) -> Self {
-        self.config.idle_timeout = idle;
+        self.config.pool.idle_timeout = idle;
         self
     }
 
@@ -105,13 +105,14 @@ impl<R: Runtime> ClientBuilder<R> {
     /// [`Error::Invalid`] before anything is sent. Default: 1 MiB less 512 bytes, which fits
     /// the server's default item size. Raise it with the server's `-I`.
     pub fn max_value_len(mut self, max: usize) -> Self {
-        self.config.encoder = Encoder::with_max_value_len(max);
+        self.config.set_max_value_len(max);
         self
     }
 
     /// Limits applied to what servers send (line length, value size, reply lines).
     pub fn decode_limits(mut self, limits: Limits) -> Self {
-        self.config.limits = limits;
+        self.config.connection.limits = limits;
+        self.config.limits_set = true;
         self
     }
 
@@ -124,7 +125,7 @@ impl<R: Runtime> ClientBuilder<R> {
 
     /// Consecutive connection failures after which a node is unhealthy. Default: 3.
     pub fn unhealthy_after(mut self, failures: u32) -> Self {
-        self.config.unhealthy_after = failures.max(1);
+        self.config.pool.unhealthy_after = failures.max(1);
         self
     }
 
@@ -132,7 +133,45 @@ impl<R: Runtime> ClientBuilder<R> {
     /// `max`. Default: 50 ms to 5 s. While a node backs off, its operations fail at once
     /// with [`Error::Connect`].
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.config.backoff = (min, max.max(min));
+        self.config.pool.backoff = (min, max.max(min));
+        self
+    }
+
+    /// The most requests one connection carries at once, counted from submission to
+    /// reply. When every connection of a node is full (and no more may open), callers wait
+    /// for room within their timeout, or fail with [`Error::Overloaded`] if they asked not
+    /// to wait. Default: 4096.
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.config.connection.budget.requests = requests.max(1);
+        self
+    }
+
+    /// The most request bytes one connection carries at once (see
+    /// [`ClientBuilder::max_in_flight`]); this bounds what a stalled server can make the
+    /// client hold. A single larger request is still sent, alone. Default: 4 MiB.
+    pub fn max_in_flight_bytes(mut self, bytes: usize) -> Self {
+        self.config.connection.budget.bytes = bytes.max(1);
+        self
+    }
+
+    /// Whether callers wait for room when a node is at its in-flight budget (default), or
+    /// fail at once with [`Error::Overloaded`]. Each call can choose with `no_wait()`.
+    pub fn wait_when_overloaded(mut self, wait: bool) -> Self {
+        self.config.wait_when_full = wait;
+        self
+    }
+
+    /// TCP keepalive: probe a connection idle this long, so a peer that vanished without
+    /// closing is noticed. `None` disables it. Default: 60 seconds.
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.config.socket.keepalive = idle;
+        self
+    }
+
+    /// How long [`Client::close`] lets requests in flight finish before failing them.
+    /// Default: 5 seconds.
+    pub fn close_grace(mut self, grace: Duration) -> Self {
+        self.config.close_grace = grace;
         self
     }
 
@@ -160,14 +199,14 @@ impl<R: Runtime> ClientBuilder<R> {
     /// requests already waiting together, so no request is delayed to wait for others.
     /// Default: off.
     pub fn autobatching(mut self, enabled: bool) -> Self {
-        self.config.autobatch_max_keys =
-            enabled.then_some(self.config.autobatch_max_keys.unwrap_or(DEFAULT_BATCH_KEYS));
+        let batch = &mut self.config.connection.autobatch_max_keys;
+        *batch = enabled.then_some(batch.unwrap_or(DEFAULT_BATCH_KEYS));
         self
     }
 
     /// The most keys one autobatched command carries (default 32). Turns autobatching on.
     pub fn autobatching_max_keys(mut self, max_keys: usize) -> Self {
-        self.config.autobatch_max_keys = Some(max_keys.max(1));
+        self.config.connection.autobatch_max_keys = Some(max_keys.max(1));
         self
     }
 
@@ -184,10 +223,10 @@ impl<R: Runtime> ClientBuilder<R> {
         if config.nodes.is_empty() {
             return Err(ConfigError::NoNodes);
         }
-        if config.max_connections == 0 || config.min_connections > config.max_connections {
+        if config.pool.max == 0 || config.pool.min > config.pool.max {
             return Err(ConfigError::PoolBounds {
-                min: config.min_connections,
-                max: config.max_connections,
+                min: config.pool.min,
+                max: config.pool.max,
             });
         }
         for (index, (addr, _)) in config.nodes.iter().enumerate() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use futures::future::{select, try_join_all, Either};
+use futures::future::{join_all, select, try_join_all, Either};
 use memproto::{
     Command, Expect, Exptime, Reply, Retrieve, RetrieveKind, ServerError, ServerErrorKind,
     MAX_COMMAND_LINE,
@@ -17,12 +17,13 @@ use crate::addr::NodeAddr;
 use crate::batch::BatchKey;
 use crate::builder::ClientBuilder;
 use crate::config::Config;
-use crate::conn::Request;
+use crate::engine::pool::later;
+use crate::engine::request::Affinity;
 use crate::error::{Error, Result};
 use crate::events::NodeMetrics;
 use crate::health::Health;
 use crate::item::Item;
-use crate::pool::Node;
+use crate::node::{Call, Encode, Node};
 use crate::runtime::Runtime;
 
 /// A memcached client for a cluster of nodes.
@@ -113,13 +114,13 @@ impl<R: Runtime> Client<R> {
             .iter()
             .enumerate()
             .map(|(index, (addr, _))| {
-                Arc::new(Node::new(
+                Node::new(
                     index,
                     addr.clone(),
                     runtime.clone(),
-                    config.clone(),
+                    &config,
                     health.clone(),
-                ))
+                )
             })
             .collect();
         Client {
@@ -135,7 +136,7 @@ impl<R: Runtime> Client<R> {
     /// Opens every node's minimum connections; fails only if no node is reachable.
     pub(crate) async fn warm_up(&self) -> Result<()> {
         let attempts = self.inner.nodes.iter().map(|node| node.warm_up());
-        let results = futures::future::join_all(attempts).await;
+        let results = join_all(attempts).await;
         let mut first_error = None;
         for result in results {
             match result {
@@ -146,6 +147,31 @@ impl<R: Runtime> Client<R> {
             }
         }
         Err(first_error.unwrap_or(Error::NoAvailableNodes))
+    }
+
+    /// Closes the client: new calls fail with [`Error::Closed`] from now on, requests in
+    /// flight may finish within the close grace ([`ClientBuilder::close_grace`]), then
+    /// every socket is closed and every background task ends. Requests still unanswered
+    /// when the grace runs out fail with [`Error::Closed`]. Closing applies to every clone.
+    ///
+    /// Dropping the last clone closes the client the same way, without waiting.
+    pub async fn close(&self) {
+        let inner = &self.inner;
+        for node in &inner.nodes {
+            node.close();
+        }
+        let drained = join_all(inner.nodes.iter().map(|node| node.drained()));
+        let grace = inner.runtime.sleep(inner.config.close_grace);
+        futures::pin_mut!(drained, grace);
+        if let Either::Right((_, drained)) = select(drained, grace).await {
+            for node in &inner.nodes {
+                node.abort();
+            }
+            // Aborted drivers end at their next poll; bound the wait all the same.
+            let settle = inner.runtime.sleep(CLOSE_SETTLE);
+            futures::pin_mut!(settle);
+            let _ = select(drained, settle).await;
+        }
     }
 
     /// The configured nodes, in order.
@@ -261,18 +287,37 @@ impl<R: Runtime> Inner<R> {
         })
     }
 
+    /// The node's view of one call.
+    fn call_for<'e>(
+        &self,
+        encode: Encode<'e>,
+        timeout: Option<Duration>,
+        options: CallOptions,
+        batch: Option<BatchKey>,
+        affinity: Affinity,
+    ) -> Call<'e> {
+        let now = self.runtime.now();
+        Call {
+            encode,
+            deadline: timeout.map(|timeout| later(now, timeout)),
+            patience: self.patience(timeout),
+            batch,
+            affinity,
+            wait: self.config.wait_when_full && !options.no_wait,
+        }
+    }
+
     /// Sends a one-node command and returns its reply.
     pub(crate) async fn call(
         &self,
         node: &Arc<Node<R>>,
-        request: (Bytes, Expect),
-        timeout: Option<Option<Duration>>,
+        encode: Encode<'_>,
+        options: CallOptions,
+        affinity: Affinity,
     ) -> Result<Reply> {
-        let (bytes, expect) = request;
-        let timeout = self.timeout(timeout);
-        let patience = self.patience(timeout);
-        self.with_timeout(timeout, node.request(bytes, expect, patience, None))
-            .await
+        let timeout = self.timeout(options.timeout);
+        let call = self.call_for(encode, timeout, options, None, affinity);
+        self.with_timeout(timeout, node.request(&call)).await
     }
 
     /// Sends a single-key `get`/`gets`, which the connection may merge with others when
@@ -280,40 +325,53 @@ impl<R: Runtime> Inner<R> {
     pub(crate) async fn call_get(
         &self,
         node: &Arc<Node<R>>,
-        request: (Bytes, Expect),
-        timeout: Option<Option<Duration>>,
+        encode: Encode<'_>,
+        options: CallOptions,
         key: &[u8],
         with_cas: bool,
     ) -> Result<Reply> {
-        let (bytes, expect) = request;
-        let timeout = self.timeout(timeout);
-        let patience = self.patience(timeout);
-        let batch = self.config.autobatch_max_keys.map(|_| BatchKey {
+        let timeout = self.timeout(options.timeout);
+        let batch = self.config.connection.autobatch_max_keys.map(|_| BatchKey {
             key: Bytes::copy_from_slice(key),
             with_cas,
         });
-        self.with_timeout(timeout, node.request(bytes, expect, patience, batch))
-            .await
+        let call = self.call_for(encode, timeout, options, batch, Affinity::of_key(key));
+        self.with_timeout(timeout, node.request(&call)).await
     }
 
     /// Queues a command without waiting for its reply. The connection still reads the reply
     /// (and drops it), so a failure can never shift later replies onto other callers.
+    /// Later requests for the same key follow it onto its connection until it is answered.
     pub(crate) async fn call_noreply(
         &self,
         node: &Arc<Node<R>>,
-        request: (Bytes, Expect),
-        timeout: Option<Option<Duration>>,
+        encode: Encode<'_>,
+        options: CallOptions,
+        key: &[u8],
     ) -> Result<()> {
-        let (bytes, expect) = request;
-        let timeout = self.timeout(timeout);
-        let submit = node.submit(Request {
-            bytes,
-            expect,
-            reply: None,
-            patience: self.patience(timeout),
-            batch: None,
-        });
-        self.with_timeout(timeout, submit).await
+        let timeout = self.timeout(options.timeout);
+        let affinity = if key.is_empty() {
+            Affinity::None
+        } else {
+            Affinity::of_key(key)
+        };
+        let call = self.call_for(encode, timeout, options, None, affinity);
+        self.with_timeout(timeout, node.submit_detached(&call))
+            .await
+    }
+
+    /// Sends an already encoded request to node `index`.
+    async fn request_encoded(
+        &self,
+        index: usize,
+        encoded: (Bytes, Expect),
+        affinity: Affinity,
+        timeout: Option<Duration>,
+        options: CallOptions,
+    ) -> Result<Reply> {
+        let encode = move || Ok(encoded.clone());
+        let call = self.call_for(&encode, timeout, options, None, affinity);
+        self.nodes[index].request(&call).await
     }
 
     /// Fetches many keys: split by node, split into command lines within the server's
@@ -323,7 +381,7 @@ impl<R: Runtime> Inner<R> {
         kind: RetrieveKind,
         keys: &[&[u8]],
         return_flags: bool,
-        timeout: Option<Option<Duration>>,
+        options: CallOptions,
     ) -> Result<HashMap<Bytes, Item>> {
         let mut per_node: Vec<Vec<&[u8]>> = vec![Vec::new(); self.nodes.len()];
         let mut seen = std::collections::HashSet::with_capacity(keys.len());
@@ -338,24 +396,18 @@ impl<R: Runtime> Inner<R> {
         if unroutable {
             return Err(Error::NoAvailableNodes);
         }
-        for node_keys in &mut per_node {
-            // The server would read a final key `noreply` as the flag: keep it first.
-            if let Some(position) = node_keys.iter().position(|key| *key == b"noreply") {
-                node_keys.swap(0, position);
-            }
-        }
-        let mut requests = Vec::new();
+        let mut chunks = Vec::new();
         for (index, node_keys) in per_node.iter().enumerate() {
             for chunk in line_chunks(node_keys) {
+                // Refuse invalid keys before anything is sent.
                 let command = Command::Retrieve(Retrieve { kind, keys: chunk });
-                let request = self.encode(&command, 0)?;
-                requests.push((index, request));
+                let encoded = self.encode(&command, 0)?;
+                chunks.push((index, Affinity::of_keys(chunk), encoded));
             }
         }
-        let timeout = self.timeout(timeout);
-        let patience = self.patience(timeout);
-        let calls = requests.into_iter().map(|(index, (bytes, expect))| {
-            self.nodes[index].request(bytes, expect, patience, None)
+        let timeout = self.timeout(options.timeout);
+        let calls = chunks.into_iter().map(|(index, affinity, encoded)| {
+            self.request_encoded(index, encoded, affinity, timeout, options)
         });
         let replies = self.with_timeout(timeout, try_join_all(calls)).await?;
         let mut found = HashMap::with_capacity(keys.len());
@@ -368,6 +420,18 @@ impl<R: Runtime> Inner<R> {
         Ok(found)
     }
 }
+
+/// Per-call settings every request builder has.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CallOptions {
+    /// The call's timeout override (`Some(None)` disables it).
+    pub(crate) timeout: Option<Option<Duration>>,
+    /// Fail with [`Error::Overloaded`] instead of waiting for room.
+    pub(crate) no_wait: bool,
+}
+
+/// How long [`Client::close`] waits for aborted connections to end.
+const CLOSE_SETTLE: Duration = Duration::from_secs(1);
 
 /// The least extra time a stuck connection gets past its oldest request's timeout.
 const STUCK_MARGIN: Duration = Duration::from_millis(10);

@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use memproto::{Encoder, Limits};
 
+use crate::engine::connection::{Budget, ConnectionConfig};
+use crate::engine::pool::PoolConfig;
+use crate::runtime::SocketOptions;
+
 use crate::addr::{AddrParseError, NodeAddr};
 use crate::events::ClusterEvents;
 use crate::router::Distribution;
@@ -16,19 +20,22 @@ pub(crate) struct Config {
     pub(crate) nodes: Vec<(NodeAddr, u32)>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) connect_timeout: Duration,
-    pub(crate) min_connections: usize,
-    pub(crate) max_connections: usize,
-    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) pool: PoolConfig,
+    pub(crate) connection: ConnectionConfig,
+    pub(crate) socket: SocketOptions,
     pub(crate) distribution: Distribution,
     pub(crate) encoder: Encoder,
-    pub(crate) limits: Limits,
+    /// Set once the decoder limits were configured explicitly; until then they follow the
+    /// largest value the client stores.
+    pub(crate) limits_set: bool,
     pub(crate) purge_unhealthy_nodes: bool,
-    pub(crate) unhealthy_after: u32,
-    pub(crate) backoff: (Duration, Duration),
+    /// Callers wait for room when a node is at its in-flight budget (else
+    /// [`crate::Error::Overloaded`] at once).
+    pub(crate) wait_when_full: bool,
+    /// How long [`crate::Client::close`] lets requests in flight finish.
+    pub(crate) close_grace: Duration,
     pub(crate) events: Option<Arc<dyn ClusterEvents>>,
     pub(crate) credentials: Option<(String, String)>,
-    /// Merge concurrent single-key gets into multi-key gets of at most this many keys.
-    pub(crate) autobatch_max_keys: Option<usize>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::Tls>,
 }
@@ -39,12 +46,14 @@ impl fmt::Debug for Config {
             .field("nodes", &self.nodes)
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
-            .field("min_connections", &self.min_connections)
-            .field("max_connections", &self.max_connections)
-            .field("idle_timeout", &self.idle_timeout)
+            .field("pool", &self.pool)
+            .field("connection", &self.connection)
+            .field("socket", &self.socket)
             .field("distribution", &self.distribution)
             .field("max_value_len", &self.encoder.max_value_len())
             .field("purge_unhealthy_nodes", &self.purge_unhealthy_nodes)
+            .field("wait_when_full", &self.wait_when_full)
+            .field("close_grace", &self.close_grace)
             .field(
                 "credentials",
                 &self.credentials.as_ref().map(|(user, _)| user),
@@ -55,34 +64,53 @@ impl fmt::Debug for Config {
 
 impl Config {
     pub(crate) fn new(nodes: Vec<(NodeAddr, u32)>) -> Self {
+        let encoder = Encoder::new();
         Config {
             nodes,
             timeout: Some(Duration::from_secs(1)),
             connect_timeout: Duration::from_secs(5),
-            min_connections: 1,
-            max_connections: 2,
-            idle_timeout: Some(Duration::from_secs(60)),
+            pool: PoolConfig {
+                min: 1,
+                max: 2,
+                idle_timeout: Some(Duration::from_secs(60)),
+                backoff: (Duration::from_millis(50), Duration::from_secs(5)),
+                unhealthy_after: 3,
+            },
+            connection: ConnectionConfig {
+                limits: limits_for(encoder.max_value_len()),
+                budget: Budget::default(),
+                autobatch_max_keys: None,
+            },
+            socket: SocketOptions::default(),
             distribution: Distribution::Rendezvous,
-            encoder: Encoder::new(),
-            limits: Limits::default(),
+            encoder,
+            limits_set: false,
             purge_unhealthy_nodes: false,
-            unhealthy_after: 3,
-            backoff: (Duration::from_millis(50), Duration::from_secs(5)),
+            wait_when_full: true,
+            close_grace: Duration::from_secs(5),
             events: None,
             credentials: None,
-            autobatch_max_keys: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
     }
 
-    /// The delay before connection attempt number `failures + 1` after `failures`
-    /// consecutive failures: doubling from the minimum, capped at the maximum.
-    pub(crate) fn backoff_after(&self, failures: u32) -> Duration {
-        let (min, max) = self.backoff;
-        let doublings = failures.saturating_sub(1).min(20);
-        min.saturating_mul(1 << doublings).min(max)
+    /// Sets the largest value stored; the decoder's limits follow unless set explicitly.
+    pub(crate) fn set_max_value_len(&mut self, max: usize) {
+        self.encoder = Encoder::with_max_value_len(max);
+        if !self.limits_set {
+            self.connection.limits = limits_for(max);
+        }
     }
+}
+
+/// Decoder limits for a server whose items hold at most `max_value_len` bytes: nothing it
+/// can legitimately send is refused, and nothing larger is reserved for.
+fn limits_for(max_value_len: usize) -> Limits {
+    // The client's largest value sits a little under the server's item size (-I), which
+    // is what a reply can carry; the server's default is 1 MiB.
+    const DEFAULT_ITEM_SIZE: usize = 1024 * 1024;
+    Limits::for_max_item_size(max_value_len.saturating_add(1024).max(DEFAULT_ITEM_SIZE))
 }
 
 /// Why a client could not be built.

@@ -74,6 +74,17 @@ pub enum Error {
     /// The server sent a reply this command cannot produce.
     #[error("unexpected reply: {0}")]
     UnexpectedReply(String),
+    /// Every connection of the node is at its in-flight budget and the call asked not to
+    /// wait for room (`no_wait()`, or [`crate::ClientBuilder::wait_when_overloaded`]). Back
+    /// off, shed the request, or raise the budget.
+    #[error("{node} is overloaded: every connection is at its in-flight budget")]
+    Overloaded {
+        /// The node, as configured.
+        node: String,
+    },
+    /// The client was closed ([`crate::Client::close`]).
+    #[error("the client is closed")]
+    Closed,
     /// The client configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
@@ -89,6 +100,7 @@ impl Error {
                 | Error::Connect { .. }
                 | Error::ConnectionLost { .. }
                 | Error::Protocol { .. }
+                | Error::Overloaded { .. }
         )
     }
 }

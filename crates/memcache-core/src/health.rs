@@ -95,16 +95,6 @@ impl Health {
         }
     }
 
-    /// Whether node `index` is healthy.
-    pub(crate) fn is_healthy(&self, index: usize) -> bool {
-        self.healthy
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(index)
-            .copied()
-            .unwrap_or(true)
-    }
-
     /// Whether each configured node is healthy.
     pub(crate) fn snapshot(&self) -> Vec<bool> {
         self.healthy

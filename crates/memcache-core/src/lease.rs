@@ -5,9 +5,10 @@
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaReply, MetaStatus, Reply};
+use memproto::{Command, Exptime, MetaCommon, MetaDelete, MetaGet, MetaReply, MetaStatus, Reply};
 
-use crate::client::{resolve, unexpected, Client};
+use crate::client::{resolve, unexpected, CallOptions, Client};
+use crate::engine::request::Affinity;
 use crate::error::{Error, Result};
 use crate::item::Item;
 use crate::ops::RequestFuture;
@@ -44,7 +45,7 @@ impl<R: Runtime> Client<R> {
             key,
             lease,
             recache_below: None,
-            timeout: None,
+            options: CallOptions::default(),
         }
     }
 
@@ -56,13 +57,20 @@ impl<R: Runtime> Client<R> {
         let key = key.as_ref();
         let command = Command::MetaDelete(MetaDelete {
             key,
+            common: MetaCommon {
+                return_key: true,
+                ..MetaCommon::default()
+            },
             invalidate: true,
             exptime: Some(resolve(Exptime::After(grace))),
             ..MetaDelete::default()
         });
-        let request = inner.encode(&command, key.len())?;
+        let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
-        match inner.call(node, request, None).await? {
+        match inner
+            .call(node, &encode, CallOptions::default(), Affinity::of_key(key))
+            .await?
+        {
             Reply::Meta(reply) if reply.status == MetaStatus::Hd => Ok(()),
             Reply::Meta(reply) if reply.status == MetaStatus::Nf => Err(Error::NotFound),
             other => Err(unexpected(other)),
@@ -77,7 +85,7 @@ pub struct LeaseRequest<'c, R: Runtime, K> {
     key: K,
     lease: Duration,
     recache_below: Option<Duration>,
-    timeout: Option<Option<Duration>>,
+    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
@@ -91,7 +99,14 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
 
     /// Overrides the client's operation timeout for this call (`None` disables it).
     pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.timeout = Some(timeout.into());
+        self.options.timeout = Some(timeout.into());
+        self
+    }
+
+    /// Fails at once with [`Error::Overloaded`] when every connection of the node is at its
+    /// in-flight budget, instead of waiting for room.
+    pub fn no_wait(mut self) -> Self {
+        self.options.no_wait = true;
         self
     }
 
@@ -100,6 +115,12 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
         let key = self.key.as_ref();
         let command = Command::MetaGet(MetaGet {
             key,
+            // The server echoes the key and the decoder checks it: a value is never taken
+            // for another key's.
+            common: MetaCommon {
+                return_key: true,
+                ..MetaCommon::default()
+            },
             return_value: true,
             return_flags: true,
             return_cas: true,
@@ -109,9 +130,12 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
                 .map(|below| resolve(Exptime::After(below))),
             ..MetaGet::default()
         });
-        let request = inner.encode(&command, key.len())?;
+        let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
-        match inner.call(node, request, self.timeout).await? {
+        match inner
+            .call(node, &encode, self.options, Affinity::of_key(key))
+            .await?
+        {
             Reply::Meta(reply) if matches!(reply.status, MetaStatus::Va | MetaStatus::Hd) => {
                 Ok(classify(*reply))
             }

@@ -17,14 +17,16 @@ mod batch;
 mod builder;
 mod client;
 mod config;
-mod conn;
+mod connect;
+mod driver;
+mod engine;
 mod error;
 mod events;
 mod health;
 mod item;
 mod lease;
+mod node;
 mod ops;
-mod pool;
 pub mod router;
 mod runtime;
 #[cfg(feature = "tls")]
@@ -48,6 +50,6 @@ pub use ops::{
     RequestFuture, StoreRequest,
 };
 pub use router::Distribution;
-pub use runtime::{Runtime, Socket};
+pub use runtime::{Runtime, Socket, SocketOptions};
 #[cfg(feature = "tls")]
 pub use tls::{Tls, TlsError};

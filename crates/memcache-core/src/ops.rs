@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use memproto::{ArithOp, Command, Exptime, Reply, Retrieve, RetrieveKind, Stat, Store, StoreMode};
 
-use crate::client::{resolve, unexpected, values, Client, IntoNodeAddr};
+use crate::client::{resolve, unexpected, values, CallOptions, Client, IntoNodeAddr};
+use crate::engine::request::Affinity;
 use crate::error::{Error, Result};
 use crate::item::Item;
 use crate::runtime::Runtime;
@@ -21,7 +22,14 @@ macro_rules! timeout_setters {
     () => {
         /// Overrides the client's operation timeout for this call (`None` disables it).
         pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-            self.timeout = Some(timeout.into());
+            self.options.timeout = Some(timeout.into());
+            self
+        }
+
+        /// Fails at once with [`Error::Overloaded`] when every connection of the node is at
+        /// its in-flight budget, instead of waiting for room.
+        pub fn no_wait(mut self) -> Self {
+            self.options.no_wait = true;
             self
         }
     };
@@ -244,7 +252,7 @@ pub struct StoreRequest<'c, R: Runtime, K, V> {
     flags: u32,
     exptime: Exptime,
     noreply: bool,
-    timeout: Option<Option<Duration>>,
+    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreRequest<'c, R, K, V> {
@@ -257,7 +265,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreRequest<'c, R, K, V> {
             flags: 0,
             exptime: Exptime::Never,
             noreply: false,
-            timeout: None,
+            options: CallOptions::default(),
         }
     }
 
@@ -284,12 +292,16 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreRequest<'c, R, K, V> {
         let mut store = Store::new(self.mode, key, value);
         store.flags = self.flags;
         store.exptime = resolve(self.exptime);
-        let request = inner.encode(&Command::Store(store), key.len() + value.len())?;
+        let command = Command::Store(store);
+        let encode = || inner.encode(&command, key.len() + value.len());
         let node = inner.route(key)?;
         if self.noreply {
-            return inner.call_noreply(node, request, self.timeout).await;
+            return inner.call_noreply(node, &encode, self.options, key).await;
         }
-        match inner.call(node, request, self.timeout).await? {
+        match inner
+            .call(node, &encode, self.options, Affinity::of_key(key))
+            .await?
+        {
             Reply::Stored => Ok(()),
             Reply::NotStored => Err(Error::NotStored),
             Reply::Exists => Err(Error::Exists),
@@ -320,7 +332,7 @@ pub struct GetRequest<'c, R: Runtime, K> {
     kind: RetrieveKind,
     key: K,
     return_flags: bool,
-    timeout: Option<Option<Duration>>,
+    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
@@ -330,7 +342,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
             kind,
             key,
             return_flags: false,
-            timeout: None,
+            options: CallOptions::default(),
         }
     }
 
@@ -350,16 +362,20 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
             kind: resolve_kind(self.kind),
             keys: &keys,
         });
-        let request = inner.encode(&command, key.len())?;
+        let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
         let reply = match self.kind {
             RetrieveKind::Get | RetrieveKind::Gets => {
                 let with_cas = self.kind == RetrieveKind::Gets;
                 inner
-                    .call_get(node, request, self.timeout, key, with_cas)
+                    .call_get(node, &encode, self.options, key, with_cas)
                     .await?
             }
-            _ => inner.call(node, request, self.timeout).await?,
+            _ => {
+                inner
+                    .call(node, &encode, self.options, Affinity::of_key(key))
+                    .await?
+            }
         };
         Ok(values(reply)?
             .into_iter()
@@ -392,7 +408,7 @@ pub struct GetManyRequest<'c, R: Runtime, K> {
     kind: RetrieveKind,
     keys: Vec<K>,
     return_flags: bool,
-    timeout: Option<Option<Duration>>,
+    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
@@ -405,7 +421,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
             kind,
             keys: keys.into_iter().collect(),
             return_flags: false,
-            timeout: None,
+            options: CallOptions::default(),
         }
     }
 
@@ -428,7 +444,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
                 resolve_kind(self.kind),
                 &keys,
                 self.return_flags,
-                self.timeout,
+                self.options,
             )
             .await
     }
@@ -450,7 +466,7 @@ pub struct ArithRequest<'c, R: Runtime, K> {
     op: ArithOp,
     key: K,
     delta: u64,
-    timeout: Option<Option<Duration>>,
+    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>> ArithRequest<'c, R, K> {
@@ -460,7 +476,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> ArithRequest<'c, R, K> {
             op,
             key,
             delta,
-            timeout: None,
+            options: CallOptions::default(),
         }
     }
 
@@ -479,7 +495,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> ArithRequest<'c, R, K> {
             self.client,
             inner.encode(&command, key.len()),
             key,
-            self.timeout,
+            self.options,
         )
     }
 
@@ -494,9 +510,12 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> ArithRequest<'c, R, K> {
             delta: self.delta,
             noreply: false,
         };
-        let request = inner.encode(&command, key.len())?;
+        let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
-        match inner.call(node, request, self.timeout).await? {
+        match inner
+            .call(node, &encode, self.options, Affinity::of_key(key))
+            .await?
+        {
             Reply::Number(value) => Ok(value),
             Reply::NotFound => Err(Error::NotFound),
             other => Err(unexpected(other)),
@@ -519,7 +538,7 @@ pub struct NoReplyRequest<'c, R: Runtime> {
     client: &'c Client<R>,
     request: Result<(Bytes, memproto::Expect)>,
     key: Bytes,
-    timeout: Option<Option<Duration>>,
+    options: CallOptions,
 }
 
 impl<'c, R: Runtime> NoReplyRequest<'c, R> {
@@ -527,13 +546,13 @@ impl<'c, R: Runtime> NoReplyRequest<'c, R> {
         client: &'c Client<R>,
         request: Result<(Bytes, memproto::Expect)>,
         key: &[u8],
-        timeout: Option<Option<Duration>>,
+        options: CallOptions,
     ) -> Self {
         NoReplyRequest {
             client,
             request,
             key: Bytes::copy_from_slice(key),
-            timeout,
+            options,
         }
     }
 
@@ -542,8 +561,11 @@ impl<'c, R: Runtime> NoReplyRequest<'c, R> {
     async fn run(self) -> Result<()> {
         let inner = &self.client.inner;
         let request = self.request?;
+        let encode = || Ok(request.clone());
         let node = inner.route(&self.key)?;
-        inner.call_noreply(node, request, self.timeout).await
+        inner
+            .call_noreply(node, &encode, self.options, &self.key)
+            .await
     }
 }
 
@@ -570,7 +592,7 @@ pub struct KeyRequest<'c, R: Runtime, K> {
     command: KeyCommand,
     key: K,
     noreply: bool,
-    timeout: Option<Option<Duration>>,
+    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>> KeyRequest<'c, R, K> {
@@ -580,7 +602,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> KeyRequest<'c, R, K> {
             command,
             key,
             noreply: false,
-            timeout: None,
+            options: CallOptions::default(),
         }
     }
 
@@ -607,12 +629,15 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> KeyRequest<'c, R, K> {
                 noreply: false,
             },
         };
-        let request = inner.encode(&command, key.len())?;
+        let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
         if self.noreply {
-            return inner.call_noreply(node, request, self.timeout).await;
+            return inner.call_noreply(node, &encode, self.options, key).await;
         }
-        match inner.call(node, request, self.timeout).await? {
+        match inner
+            .call(node, &encode, self.options, Affinity::of_key(key))
+            .await?
+        {
             Reply::Touched | Reply::Deleted => Ok(()),
             Reply::NotFound => Err(Error::NotFound),
             other => Err(unexpected(other)),
@@ -647,7 +672,7 @@ pub struct NodeRequest<'c, R: Runtime, T> {
     node: Result<crate::addr::NodeAddr>,
     command: NodeCommand,
     noreply: bool,
-    timeout: Option<Option<Duration>>,
+    options: CallOptions,
     output: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -658,7 +683,7 @@ impl<'c, R: Runtime, T> NodeRequest<'c, R, T> {
             node: node.into_node_addr(),
             command,
             noreply: false,
-            timeout: None,
+            options: CallOptions::default(),
             output: std::marker::PhantomData,
         }
     }
@@ -688,12 +713,15 @@ impl<'c, R: Runtime, T> NodeRequest<'c, R, T> {
                 noreply: false,
             },
         };
-        let request = inner.encode(&command, 0)?;
+        let encode = || inner.encode(&command, 0);
         if self.noreply {
-            inner.call_noreply(node, request, self.timeout).await?;
+            inner.call_noreply(node, &encode, self.options, &[]).await?;
             return Ok(None);
         }
-        inner.call(node, request, self.timeout).await.map(Some)
+        inner
+            .call(node, &encode, self.options, Affinity::None)
+            .await
+            .map(Some)
     }
 }
 

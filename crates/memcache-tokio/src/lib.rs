@@ -2,7 +2,7 @@
 //! compatible with emcache and libmemcached, per-operation timeouts.
 //!
 //! ```no_run
-//! use std::time::Duration;
+//! use std::time::{Duration, Instant};
 //! use memcache_tokio::Client;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,7 +23,7 @@
 use std::future::Future;
 use std::io;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
@@ -47,15 +47,29 @@ pub struct TokioRuntime;
 impl Runtime for TokioRuntime {
     type Sleep = tokio::time::Sleep;
 
-    async fn connect_tcp(&self, host: &str, port: u16) -> io::Result<Box<dyn Socket>> {
+    async fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+        options: &SocketOptions,
+    ) -> io::Result<Box<dyn Socket>> {
         let stream = tokio::net::TcpStream::connect((host, port)).await?;
-        stream.set_nodelay(true)?;
+        options.apply(&stream)?;
         Ok(Box::new(stream.compat()) as Box<dyn Socket>)
     }
 
+    #[cfg(unix)]
     async fn connect_unix(&self, path: &Path) -> io::Result<Box<dyn Socket>> {
         let stream = tokio::net::UnixStream::connect(path).await?;
         Ok(Box::new(stream.compat()) as Box<dyn Socket>)
+    }
+
+    #[cfg(not(unix))]
+    async fn connect_unix(&self, path: &Path) -> io::Result<Box<dyn Socket>> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("unix sockets are not supported here: {}", path.display()),
+        ))
     }
 
     fn spawn<F>(&self, task: F)
@@ -67,5 +81,11 @@ impl Runtime for TokioRuntime {
 
     fn sleep(&self, duration: Duration) -> Self::Sleep {
         tokio::time::sleep(duration)
+    }
+
+    /// tokio's clock, so that a paused test clock (`tokio::time::pause`) drives the
+    /// engine's deadlines too.
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
     }
 }

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::base64;
 use crate::error::{DecodeError, Excerpt};
 use crate::expect::{Expect, ExpectKind, MetaCmd};
 use crate::limits::Limits;
@@ -28,9 +29,15 @@ use crate::response::{
 ///
 /// # Security
 /// Every [`Limits`] bound is checked before the bytes it guards are buffered: a line longer
-/// than `max_line_len` or a value header announcing more than `max_value_len` fails at once,
-/// and buffer space for a value is reserved only after its length passed that check.
-/// Retrievals accept items only for keys that were requested, each at most once.
+/// than `max_line_len`, a value header announcing more than `max_value_len`, or one whose
+/// value would take its reply past `max_reply_len` fails at once, and buffer space for a
+/// value is reserved only after its length passed those checks. Retrievals accept items
+/// only for keys that were requested, each at most once. Meta replies must echo their
+/// request's opaque, and its key when the request asked for it (flag `k`).
+///
+/// # Sizing reads
+/// [`Decoder::bytes_needed`] tells a transport how much a value in progress still needs,
+/// so it can read a large value straight into place rather than in small chunks.
 #[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
@@ -46,6 +53,8 @@ pub struct Decoder {
     stats: Vec<Stat>,
     /// Which requested keys of the retrieval in progress were returned.
     keys: KeyTracker,
+    /// What the reply in progress has used of `max_reply_len`.
+    budget: ReplyBudget,
     failed: bool,
 }
 
@@ -85,6 +94,7 @@ impl Decoder {
             items_left: 0,
             stats: Vec::new(),
             keys: KeyTracker::default(),
+            budget: ReplyBudget::new(limits.max_reply_len),
             failed: false,
         }
     }
@@ -105,6 +115,38 @@ impl Decoder {
     /// How many requests still wait for their reply.
     pub fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    /// How many more bytes the reply in progress certainly needs in `buf` (the read buffer
+    /// passed to [`Decoder::decode`]) before `decode` can make progress.
+    ///
+    /// While a value's data block is arriving, this is the rest of the block and its CRLF:
+    /// a transport can read that many bytes straight into `buf`, whose capacity `decode`
+    /// already reserved, in one large read. Otherwise it is 0: what comes next is a line of
+    /// unknown length, so read a small chunk, to avoid buffering far past the reply.
+    /// A failed decoder needs nothing.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use memproto::{Command, Decoder, Encoder, Retrieve, RetrieveKind};
+    ///
+    /// let mut decoder = Decoder::default();
+    /// let keys: &[&[u8]] = &[b"big"];
+    /// let get = Command::Retrieve(Retrieve { kind: RetrieveKind::Get, keys });
+    /// decoder.push(Encoder::new().encode(&get, &mut BytesMut::new())?);
+    ///
+    /// let mut buf = BytesMut::from(&b"VALUE big 0 1000\r\n0123456789"[..]);
+    /// assert_eq!(decoder.decode(&mut buf)?, None);
+    /// // 990 more value bytes and the CRLF.
+    /// assert_eq!(decoder.bytes_needed(&buf), 992);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bytes_needed(&self, buf: &[u8]) -> usize {
+        match self.state {
+            // `len + 2` cannot overflow: `value_len` keeps `len` under `isize::MAX - 2`.
+            State::Data { len, .. } if !self.failed => (len + 2).saturating_sub(buf.len()),
+            _ => 0,
+        }
     }
 
     /// Whether the decoder failed; a failed decoder only returns [`DecodeError::Poisoned`].
@@ -208,7 +250,9 @@ impl Decoder {
                 },
                 ExpectKind::Stats => self.stats_line(buf, len)?,
                 ExpectKind::Retrieve { .. } => self.retrieval_line(buf, len)?,
-                ExpectKind::Meta { cmd, quiet, opaque } => {
+                ExpectKind::Meta {
+                    cmd, quiet, opaque, ..
+                } => {
                     let (cmd, quiet, opaque) = (*cmd, *quiet, *opaque);
                     let status = meta_status(line);
                     let opaque_matches = status.is_some() && meta_opaque(line) == opaque.as_slice();
@@ -278,11 +322,13 @@ impl Decoder {
         self.items = Items::new();
         self.stats.clear();
         self.keys.reset();
+        self.budget.reset();
         self.state = State::Line;
         reply
     }
 
     fn retrieval_line(&mut self, buf: &mut BytesMut, len: usize) -> Result<Step, DecodeError> {
+        self.budget.charge(len + 2)?;
         let line = &buf[..len];
         if line == b"END" {
             buf.advance(len + 2);
@@ -313,6 +359,7 @@ impl Decoder {
             None => None,
         };
         let value_len = self.value_len(bytes, line)?;
+        self.budget.charge(value_len + 2)?;
         self.keys.claim(keys, key)?;
         // Sized once, when a second item turns the list into a vector: at most one item per
         // requested key.
@@ -330,6 +377,7 @@ impl Decoder {
     }
 
     fn stats_line(&mut self, buf: &mut BytesMut, len: usize) -> Result<Step, DecodeError> {
+        self.budget.charge(len + 2)?;
         let line = &buf[..len];
         if line == b"END" {
             buf.advance(len + 2);
@@ -372,6 +420,7 @@ impl Decoder {
         len: usize,
         status: MetaStatus,
     ) -> Result<Step, DecodeError> {
+        self.budget.charge(len + 2)?;
         let line = take_line(buf, len);
         if status == MetaStatus::Me {
             return Ok(Step::Done(Reply::Meta(Box::new(MetaReply {
@@ -389,8 +438,12 @@ impl Decoder {
             value_len = Some(self.value_len(&size, &line)?);
         }
         let flags = parse_meta_flags(rest, &line)?;
+        if let Some(Expect(ExpectKind::Meta { key: Some(key), .. })) = self.pending.front() {
+            check_echoed_key(key, status, &flags, &line)?;
+        }
         match value_len {
             Some(len) => {
+                self.budget.charge(len + 2)?;
                 self.begin_data(buf, len, DataOwner::Meta { flags });
                 Ok(Step::Continue)
             }
@@ -557,6 +610,32 @@ fn meta_opaque(line: &[u8]) -> Option<&[u8]> {
         .find_map(|token| token.strip_prefix(b"O"))
 }
 
+/// Checks the key a meta reply echoes (flag `k`) against the raw `requested` key, for a
+/// request that asked for it.
+///
+/// The server encodes the echo the way the item's key was stored, not the way this request
+/// sent it: a hit on an item stored with a base64 key comes back as `k<base64> b` even for
+/// a plain request, and the reverse. So the echo is compared with the raw key in whichever
+/// form the reply declares. Misses and failures (`EN`, `NF`, `NS`, `EX`) may carry no key:
+/// older servers do not echo it on them.
+fn check_echoed_key(
+    requested: &[u8],
+    status: MetaStatus,
+    flags: &MetaFlags,
+    line: &[u8],
+) -> Result<(), DecodeError> {
+    let matches = match &flags.key {
+        Some(echoed) if flags.base64_key => base64::encodes(requested, echoed),
+        Some(echoed) => echoed[..] == *requested,
+        None => !matches!(status, MetaStatus::Va | MetaStatus::Hd),
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(DecodeError::KeyMismatch(Excerpt::of(line)))
+    }
+}
+
 fn next_token(rest: &mut Bytes) -> Option<Bytes> {
     let trimmed = rest.strip_prefix(b" ")?.len();
     let start = rest.len() - trimmed;
@@ -600,6 +679,34 @@ fn parse_meta_flags(mut rest: Bytes, line: &[u8]) -> Result<MetaFlags, DecodeErr
         }
     }
     Ok(flags)
+}
+
+/// The bytes one reply may still use (`Limits::max_reply_len`). A field of its own, so it
+/// can be charged while the pending request is borrowed.
+#[derive(Debug)]
+struct ReplyBudget {
+    used: usize,
+    max: usize,
+}
+
+impl ReplyBudget {
+    fn new(max: usize) -> Self {
+        ReplyBudget { used: 0, max }
+    }
+
+    fn reset(&mut self) {
+        self.used = 0;
+    }
+
+    /// Counts `len` more bytes of the reply in progress, before they are buffered.
+    fn charge(&mut self, len: usize) -> Result<(), DecodeError> {
+        let total = self.used.saturating_add(len);
+        if total > self.max {
+            return Err(DecodeError::ReplyTooLarge { max: self.max });
+        }
+        self.used = total;
+        Ok(())
+    }
 }
 
 /// Tracks which of a retrieval's requested keys came back, to refuse unrequested and

@@ -76,10 +76,10 @@ impl Encoder {
             Command::Store(store) => self.store(store, out)?,
             Command::Retrieve(retrieve) => return retrieve_command(retrieve, out),
             Command::Delete { key, noreply } => {
+                // The key `noreply` needs no care: the server reads a final `noreply` as the
+                // flag only when `delete` has more than one argument, which here means only
+                // when the flag was asked for.
                 validate_key(key)?;
-                if !noreply && *key == b"noreply" {
-                    return Err(KeyError::Noreply.into());
-                }
                 let mut line = Line::new(out, b"delete");
                 line.token(key);
                 line.noreply(*noreply);
@@ -171,6 +171,7 @@ impl Encoder {
                     cmd: MetaCmd::Noop,
                     quiet: false,
                     opaque: Opaque::default(),
+                    key: None,
                 }
             }
             Command::MetaDebug { key, base64 } => {
@@ -184,6 +185,7 @@ impl Encoder {
                     cmd: MetaCmd::Debug,
                     quiet: false,
                     opaque: Opaque::default(),
+                    key: None,
                 }
             }
         };
@@ -258,7 +260,7 @@ impl Encoder {
         }
         line.end();
         data_block(out, set.value);
-        Ok(meta_expect(MetaCmd::Set, &set.common))
+        Ok(meta_expect(MetaCmd::Set, &set.common, set.key))
     }
 }
 
@@ -298,14 +300,13 @@ fn retrieve_command(
     retrieve: &Retrieve<'_>,
     out: &mut BytesMut,
 ) -> Result<ExpectKind, EncodeError> {
-    let Some(last) = retrieve.keys.last() else {
+    if retrieve.keys.is_empty() {
         return Err(EncodeError::NoKeys);
-    };
+    }
+    // The key `noreply` is fine in any position, last included: the server never reads a
+    // `noreply` flag on retrievals.
     for key in retrieve.keys {
         validate_key(key)?;
-    }
-    if *last == b"noreply" {
-        return Err(KeyError::Noreply.into());
     }
     let (name, exptime): (&[u8], _) = match retrieve.kind {
         RetrieveKind::Get => (b"get", None),
@@ -333,11 +334,14 @@ fn retrieve_command(
     })
 }
 
-fn meta_expect(cmd: MetaCmd, common: &MetaCommon<'_>) -> ExpectKind {
+/// The `Expect` of a meta request for `key` (raw, before any base64). The key is recorded
+/// only when the reply will echo it, so requests without `k` copy nothing.
+fn meta_expect(cmd: MetaCmd, common: &MetaCommon<'_>, key: &[u8]) -> ExpectKind {
     ExpectKind::Meta {
         cmd,
         quiet: common.quiet,
         opaque: Opaque::new(common.opaque),
+        key: common.return_key.then(|| KeyList::new(key)),
     }
 }
 
@@ -362,7 +366,7 @@ fn meta_get(get: &MetaGet<'_>, out: &mut BytesMut) -> Result<ExpectKind, EncodeE
         }
     }
     line.end();
-    Ok(meta_expect(MetaCmd::Get, &get.common))
+    Ok(meta_expect(MetaCmd::Get, &get.common, get.key))
 }
 
 fn meta_delete(delete: &MetaDelete<'_>, out: &mut BytesMut) -> Result<ExpectKind, EncodeError> {
@@ -379,7 +383,7 @@ fn meta_delete(delete: &MetaDelete<'_>, out: &mut BytesMut) -> Result<ExpectKind
     }
     line.flag_if(delete.remove_value_only, b'x');
     line.end();
-    Ok(meta_expect(MetaCmd::Delete, &delete.common))
+    Ok(meta_expect(MetaCmd::Delete, &delete.common, delete.key))
 }
 
 fn meta_arith(arith: &MetaArith<'_>, out: &mut BytesMut) -> Result<ExpectKind, EncodeError> {
@@ -410,7 +414,7 @@ fn meta_arith(arith: &MetaArith<'_>, out: &mut BytesMut) -> Result<ExpectKind, E
         line.raw_token(b"MD");
     }
     line.end();
-    Ok(meta_expect(MetaCmd::Arith, &arith.common))
+    Ok(meta_expect(MetaCmd::Arith, &arith.common, arith.key))
 }
 
 /// Writes one command line: the name, then space-separated tokens, then CRLF.

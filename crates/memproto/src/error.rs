@@ -26,7 +26,13 @@ pub enum KeyError {
         /// Its offset in the key.
         index: usize,
     },
-    /// The key `noreply` in last position would silently turn the request into a no-reply one.
+    /// The key `noreply` where the server would read it as the `noreply` flag.
+    ///
+    /// [`crate::Encoder`] no longer returns it: the server reads a final `noreply` token as
+    /// the flag only on commands whose last token is never the key (storage, `incr`,
+    /// `decr`, `touch`) and on `delete` after a third token, so the key `noreply` is read
+    /// as a key wherever the encoder writes it. The variant stays so that code matching on
+    /// it keeps compiling.
     #[error("the key `noreply` cannot be the last token of a classic command")]
     Noreply,
 }
@@ -130,6 +136,10 @@ pub enum DecodeError {
     /// A meta reply carried an opaque that does not match its request.
     #[error("meta reply opaque does not match the request: {0}")]
     OpaqueMismatch(Excerpt),
+    /// A meta request asked for its key back (flag `k`) and the reply echoes another key,
+    /// or a hit (`VA`, `HD`) echoes none: the reply may be for someone else's key.
+    #[error("meta reply key does not match the request: {0}")]
+    KeyMismatch(Excerpt),
     /// An error line arrived while a quiet request was at the head of the queue, so it
     /// cannot be attributed to one request with certainty.
     #[error("error line cannot be attributed while a quiet request is pending: {0}")]
@@ -138,6 +148,13 @@ pub enum DecodeError {
     #[error("multi-line reply exceeds {max} lines")]
     TooManyLines {
         /// The configured maximum ([`crate::Limits::max_reply_lines`]).
+        max: usize,
+    },
+    /// One reply grew past the configured total (checked before its next data block is
+    /// buffered).
+    #[error("reply exceeds {max} bytes in total")]
+    ReplyTooLarge {
+        /// The configured maximum ([`crate::Limits::max_reply_len`]).
         max: usize,
     },
     /// The decoder already failed; the connection must be closed.

@@ -35,6 +35,9 @@ pub(crate) enum ExpectKind {
         cmd: MetaCmd,
         quiet: bool,
         opaque: Opaque,
+        /// The raw key (before any base64 encoding), recorded only when the request asked
+        /// the server to echo it (flag `k`), so the decoder can check the echo.
+        key: Option<KeyList>,
     },
 }
 
@@ -48,8 +51,9 @@ pub(crate) enum MetaCmd {
     Debug,
 }
 
-/// The keys of a retrieval as written on the wire. Short lists (most gets) are kept inline,
-/// so recording them costs no allocation.
+/// Key bytes recorded with a request: the keys of a retrieval as written on the wire
+/// (separated by single spaces), or the raw key of a meta request. Short ones (most keys)
+/// are kept inline, so recording them costs no allocation.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) enum KeyList {
     Inline {

@@ -33,8 +33,8 @@ use bytes::BytesMut;
 use crate::expect::ExpectKind;
 use crate::{
     ArithOp, Command, DecodeError, Decoder, EncodeError, Encoder, Expect, Exptime, Limits,
-    MetaArith, MetaArithMode, MetaCommon, MetaDelete, MetaGet, MetaSet, MetaSetMode, MetaStatus,
-    Reply, Retrieve, RetrieveKind, Store, StoreMode,
+    MetaArith, MetaArithMode, MetaCommon, MetaDelete, MetaGet, MetaReply, MetaSet, MetaSetMode,
+    MetaStatus, Reply, Retrieve, RetrieveKind, Store, StoreMode,
 };
 
 /// The limits `decode_raw` and `decode_chunked` use by default.
@@ -42,6 +42,7 @@ pub const SMALL_LIMITS: Limits = Limits {
     max_line_len: 256,
     max_value_len: 4096,
     max_reply_lines: 64,
+    max_reply_len: 8192,
 };
 
 /// Limits small enough for short inputs to hit every bound (`header & 0x08`).
@@ -49,6 +50,7 @@ pub const TINY_LIMITS: Limits = Limits {
     max_line_len: 24,
     max_value_len: 8,
     max_reply_lines: 2,
+    max_reply_len: 32,
 };
 
 /// Extra bytes allowed in the read buffer's capacity bound (see [`decode_raw`]).
@@ -78,9 +80,11 @@ pub struct DecodeOutcome {
 /// - each reply is one the request at the head of the queue can have (no `Values` for a
 ///   `set`, no `Quiet` for a non-quiet request, no error line for a quiet one...);
 /// - a `Values` reply holds only requested keys, each at most once, with a CAS exactly for
-///   `gets`/`gats`; a meta reply echoes exactly the request's opaque;
+///   `gets`/`gats`; a meta reply echoes exactly the request's opaque, and the request's key
+///   when it asked for it (a hit always does);
 /// - every value is at most `max_value_len` bytes; a `stats` reply has at most
-///   `max_reply_lines` lines;
+///   `max_reply_lines` lines; the values of one reply, or the lines of one `stats` reply,
+///   total at most `max_reply_len` bytes;
 /// - the buffer's capacity stays within
 ///   `2 * max(input, max_value_len + max_line_len + 64)` (the factor 2 is `BytesMut`'s
 ///   amortised growth): a header announcing a huge value reserves nothing;
@@ -188,7 +192,8 @@ pub fn decode_chunked(data: &[u8]) -> DecodeOutcome {
 ///   (the line ends at the first `\n`, tokens split on spaces, storage data is exactly
 ///   `<bytes>` then `\r\n`), is exactly one command: no control byte in the line except its
 ///   final `\r\n`, no empty token, the key token is the key (its base64 form for binary meta
-///   keys), the last token is `noreply` exactly when it was asked for (classic commands),
+///   keys), the server reads the `noreply` flag exactly when it was asked for (classic
+///   commands; the key `noreply` is never mistaken for it),
 ///   the line fits the server's 2048-byte limit (except `get`/`gets`), and nothing follows;
 /// - `Ok` or `Err` agrees with an independent model of the documented rules, and on `Ok` the
 ///   tokens are the ones the model predicts (meta flags in any order, each once) and the
@@ -399,7 +404,21 @@ enum Awaits {
         cmd: MetaKind,
         quiet: bool,
         opaque: Option<&'static [u8]>,
+        /// The raw key, when the request asked for it back (flag `k`).
+        echo: Option<Vec<u8>>,
     },
+}
+
+/// The raw key a meta command asks the server to echo (flag `k`), if it does.
+fn echo_key(command: &Command<'_>) -> Option<Vec<u8>> {
+    let (key, common) = match command {
+        Command::MetaGet(get) => (get.key, get.common),
+        Command::MetaSet(set) => (set.key, set.common),
+        Command::MetaDelete(delete) => (delete.key, delete.common),
+        Command::MetaArith(arith) => (arith.key, arith.common),
+        _ => return None,
+    };
+    common.return_key.then(|| key.to_vec())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -440,7 +459,14 @@ fn template(index: usize, out: &mut BytesMut) -> (Expect, Option<Awaits>) {
     };
     let meta = |command: Command<'_>, cmd: MetaKind, opaque: Option<&'static [u8]>, quiet| {
         let expect = encode(&command, &mut BytesMut::new());
-        (expect, Some(Awaits::Meta { cmd, quiet, opaque }))
+        let echo = echo_key(&command);
+        let awaits = Awaits::Meta {
+            cmd,
+            quiet,
+            opaque,
+            echo,
+        };
+        (expect, Some(awaits))
     };
     let common = |opaque: Option<&'static [u8]>, quiet: bool| MetaCommon {
         opaque,
@@ -775,12 +801,28 @@ impl Session {
             | (Awaits::Memlimit, Reply::Ok | Reply::Other(_))
             | (Awaits::Version, Reply::Version(_))
             | (Awaits::Stats, Reply::Ok | Reply::Other(_)) => {}
-            (Awaits::Stats, Reply::Stats(stats)) => assert!(
-                stats.len() <= self.limits.max_reply_lines,
-                "stats reply with {} lines",
-                stats.len()
-            ),
+            (Awaits::Stats, Reply::Stats(stats)) => {
+                assert!(
+                    stats.len() <= self.limits.max_reply_lines,
+                    "stats reply with {} lines",
+                    stats.len()
+                );
+                // Each stat came from a line at least this long, CRLF included.
+                let text: usize = stats
+                    .iter()
+                    .map(|stat| stat.name.len() + stat.value.len() + 2)
+                    .sum();
+                assert!(
+                    text <= self.limits.max_reply_len,
+                    "stats over max_reply_len"
+                );
+            }
             (Awaits::Retrieve { keys, with_cas }, Reply::Values(items)) => {
+                let data: usize = items.iter().map(|item| item.value.len() + 2).sum();
+                assert!(
+                    data <= self.limits.max_reply_len,
+                    "values over max_reply_len"
+                );
                 let mut seen = vec![false; keys.len()];
                 for item in items {
                     let Some(index) = keys.iter().position(|key| key[..] == item.key[..]) else {
@@ -792,7 +834,15 @@ impl Session {
                     assert!(item.value.len() <= max_value, "value over max_value_len");
                 }
             }
-            (Awaits::Meta { cmd, quiet, opaque }, Reply::Meta(meta)) => {
+            (
+                Awaits::Meta {
+                    cmd,
+                    quiet,
+                    opaque,
+                    echo,
+                },
+                Reply::Meta(meta),
+            ) => {
                 use MetaStatus::*;
                 let allowed = match cmd {
                     MetaKind::Get => matches!(meta.status, Va | Hd | En),
@@ -814,6 +864,9 @@ impl Session {
                         *opaque,
                         "meta reply opaque differs from the request's"
                     );
+                    if let Some(echo) = echo {
+                        check_echo(echo, meta);
+                    }
                 }
             }
             _ => panic!("reply {reply:?} cannot answer {awaited:?}"),
@@ -829,6 +882,23 @@ impl Session {
             input,
             error,
         }
+    }
+}
+
+/// A meta reply to a request that asked for its key back carries that key (in the encoding
+/// the reply declares), or none on a miss or failure.
+fn check_echo(requested: &[u8], meta: &MetaReply) {
+    match &meta.flags.key {
+        Some(echoed) if meta.flags.base64_key => assert_eq!(
+            echoed[..],
+            reference_base64(requested)[..],
+            "meta reply echoes another (base64) key"
+        ),
+        Some(echoed) => assert_eq!(echoed[..], *requested, "meta reply echoes another key"),
+        None => assert!(
+            !matches!(meta.status, MetaStatus::Va | MetaStatus::Hd),
+            "meta hit without the key it was asked to echo"
+        ),
     }
 }
 
@@ -1253,15 +1323,25 @@ impl Spec {
         )
     }
 
-    /// Whether the server reads a final `noreply` token on this command (classic commands
-    /// but `version`, `stats` and `quit`; for retrievals it mutes error lines).
-    fn server_reads_noreply(&self) -> bool {
-        !self.is_meta() && !matches!(self.kind, Kind::Version | Kind::Stats | Kind::Quit)
+    /// Whether the command has a `noreply` option: the classic commands the server reads a
+    /// final `noreply` token on (all but retrievals, `version`, `stats` and `quit`).
+    fn takes_noreply(&self) -> bool {
+        !self.is_meta()
+            && !matches!(
+                self.kind,
+                Kind::Retrieve(_) | Kind::Version | Kind::Stats | Kind::Quit
+            )
     }
 
-    /// Whether the command has a `noreply` option (retrievals do not).
-    fn takes_noreply(&self) -> bool {
-        self.server_reads_noreply() && !matches!(self.kind, Kind::Retrieve(_))
+    /// Whether the server, reading `tokens`, takes the `noreply` flag: the last token is
+    /// `noreply`, and for `delete` it follows the key (the server checks only when
+    /// `delete` has more than one argument, so `delete noreply` deletes the key `noreply`).
+    fn server_sees_noreply(&self, tokens: &[&[u8]]) -> bool {
+        let last_is_noreply = tokens.last() == Some(&&b"noreply"[..]);
+        match self.kind {
+            Kind::Delete => last_is_noreply && tokens.len() > 2,
+            _ => last_is_noreply && self.takes_noreply(),
+        }
     }
 
     /// Whether `noreply` was asked for and the command has it.
@@ -1343,14 +1423,12 @@ impl Spec {
                 data = Some(self.value.clone());
             }
             Kind::Retrieve(kind) => {
-                let Some(last) = self.list.last() else {
+                if self.list.is_empty() {
                     return Err("no keys");
-                };
+                }
+                // The key `noreply` is fine anywhere: the server reads no flag here.
                 for key in &self.list {
                     model_key(key)?;
-                }
-                if last == b"noreply" {
-                    return Err("last key is noreply");
                 }
                 match kind {
                     RetrieveKind::Get => head.push(name("get")),
@@ -1368,9 +1446,6 @@ impl Spec {
             }
             Kind::Delete => {
                 model_key(&self.key)?;
-                if !self.noreply && self.key == b"noreply" {
-                    return Err("delete of the key noreply without noreply");
-                }
                 head.push(name("delete"));
                 head.push(self.key.clone());
             }
@@ -1714,15 +1789,14 @@ fn check_written(spec: &Spec, model: &Model, written: &[u8]) {
         );
     }
 
-    // `noreply` is the last token exactly when asked for.
-    if spec.server_reads_noreply() {
-        let last_is_noreply = tokens.last() == Some(&&b"noreply"[..]);
+    // The server takes the `noreply` flag exactly when it was asked for.
+    if !spec.is_meta() {
         assert_eq!(
-            last_is_noreply,
+            spec.server_sees_noreply(&tokens),
             spec.wants_noreply(),
-            "noreply {} but the last token is {:?}",
+            "noreply {} but the server reads {:?}",
             spec.wants_noreply(),
-            tokens.last().map(|t| t.escape_ascii().to_string())
+            shown()
         );
     }
 
@@ -1795,9 +1869,23 @@ fn check_expect(spec: &Spec, expect: &Expect) {
                 matches!(kind, RetrieveKind::Gets | RetrieveKind::Gats(_))
             );
         }
-        ExpectKind::Meta { opaque, .. } => {
+        ExpectKind::Meta { opaque, key, .. } => {
             assert!(spec.is_meta(), "meta Expect for {spec:?}");
             assert_eq!(opaque.as_slice(), spec.common.opaque.as_deref(), "opaque");
+            // The raw key, kept exactly when the reply will echo it.
+            let echo = spec.common.return_key
+                && matches!(
+                    spec.kind,
+                    Kind::MetaGet { .. }
+                        | Kind::MetaSet { .. }
+                        | Kind::MetaDelete { .. }
+                        | Kind::MetaArith { .. }
+                );
+            assert_eq!(
+                key.as_deref(),
+                echo.then_some(&spec.key[..]),
+                "Expect key for {spec:?}"
+            );
         }
         _ => assert!(
             !spec.is_meta() && !matches!(spec.kind, Kind::Retrieve(_)),

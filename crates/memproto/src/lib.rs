@@ -46,11 +46,12 @@
 //!
 //! - **No injection.** Keys and tokens are checked (1 to 250 bytes, no control byte, space or
 //!   DEL); numbers come from typed integers; a value's length is its real length; the key
-//!   `noreply` is refused where the server would read it as the flag; command lines that
+//!   `noreply` never lands where the server would read it as the flag; command lines that
 //!   would pass the server's 2048-byte limit are refused. On any [`EncodeError`] nothing is
 //!   written.
-//! - **No trust in the server.** See [`Limits`] and [`Decoder`]: bounded lines and values,
-//!   strict numbers, items only for requested keys, CRLF checked after every data block, and
+//! - **No trust in the server.** See [`Limits`] and [`Decoder`]: bounded lines, values and
+//!   whole replies, strict numbers, items only for requested keys, meta replies checked
+//!   against the request's opaque and echoed key, CRLF checked after every data block, and
 //!   no reply accepted when none is pending. Each violation is a typed [`DecodeError`].
 //! - **No copies of values.** A decoded value is a [`bytes::Bytes`] split off the read buffer.
 //! - **No panics** on any input, and no `unsafe`.

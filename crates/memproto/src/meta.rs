@@ -10,7 +10,10 @@ pub struct MetaCommon<'a> {
     /// Send the key base64-encoded (flag `b`), so any byte may appear in it. The encoded
     /// form must fit the 250-byte key limit, which leaves about 186 raw bytes.
     pub base64: bool,
-    /// Ask for the key back in the reply (flag `k`).
+    /// Ask for the key back in the reply (flag `k`). The decoder then checks the echo: a
+    /// reply naming another key, or a hit (`VA`, `HD`) naming none, is a
+    /// [`crate::DecodeError::KeyMismatch`], so a hit is never delivered for another key.
+    /// The request's key is recorded for this check (inline up to 62 bytes).
     pub return_key: bool,
     /// An opaque token echoed by the server (flag `O`), at most 32 bytes, key byte rules.
     /// The decoder checks that the reply carries the same opaque.

@@ -633,6 +633,70 @@ fn meta_get_flags() {
     assert!(e.expects_reply());
 }
 
+/// `return_key` writes `k` on every meta command with a key. The request's key is recorded
+/// in the `Expect` only then, so the decoder can check the echo: two requests differing
+/// only in their key expect the same reply without `k`, and different replies with it.
+#[test]
+fn meta_return_key_flag() {
+    let echo = MetaCommon {
+        return_key: true,
+        ..MetaCommon::default()
+    };
+    let get = |key: &'static [u8], common| {
+        Command::MetaGet(MetaGet {
+            key,
+            common,
+            return_value: true,
+            ..MetaGet::default()
+        })
+    };
+    golden(get(b"k", echo), b"mg k k v\r\n");
+    golden(
+        Command::MetaSet(MetaSet {
+            key: b"k",
+            value: b"v",
+            common: echo,
+            ..MetaSet::default()
+        }),
+        b"ms k 1 k\r\nv\r\n",
+    );
+    golden(
+        Command::MetaDelete(MetaDelete {
+            key: b"k",
+            common: echo,
+            ..MetaDelete::default()
+        }),
+        b"md k k\r\n",
+    );
+    golden(
+        Command::MetaArith(MetaArith {
+            key: b"k",
+            common: echo,
+            ..MetaArith::default()
+        }),
+        b"ma k k\r\n",
+    );
+    let base64 = MetaCommon {
+        base64: true,
+        ..echo
+    };
+    golden(get(b"a\x00b", base64), b"mg YQBi b k v\r\n");
+
+    let plain = MetaCommon::default();
+    assert_eq!(
+        golden(get(b"a", plain), b"mg a v\r\n"),
+        enc_with(Encoder::new(), &get(b"b", plain)).1
+    );
+    assert_ne!(
+        golden(get(b"a", echo), b"mg a k v\r\n"),
+        enc_with(Encoder::new(), &get(b"b", echo)).1
+    );
+    assert_ne!(
+        enc_with(Encoder::new(), &get(b"a", echo)).1,
+        enc_with(Encoder::new(), &get(b"a", plain)).1
+    );
+}
+
 #[test]
 fn meta_base64_keys() {
     for (key, b64) in [
@@ -1131,40 +1195,62 @@ fn every_forbidden_byte_in_opaque_and_stats_args() {
     ));
 }
 
+/// The key `noreply` is an ordinary key wherever the encoder writes it. memcached 1.6 reads
+/// a final `noreply` token as the flag only on commands whose last token is never the key
+/// (storage, `incr`/`decr`, `touch`) and on `delete` with more than one argument; it never
+/// does on retrievals. Checked against memcached 1.6.18: `get a noreply` and `gat 0 noreply`
+/// return the item `noreply`, `delete noreply` answers `DELETED`/`NOT_FOUND`, while
+/// `delete noreply noreply` is silent.
 #[test]
 fn noreply_key_in_last_position() {
-    assert_eq!(
-        fail(&Command::Delete {
+    let e = golden(
+        Command::Delete {
             key: b"noreply",
-            noreply: false
-        }),
-        EncodeError::Key(KeyError::Noreply)
-    );
-    for kind in [
-        RetrieveKind::Get,
-        RetrieveKind::Gets,
-        RetrieveKind::Gat(Exptime::Never),
-        RetrieveKind::Gats(secs(5)),
-    ] {
-        assert_eq!(
-            fail(&retrieve(kind, &[b"noreply"])),
-            EncodeError::Key(KeyError::Noreply)
-        );
-        assert_eq!(
-            fail(&retrieve(kind, &[b"a", b"b", b"noreply"])),
-            EncodeError::Key(KeyError::Noreply)
-        );
-        // Not last: fine.
-        enc(&retrieve(kind, &[b"noreply", b"a"]));
-    }
-    // Similar-looking keys are fine in last position.
-    for key in [&b"noreply2"[..], b"NOREPLY", b"noreplY", b"norepl"] {
-        enc(&Command::Delete {
-            key,
             noreply: false,
-        });
-        enc(&retrieve(RetrieveKind::Get, &[key]));
+        },
+        b"delete noreply\r\n",
+    );
+    assert!(e.expects_reply());
+    for (kind, name) in [
+        (RetrieveKind::Get, "get"),
+        (RetrieveKind::Gets, "gets"),
+        (RetrieveKind::Gat(Exptime::Never), "gat 0"),
+        (RetrieveKind::Gats(secs(5)), "gats 5"),
+    ] {
+        for (keys, wire) in [
+            (&[&b"noreply"[..]][..], "noreply"),
+            (&[b"a", b"b", b"noreply"], "a b noreply"),
+            (&[b"noreply", b"a"], "noreply a"),
+        ] {
+            let e = golden(
+                retrieve(kind, keys),
+                format!("{name} {wire}\r\n").as_bytes(),
+            );
+            assert!(e.expects_reply());
+        }
     }
+    // Where the server does read a final `noreply`, the key is never the last token.
+    golden(
+        Command::Store(store(StoreMode::Cas(7), b"noreply", b"v")),
+        b"cas noreply 0 0 1 7\r\nv\r\n",
+    );
+    golden(
+        Command::Arith {
+            op: ArithOp::Incr,
+            key: b"noreply",
+            delta: 2,
+            noreply: false,
+        },
+        b"incr noreply 2\r\n",
+    );
+    golden(
+        Command::Touch {
+            key: b"noreply",
+            exptime: Exptime::Never,
+            noreply: false,
+        },
+        b"touch noreply 0\r\n",
+    );
     // Meta commands use `q`, so `noreply` is an ordinary key there.
     golden(
         Command::MetaGet(MetaGet {

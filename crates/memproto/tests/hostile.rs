@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use common::*;
 use memproto::{
-    ArithOp, Command, DecodeError, Decoder, Encoder, Expect, Limits, Reply, RetrieveKind, Store,
-    StoreMode,
+    ArithOp, Command, DecodeError, Decoder, Encoder, Expect, Limits, MetaCommon, MetaGet,
+    MetaStatus, Reply, RetrieveKind, Store, StoreMode,
 };
 
 fn decoder_with(limits: Limits, expects: &[Expect]) -> Decoder {
@@ -43,6 +43,7 @@ fn assert_excerpt(err: &DecodeError, want: &str) {
         | DecodeError::UnrequestedKey(x)
         | DecodeError::DuplicateKey(x)
         | DecodeError::OpaqueMismatch(x)
+        | DecodeError::KeyMismatch(x)
         | DecodeError::AmbiguousErrorLine(x)
         | DecodeError::UnexpectedReply { line: x, .. } => x.as_str(),
         other => panic!("{other:?} has no excerpt"),
@@ -730,6 +731,276 @@ fn default_stats_line_bound() {
 }
 
 // =========================================================================================
+// Whole-reply budget
+// =========================================================================================
+
+fn budget(max_value_len: usize, max_reply_len: usize) -> Limits {
+    Limits {
+        max_value_len,
+        max_reply_len,
+        ..Limits::default()
+    }
+}
+
+/// Every item is within `max_value_len`, but the third would take the reply past
+/// `max_reply_len`: the decoder fails on its header, before reserving or buffering it.
+#[test]
+fn multi_get_over_reply_budget_fails_before_the_value_is_buffered() {
+    let item = |key: &[u8]| value_block(key, 0, None, &[b'v'; 1000]);
+    // "VALUE a 0 1000\r\n" is 16 bytes, the data block 1002.
+    assert_eq!(item(b"a").len(), 1018);
+    let limits = budget(1000, 2 * 1018 + 1018 - 1);
+    let mut d = decoder_with(limits, &[get(&[b"a", b"b", b"c"])]);
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(&item(b"a"));
+    buf.extend_from_slice(&item(b"b"));
+    assert_eq!(d.decode(&mut buf), Ok(None));
+    assert!(buf.is_empty());
+    buf.extend_from_slice(b"VALUE c 0 1000\r\n");
+    let capacity = buf.capacity();
+    assert_eq!(
+        d.decode(&mut buf),
+        Err(DecodeError::ReplyTooLarge { max: 3053 })
+    );
+    assert_eq!(buf.capacity(), capacity, "nothing reserved for the value");
+    assert_eq!(&buf[..], b"VALUE c 0 1000\r\n", "header left unread");
+    assert_eq!(d.bytes_needed(&buf), 0);
+    assert_eq!(d.decode(&mut buf), Err(DecodeError::Poisoned));
+
+    // One byte more of budget and the third item fits, but not the `END` line.
+    let mut input = [item(b"a"), item(b"b"), item(b"c")].concat();
+    input.extend_from_slice(b"END\r\n");
+    let out = run_whole(&[get(&[b"a", b"b", b"c"])], budget(1000, 3054), &input);
+    assert_eq!(out.error, Some(DecodeError::ReplyTooLarge { max: 3054 }));
+    let out = run_whole(&[get(&[b"a", b"b", b"c"])], budget(1000, 3059), &input);
+    assert_eq!(out.error, None, "a reply of exactly the budget is accepted");
+    assert_eq!(out.replies.len(), 1);
+}
+
+/// The budget is per reply: pipelined replies each get all of it.
+#[test]
+fn reply_budget_resets_between_replies() {
+    let one = b"VALUE a 0 3\r\nabc\r\nEND\r\n";
+    assert_eq!(one.len(), 23);
+    let expects = [get(&[b"a"]), get(&[b"a"]), get(&[b"a"])];
+    let input = one.repeat(3);
+    let out = run_whole(&expects, budget(16, 23), &input);
+    assert_eq!(out.error, None);
+    assert_eq!(out.replies.len(), 3);
+    // Also after a reply cut short by an error line, which is not counted.
+    let mut input = b"VALUE a 0 3\r\nabc\r\nSERVER_ERROR out of memory\r\n".to_vec();
+    input.extend_from_slice(one);
+    let out = run_whole(&expects[..2], budget(16, 23), &input);
+    assert_eq!(out.error, None);
+    assert_eq!(out.replies.len(), 2);
+    assert!(matches!(out.replies[0], Reply::Error(_)));
+}
+
+/// Byte by byte the budget fails at the same point: it never depends on the chunking.
+#[test]
+fn reply_budget_is_chunking_independent() {
+    let mut input = value_block(b"a", 0, None, b"0123456789");
+    input.extend(value_block(b"b", 0, None, b"0123456789"));
+    input.extend_from_slice(b"END\r\n");
+    for max in 0..input.len() + 2 {
+        let limits = budget(10, max);
+        let whole = run_whole(&[get(&[b"a", b"b"])], limits, &input);
+        let bytewise = run_bytewise(&[get(&[b"a", b"b"])], limits, &input);
+        assert_eq!(whole.error, bytewise.error, "budget {max}");
+        let fits = max >= input.len();
+        assert_eq!(whole.error.is_none(), fits, "budget {max}");
+    }
+}
+
+#[test]
+fn stats_over_reply_budget() {
+    let input = b"STAT a 1\r\nSTAT b 2\r\nSTAT c 3\r\nEND\r\n";
+    assert_eq!(input.len(), 35);
+    let ok = run_whole(&[stats(&[])], budget(16, 35), input);
+    assert_eq!(ok.error, None);
+    assert_eq!(
+        error_of(&[stats(&[])], budget(16, 34), input),
+        DecodeError::ReplyTooLarge { max: 34 }
+    );
+    // Long dump lines fail as soon as the line that crosses the budget is complete, well
+    // under `max_reply_lines`.
+    let line = format!("ITEM {} [1 b; 0 s]\r\n", "k".repeat(200));
+    let input = line.repeat(10);
+    let err = error_of(
+        &[stats(&[b"cachedump", b"1", b"0"])],
+        budget(16, 5 * line.len()),
+        input.as_bytes(),
+    );
+    assert_eq!(
+        err,
+        DecodeError::ReplyTooLarge {
+            max: 5 * line.len()
+        }
+    );
+}
+
+/// A meta value counts with its header line.
+#[test]
+fn meta_value_over_reply_budget() {
+    let input = b"VA 10\r\n0123456789\r\n";
+    let ok = run_whole(&[mg(b"k", None, false)], budget(10, 19), input);
+    assert_eq!(ok.error, None);
+    let mut d = decoder_with(budget(10, 18), &[mg(b"k", None, false)]);
+    let mut buf = BytesMut::from(&b"VA 10\r\n"[..]);
+    assert_eq!(
+        d.decode(&mut buf),
+        Err(DecodeError::ReplyTooLarge { max: 18 })
+    );
+}
+
+#[test]
+fn limits_for_max_item_size() {
+    let mib = 1024 * 1024;
+    let default = Limits::default();
+    // One value at the default maximum fits the default budget with its lines.
+    assert!(default.max_reply_len >= default.max_value_len + default.max_line_len + 5);
+    assert_eq!(default.max_reply_len, 64 * mib + 64 * 1024);
+
+    let small = Limits::for_max_item_size(mib);
+    assert_eq!(small.max_value_len, mib);
+    assert_eq!(
+        small.max_reply_len, default.max_reply_len,
+        "never below the default"
+    );
+    assert_eq!(small.max_line_len, default.max_line_len);
+    assert_eq!(small.max_reply_lines, default.max_reply_lines);
+
+    let large = Limits::for_max_item_size(512 * mib);
+    assert_eq!(large.max_value_len, 512 * mib);
+    assert_eq!(large.max_reply_len, 1024 * mib + 64 * 1024);
+
+    let huge = Limits::for_max_item_size(usize::MAX);
+    assert_eq!(huge.max_reply_len, usize::MAX, "saturates");
+
+    // Two items at the item size fit one reply, with their lines.
+    let limits = Limits::for_max_item_size(4096);
+    let mut input = value_block(b"a", 0, None, &[b'x'; 4096]);
+    input.extend(value_block(b"b", 0, None, &[b'y'; 4096]));
+    input.extend_from_slice(b"END\r\n");
+    let out = run_whole(&[get(&[b"a", b"b"])], limits, &input);
+    assert_eq!(out.error, None);
+    assert_eq!(
+        error_of(&[get(&[b"a"])], limits, b"VALUE a 0 4097\r\n"),
+        DecodeError::ValueTooLarge {
+            len: 4097,
+            max: 4096
+        }
+    );
+}
+
+// =========================================================================================
+// Echoed meta keys
+// =========================================================================================
+
+/// Every meta command that asked for its key refuses a reply naming another one, on any
+/// status, and the check fails on the header, before a value is buffered.
+#[test]
+fn echoed_key_mismatch_on_every_meta_command() {
+    let cases: Vec<(Expect, &[u8], &str)> = vec![
+        (mg_echo(b"k1", None, false), b"VA 5 kk2\r\n", "VA 5 kk2"),
+        (mg_echo(b"k1", None, false), b"EN kk2\r\n", "EN kk2"),
+        (mg_echo(b"k1", None, false), b"HD kk10\r\n", "HD kk10"),
+        (mg_echo(b"k1", None, false), b"HD kk\r\n", "HD kk"),
+        (mg_echo(b"k1", None, false), b"HD k\r\n", "HD k"),
+        (mg_echo(b"k1", None, false), b"HD\r\n", "HD"),
+        (ms_echo(b"k1"), b"HD kother\r\n", "HD kother"),
+        (ms_echo(b"k1"), b"NS kother\r\n", "NS kother"),
+        (ms_echo(b"k1"), b"EX kother\r\n", "EX kother"),
+        (md_echo(b"k1"), b"NF kother\r\n", "NF kother"),
+        (md_echo(b"k1"), b"HD\r\n", "HD"),
+        (ma_echo(b"k1"), b"VA 1 kother\r\n", "VA 1 kother"),
+        (ma_echo(b"k1"), b"VA 1\r\n", "VA 1"),
+        (mg_echo_base64(b"k1"), b"HD azE= b\r\n", "HD azE= b"),
+        (mg_echo_base64(b"k1"), b"HD kazE b\r\n", "HD kazE b"),
+        (mg_echo_base64(b"k1"), b"HD kazI= b\r\n", "HD kazI= b"),
+    ];
+    for (expect, input, excerpt) in cases {
+        let err = error_of(&[expect], Limits::default(), input);
+        assert!(
+            matches!(err, DecodeError::KeyMismatch(_)),
+            "{excerpt}: {err:?}"
+        );
+        assert_excerpt(&err, excerpt);
+    }
+}
+
+/// A later `k` token replaces an earlier one, and the one that is checked is the one the
+/// reply exposes.
+#[test]
+fn echoed_key_checked_is_the_one_exposed() {
+    let err = error_of(
+        &[mg_echo(b"k1", None, false)],
+        Limits::default(),
+        b"HD kk1 kk2\r\n",
+    );
+    assert!(matches!(err, DecodeError::KeyMismatch(_)));
+    let out = run_whole(
+        &[mg_echo(b"k1", None, false)],
+        Limits::default(),
+        b"HD kk2 kk1\r\n",
+    );
+    assert_eq!(
+        out.replies,
+        vec![meta(MetaStatus::Hd, None, with_key(b"k1"))]
+    );
+}
+
+/// Without `k` in the request, a stray key in the reply is not checked (nothing to check
+/// it against) and is passed through.
+#[test]
+fn echoed_key_unchecked_when_not_requested() {
+    let out = run_whole(&[mg(b"k1", None, false)], Limits::default(), b"HD kk2\r\n");
+    assert_eq!(out.error, None);
+    assert_eq!(
+        out.replies,
+        vec![meta(MetaStatus::Hd, None, with_key(b"k2"))]
+    );
+}
+
+/// Long keys (kept on the heap in the `Expect`) and binary keys are compared in full.
+#[test]
+fn echoed_long_and_binary_keys() {
+    let long = vec![b'L'; 250];
+    let mut hit = b"HD k".to_vec();
+    hit.extend_from_slice(&long);
+    hit.extend_from_slice(b"\r\n");
+    let out = run_whole(&[mg_echo(&long, None, false)], Limits::default(), &hit);
+    assert_eq!(out.error, None);
+    let mut other = long.clone();
+    other[249] = b'M';
+    let err = error_of(&[mg_echo(&other, None, false)], Limits::default(), &hit);
+    assert!(matches!(err, DecodeError::KeyMismatch(_)));
+
+    let binary: Vec<u8> = (0..=185u8).collect();
+    let encoded = {
+        let mut wire = BytesMut::new();
+        let get = Command::MetaGet(MetaGet {
+            key: &binary,
+            common: MetaCommon {
+                base64: true,
+                ..MetaCommon::default()
+            },
+            ..MetaGet::default()
+        });
+        Encoder::new().encode(&get, &mut wire).unwrap();
+        wire[3..wire.len() - 4].to_vec()
+    };
+    assert_eq!(encoded.len(), 248);
+    let reply = [b"EN k".as_slice(), &encoded, b" b\r\n"].concat();
+    let out = run_whole(&[mg_echo_base64(&binary)], Limits::default(), &reply);
+    assert_eq!(out.error, None, "{}", reply.escape_ascii());
+    let mut shifted = binary.clone();
+    shifted[0] = 1;
+    let err = error_of(&[mg_echo_base64(&shifted)], Limits::default(), &reply);
+    assert!(matches!(err, DecodeError::KeyMismatch(_)));
+}
+
+// =========================================================================================
 // Poisoning
 // =========================================================================================
 
@@ -739,6 +1010,7 @@ fn poisoned_on_every_call_after_any_failure() {
         max_line_len: 16,
         max_value_len: 4,
         max_reply_lines: 1,
+        max_reply_len: 24,
     };
     let cases: Vec<(Expect, &[u8])> = vec![
         (version(), b"VERSION 0123456789"),
@@ -753,6 +1025,11 @@ fn poisoned_on_every_call_after_any_failure() {
         (mg(b"a", Some(b"1"), false), b"HD O2\r\n"),
         (mg(b"a", Some(b"1"), true), b"ERROR\r\n"),
         (stats(&[]), b"STAT a 1\r\nSTAT b 2\r\n"),
+        (
+            get(&[b"a", b"b"]),
+            b"VALUE a 0 4\r\nxxxx\r\nVALUE b 0 1\r\n",
+        ),
+        (mg_echo(b"a", None, false), b"HD kb\r\n"),
     ];
     for (expect, input) in cases {
         let mut d = decoder_with(small, std::slice::from_ref(&expect));

@@ -82,6 +82,13 @@ scenario_tests!(
     opaque_mismatch_non_quiet,
     opaque_missing_non_quiet,
     opaque_unrequested_non_quiet,
+    meta_echoed_key_matches,
+    meta_echoed_key_base64,
+    meta_echoed_key_mismatch,
+    meta_hit_without_echoed_key,
+    meta_echoed_key_wrong_encoding,
+    quiet_echo_batch,
+    quiet_echo_wrong_key,
     unrequested_key,
     duplicate_key,
     unsolicited,
@@ -318,4 +325,85 @@ fn many_pipelined_requests_arriving_together() {
     assert_eq!(out.error, None);
     assert_eq!(out.replies, want);
     assert_eq!(out.pending, 0);
+}
+
+// =========================================================================================
+// Read sizing
+// =========================================================================================
+
+/// After a large value's header, `bytes_needed` is exactly the rest of the data block and
+/// its CRLF, the buffer already has room for it, and it drops to 0 once the block is in.
+#[test]
+fn bytes_needed_tracks_a_large_value() {
+    const LEN: usize = 1_000_000;
+    let mut decoder = Decoder::default();
+    decoder.push(get(&[b"k", b"j"]));
+    let mut buf = BytesMut::new();
+    assert_eq!(decoder.bytes_needed(&buf), 0, "nothing in progress");
+    buf.extend_from_slice(b"VALUE k 0 1000");
+    assert_eq!(decoder.decode(&mut buf), Ok(None));
+    assert_eq!(decoder.bytes_needed(&buf), 0, "a line of unknown length");
+
+    buf.extend_from_slice(b"000\r\n");
+    assert_eq!(decoder.decode(&mut buf), Ok(None));
+    assert!(buf.is_empty(), "the header is consumed");
+    assert_eq!(decoder.bytes_needed(&buf), LEN + 2);
+    assert!(
+        buf.capacity() >= LEN + 2,
+        "room reserved for a read in place"
+    );
+
+    buf.extend_from_slice(&vec![b'v'; LEN / 2]);
+    assert_eq!(decoder.decode(&mut buf), Ok(None));
+    assert_eq!(decoder.bytes_needed(&buf), LEN / 2 + 2);
+    buf.extend_from_slice(&vec![b'v'; LEN / 2]);
+    assert_eq!(decoder.bytes_needed(&buf), 2, "only the CRLF is missing");
+    buf.extend_from_slice(b"\r");
+    assert_eq!(decoder.bytes_needed(&buf), 1);
+
+    // The block is complete: the next item header or `END` has no known length.
+    buf.extend_from_slice(b"\nEN");
+    assert_eq!(decoder.decode(&mut buf), Ok(None));
+    assert_eq!(decoder.bytes_needed(&buf), 0);
+    buf.extend_from_slice(b"D\r\n");
+    match decoder.decode(&mut buf) {
+        Ok(Some(Reply::Values(items))) => assert_eq!(items[0].value.len(), LEN),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(decoder.bytes_needed(&buf), 0);
+}
+
+/// A meta value counts the same; more bytes than needed (a pipelined next reply) give 0.
+#[test]
+fn bytes_needed_for_meta_values_and_surplus() {
+    let mut decoder = Decoder::default();
+    decoder.push(mg(b"k", None, false));
+    decoder.push(mn());
+    let mut buf = BytesMut::from(&b"VA 10 f0\r\n0123"[..]);
+    assert_eq!(decoder.decode(&mut buf), Ok(None));
+    assert_eq!(decoder.bytes_needed(&buf), 8);
+    // Even a buffer holding more than the block needs nothing more.
+    let mut longer = buf.clone();
+    longer.extend_from_slice(b"456789\r\nMN\r\n");
+    assert_eq!(decoder.bytes_needed(&longer), 0);
+    buf.extend_from_slice(b"456789\r\nMN\r\n");
+    assert!(matches!(decoder.decode(&mut buf), Ok(Some(Reply::Meta(_)))));
+    assert_eq!(decoder.bytes_needed(&buf), 0);
+}
+
+/// A failed decoder needs nothing: the connection is to be closed.
+#[test]
+fn bytes_needed_is_zero_once_failed() {
+    let mut decoder = Decoder::default();
+    decoder.push(get(&[b"k"]));
+    let mut buf = BytesMut::from(&b"VALUE k 0 100\r\nxyz"[..]);
+    assert_eq!(decoder.decode(&mut buf), Ok(None));
+    assert_eq!(decoder.bytes_needed(&buf), 99);
+    buf.extend_from_slice(&[b'x'; 97]);
+    buf.extend_from_slice(b"!!");
+    assert_eq!(
+        decoder.decode(&mut buf),
+        Err(DecodeError::MissingDataTerminator)
+    );
+    assert_eq!(decoder.bytes_needed(&buf), 0);
 }

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::time::{Duration, UNIX_EPOCH};
 
 use memcache_core::memproto::{EncodeError, Encoder, KeyError};
-use memcache_core::Runtime;
+use memcache_core::{Error, Runtime};
 
 use super::support::{client, invalid};
 use crate::server::Memcached;
@@ -153,12 +153,22 @@ pub async fn bad_input_is_refused<R: Runtime + Default>() {
         assert_eq!(invalid(client.delete(key).noreply().await), expected);
     }
 
-    // The key "noreply" would turn these commands into no-reply ones on the server.
-    let noreply = EncodeError::Key(KeyError::Noreply);
-    assert_eq!(invalid(client.delete("noreply").await), noreply);
-    assert_eq!(invalid(client.get("noreply").await), noreply);
-    assert_eq!(invalid(client.gets("noreply").await), noreply);
-    assert_eq!(invalid(client.gat("noreply", ttl).await), noreply);
+    // The key "noreply" is an ordinary key everywhere the server reads it as one: retrievals
+    // never take a noreply flag, and `delete noreply` is a delete of that key.
+    client.set("noreply", "v").await.unwrap();
+    assert_eq!(client.get("noreply").await.unwrap().unwrap().value, "v");
+    assert_eq!(client.gets("noreply").await.unwrap().unwrap().value, "v");
+    assert_eq!(
+        client.gat("noreply", ttl).await.unwrap().unwrap().value,
+        "v"
+    );
+    let many = client.get_many(["a-key", "noreply"]).await.unwrap();
+    assert_eq!(many.len(), 1);
+    client.delete("noreply").await.unwrap();
+    assert!(matches!(
+        client.delete("noreply").await,
+        Err(Error::NotFound)
+    ));
 
     // Values over the limit.
     let max = Encoder::DEFAULT_MAX_VALUE_LEN;

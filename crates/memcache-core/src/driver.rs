@@ -1,0 +1,291 @@
+//! The connection shell: one task per connection that owns the socket and one timer, and
+//! feeds the [`Connection`](crate::engine::connection::Connection) state machine what
+//! happens on them.
+//!
+//! The task reports its end through `Drop`, so a driver that is dropped (runtime shut
+//! down) or panics still fails its callers and tells the pool the connection is gone.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use futures::io::{AsyncRead, AsyncWrite};
+
+use crate::engine::connection::WRITE_HIGH_WATER;
+use crate::engine::ConnCell;
+use crate::error::Error;
+use crate::events::Counters;
+use crate::node::Node;
+use crate::runtime::{Runtime, Socket};
+
+/// Small reads go through a scratch buffer of this size, zeroed once...
+const READ_CHUNK: usize = 16 * 1024;
+/// ...and a value still needing at least this much is read straight into place, zeroing
+/// only the room one read fills (at most `DIRECT_READ_MAX`): never more than it needs.
+const DIRECT_READ: usize = 64 * 1024;
+const DIRECT_READ_MAX: usize = 256 * 1024;
+/// Buffers that grew past these during a burst are given back once empty.
+const READ_KEEP: usize = 4 * READ_CHUNK;
+const WRITE_KEEP: usize = 2 * WRITE_HIGH_WATER;
+
+/// Starts the driver task for a freshly established connection.
+pub(crate) fn spawn<R: Runtime>(
+    runtime: &R,
+    socket: Box<dyn Socket>,
+    cell: Arc<ConnCell>,
+    node: Weak<Node<R>>,
+    counters: Arc<Counters>,
+) {
+    let name = cell.lock().node().clone();
+    let driver = Driver {
+        socket,
+        name,
+        cell,
+        node,
+        runtime: runtime.clone(),
+        counters,
+        out: BytesMut::new(),
+        needs_flush: false,
+        read_buf: BytesMut::new(),
+        scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+        timer: None,
+        finished: false,
+    };
+    runtime.spawn(driver.run());
+}
+
+struct Driver<R: Runtime> {
+    socket: Box<dyn Socket>,
+    /// The node's name, for errors (kept here: the state machine may be locked).
+    name: Arc<str>,
+    cell: Arc<ConnCell>,
+    node: Weak<Node<R>>,
+    runtime: R,
+    counters: Arc<Counters>,
+    /// Bytes handed over by the state machine, not yet accepted by the socket.
+    out: BytesMut,
+    needs_flush: bool,
+    read_buf: BytesMut,
+    scratch: Box<[u8]>,
+    /// The one timer, armed for this instant (at or before the state machine's deadline).
+    timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    finished: bool,
+}
+
+impl<R: Runtime> Drop for Driver<R> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let error = self.lost(io::ErrorKind::ConnectionAborted, "connection task ended");
+            self.finish(error);
+        }
+    }
+}
+
+impl<R: Runtime> Driver<R> {
+    async fn run(mut self) {
+        let error = poll_fn(|cx| self.poll_drive(cx)).await;
+        self.finish(error);
+    }
+
+    /// Closes the state machine (failing what is left) and tells the pool, once.
+    fn finish(&mut self, error: Error) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let closed = self.cell.lock().close(error);
+        Counters::bump(&self.counters.connections_closed);
+        self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+        self.counters
+            .requests_failed
+            .fetch_add(closed.failed, Ordering::Relaxed);
+        if let Some(node) = self.node.upgrade() {
+            node.conn_closed(&self.cell, closed.unsent_detached);
+        }
+    }
+
+    /// Drives the connection until it ends, returning why it ended.
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
+        loop {
+            self.cell.register(cx.waker());
+            let now = self.runtime.now();
+            let (deadline, needed) = {
+                let mut conn = self.cell.lock();
+                if let Some(reason) = conn.close_reason() {
+                    return Poll::Ready(reason.clone());
+                }
+                if conn.is_drained() && self.out.is_empty() {
+                    return Poll::Ready(self.lost(
+                        io::ErrorKind::NotConnected,
+                        "connection closed by the client",
+                    ));
+                }
+                if self.out.len() < WRITE_HIGH_WATER {
+                    conn.poll_transmit(now, &mut self.out);
+                }
+                (conn.poll_timeout(), conn.bytes_needed(&self.read_buf))
+            };
+            let mut progress = false;
+            match self.poll_write(cx) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(error)) => return Poll::Ready(error),
+                Poll::Pending => {}
+            }
+            match self.poll_read(cx, needed) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(error)) => return Poll::Ready(error),
+                Poll::Pending => {}
+            }
+            match self.poll_timer(cx, now, deadline) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(error)) => return Poll::Ready(error),
+                Poll::Pending => {}
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut wrote = false;
+        while !self.out.is_empty() {
+            match Pin::new(&mut self.socket).poll_write(cx, &self.out) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(
+                        self.lost(io::ErrorKind::WriteZero, "socket accepted no bytes")
+                    ))
+                }
+                Poll::Ready(Ok(written)) => {
+                    self.out.advance(written);
+                    self.needs_flush = true;
+                    wrote = true;
+                }
+                Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(self.io_error(error))),
+                Poll::Pending => break,
+            }
+        }
+        if self.out.is_empty() {
+            if self.out.capacity() > WRITE_KEEP {
+                self.out = BytesMut::new();
+            } else {
+                // Reuse the allocation from its start.
+                self.out.clear();
+            }
+            if self.needs_flush {
+                match Pin::new(&mut self.socket).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.needs_flush = false,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(self.io_error(error))),
+                    Poll::Pending => {}
+                }
+            }
+        }
+        if wrote {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Reads once and hands the bytes to the state machine. `needed` is how much the
+    /// reply in progress still lacks: a large value is read straight into place.
+    fn poll_read(&mut self, cx: &mut Context<'_>, needed: usize) -> Poll<Result<(), Error>> {
+        let read = if needed >= DIRECT_READ {
+            // Safe code must initialise the room before reading into it; zero only what
+            // this read can fill, and never more than the value still needs.
+            let start = self.read_buf.len();
+            self.read_buf.resize(start + needed.min(DIRECT_READ_MAX), 0);
+            let read = Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf[start..]);
+            let got = match &read {
+                Poll::Ready(Ok(n)) => *n,
+                _ => 0,
+            };
+            self.read_buf.truncate(start + got);
+            read
+        } else {
+            let read = Pin::new(&mut self.socket).poll_read(cx, &mut self.scratch);
+            if let Poll::Ready(Ok(n)) = read {
+                self.read_buf.extend_from_slice(&self.scratch[..n]);
+            }
+            read
+        };
+        match read {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(0)) => Poll::Ready(Err(
+                self.lost(io::ErrorKind::UnexpectedEof, "server closed the connection")
+            )),
+            Poll::Ready(Ok(_)) => Poll::Ready(self.deliver()),
+            Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(self.io_error(error))),
+        }
+    }
+
+    fn deliver(&mut self) -> Result<(), Error> {
+        let answered = self.cell.lock().handle_read(&mut self.read_buf)?;
+        if self.read_buf.is_empty() && self.read_buf.capacity() > READ_KEEP {
+            self.read_buf = BytesMut::new();
+        }
+        if answered > 0 {
+            if let Some(node) = self.node.upgrade() {
+                node.room(answered);
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the timer armed at or before the state machine's deadline, and applies the
+    /// deadlines that have passed.
+    fn poll_timer(
+        &mut self,
+        cx: &mut Context<'_>,
+        now: Instant,
+        deadline: Option<Instant>,
+    ) -> Poll<Result<(), Error>> {
+        let Some(deadline) = deadline else {
+            self.timer = None;
+            return Poll::Pending;
+        };
+        if deadline <= now {
+            self.timer = None;
+            return Poll::Ready(self.cell.lock().handle_timeout(now));
+        }
+        // A timer armed earlier than needed is kept: when it fires, the loop re-reads the
+        // deadline and re-arms. That re-arms at most once per firing, not once per reply.
+        if self
+            .timer
+            .as_ref()
+            .is_none_or(|(armed, _)| *armed > deadline)
+        {
+            let sleep = self.runtime.sleep(deadline.saturating_duration_since(now));
+            self.timer = Some((deadline, Box::pin(sleep)));
+        }
+        let Some((_, timer)) = &mut self.timer else {
+            return Poll::Pending;
+        };
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.timer = None;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn lost(&self, kind: io::ErrorKind, message: &str) -> Error {
+        self.io_error(io::Error::new(kind, message.to_owned()))
+    }
+
+    fn io_error(&self, error: io::Error) -> Error {
+        Error::ConnectionLost {
+            node: self.name.to_string(),
+            source: Arc::new(error),
+        }
+    }
+}

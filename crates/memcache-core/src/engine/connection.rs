@@ -1,0 +1,605 @@
+//! One multiplexed connection as a state machine: many callers, one byte stream, replies in
+//! order.
+//!
+//! It does no I/O and reads no clock. The driver that owns the socket feeds it what happens
+//! (a request submitted, bytes read, a deadline passed) with the current time, and takes
+//! from it what to do: bytes to write ([`Connection::poll_transmit`]), when to wake it
+//! ([`Connection::poll_timeout`]), and whether it is finished. Callers are completed
+//! through their oneshot channels as their replies are decoded.
+//!
+//! The lifecycle rules live here, once:
+//! - A request waits in `queued` until the socket can take it; a request whose caller gave
+//!   up before then is never written.
+//! - Every written request has its own stuck deadline: whichever passes first closes the
+//!   connection, however long the requests ahead of it may wait.
+//! - Once a written request outlives its caller's deadline, the connection is *behind* and
+//!   takes no new requests until that reply arrives.
+//! - The in-flight budget (requests and bytes, from submission to reply) bounds what a
+//!   stalled server can make the client hold.
+//! - Bytes that arrive while nothing is pending are a protocol error (the decoder says so),
+//!   never the reply to the next request.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use memproto::{Decoder, Limits, Reply};
+
+use crate::batch::{self, Batch, Flushed};
+use crate::engine::request::{Affinity, Outcome, ReplySender, Request};
+use crate::error::Error;
+
+/// How much a connection may carry at once, counted from submission to reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    pub(crate) requests: usize,
+    pub(crate) bytes: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            requests: 4096,
+            bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a connection is built with.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionConfig {
+    pub(crate) limits: Limits,
+    pub(crate) budget: Budget,
+    /// Merge queued single-key gets into multi-key gets of at most this many keys.
+    pub(crate) autobatch_max_keys: Option<usize>,
+}
+
+/// Why a connection refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Closed or closing: it will never take requests again.
+    Closed,
+    /// A caller timed out on it and it has not caught up yet.
+    Behind,
+    /// Its in-flight budget is used up.
+    Full,
+}
+
+/// A refused request, handed back to be placed elsewhere.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) reason: Refusal,
+    pub(crate) request: Request,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Open,
+    /// Takes nothing new; closes once everything in flight is answered.
+    Closing,
+    Closed,
+}
+
+/// One connection's state.
+pub(crate) struct Connection {
+    node: Arc<str>,
+    phase: Phase,
+    /// Submitted, not yet written, oldest first.
+    queued: VecDeque<Request>,
+    /// Written (handed to the driver's write buffer), waiting for their reply, oldest first.
+    in_flight: VecDeque<InFlight>,
+    /// Sequence number of `in_flight.front()`; numbers are consecutive.
+    first_seq: u64,
+    /// Caller and stuck deadlines of written requests, earliest first. Entries of requests
+    /// already answered are dropped lazily.
+    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    decoder: Decoder,
+    budget: Budget,
+    /// Requests and bytes submitted and not yet answered (or dropped).
+    load: Budget,
+    /// Unanswered `noreply` requests, by key hash.
+    detached: HashMap<u64, usize, BuildHasherDefault<KeyHashHasher>>,
+    /// Set while behind: the newest written request that outlived its caller's deadline.
+    behind_until: Option<u64>,
+    last_active: Instant,
+    batch: Option<Batch>,
+    /// Why the connection closed.
+    closed: Option<Error>,
+}
+
+struct InFlight {
+    callers: Callers,
+    stuck_at: Option<Instant>,
+    cost: usize,
+    /// For a `noreply` request: the key hashes it holds on this connection.
+    detached: Option<Affinity>,
+}
+
+/// Who waits for one reply: one caller, or the callers of a merged batch.
+enum Callers {
+    One(ReplySender),
+    Many(Vec<(Bytes, ReplySender)>),
+}
+
+impl Callers {
+    fn fail(self, error: &Error) -> u64 {
+        let senders: Vec<ReplySender> = match self {
+            Callers::One(sender) => vec![sender],
+            Callers::Many(callers) => callers.into_iter().map(|(_, sender)| sender).collect(),
+        };
+        let count = senders.len() as u64;
+        for sender in senders.into_iter().flatten() {
+            let _ = sender.send(Outcome::Failed(error.clone()));
+        }
+        count
+    }
+}
+
+/// What [`Connection::close`] leaves for the caller.
+#[derive(Debug, Default)]
+pub(crate) struct Closed {
+    /// Fire-and-forget requests that were never written: safe to send on another connection.
+    pub(crate) unsent_detached: Vec<Request>,
+    /// Callers failed because their request was written (or merged) and is now lost.
+    pub(crate) failed: u64,
+}
+
+/// Queued requests are moved to the write buffer only while it holds less than this: the
+/// rest wait in `queued`, where an abandoned one can still be skipped.
+pub(crate) const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// Collections that grew past this during a burst are shrunk once empty again.
+const SHRINK_ABOVE: usize = 1024;
+
+impl Connection {
+    pub(crate) fn new(node: Arc<str>, config: &ConnectionConfig, now: Instant) -> Self {
+        Connection {
+            node,
+            phase: Phase::Open,
+            queued: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            first_seq: 0,
+            deadlines: BinaryHeap::new(),
+            decoder: Decoder::new(config.limits),
+            budget: Budget {
+                requests: config.budget.requests.max(1),
+                bytes: config.budget.bytes.max(1),
+            },
+            load: Budget {
+                requests: 0,
+                bytes: 0,
+            },
+            detached: HashMap::default(),
+            behind_until: None,
+            last_active: now,
+            batch: config.autobatch_max_keys.map(Batch::new),
+            closed: None,
+        }
+    }
+
+    /// Takes `request`, or hands it back with the reason.
+    ///
+    /// The budget never refuses a request on an empty connection, so a request larger than
+    /// the byte budget still goes out, alone.
+    pub(crate) fn submit(&mut self, request: Request) -> Result<(), Box<Refused>> {
+        let cost = request.cost();
+        let busy = self.load.requests > 0;
+        let refusal = if self.phase != Phase::Open {
+            Some(Refusal::Closed)
+        } else if self.behind_until.is_some() {
+            Some(Refusal::Behind)
+        } else if busy
+            && (self.load.requests >= self.budget.requests
+                || self.load.bytes.saturating_add(cost) > self.budget.bytes)
+        {
+            Some(Refusal::Full)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            return Err(Box::new(Refused { reason, request }));
+        }
+        self.load.requests += 1;
+        self.load.bytes = self.load.bytes.saturating_add(cost);
+        if request.is_detached() {
+            for &hash in request.affinity.hashes() {
+                *self.detached.entry(hash).or_default() += 1;
+            }
+        }
+        self.queued.push_back(request);
+        Ok(())
+    }
+
+    /// Whether the connection takes new requests now (open, caught up, within budget).
+    pub(crate) fn refusal(&self) -> Option<Refusal> {
+        if self.phase != Phase::Open {
+            Some(Refusal::Closed)
+        } else if self.behind_until.is_some() {
+            Some(Refusal::Behind)
+        } else if self.load.requests > 0
+            && (self.load.requests >= self.budget.requests || self.load.bytes >= self.budget.bytes)
+        {
+            Some(Refusal::Full)
+        } else {
+            None
+        }
+    }
+
+    /// Requests submitted and not yet answered.
+    pub(crate) fn load(&self) -> usize {
+        self.load.requests
+    }
+
+    /// Bytes of requests submitted and not yet answered.
+    #[cfg(test)]
+    pub(crate) fn load_bytes(&self) -> usize {
+        self.load.bytes
+    }
+
+    /// Whether an unanswered `noreply` request on this connection touched one of `affinity`'s
+    /// keys.
+    pub(crate) fn holds_any(&self, affinity: &Affinity) -> bool {
+        !self.detached.is_empty()
+            && affinity
+                .hashes()
+                .iter()
+                .any(|hash| self.detached.contains_key(hash))
+    }
+
+    /// When the connection last wrote a request, if it has nothing in flight now.
+    pub(crate) fn idle_since(&self) -> Option<Instant> {
+        (self.load.requests == 0 && self.phase == Phase::Open).then_some(self.last_active)
+    }
+
+    /// Whether the connection has closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Whether a graceful close has finished: nothing left to write or to read.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.phase == Phase::Closing && self.queued.is_empty() && self.in_flight.is_empty()
+    }
+
+    /// The node this connection is to, as configured.
+    pub(crate) fn node(&self) -> &Arc<str> {
+        &self.node
+    }
+
+    /// Why the connection closed, once it has.
+    pub(crate) fn close_reason(&self) -> Option<&Error> {
+        self.closed.as_ref()
+    }
+
+    /// How many more bytes the reply in progress needs before decoding can go on (0 when
+    /// unknown): the driver sizes its next read from it.
+    pub(crate) fn bytes_needed(&self, buf: &BytesMut) -> usize {
+        self.decoder.bytes_needed(buf)
+    }
+
+    /// Moves queued requests into `out` (until it holds [`WRITE_HIGH_WATER`] bytes),
+    /// skipping those whose caller gave up. Their stuck deadlines start now.
+    pub(crate) fn poll_transmit(&mut self, now: Instant, out: &mut BytesMut) {
+        if self.queued.is_empty() || self.phase == Phase::Closed {
+            return;
+        }
+        self.last_active = now;
+        let mut batch = self.batch.take();
+        while out.len() < WRITE_HIGH_WATER {
+            let Some(request) = self.queued.pop_front() else {
+                break;
+            };
+            if request.is_abandoned(now) {
+                self.forget_unwritten(&request);
+                if let Some(sender) = request.reply {
+                    let _ = sender.send(Outcome::Failed(Error::Timeout));
+                }
+                continue;
+            }
+            match (&mut batch, &request.batch) {
+                (Some(gathering), Some(key)) => {
+                    if !gathering.accepts(key) {
+                        self.write_batch(gathering, now, out);
+                    }
+                    gathering.push(request);
+                }
+                (gathering, _) => {
+                    if let Some(gathering) = gathering {
+                        self.write_batch(gathering, now, out);
+                    }
+                    self.write_one(request, now, out);
+                }
+            }
+        }
+        if let Some(gathering) = &mut batch {
+            self.write_batch(gathering, now, out);
+        }
+        self.batch = batch;
+        shrink_if_empty(&mut self.queued);
+    }
+
+    fn forget_unwritten(&mut self, request: &Request) {
+        self.release(1, request.cost());
+        if request.is_detached() {
+            self.release_detached(&request.affinity);
+        }
+    }
+
+    fn write_one(&mut self, request: Request, now: Instant, out: &mut BytesMut) {
+        out.extend_from_slice(&request.bytes);
+        let detached = request.is_detached().then(|| request.affinity.clone());
+        let cost = request.cost();
+        self.start(
+            InFlight {
+                callers: Callers::One(request.reply),
+                stuck_at: request.patience.and_then(|p| now.checked_add(p)),
+                cost,
+                detached,
+            },
+            request.expect,
+            request.deadline,
+        );
+    }
+
+    fn write_batch(&mut self, batch: &mut Batch, now: Instant, out: &mut BytesMut) {
+        if batch.is_empty() {
+            return;
+        }
+        match batch.flush() {
+            Flushed::Single(requests) => {
+                for request in requests {
+                    self.write_one(request, now, out);
+                }
+            }
+            Flushed::Merged {
+                bytes,
+                expect,
+                callers,
+                patience,
+                deadline,
+                cost,
+            } => {
+                out.extend_from_slice(&bytes);
+                let merged = callers.len();
+                self.start(
+                    InFlight {
+                        callers: Callers::Many(callers),
+                        stuck_at: patience.and_then(|p| now.checked_add(p)),
+                        cost,
+                        detached: None,
+                    },
+                    expect,
+                    deadline,
+                );
+                // The merged callers now share one reply and one budget slot.
+                self.load.requests -= merged - 1;
+            }
+        }
+    }
+
+    fn start(&mut self, in_flight: InFlight, expect: memproto::Expect, deadline: Option<Instant>) {
+        let seq = self.first_seq + self.in_flight.len() as u64;
+        if let Some(stuck_at) = in_flight.stuck_at {
+            self.deadlines.push(Reverse((stuck_at, seq)));
+        }
+        if let Some(deadline) = deadline {
+            if in_flight
+                .stuck_at
+                .is_none_or(|stuck_at| deadline < stuck_at)
+            {
+                self.deadlines.push(Reverse((deadline, seq)));
+            }
+        }
+        self.decoder.push(expect);
+        self.in_flight.push_back(in_flight);
+    }
+
+    /// Decodes every complete reply in `buf` and completes its callers. Returns how many
+    /// requests were answered, so the pool can hand their room to waiting callers.
+    ///
+    /// # Errors
+    /// A protocol error (including bytes nobody asked for): the connection must close.
+    pub(crate) fn handle_read(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
+        let mut answered = 0;
+        loop {
+            let reply = match self.decoder.decode(buf) {
+                Ok(Some(reply)) => reply,
+                Ok(None) => break,
+                Err(source) => {
+                    return Err(Error::Protocol {
+                        node: self.node.to_string(),
+                        source,
+                    })
+                }
+            };
+            // The decoder yields replies only for pushed requests, one per entry.
+            let Some(done) = self.in_flight.pop_front() else {
+                return Err(self.lost(io::ErrorKind::InvalidData, "reply without a request"));
+            };
+            self.first_seq += 1;
+            answered += 1;
+            self.release(1, done.cost);
+            if let Some(affinity) = &done.detached {
+                self.release_detached(affinity);
+            }
+            deliver(done.callers, reply);
+        }
+        if self
+            .behind_until
+            .is_some_and(|behind| self.first_seq > behind)
+        {
+            self.behind_until = None;
+        }
+        if self.in_flight.is_empty() {
+            shrink_if_empty(&mut self.in_flight);
+            if self.deadlines.len() > SHRINK_ABOVE {
+                self.deadlines = BinaryHeap::new();
+            } else {
+                self.deadlines.clear();
+            }
+        }
+        Ok(answered)
+    }
+
+    /// The earliest deadline of a request still in flight, when the driver must call
+    /// [`Connection::handle_timeout`].
+    pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, seq))) = self.deadlines.peek().copied() {
+            if seq >= self.first_seq {
+                return Some(at);
+            }
+            self.deadlines.pop();
+        }
+        None
+    }
+
+    /// Applies every deadline that has passed by `now`.
+    ///
+    /// # Errors
+    /// The connection is stuck (a request's reply is overdue past its patience): close it.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        while let Some(Reverse((at, seq))) = self.deadlines.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(index) = seq
+                .checked_sub(self.first_seq)
+                .and_then(|index| usize::try_from(index).ok())
+            else {
+                continue;
+            };
+            let Some(entry) = self.in_flight.get(index) else {
+                continue;
+            };
+            if entry.stuck_at.is_some_and(|stuck_at| stuck_at <= now) {
+                return Err(self.lost(
+                    io::ErrorKind::TimedOut,
+                    "no reply within the operation timeout",
+                ));
+            }
+            // A caller's deadline passed with its reply still due: later requests would
+            // queue behind it, so take no more until it is answered.
+            self.behind_until = Some(self.behind_until.map_or(seq, |behind| behind.max(seq)));
+        }
+        Ok(())
+    }
+
+    /// Takes no new requests; the connection closes once those in flight are answered.
+    pub(crate) fn finish(&mut self) {
+        if self.phase == Phase::Open {
+            self.phase = Phase::Closing;
+        }
+    }
+
+    /// Closes now: written requests fail with `error`, unwritten ones are handed back to
+    /// their callers (or, for fire-and-forget ones, returned) to be sent elsewhere.
+    pub(crate) fn close(&mut self, error: Error) -> Closed {
+        let mut closed = Closed::default();
+        if self.phase == Phase::Closed {
+            return closed;
+        }
+        self.phase = Phase::Closed;
+        for entry in self.in_flight.drain(..) {
+            closed.failed += entry.callers.fail(&error);
+        }
+        for request in self.queued.drain(..) {
+            match request.reply {
+                Some(sender) => {
+                    let _ = sender.send(Outcome::Unsent(error.clone()));
+                }
+                None => closed.unsent_detached.push(request),
+            }
+        }
+        self.deadlines.clear();
+        self.detached.clear();
+        self.load = Budget {
+            requests: 0,
+            bytes: 0,
+        };
+        self.behind_until = None;
+        self.closed = Some(error);
+        closed
+    }
+
+    fn release(&mut self, requests: usize, bytes: usize) {
+        self.load.requests = self.load.requests.saturating_sub(requests);
+        self.load.bytes = self.load.bytes.saturating_sub(bytes);
+    }
+
+    fn release_detached(&mut self, affinity: &Affinity) {
+        for hash in affinity.hashes() {
+            if let Some(count) = self.detached.get_mut(hash) {
+                *count -= 1;
+                if *count == 0 {
+                    self.detached.remove(hash);
+                }
+            }
+        }
+        if self.detached.is_empty() && self.detached.capacity() > SHRINK_ABOVE {
+            self.detached = HashMap::default();
+        }
+    }
+
+    fn lost(&self, kind: io::ErrorKind, message: &str) -> Error {
+        Error::ConnectionLost {
+            node: self.node.to_string(),
+            source: Arc::new(io::Error::new(kind, message.to_owned())),
+        }
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("node", &self.node)
+            .field("phase", &self.phase)
+            .field("queued", &self.queued.len())
+            .field("in_flight", &self.in_flight.len())
+            .field("load", &self.load)
+            .field("behind_until", &self.behind_until)
+            .finish_non_exhaustive()
+    }
+}
+
+fn deliver(callers: Callers, reply: Reply) {
+    match callers {
+        Callers::One(Some(sender)) => {
+            // The caller may have given up; its reply is dropped here.
+            let _ = sender.send(Outcome::Reply(reply));
+        }
+        Callers::One(None) => {}
+        Callers::Many(callers) => batch::deliver(callers, reply),
+    }
+}
+
+fn shrink_if_empty<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > SHRINK_ABOVE {
+        *queue = VecDeque::new();
+    }
+}
+
+/// The detached map's keys are already hashes: use them as they are.
+#[derive(Default)]
+pub(crate) struct KeyHashHasher(u64);
+
+impl Hasher for KeyHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}

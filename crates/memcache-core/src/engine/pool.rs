@@ -1,0 +1,465 @@
+//! One node's connections as a state machine: placement by load, lazy growth, reconnect
+//! backoff, health, idle purge, waiting callers and graceful close.
+//!
+//! Like [`Connection`], it does no I/O and reads no clock: the node shell passes `now` in,
+//! reports connect results and closed connections, and carries out the [`Action`]s it
+//! returns (open a connection, report health, wake a driver).
+//!
+//! Its one invariant: while callers wait, something is on its way to wake them — an open
+//! connection whose replies will free room, or a connection attempt whose result will.
+//! Every event re-establishes it ([`Pool::ensure_progress`]), so no caller waits forever
+//! on a pool that has nothing left to give.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+
+use crate::engine::connection::{Refusal, Refused};
+use crate::engine::request::Request;
+use crate::engine::ConnCell;
+use crate::error::Error;
+
+/// A pool's settings.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolConfig {
+    pub(crate) min: usize,
+    pub(crate) max: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    /// Reconnect delay after failures: doubling from the first, capped at the second.
+    pub(crate) backoff: (Duration, Duration),
+    /// Consecutive connect failures, with no connection open, that make a node unhealthy.
+    pub(crate) unhealthy_after: u32,
+}
+
+impl PoolConfig {
+    /// The delay before connection attempt number `failures + 1` after `failures`
+    /// consecutive failures: doubling from the minimum, capped at the maximum.
+    pub(crate) fn backoff_after(&self, failures: u32) -> Duration {
+        let (min, max) = self.backoff;
+        let doublings = failures.saturating_sub(1).min(20);
+        min.saturating_mul(1 << doublings).min(max)
+    }
+}
+
+/// What the shell must do.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Open one connection and report the result with [`Pool::connected`] or
+    /// [`Pool::connect_failed`].
+    Connect,
+    /// The node turned healthy (`true`) or unhealthy.
+    Health(bool),
+    /// Wake this connection's driver (it has something new to do, such as closing).
+    Wake(Arc<ConnCell>),
+}
+
+/// Where a request went.
+#[derive(Debug)]
+pub(crate) enum Placement {
+    /// Queued on this connection: wake its driver.
+    Placed(Arc<ConnCell>),
+    /// No connection can take it now. The receiver completes when one may (try again), or
+    /// with the error that ends the wait.
+    Wait(oneshot::Receiver<Result<(), Error>>),
+    /// It cannot be sent.
+    Failed(Error),
+}
+
+/// One node's pool.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    node: Arc<str>,
+    config: PoolConfig,
+    conns: Vec<Arc<ConnCell>>,
+    connecting: usize,
+    waiters: VecDeque<oneshot::Sender<Result<(), Error>>>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<Arc<io::Error>>,
+    healthy: bool,
+    closing: bool,
+    drained: Vec<oneshot::Sender<()>>,
+    /// Rotates placement among equally loaded connections.
+    next: usize,
+    actions: Vec<Action>,
+}
+
+impl Pool {
+    pub(crate) fn new(node: Arc<str>, config: PoolConfig) -> Self {
+        Pool {
+            node,
+            config,
+            conns: Vec::new(),
+            connecting: 0,
+            waiters: VecDeque::new(),
+            failures: 0,
+            retry_at: None,
+            last_error: None,
+            healthy: true,
+            closing: false,
+            drained: Vec::new(),
+            next: 0,
+            actions: Vec::new(),
+        }
+    }
+
+    /// The next thing the shell must do.
+    pub(crate) fn poll_action(&mut self) -> Option<Action> {
+        if self.actions.is_empty() {
+            None
+        } else {
+            Some(self.actions.remove(0))
+        }
+    }
+
+    /// Places `request` on a connection. Without `wait`, a node whose connections are all
+    /// at their budget fails the request with [`Error::Overloaded`] instead of queueing the
+    /// caller.
+    pub(crate) fn submit(&mut self, now: Instant, request: Request, wait: bool) -> Placement {
+        if self.closing {
+            return Placement::Failed(Error::Closed);
+        }
+        self.forget_closed();
+        let mut request = request;
+        // Read-your-writes: follow an unanswered `noreply` request for one of these keys.
+        if let Some(held) = self
+            .conns
+            .iter()
+            .position(|cell| cell.lock().holds_any(&request.affinity))
+        {
+            match self.try_place(now, held, request) {
+                Ok(placement) => return placement,
+                Err(refused) if refused.reason == Refusal::Closed => request = refused.request,
+                Err(_) => return self.wait_for_room(now, wait),
+            }
+        }
+        for index in self.by_load() {
+            match self.try_place(now, index, request) {
+                Ok(placement) => return placement,
+                Err(refused) => request = refused.request,
+            }
+        }
+        drop(request);
+        self.wait_for_room(now, wait)
+    }
+
+    /// Indices of the connections that take requests now, least loaded first, rotating
+    /// among equals.
+    fn by_load(&mut self) -> Vec<usize> {
+        let count = self.conns.len();
+        if count == 0 {
+            return Vec::new();
+        }
+        self.next = self.next.wrapping_add(1);
+        let start = self.next % count;
+        let mut open: Vec<(usize, usize)> = (0..count)
+            .map(|offset| (start + offset) % count)
+            .filter_map(|index| {
+                let conn = self.conns[index].lock();
+                conn.refusal().is_none().then(|| (conn.load(), index))
+            })
+            .collect();
+        // Stable: equals keep their rotated order.
+        open.sort_by_key(|(load, _)| *load);
+        open.into_iter().map(|(_, index)| index).collect()
+    }
+
+    fn try_place(
+        &mut self,
+        now: Instant,
+        index: usize,
+        request: Request,
+    ) -> Result<Placement, Box<Refused>> {
+        let cell = self.conns[index].clone();
+        let mut conn = cell.lock();
+        let was_busy = conn.load() > 0;
+        match conn.submit(request) {
+            Ok(()) => {
+                drop(conn);
+                if was_busy {
+                    // Every connection we could pick is busy: grow toward the maximum.
+                    self.grow(now);
+                }
+                Ok(Placement::Placed(cell))
+            }
+            Err(refused) => Err(refused),
+        }
+    }
+
+    /// Nothing took the request: open a connection if that helps, then wait or fail.
+    fn wait_for_room(&mut self, now: Instant, wait: bool) -> Placement {
+        let open = self.open_count();
+        if open == 0 && self.connecting == 0 {
+            if let Some(error) = self.backoff_error(now) {
+                return Placement::Failed(error);
+            }
+            self.start_connect();
+        } else {
+            self.grow(now);
+            if open > 0 && !wait {
+                return Placement::Failed(Error::Overloaded {
+                    node: self.node.to_string(),
+                });
+            }
+        }
+        let (sender, receiver) = oneshot::channel();
+        if self.waiters.len() >= 64 && self.waiters.len().is_power_of_two() {
+            self.waiters.retain(|waiter| !waiter.is_canceled());
+        }
+        self.waiters.push_back(sender);
+        Placement::Wait(receiver)
+    }
+
+    /// Starts a connection if below the maximum and not backing off.
+    fn grow(&mut self, now: Instant) {
+        let backing_off = self.retry_at.is_some_and(|at| now < at);
+        if !backing_off && self.conns.len() + self.connecting < self.config.max {
+            self.start_connect();
+        }
+    }
+
+    fn start_connect(&mut self) {
+        self.connecting += 1;
+        self.actions.push(Action::Connect);
+    }
+
+    /// The error for a node that is backing off after failed connects, if it is.
+    fn backoff_error(&self, now: Instant) -> Option<Error> {
+        match (self.retry_at, &self.last_error) {
+            (Some(at), Some(error)) if now < at => Some(Error::Connect {
+                node: self.node.to_string(),
+                source: error.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn open_count(&self) -> usize {
+        self.conns
+            .iter()
+            .filter(|cell| cell.lock().refusal() != Some(Refusal::Closed))
+            .count()
+    }
+
+    fn forget_closed(&mut self) {
+        self.conns.retain(|cell| !cell.lock().is_closed());
+    }
+
+    /// `answered` requests finished on some connection: as many waiting callers may now
+    /// find room.
+    pub(crate) fn room(&mut self, answered: usize) {
+        let mut woken = 0;
+        while woken < answered {
+            let Some(waiter) = self.waiters.pop_front() else {
+                break;
+            };
+            if waiter.send(Ok(())).is_ok() {
+                woken += 1;
+            }
+        }
+    }
+
+    /// A connection attempt succeeded. Returns `false` when the pool no longer wants it
+    /// (it is closing): the shell closes the connection.
+    pub(crate) fn connected(&mut self, cell: Arc<ConnCell>) -> bool {
+        self.connecting = self.connecting.saturating_sub(1);
+        if self.closing {
+            self.check_drained();
+            return false;
+        }
+        self.conns.push(cell);
+        self.failures = 0;
+        self.retry_at = None;
+        self.last_error = None;
+        if !self.healthy {
+            self.healthy = true;
+        }
+        // Reported on every success, so the shell's view settles on the latest outcome.
+        self.actions.push(Action::Health(true));
+        self.wake_all(Ok(()));
+        true
+    }
+
+    /// A connection attempt failed: back off, and fail the waiting callers if nothing else
+    /// can serve them.
+    pub(crate) fn connect_failed(&mut self, now: Instant, error: io::Error) {
+        self.connecting = self.connecting.saturating_sub(1);
+        let error = Arc::new(error);
+        self.failures = self.failures.saturating_add(1);
+        let delay = self.config.backoff_after(self.failures);
+        self.retry_at = Some(later(now, delay));
+        self.last_error = Some(error.clone());
+        let open = self.open_count();
+        if self.failures >= self.config.unhealthy_after && open == 0 && self.healthy {
+            self.healthy = false;
+            self.actions.push(Action::Health(false));
+        }
+        if open == 0 && self.connecting == 0 {
+            self.wake_all(Err(Error::Connect {
+                node: self.node.to_string(),
+                source: error,
+            }));
+        }
+        self.check_drained();
+    }
+
+    /// A connection's driver ended.
+    pub(crate) fn conn_closed(&mut self, now: Instant, cell: &Arc<ConnCell>) {
+        self.conns.retain(|other| !Arc::ptr_eq(other, cell));
+        self.forget_closed();
+        self.ensure_progress(now);
+        self.check_drained();
+    }
+
+    /// Keeps the invariant: waiting callers always have an open connection or a connect
+    /// attempt coming for them, or they fail now.
+    fn ensure_progress(&mut self, now: Instant) {
+        if self.waiters.is_empty() || self.closing {
+            return;
+        }
+        if self.open_count() > 0 || self.connecting > 0 {
+            return;
+        }
+        match self.backoff_error(now) {
+            Some(error) => self.wake_all(Err(error)),
+            None => self.start_connect(),
+        }
+    }
+
+    fn wake_all(&mut self, result: Result<(), Error>) {
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(result.clone());
+        }
+        if self.waiters.capacity() > 1024 {
+            self.waiters = VecDeque::new();
+        }
+    }
+
+    /// Periodic upkeep: closes connections idle past the idle timeout (keeping the
+    /// minimum), reopens up to the minimum once the backoff allows (at least one while the
+    /// node is unhealthy, so it can come back), and drops abandoned waiters.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if self.closing {
+            return;
+        }
+        self.forget_closed();
+        if let Some(idle_timeout) = self.config.idle_timeout {
+            let mut index = 0;
+            while self.conns.len() > self.config.min && index < self.conns.len() {
+                let idle = self.conns[index]
+                    .lock()
+                    .idle_since()
+                    .is_some_and(|since| now.saturating_duration_since(since) >= idle_timeout);
+                if idle {
+                    let cell = self.conns.swap_remove(index);
+                    cell.lock().finish();
+                    self.actions.push(Action::Wake(cell));
+                } else {
+                    index += 1;
+                }
+            }
+        }
+        let wanted = if self.healthy {
+            self.config.min
+        } else {
+            self.config.min.max(1)
+        };
+        let backing_off = self.retry_at.is_some_and(|at| now < at);
+        if !backing_off && self.connecting == 0 && self.conns.len() < wanted {
+            self.start_connect();
+        }
+        self.waiters.retain(|waiter| !waiter.is_canceled());
+        self.ensure_progress(now);
+    }
+
+    /// Opens the minimum number of connections (at least one) now.
+    pub(crate) fn warm_up(&mut self) {
+        let wanted = self.config.min.max(1);
+        while !self.closing && self.conns.len() + self.connecting < wanted {
+            self.start_connect();
+        }
+    }
+
+    /// `None` when a connection is open now; else a receiver completing with the next
+    /// connect outcome that decides it.
+    pub(crate) fn wait_connected(&mut self) -> Option<oneshot::Receiver<Result<(), Error>>> {
+        if self.open_count() > 0 {
+            return None;
+        }
+        if self.closing {
+            let (sender, receiver) = oneshot::channel();
+            let _ = sender.send(Err(Error::Closed));
+            return Some(receiver);
+        }
+        if self.connecting == 0 {
+            self.start_connect();
+        }
+        let (sender, receiver) = oneshot::channel();
+        self.waiters.push_back(sender);
+        Some(receiver)
+    }
+
+    /// Starts a graceful close: no new requests, waiting callers fail with
+    /// [`Error::Closed`], connections close once their requests are answered.
+    pub(crate) fn close(&mut self) {
+        if std::mem::replace(&mut self.closing, true) {
+            return;
+        }
+        self.wake_all(Err(Error::Closed));
+        for cell in &self.conns {
+            cell.lock().finish();
+            self.actions.push(Action::Wake(cell.clone()));
+        }
+        self.check_drained();
+    }
+
+    /// Ends a close whose grace ran out: what is still in flight fails with
+    /// [`Error::Closed`].
+    pub(crate) fn abort(&mut self) {
+        self.close();
+        for cell in &self.conns {
+            // The callers are failed here; the driver sees the connection closed and ends.
+            let _ = cell.lock().close(Error::Closed);
+            self.actions.push(Action::Wake(cell.clone()));
+        }
+    }
+
+    /// Completes once the pool is closed and every connection and attempt has ended.
+    pub(crate) fn on_drained(&mut self) -> oneshot::Receiver<()> {
+        let (sender, receiver) = oneshot::channel();
+        self.drained.push(sender);
+        self.check_drained();
+        receiver
+    }
+
+    fn check_drained(&mut self) {
+        if self.closing && self.conns.is_empty() && self.connecting == 0 {
+            for sender in self.drained.drain(..) {
+                let _ = sender.send(());
+            }
+        }
+    }
+
+    /// The connections, for inspection.
+    #[cfg(test)]
+    pub(crate) fn connections(&self) -> &[Arc<ConnCell>] {
+        &self.conns
+    }
+
+    /// Callers waiting for room.
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiters.len()
+    }
+}
+
+/// `now + delay`, saturating far in the future instead of overflowing.
+pub(crate) fn later(now: Instant, delay: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(FAR))
+        .unwrap_or(now)
+}

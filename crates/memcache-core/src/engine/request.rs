@@ -1,0 +1,105 @@
+//! What travels through the engine: an encoded request, who waits for its reply, and how a
+//! request ended.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use memproto::{Expect, Reply};
+
+use crate::batch::BatchKey;
+use crate::error::Error;
+
+/// How a request ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The server's reply.
+    Reply(Reply),
+    /// The connection failed after the request was written: it may have been executed.
+    Failed(Error),
+    /// The connection failed before the request was written: it is safe to send again.
+    Unsent(Error),
+}
+
+/// Where a caller's outcome goes; `None` when nobody waits (fire-and-forget requests).
+pub(crate) type ReplySender = Option<oneshot::Sender<Outcome>>;
+
+/// An encoded request on its way to a connection.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) bytes: Bytes,
+    pub(crate) expect: Expect,
+    pub(crate) reply: ReplySender,
+    /// When the caller stops waiting; a request still unwritten then is not sent.
+    pub(crate) deadline: Option<Instant>,
+    /// How long the reply may take once the request is written before the connection
+    /// counts as stuck; `None` waits forever.
+    pub(crate) patience: Option<Duration>,
+    /// Set for a single-key get that may be merged with others (autobatching).
+    pub(crate) batch: Option<BatchKey>,
+    /// The keys the request touches, for read-your-writes after `noreply` requests.
+    pub(crate) affinity: Affinity,
+}
+
+impl Request {
+    /// What the request costs against a connection's in-flight byte budget.
+    pub(crate) fn cost(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the caller gave up (timed out or dropped its future) before the request was
+    /// written: sending it would only make the server do work nobody reads.
+    pub(crate) fn is_abandoned(&self, now: Instant) -> bool {
+        self.reply
+            .as_ref()
+            .is_some_and(oneshot::Sender::is_canceled)
+            || self.deadline.is_some_and(|deadline| deadline <= now)
+    }
+
+    /// Whether nobody waits for the reply (a `noreply` request).
+    pub(crate) fn is_detached(&self) -> bool {
+        self.reply.is_none()
+    }
+}
+
+/// Hashes of the keys a request touches. A later request for one of those keys follows an
+/// unanswered `noreply` request for it onto the same connection, so the server executes it
+/// after the write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Affinity {
+    /// Touches no key (admin commands).
+    #[default]
+    None,
+    One(u64),
+    Many(Box<[u64]>),
+}
+
+impl Affinity {
+    pub(crate) fn of_key(key: &[u8]) -> Self {
+        Affinity::One(key_hash(key))
+    }
+
+    pub(crate) fn of_keys(keys: &[&[u8]]) -> Self {
+        match keys {
+            [] => Affinity::None,
+            [key] => Affinity::of_key(key),
+            keys => Affinity::Many(keys.iter().map(|key| key_hash(key)).collect()),
+        }
+    }
+
+    pub(crate) fn hashes(&self) -> &[u64] {
+        match self {
+            Affinity::None => &[],
+            Affinity::One(hash) => std::slice::from_ref(hash),
+            Affinity::Many(hashes) => hashes,
+        }
+    }
+}
+
+/// FNV-1a: keys are short, and this only needs to spread them, not resist attack (a
+/// collision merely keeps two keys' requests on one connection for a while).
+fn key_hash(key: &[u8]) -> u64 {
+    key.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,637 @@
+//! The state machines driven directly, in virtual time: every lifecycle policy, no sockets.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::channel::oneshot;
+use memproto::{Command, Encoder, Limits, Retrieve, RetrieveKind, Store, StoreMode};
+
+use super::connection::{Budget, Connection, ConnectionConfig, Refusal, WRITE_HIGH_WATER};
+use super::pool::{later, Action, Placement, Pool, PoolConfig};
+use super::request::{Affinity, Outcome, Request};
+use super::ConnCell;
+use crate::error::Error;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn config() -> ConnectionConfig {
+    ConnectionConfig {
+        limits: Limits::default(),
+        budget: Budget::default(),
+        autobatch_max_keys: None,
+    }
+}
+
+fn connection(now: Instant) -> Connection {
+    Connection::new("node:1".into(), &config(), now)
+}
+
+fn encode(command: &Command<'_>) -> (Bytes, memproto::Expect) {
+    let mut buf = BytesMut::new();
+    let expect = Encoder::new().encode(command, &mut buf).expect("valid");
+    (buf.freeze(), expect)
+}
+
+/// A `get key` request, its reply receiver, with the given caller deadline and patience.
+fn get(
+    key: &str,
+    deadline: Option<Instant>,
+    patience: Option<Duration>,
+) -> (Request, oneshot::Receiver<Outcome>) {
+    let keys = [key.as_bytes()];
+    let (bytes, expect) = encode(&Command::Retrieve(Retrieve {
+        kind: RetrieveKind::Get,
+        keys: &keys,
+    }));
+    let (sender, receiver) = oneshot::channel();
+    let request = Request {
+        bytes,
+        expect,
+        reply: Some(sender),
+        deadline,
+        patience,
+        batch: None,
+        affinity: Affinity::of_key(key.as_bytes()),
+    };
+    (request, receiver)
+}
+
+/// A `set key value` whose reply nobody waits for.
+fn detached_set(key: &str, value: &[u8]) -> Request {
+    let (bytes, expect) = encode(&Command::Store(Store::new(
+        StoreMode::Set,
+        key.as_bytes(),
+        value,
+    )));
+    Request {
+        bytes,
+        expect,
+        reply: None,
+        deadline: None,
+        patience: None,
+        batch: None,
+        affinity: Affinity::of_key(key.as_bytes()),
+    }
+}
+
+fn transmit(conn: &mut Connection, now: Instant) -> BytesMut {
+    let mut out = BytesMut::new();
+    conn.poll_transmit(now, &mut out);
+    out
+}
+
+fn feed(conn: &mut Connection, bytes: &[u8]) -> Result<usize, Error> {
+    let mut buf = BytesMut::from(bytes);
+    conn.handle_read(&mut buf)
+}
+
+fn reply(receiver: &mut oneshot::Receiver<Outcome>) -> Option<Outcome> {
+    receiver.try_recv().expect("sender kept until completion")
+}
+
+// --- connection -------------------------------------------------------------------------
+
+#[test]
+fn replies_complete_callers_in_order() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let (a, mut ra) = get("a", None, None);
+    let (b, mut rb) = get("b", None, None);
+    conn.submit(a).unwrap();
+    conn.submit(b).unwrap();
+    assert_eq!(&transmit(&mut conn, now)[..], b"get a\r\nget b\r\n");
+    assert_eq!(
+        feed(&mut conn, b"VALUE a 0 1\r\n1\r\nEND\r\nEND\r\n").unwrap(),
+        2
+    );
+    match reply(&mut ra) {
+        Some(Outcome::Reply(memproto::Reply::Values(items))) => assert_eq!(items[0].value, "1"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(reply(&mut rb), Some(Outcome::Reply(memproto::Reply::Values(items))) if items.is_empty())
+    );
+    assert_eq!(conn.load(), 0);
+}
+
+#[test]
+fn bytes_nobody_asked_for_close_the_connection() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let error = feed(&mut conn, b"VALUE k 0 1\r\nx\r\nEND\r\n").unwrap_err();
+    assert!(matches!(error, Error::Protocol { .. }), "{error:?}");
+}
+
+#[test]
+fn server_error_fails_only_its_request() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let (a, mut ra) = get("a", None, None);
+    let (b, mut rb) = get("b", None, None);
+    conn.submit(a).unwrap();
+    conn.submit(b).unwrap();
+    transmit(&mut conn, now);
+    feed(&mut conn, b"SERVER_ERROR out of memory\r\nEND\r\n").unwrap();
+    assert!(matches!(
+        reply(&mut ra),
+        Some(Outcome::Reply(memproto::Reply::Error(_)))
+    ));
+    assert!(matches!(
+        reply(&mut rb),
+        Some(Outcome::Reply(memproto::Reply::Values(_)))
+    ));
+    assert_eq!(conn.refusal(), None, "the connection keeps taking requests");
+    let (c, _rc) = get("c", None, None);
+    conn.submit(c).unwrap();
+}
+
+#[test]
+fn a_caller_timeout_makes_the_connection_refuse_until_it_catches_up() {
+    let start = Instant::now();
+    let mut conn = connection(start);
+    let (a, _ra) = get("a", Some(start + 100 * MS), Some(1000 * MS));
+    conn.submit(a).unwrap();
+    transmit(&mut conn, start);
+    assert_eq!(conn.poll_timeout(), Some(start + 100 * MS));
+    conn.handle_timeout(start + 100 * MS).unwrap();
+    let (b, _rb) = get("b", None, None);
+    let refused = conn.submit(b).unwrap_err();
+    assert_eq!(refused.reason, Refusal::Behind);
+    // The late reply arrives: caught up.
+    feed(&mut conn, b"END\r\n").unwrap();
+    assert_eq!(conn.refusal(), None);
+    conn.submit(refused.request).unwrap();
+}
+
+#[test]
+fn each_request_has_its_own_stuck_deadline() {
+    let start = Instant::now();
+    let mut conn = connection(start);
+    // A patient request at the head, an impatient one behind it.
+    let (slow, _r1) = get("slow", None, Some(Duration::from_secs(60)));
+    let (fast, _r2) = get("fast", None, Some(200 * MS));
+    conn.submit(slow).unwrap();
+    conn.submit(fast).unwrap();
+    transmit(&mut conn, start);
+    assert_eq!(conn.poll_timeout(), Some(start + 200 * MS));
+    conn.handle_timeout(start + 199 * MS).unwrap();
+    let error = conn.handle_timeout(start + 200 * MS).unwrap_err();
+    assert!(matches!(error, Error::ConnectionLost { .. }), "{error:?}");
+}
+
+#[test]
+fn answered_requests_leave_no_deadline_behind() {
+    let start = Instant::now();
+    let mut conn = connection(start);
+    let (a, _ra) = get("a", Some(start + 100 * MS), Some(200 * MS));
+    conn.submit(a).unwrap();
+    transmit(&mut conn, start);
+    feed(&mut conn, b"END\r\n").unwrap();
+    assert_eq!(conn.poll_timeout(), None);
+    conn.handle_timeout(start + Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(conn.refusal(), None);
+}
+
+#[test]
+fn the_budget_bounds_requests_and_bytes() {
+    let now = Instant::now();
+    let mut conn = Connection::new(
+        "node:1".into(),
+        &ConnectionConfig {
+            budget: Budget {
+                requests: 2,
+                bytes: 10_000,
+            },
+            ..config()
+        },
+        now,
+    );
+    conn.submit(get("a", None, None).0).unwrap();
+    conn.submit(get("b", None, None).0).unwrap();
+    let refused = conn.submit(get("c", None, None).0).unwrap_err();
+    assert_eq!(refused.reason, Refusal::Full);
+    assert_eq!(conn.refusal(), Some(Refusal::Full));
+
+    // Bytes: an empty connection takes even an oversized request, alone.
+    let mut conn = Connection::new(
+        "node:1".into(),
+        &ConnectionConfig {
+            budget: Budget {
+                requests: 100,
+                bytes: 1000,
+            },
+            ..config()
+        },
+        now,
+    );
+    conn.submit(detached_set("big", &[b'x'; 5000])).unwrap();
+    assert_eq!(
+        conn.submit(detached_set("small", b"x")).unwrap_err().reason,
+        Refusal::Full
+    );
+    transmit(&mut conn, now);
+    feed(&mut conn, b"STORED\r\n").unwrap();
+    assert_eq!(conn.load_bytes(), 0);
+    conn.submit(detached_set("small", b"x")).unwrap();
+}
+
+#[test]
+fn abandoned_requests_are_never_written() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let (a, ra) = get("a", None, None);
+    let (b, _rb) = get("b", None, None);
+    let (c, _rc) = get("c", Some(now), None);
+    conn.submit(a).unwrap();
+    conn.submit(b).unwrap();
+    conn.submit(c).unwrap();
+    drop(ra); // caller a gave up; c's deadline is now
+    assert_eq!(&transmit(&mut conn, now)[..], b"get b\r\n");
+    assert_eq!(conn.load(), 1);
+    assert_eq!(
+        conn.poll_timeout(),
+        None,
+        "b has no deadline; a and c never count"
+    );
+}
+
+#[test]
+fn the_write_buffer_takes_requests_only_up_to_its_high_water_mark() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let value = vec![b'v'; 10 * 1024];
+    for i in 0..20 {
+        conn.submit(detached_set(&format!("k{i}"), &value)).unwrap();
+    }
+    let out = transmit(&mut conn, now);
+    assert!(out.len() >= WRITE_HIGH_WATER && out.len() < WRITE_HIGH_WATER + 11 * 1024);
+    assert_eq!(conn.load(), 20, "the rest stay queued, still counted");
+}
+
+#[test]
+fn closing_fails_written_requests_and_hands_back_unwritten_ones() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let (a, mut ra) = get("a", None, None);
+    conn.submit(a).unwrap();
+    transmit(&mut conn, now);
+    let (b, mut rb) = get("b", None, None);
+    conn.submit(b).unwrap();
+    conn.submit(detached_set("c", b"1")).unwrap();
+    let closed = conn.close(Error::Closed);
+    assert_eq!(closed.failed, 1);
+    assert_eq!(closed.unsent_detached.len(), 1);
+    assert!(matches!(
+        reply(&mut ra),
+        Some(Outcome::Failed(Error::Closed))
+    ));
+    assert!(matches!(
+        reply(&mut rb),
+        Some(Outcome::Unsent(Error::Closed))
+    ));
+    assert!(conn.is_closed());
+    assert_eq!(
+        conn.submit(get("d", None, None).0).unwrap_err().reason,
+        Refusal::Closed
+    );
+}
+
+#[test]
+fn noreply_requests_hold_their_keys_until_answered() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    conn.submit(detached_set("k", b"1")).unwrap();
+    assert!(conn.holds_any(&Affinity::of_key(b"k")));
+    assert!(!conn.holds_any(&Affinity::of_key(b"other")));
+    assert!(conn.holds_any(&Affinity::of_keys(&[b"x", b"k"])));
+    transmit(&mut conn, now);
+    feed(&mut conn, b"STORED\r\n").unwrap();
+    assert!(!conn.holds_any(&Affinity::of_key(b"k")));
+}
+
+#[test]
+fn a_graceful_finish_drains_then_reports_done() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let (a, _ra) = get("a", None, None);
+    conn.submit(a).unwrap();
+    transmit(&mut conn, now);
+    conn.finish();
+    assert_eq!(
+        conn.submit(get("b", None, None).0).unwrap_err().reason,
+        Refusal::Closed
+    );
+    assert!(!conn.is_drained());
+    feed(&mut conn, b"END\r\n").unwrap();
+    assert!(conn.is_drained());
+}
+
+// --- pool -------------------------------------------------------------------------------
+
+fn pool_config() -> PoolConfig {
+    PoolConfig {
+        min: 1,
+        max: 2,
+        idle_timeout: Some(Duration::from_secs(60)),
+        backoff: (50 * MS, Duration::from_secs(5)),
+        unhealthy_after: 3,
+    }
+}
+
+fn actions(pool: &mut Pool) -> Vec<Action> {
+    std::iter::from_fn(|| pool.poll_action()).collect()
+}
+
+fn connects(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|action| matches!(action, Action::Connect))
+        .count()
+}
+
+fn cell(now: Instant, budget: Budget) -> Arc<ConnCell> {
+    ConnCell::new(Connection::new(
+        "node:1".into(),
+        &ConnectionConfig { budget, ..config() },
+        now,
+    ))
+}
+
+fn refused() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionRefused, "refused")
+}
+
+#[test]
+fn the_first_request_opens_a_connection_and_waits_for_it() {
+    let now = Instant::now();
+    let mut pool = Pool::new("node:1".into(), pool_config());
+    let Placement::Wait(mut room) = pool.submit(now, get("a", None, None).0, true) else {
+        panic!("no connection yet");
+    };
+    assert_eq!(connects(&actions(&mut pool)), 1);
+    assert!(room.try_recv().unwrap().is_none());
+    assert!(pool.connected(cell(now, Budget::default())));
+    assert!(matches!(room.try_recv(), Ok(Some(Ok(())))));
+    assert!(matches!(
+        pool.submit(now, get("a", None, None).0, true),
+        Placement::Placed(_)
+    ));
+}
+
+#[test]
+fn failed_connects_back_off_instead_of_storming() {
+    let start = Instant::now();
+    let mut pool = Pool::new("node:1".into(), pool_config());
+    let mut attempts = 0;
+    let mut now = start;
+    // A caller retrying in a tight loop for 500 ms against a server that refuses every
+    // connection (or accepts and closes before answering).
+    while now < start + 500 * MS {
+        match pool.submit(now, get("a", None, None).0, true) {
+            Placement::Wait(_) => {}
+            Placement::Failed(Error::Connect { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        let started = connects(&actions(&mut pool));
+        for _ in 0..started {
+            pool.connect_failed(now, refused());
+        }
+        attempts += started;
+        now += MS;
+    }
+    // 50, 100, 200 ms backoff: a handful of attempts, not hundreds.
+    assert!((3..=6).contains(&attempts), "{attempts} attempts");
+}
+
+#[test]
+fn repeated_connect_failures_make_the_node_unhealthy_and_a_success_heals_it() {
+    let mut now = Instant::now();
+    let mut pool = Pool::new("node:1".into(), pool_config());
+    let mut reports = Vec::new();
+    for _ in 0..3 {
+        pool.warm_up();
+        actions(&mut pool);
+        pool.connect_failed(now, refused());
+        reports.extend(actions(&mut pool));
+        now += Duration::from_secs(10);
+    }
+    assert!(reports.iter().any(|a| matches!(a, Action::Health(false))));
+    // Upkeep keeps probing an unhealthy node, once the backoff allows.
+    pool.handle_timeout(now);
+    assert_eq!(connects(&actions(&mut pool)), 1);
+    pool.handle_timeout(now);
+    assert_eq!(connects(&actions(&mut pool)), 0, "one probe at a time");
+    assert!(pool.connected(cell(now, Budget::default())));
+    assert!(actions(&mut pool)
+        .iter()
+        .any(|a| matches!(a, Action::Health(true))));
+}
+
+#[test]
+fn a_full_node_makes_callers_wait_or_fail_fast() {
+    let now = Instant::now();
+    let mut pool = Pool::new(
+        "node:1".into(),
+        PoolConfig {
+            max: 1,
+            ..pool_config()
+        },
+    );
+    let budget = Budget {
+        requests: 1,
+        bytes: 1 << 20,
+    };
+    pool.warm_up();
+    actions(&mut pool);
+    pool.connected(cell(now, budget));
+    let (a, _ra) = get("a", None, None);
+    assert!(matches!(pool.submit(now, a, true), Placement::Placed(_)));
+    match pool.submit(now, get("b", None, None).0, false) {
+        Placement::Failed(Error::Overloaded { node }) => assert_eq!(node, "node:1"),
+        other => panic!("{other:?}"),
+    }
+    let Placement::Wait(mut room) = pool.submit(now, get("b", None, None).0, true) else {
+        panic!("waits");
+    };
+    assert_eq!(pool.waiting(), 1);
+    // The reply frees room: the waiter is told to try again.
+    let conn = pool.connections()[0].clone();
+    transmit(&mut conn.lock(), now);
+    let answered = feed(&mut conn.lock(), b"END\r\n").unwrap();
+    pool.room(answered);
+    assert!(matches!(room.try_recv(), Ok(Some(Ok(())))));
+}
+
+#[test]
+fn a_connection_that_is_behind_takes_no_new_requests() {
+    let start = Instant::now();
+    let mut pool = Pool::new("node:1".into(), pool_config());
+    pool.warm_up();
+    actions(&mut pool);
+    pool.connected(cell(start, Budget::default()));
+    let (a, _ra) = get("a", Some(start + 100 * MS), Some(Duration::from_secs(1)));
+    let Placement::Placed(first) = pool.submit(start, a, true) else {
+        panic!("placed");
+    };
+    transmit(&mut first.lock(), start);
+    first.lock().handle_timeout(start + 100 * MS).unwrap();
+    // The next request does not queue behind the overdue one: it opens a second connection.
+    let later_now = start + 101 * MS;
+    let Placement::Wait(_) = pool.submit(later_now, get("b", None, None).0, true) else {
+        panic!("waits for the new connection");
+    };
+    assert_eq!(connects(&actions(&mut pool)), 1);
+    pool.connected(cell(later_now, Budget::default()));
+    let Placement::Placed(second) = pool.submit(later_now, get("b", None, None).0, true) else {
+        panic!("placed");
+    };
+    assert!(!Arc::ptr_eq(&first, &second));
+}
+
+#[test]
+fn a_closed_connection_with_waiters_triggers_a_reconnect_or_fails_them() {
+    let now = Instant::now();
+    let mut pool = Pool::new(
+        "node:1".into(),
+        PoolConfig {
+            max: 1,
+            ..pool_config()
+        },
+    );
+    pool.warm_up();
+    actions(&mut pool);
+    let conn = cell(
+        now,
+        Budget {
+            requests: 1,
+            bytes: 1 << 20,
+        },
+    );
+    pool.connected(conn.clone());
+    let (a, _ra) = get("a", None, None);
+    pool.submit(now, a, true);
+    let Placement::Wait(mut room) = pool.submit(now, get("b", None, None).0, true) else {
+        panic!("waits");
+    };
+    actions(&mut pool);
+    conn.lock().close(Error::Closed);
+    pool.conn_closed(now, &conn);
+    assert_eq!(
+        connects(&actions(&mut pool)),
+        1,
+        "the waiter is not left waiting forever"
+    );
+    pool.connect_failed(now, refused());
+    assert!(matches!(
+        room.try_recv(),
+        Ok(Some(Err(Error::Connect { .. })))
+    ));
+}
+
+#[test]
+fn idle_connections_above_the_minimum_are_closed() {
+    let start = Instant::now();
+    let mut pool = Pool::new(
+        "node:1".into(),
+        PoolConfig {
+            idle_timeout: Some(Duration::ZERO),
+            ..pool_config()
+        },
+    );
+    pool.warm_up();
+    actions(&mut pool);
+    pool.connected(cell(start, Budget::default()));
+    pool.connected(cell(start, Budget::default()));
+    pool.handle_timeout(start);
+    let woken = actions(&mut pool)
+        .into_iter()
+        .filter_map(|action| match action {
+            Action::Wake(cell) => Some(cell),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(woken.len(), 1, "one purged, the minimum kept");
+    assert!(woken[0].lock().is_drained());
+    assert_eq!(pool.connections().len(), 1);
+}
+
+#[test]
+fn extreme_settings_neither_overflow_nor_spin() {
+    let now = Instant::now();
+    let config = PoolConfig {
+        min: 0,
+        max: 1,
+        idle_timeout: Some(Duration::ZERO),
+        backoff: (Duration::MAX, Duration::MAX),
+        unhealthy_after: 1,
+    };
+    assert_eq!(config.backoff_after(u32::MAX), Duration::MAX);
+    assert!(later(now, Duration::MAX) > now);
+    let mut pool = Pool::new("node:1".into(), config);
+    pool.warm_up();
+    actions(&mut pool);
+    pool.connect_failed(now, refused());
+    assert!(matches!(
+        pool.submit(
+            now + Duration::from_secs(3600),
+            get("a", None, None).0,
+            true
+        ),
+        Placement::Failed(Error::Connect { .. })
+    ));
+    pool.handle_timeout(now);
+}
+
+#[test]
+fn noreply_writes_pin_only_their_own_keys() {
+    let now = Instant::now();
+    let mut pool = Pool::new("node:1".into(), pool_config());
+    pool.warm_up();
+    actions(&mut pool);
+    pool.connected(cell(now, Budget::default()));
+    pool.connected(cell(now, Budget::default()));
+    let Placement::Placed(held) = pool.submit(now, detached_set("k", b"1"), true) else {
+        panic!("placed");
+    };
+    // Reads of `k` follow the write, however loaded its connection is.
+    for _ in 0..5 {
+        let Placement::Placed(conn) = pool.submit(now, get("k", None, None).0, true) else {
+            panic!("placed");
+        };
+        assert!(Arc::ptr_eq(&conn, &held));
+    }
+    // Other keys go to the less loaded connection.
+    let Placement::Placed(other) = pool.submit(now, get("x", None, None).0, true) else {
+        panic!("placed");
+    };
+    assert!(!Arc::ptr_eq(&other, &held));
+}
+
+#[test]
+fn close_fails_waiters_refuses_new_requests_and_drains() {
+    let now = Instant::now();
+    let mut pool = Pool::new("node:1".into(), pool_config());
+    let Placement::Wait(mut room) = pool.submit(now, get("a", None, None).0, true) else {
+        panic!("waits");
+    };
+    actions(&mut pool);
+    pool.close();
+    assert!(matches!(room.try_recv(), Ok(Some(Err(Error::Closed)))));
+    assert!(matches!(
+        pool.submit(now, get("b", None, None).0, true),
+        Placement::Failed(Error::Closed)
+    ));
+    let mut drained = pool.on_drained();
+    assert!(
+        drained.try_recv().unwrap().is_none(),
+        "an attempt is still out"
+    );
+    assert!(
+        !pool.connected(cell(now, Budget::default())),
+        "refused while closing"
+    );
+    assert!(matches!(drained.try_recv(), Ok(Some(()))));
+}

@@ -1,0 +1,423 @@
+//! The pool shell: one node's [`Pool`] state machine behind a lock, and the tasks it asks
+//! for (connection attempts, drivers, periodic upkeep).
+//!
+//! Every spawned task reports its end through a drop guard, so a task that is dropped or
+//! panics can never leave the pool counting an attempt that will not come back.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use futures::future::{select, Either, FutureExt, Shared};
+use memproto::{Expect, Reply};
+
+use crate::addr::NodeAddr;
+use crate::batch::BatchKey;
+use crate::config::Config;
+use crate::connect::Connector;
+use crate::driver;
+use crate::engine::connection::{Connection, ConnectionConfig};
+use crate::engine::pool::{Action, Placement, Pool};
+use crate::engine::request::{Affinity, Outcome, Request};
+use crate::engine::ConnCell;
+use crate::error::{Error, Result};
+use crate::events::Counters;
+use crate::health::Health;
+use crate::runtime::{Runtime, Socket};
+
+/// How often upkeep runs at most and at least (idle purge, reopening the minimum).
+const UPKEEP_MAX: Duration = Duration::from_secs(1);
+const UPKEEP_MIN: Duration = Duration::from_millis(10);
+
+/// Encodes a request; called again if the request had to wait for room, so that waiting
+/// callers hold no encoded copy of their values.
+pub(crate) type Encode<'a> = &'a (dyn Fn() -> Result<(Bytes, Expect)> + Sync);
+
+/// One call's request, as the node needs it.
+pub(crate) struct Call<'a> {
+    pub(crate) encode: Encode<'a>,
+    /// When the caller stops waiting.
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) patience: Option<Duration>,
+    pub(crate) batch: Option<BatchKey>,
+    pub(crate) affinity: Affinity,
+    /// Wait for room when every connection is at its budget (else fail with
+    /// [`Error::Overloaded`]).
+    pub(crate) wait: bool,
+}
+
+pub(crate) struct Node<R: Runtime> {
+    pub(crate) index: usize,
+    pub(crate) addr: NodeAddr,
+    name: Arc<str>,
+    runtime: R,
+    connector: Connector<R>,
+    connection: ConnectionConfig,
+    upkeep_every: Duration,
+    health: Arc<Health>,
+    pub(crate) counters: Arc<Counters>,
+    pool: Mutex<Pool>,
+    upkeep_started: AtomicBool,
+    shutdown: Shutdown,
+    me: Weak<Node<R>>,
+}
+
+impl<R: Runtime> Node<R> {
+    pub(crate) fn new(
+        index: usize,
+        addr: NodeAddr,
+        runtime: R,
+        config: &Config,
+        health: Arc<Health>,
+    ) -> Arc<Self> {
+        let name: Arc<str> = addr.to_string().into();
+        let connector = Connector {
+            runtime: runtime.clone(),
+            addr: addr.clone(),
+            timeout: config.connect_timeout,
+            options: config.socket,
+            credentials: config.credentials.clone(),
+            #[cfg(feature = "tls")]
+            tls: config.tls.clone(),
+        };
+        let upkeep_every = config
+            .pool
+            .idle_timeout
+            .map_or(UPKEEP_MAX, |idle| idle.min(UPKEEP_MAX))
+            .max(UPKEEP_MIN);
+        Arc::new_cyclic(|me| Node {
+            index,
+            pool: Mutex::new(Pool::new(name.clone(), config.pool.clone())),
+            name,
+            addr,
+            runtime,
+            connector,
+            connection: config.connection.clone(),
+            upkeep_every,
+            health,
+            counters: Arc::default(),
+            upkeep_started: AtomicBool::new(false),
+            shutdown: Shutdown::new(),
+            me: me.clone(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pool> {
+        // Every critical section leaves the pool consistent; a poisoned lock is usable.
+        self.pool
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends one request and waits for its reply. A request that never reached the socket
+    /// (its connection failed first) is sent again, on another connection, a few times.
+    pub(crate) async fn request(&self, call: &Call<'_>) -> Result<Reply> {
+        const UNSENT_RETRIES: usize = 3;
+        Counters::bump(&self.counters.requests);
+        let mut encoded = Some((call.encode)()?);
+        let mut unsent = 0;
+        loop {
+            let (bytes, expect) = match encoded.take() {
+                Some(encoded) => encoded,
+                None => (call.encode)()?,
+            };
+            let (sender, receiver) = oneshot::channel();
+            let request = self.request_for(call, bytes, expect, Some(sender));
+            match self.place(request, call.wait) {
+                Placement::Placed(cell) => {
+                    cell.wake();
+                    match receiver.await {
+                        Ok(Outcome::Reply(reply)) => return Ok(reply),
+                        Ok(Outcome::Failed(error)) => return Err(error),
+                        Ok(Outcome::Unsent(error)) => {
+                            unsent += 1;
+                            if unsent >= UNSENT_RETRIES {
+                                return Err(error);
+                            }
+                        }
+                        Err(oneshot::Canceled) => {
+                            return Err(self.lost("connection dropped the request"))
+                        }
+                    }
+                }
+                Placement::Wait(room) => self.wait_for_room(room).await?,
+                Placement::Failed(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Queues a request whose reply nobody waits for; returns once it is on a connection.
+    pub(crate) async fn submit_detached(&self, call: &Call<'_>) -> Result<()> {
+        Counters::bump(&self.counters.requests);
+        let mut encoded = Some((call.encode)()?);
+        loop {
+            let (bytes, expect) = match encoded.take() {
+                Some(encoded) => encoded,
+                None => (call.encode)()?,
+            };
+            let request = self.request_for(call, bytes, expect, None);
+            match self.place(request, call.wait) {
+                Placement::Placed(cell) => {
+                    cell.wake();
+                    return Ok(());
+                }
+                Placement::Wait(room) => self.wait_for_room(room).await?,
+                Placement::Failed(error) => return Err(error),
+            }
+        }
+    }
+
+    fn request_for(
+        &self,
+        call: &Call<'_>,
+        bytes: Bytes,
+        expect: Expect,
+        reply: Option<oneshot::Sender<Outcome>>,
+    ) -> Request {
+        Request {
+            bytes,
+            expect,
+            reply,
+            deadline: call.deadline,
+            patience: call.patience,
+            batch: call.batch.clone(),
+            affinity: call.affinity.clone(),
+        }
+    }
+
+    async fn wait_for_room(&self, room: oneshot::Receiver<Result<()>>) -> Result<()> {
+        Counters::bump(&self.counters.requests_waited);
+        match room.await {
+            Ok(result) => result,
+            Err(oneshot::Canceled) => Err(Error::Closed),
+        }
+    }
+
+    fn place(&self, request: Request, wait: bool) -> Placement {
+        self.start_upkeep();
+        let now = self.runtime.now();
+        let mut pool = self.lock();
+        let placement = pool.submit(now, request, wait);
+        self.run_actions(&mut pool);
+        placement
+    }
+
+    /// Carries out what the pool asked for. Runs under the pool lock: spawning and
+    /// reporting health never call back into the pool synchronously.
+    fn run_actions(&self, pool: &mut Pool) {
+        while let Some(action) = pool.poll_action() {
+            match action {
+                Action::Connect => self.spawn_connect(),
+                Action::Health(healthy) => self.health.report(self.index, healthy),
+                Action::Wake(cell) => cell.wake(),
+            }
+        }
+    }
+
+    fn spawn_connect(&self) {
+        let guard = ConnectGuard {
+            node: self.me.clone(),
+            reported: false,
+        };
+        let attempt = self.connector.open();
+        let shutdown = self.shutdown.signal();
+        self.runtime.spawn(async move {
+            futures::pin_mut!(attempt);
+            let result = match select(attempt, shutdown).await {
+                Either::Left((result, _)) => result,
+                Either::Right(_) => Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "client closed",
+                )),
+            };
+            guard.report(result);
+        });
+    }
+
+    fn connected(&self, result: io::Result<Box<dyn Socket>>) {
+        let now = self.runtime.now();
+        let mut pool = self.lock();
+        match result {
+            Ok(socket) => {
+                let cell = ConnCell::new(Connection::new(self.name.clone(), &self.connection, now));
+                if pool.connected(cell.clone()) {
+                    Counters::bump(&self.counters.connections_created);
+                    self.counters.connections.fetch_add(1, Ordering::Relaxed);
+                    driver::spawn(
+                        &self.runtime,
+                        socket,
+                        cell,
+                        self.me.clone(),
+                        self.counters.clone(),
+                    );
+                }
+            }
+            Err(error) => {
+                Counters::bump(&self.counters.connections_failed);
+                pool.connect_failed(now, error);
+            }
+        }
+        self.run_actions(&mut pool);
+    }
+
+    /// A driver ended; `unsent` fire-and-forget requests it never wrote go elsewhere if a
+    /// connection can take them now.
+    pub(crate) fn conn_closed(&self, cell: &Arc<ConnCell>, unsent: Vec<Request>) {
+        let now = self.runtime.now();
+        let mut pool = self.lock();
+        pool.conn_closed(now, cell);
+        for request in unsent {
+            if let Placement::Placed(cell) = pool.submit(now, request, false) {
+                cell.wake();
+            }
+        }
+        self.run_actions(&mut pool);
+    }
+
+    /// `answered` requests finished on a connection: hand their room to waiting callers.
+    pub(crate) fn room(&self, answered: usize) {
+        self.lock().room(answered);
+    }
+
+    fn start_upkeep(&self) {
+        if self.upkeep_started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let node = self.me.clone();
+        let runtime = self.runtime.clone();
+        let every = self.upkeep_every;
+        let shutdown = self.shutdown.signal();
+        self.runtime.spawn(async move {
+            futures::pin_mut!(shutdown);
+            loop {
+                let tick = runtime.sleep(every);
+                futures::pin_mut!(tick);
+                if let Either::Right(_) = select(tick, shutdown.as_mut()).await {
+                    return;
+                }
+                let Some(node) = node.upgrade() else {
+                    return;
+                };
+                node.upkeep();
+            }
+        });
+    }
+
+    fn upkeep(&self) {
+        let now = self.runtime.now();
+        let mut pool = self.lock();
+        pool.handle_timeout(now);
+        self.run_actions(&mut pool);
+    }
+
+    /// Opens the minimum number of connections and waits for the first outcome.
+    pub(crate) async fn warm_up(&self) -> Result<()> {
+        self.start_upkeep();
+        let waiter = {
+            let mut pool = self.lock();
+            pool.warm_up();
+            self.run_actions(&mut pool);
+            pool.wait_connected()
+        };
+        match waiter {
+            None => Ok(()),
+            Some(waiter) => self.wait_for_room(waiter).await,
+        }
+    }
+
+    /// Starts a graceful close (see [`Pool::close`]) and ends the background tasks.
+    pub(crate) fn close(&self) {
+        let mut pool = self.lock();
+        pool.close();
+        self.run_actions(&mut pool);
+        drop(pool);
+        self.shutdown.trigger();
+    }
+
+    /// Fails what is still in flight and closes every connection now.
+    pub(crate) fn abort(&self) {
+        let mut pool = self.lock();
+        pool.abort();
+        self.run_actions(&mut pool);
+    }
+
+    /// Completes once the node is closed and every connection has ended.
+    pub(crate) fn drained(&self) -> oneshot::Receiver<()> {
+        self.lock().on_drained()
+    }
+
+    fn lost(&self, message: &str) -> Error {
+        Error::ConnectionLost {
+            node: self.name.to_string(),
+            source: Arc::new(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                message.to_owned(),
+            )),
+        }
+    }
+}
+
+impl<R: Runtime> Drop for Node<R> {
+    /// The last client handle is gone: close gracefully, without waiting.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Reports a connection attempt's result exactly once, even if its task never finishes.
+struct ConnectGuard<R: Runtime> {
+    node: Weak<Node<R>>,
+    reported: bool,
+}
+
+impl<R: Runtime> ConnectGuard<R> {
+    fn report(mut self, result: io::Result<Box<dyn Socket>>) {
+        self.reported = true;
+        if let Some(node) = self.node.upgrade() {
+            node.connected(result);
+        }
+    }
+}
+
+impl<R: Runtime> Drop for ConnectGuard<R> {
+    fn drop(&mut self) {
+        if !self.reported {
+            if let Some(node) = self.node.upgrade() {
+                node.connected(Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "connection attempt ended without a result",
+                )));
+            }
+        }
+    }
+}
+
+/// Ends background tasks: every clone of the signal completes once triggered.
+struct Shutdown {
+    trigger: Mutex<Option<oneshot::Sender<()>>>,
+    signal: Shared<oneshot::Receiver<()>>,
+}
+
+impl Shutdown {
+    fn new() -> Self {
+        let (trigger, signal) = oneshot::channel();
+        Shutdown {
+            trigger: Mutex::new(Some(trigger)),
+            signal: signal.shared(),
+        }
+    }
+
+    fn signal(&self) -> Shared<oneshot::Receiver<()>> {
+        self.signal.clone()
+    }
+
+    fn trigger(&self) {
+        self.trigger
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+    }
+}
