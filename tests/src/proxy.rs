@@ -9,7 +9,8 @@
 //! - the reply writer forwards that queue to the client, applying the faults: hold, inject,
 //!   truncate.
 //!
-//! Faults are proxy-wide: they apply to every connection, current and future.
+//! Faults are proxy-wide: they apply to every connection, current and future; the
+//! exceptions say so ([`Proxy::hold_open`], [`Proxy::send_now`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
@@ -66,6 +67,8 @@ struct Conn {
     closed_by_proxy: bool,
     /// Close with a reset when the client next sends something.
     reset: bool,
+    /// Replies of this connection are queued, not forwarded (see [`Proxy::hold_open`]).
+    held: bool,
     /// Pumps (request pump, reply writer) still running; the entry goes when both end.
     pumps: u8,
 }
@@ -109,9 +112,24 @@ impl Proxy {
         self.shared.update(|state| state.hold = true);
     }
 
-    /// Forwards held replies and stops holding.
+    /// Withholds replies of the connections open now, until [`Proxy::release`];
+    /// connections accepted later are not held.
+    pub fn hold_open(&self) {
+        self.shared.update(|state| {
+            for conn in state.conns.values_mut() {
+                conn.held = true;
+            }
+        });
+    }
+
+    /// Forwards held replies and stops holding (proxy-wide and per connection).
     pub fn release(&self) {
-        self.shared.update(|state| state.hold = false);
+        self.shared.update(|state| {
+            state.hold = false;
+            for conn in state.conns.values_mut() {
+                conn.held = false;
+            }
+        });
     }
 
     /// While on, requests are read and dropped: connections stay open and never answer.
@@ -123,6 +141,26 @@ impl Proxy {
     pub fn inject(&self, bytes: &[u8]) {
         let bytes = bytes.to_vec();
         self.shared.update(|state| state.inject = Some(bytes));
+    }
+
+    /// Writes `bytes` at once to the client side of every connection open now, whether or
+    /// not a reply is due: bytes the client never asked for. Meant for idle connections
+    /// (on a busy one they could land in the middle of a reply). Returns how many
+    /// connections were written to.
+    pub fn send_now(&self, bytes: &[u8]) -> usize {
+        let state = lock(&self.shared.state);
+        let mut written = 0;
+        for conn in state.conns.values() {
+            if let Some(mut client) = conn.client.as_ref() {
+                if client.write_all(bytes).is_ok() {
+                    written += 1;
+                    self.shared
+                        .bytes_to_client
+                        .fetch_add(bytes.len() as u64, Ordering::SeqCst);
+                }
+            }
+        }
+        written
     }
 
     /// Forwards `bytes` more reply bytes, then closes the connection that carried the last
@@ -289,6 +327,7 @@ fn serve(client: TcpStream, shared: Arc<Shared>) {
                 upstream_done: false,
                 closed_by_proxy: false,
                 reset: false,
+                held: false,
                 pumps: 2,
             },
         );
@@ -398,6 +437,7 @@ fn write_replies(id: u64, mut client: TcpStream, shared: &Shared) {
                 let Some(conn) = state.conns.get_mut(&id) else {
                     return;
                 };
+                let hold = hold || conn.held;
                 if conn.reset {
                     return;
                 }

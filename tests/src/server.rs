@@ -214,6 +214,37 @@ impl Memcached {
         found
     }
 
+    /// Suspends the process (`SIGSTOP`) and waits until it is stopped: its sockets stay
+    /// open, connections are still accepted by the kernel, but nothing is read or answered
+    /// until [`Memcached::cont`].
+    pub fn stop(&self) {
+        self.signal("-STOP", true);
+    }
+
+    /// Resumes a process suspended by [`Memcached::stop`] (harmless on a running one).
+    pub fn cont(&self) {
+        self.signal("-CONT", false);
+    }
+
+    /// Sends `signal` with kill(1) and waits (up to 5 s) until the process state says
+    /// stopped (`T`) or not.
+    fn signal(&self, signal: &str, stopped: bool) {
+        let pid = self.pid();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid} failed: {status}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while process_stopped(pid) != Some(stopped) {
+            assert!(
+                Instant::now() < deadline,
+                "memcached {pid} did not take {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// The process id (panics if the server is not running).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server is running").id()
@@ -383,6 +414,15 @@ fn listens_on(pid: u32, port: u16) -> Option<bool> {
         std::fs::read_link(fd.path())
             .is_ok_and(|target| inodes.contains(target.to_string_lossy().as_ref()))
     }))
+}
+
+/// Whether process `pid` is stopped by a signal, from `/proc/PID/stat` (`None` when it
+/// cannot be read).
+fn process_stopped(pid: u32) -> Option<bool> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    Some(state == "T" || state == "t")
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now.

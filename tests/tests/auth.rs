@@ -70,8 +70,12 @@ async fn wrong_password_is_a_connect_error() {
 async fn missing_credentials_surface_the_server_refusal() {
     let auth = AuthServer::start();
     let client = Client::builder([auth.server.addr()]).build().unwrap();
+    // The server refuses the connection's first command: a connect failure carrying the
+    // server's words, never a reply handed to the caller's request.
     match client.get("auth:key").await {
-        Err(Error::Client(message)) => assert!(message.contains("unauthenticated"), "{message}"),
-        other => panic!("expected CLIENT_ERROR unauthenticated, got {other:?}"),
+        Err(Error::Connect { source, .. }) => {
+            assert!(source.to_string().contains("unauthenticated"), "{source}")
+        }
+        other => panic!("expected a connect error, got {other:?}"),
     }
 }

@@ -1,6 +1,7 @@
 //! Fault injection against real memcached processes, mostly through the fault-injecting
 //! proxy: lost and reset connections, protocol violations, callers that give up, stuck and
-//! truncated connections, server errors, pool behaviour, node health and backoff.
+//! truncated connections, server errors, pool behaviour, node health and backoff, and
+//! connections that can no longer be trusted (unsolicited bytes, a reply still owed).
 //!
 //! Nothing here sleeps to synchronise: tests wait on the proxy's request reports, on
 //! health events, or poll a condition against a deadline.
@@ -234,9 +235,9 @@ async fn timed_out_caller_does_not_desynchronise_the_stream() {
     let result = client.get("a").timeout(Duration::from_millis(50)).await;
     assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
     wait_request(&lines, "get a");
-    // `b` is pipelined behind `a`, whose reply is still on its way.
+    // The connection is behind `a`, whose reply is still on its way: `b` waits for it to
+    // catch up (the pool may open no other connection) rather than queue behind it.
     let b = spawn_get(&client, "b");
-    wait_request(&lines, "get b");
     proxy.release();
     assert_eq!(value(b.await.unwrap().0), "vb");
     assert_eq!(value(client.get("a").await), "va");
@@ -257,15 +258,15 @@ async fn dropped_request_does_not_desynchronise_the_stream() {
 
     let lines = proxy.requests();
     proxy.hold();
+    // Polled once (which queues the request), then dropped: each is either never written
+    // or written and its reply discarded.
     for key in ["a", "b"] {
-        // Polled once (which queues the request), then dropped.
         let get = std::future::IntoFuture::into_future(client.get(key));
         tokio::select! {
             biased;
             result = get => panic!("reply while held: {result:?}"),
             () = std::future::ready(()) => {}
         }
-        wait_request(&lines, &format!("get {key}"));
     }
     let c = spawn_get(&client, "c");
     wait_request(&lines, "get c");
@@ -475,18 +476,24 @@ async fn load_spreads_over_connections_up_to_the_maximum() {
 
     // While every connection has a request outstanding, each new request opens another
     // connection, up to the maximum.
+    // A new connection counts once the server has answered on it, so the ones opened
+    // while replies are withheld are established when they are released.
     let lines = proxy.requests();
     proxy.hold();
     let calls: Vec<_> = (0..16).map(|_| spawn_get(&client, "k")).collect();
-    wait_requests(&lines, &["get k"; 16]);
-    eventually("four connections", LONG, || {
-        metrics(&client).connections == 4
+    wait_request(&lines, "get k");
+    eventually("three more connection attempts", LONG, || {
+        proxy.connections() == 4
     })
     .await;
     proxy.release();
     for call in calls {
         assert_eq!(value(call.await.unwrap().0), "v");
     }
+    eventually("four connections", LONG, || {
+        metrics(&client).connections == 4
+    })
+    .await;
 
     // Heavy load keeps within the maximum.
     let tasks: Vec<_> = (0..32)
@@ -690,4 +697,125 @@ async fn purged_node_recovers_without_min_connections() {
         *event == (true, dead_addr.clone())
     });
     assert_eq!(client.node_for(&dead_key).unwrap(), dead_addr);
+}
+
+// 10. Connections that can no longer be trusted take no new requests.
+
+/// Bytes that arrive while no request is pending belong to no request: the connection is
+/// closed, and they are never taken for the reply to a later request.
+#[tokio::test(flavor = "multi_thread")]
+async fn unsolicited_bytes_close_the_connection() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let client = single_connection_client(&proxy).await;
+    client.set("k", "real").await.unwrap();
+    client.set("other", "value").await.unwrap();
+    let forged: &[u8] = b"VALUE k 0 1\r\nx\r\nEND\r\n";
+
+    // A request right behind the bytes: it gets its own reply, or fails; it never gets
+    // the forged value.
+    assert_eq!(proxy.send_now(forged), 1);
+    let result = client.get("other").await;
+    assert!(
+        matches!(
+            &result,
+            Ok(Some(item)) if item.value == "value"
+        ) || matches!(
+            result,
+            Err(Error::ConnectionLost { .. } | Error::Protocol { .. })
+        ),
+        "{result:?}"
+    );
+
+    // On an idle connection: the client closes it on its own, and the key the bytes name
+    // still reads its real value. First get back to one open connection (the one above
+    // may have been closed, and no minimum reopens it).
+    let deadline = Instant::now() + LONG;
+    loop {
+        let stored = client.set("other", "value").await.is_ok();
+        if stored && metrics(&client).connections == 1 && proxy.open_connections() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no single idle connection");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = metrics(&client);
+    assert_eq!(proxy.send_now(forged), 1);
+    eventually("the client to close the connection", LONG, || {
+        metrics(&client).connections_closed == before.connections_closed + 1
+    })
+    .await;
+    assert_eq!(value(client.get("k").await), "real");
+    assert_eq!(value(client.get("other").await), "value");
+    let after = metrics(&client);
+    assert_eq!(
+        after.connections_created,
+        before.connections_created + 1,
+        "{after:?}"
+    );
+}
+
+/// A connection whose request timed out still owes that reply. Requests issued right
+/// after the timeout go elsewhere: they neither wait behind the missing reply nor fail
+/// when that connection is given up.
+#[tokio::test(flavor = "multi_thread")]
+async fn timed_out_connection_takes_no_new_requests() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let client = Client::builder([proxy.addr()])
+        .timeout(Some(Duration::from_millis(200)))
+        .min_connections(1)
+        .max_connections(2)
+        .connect()
+        .await
+        .unwrap();
+    client.set("a", "va").await.unwrap();
+    client.set("b", "vb").await.unwrap();
+    eventually("one connection", LONG, || {
+        metrics(&client).connections == 1 && proxy.open_connections() == 1
+    })
+    .await;
+
+    // Only the connection open now is held; new ones answer.
+    let lines = proxy.requests();
+    proxy.hold_open();
+    let result = client.get("a").await;
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    wait_request(&lines, "get a");
+
+    let right_after = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let result = client.get("b").timeout(LONG).await;
+            (result, Instant::now())
+        })
+    };
+    let window = Instant::now() + Duration::from_millis(800);
+    let mut calls = 0;
+    while Instant::now() < window {
+        let started = Instant::now();
+        let result = client.get("b").await;
+        assert!(
+            matches!(&result, Ok(Some(item)) if item.value == "vb"),
+            "call {calls}, {:?} after the timeout: {result:?}",
+            started.elapsed()
+        );
+        calls += 1;
+        // Paces the calls over the window.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let released = Instant::now();
+    proxy.release();
+    let (result, done) = right_after.await.unwrap();
+    assert_eq!(value(result), "vb");
+    assert!(
+        done < released,
+        "the call right after the timeout waited for the held reply"
+    );
+    assert_eq!(value(client.get("a").await), "va");
+    let metrics = metrics(&client);
+    assert!(
+        (2..=3).contains(&metrics.connections_created),
+        "{metrics:?}"
+    );
 }

@@ -152,7 +152,10 @@ async fn plaintext_client_fails_cleanly_against_a_tls_server() {
     assert!(
         matches!(
             error,
-            Error::ConnectionLost { .. } | Error::Protocol { .. } | Error::Timeout
+            Error::Connect { .. }
+                | Error::ConnectionLost { .. }
+                | Error::Protocol { .. }
+                | Error::Timeout
         ),
         "{error:?}"
     );

@@ -116,8 +116,8 @@ impl<R: Runtime> Node<R> {
     /// (its connection failed first) is sent again, on another connection, a few times.
     pub(crate) async fn request(&self, call: &Call<'_>) -> Result<Reply> {
         const UNSENT_RETRIES: usize = 3;
-        Counters::bump(&self.counters.requests);
         let mut encoded = Some((call.encode)()?);
+        Counters::bump(&self.counters.requests);
         let mut unsent = 0;
         loop {
             let (bytes, expect) = match encoded.take() {
@@ -151,8 +151,8 @@ impl<R: Runtime> Node<R> {
 
     /// Queues a request whose reply nobody waits for; returns once it is on a connection.
     pub(crate) async fn submit_detached(&self, call: &Call<'_>) -> Result<()> {
-        Counters::bump(&self.counters.requests);
         let mut encoded = Some((call.encode)()?);
+        Counters::bump(&self.counters.requests);
         loop {
             let (bytes, expect) = match encoded.take() {
                 Some(encoded) => encoded,
@@ -243,9 +243,13 @@ impl<R: Runtime> Node<R> {
         match result {
             Ok(socket) => {
                 let cell = ConnCell::new(Connection::new(self.name.clone(), &self.connection, now));
-                if pool.connected(cell.clone()) {
-                    Counters::bump(&self.counters.connections_created);
-                    self.counters.connections.fetch_add(1, Ordering::Relaxed);
+                // Counted before the pool wakes anyone, so a woken caller sees it.
+                Counters::bump(&self.counters.connections_created);
+                self.counters.connections.fetch_add(1, Ordering::Relaxed);
+                if !pool.connected(cell.clone()) {
+                    Counters::bump(&self.counters.connections_closed);
+                    self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+                } else {
                     driver::spawn(
                         &self.runtime,
                         socket,

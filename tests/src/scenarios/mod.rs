@@ -24,6 +24,7 @@ pub mod fetch;
 pub mod input;
 pub mod lifecycle;
 pub mod other;
+pub mod reliability;
 pub mod storage;
 pub mod support;
 pub mod timeouts;
@@ -96,11 +97,20 @@ macro_rules! scenarios {
             }
             input {
                 bad_input_is_refused,
+                noreply_is_an_ordinary_key,
             }
             lifecycle {
                 client_is_clone_send_sync,
                 connect,
                 invalid_configuration,
+            }
+            reliability {
+                chaos_integrity,
+                connection_limit,
+                server_error_keeps_connection,
+                close_graceful,
+                close_grace_expires,
+                drop_closes_connections,
             }
         }
 

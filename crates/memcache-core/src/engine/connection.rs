@@ -186,12 +186,12 @@ impl Connection {
     ///
     /// The budget never refuses a request on an empty connection, so a request larger than
     /// the byte budget still goes out, alone.
-    pub(crate) fn submit(&mut self, request: Request) -> Result<(), Box<Refused>> {
+    pub(crate) fn submit(&mut self, now: Instant, request: Request) -> Result<(), Box<Refused>> {
         let cost = request.cost();
         let busy = self.load.requests > 0;
         let refusal = if self.phase != Phase::Open {
             Some(Refusal::Closed)
-        } else if self.behind_until.is_some() {
+        } else if self.is_behind(now) {
             Some(Refusal::Behind)
         } else if busy
             && (self.load.requests >= self.budget.requests
@@ -215,11 +215,24 @@ impl Connection {
         Ok(())
     }
 
-    /// Whether the connection takes new requests now (open, caught up, within budget).
-    pub(crate) fn refusal(&self) -> Option<Refusal> {
+    /// Whether a written request is overdue: a caller's deadline passed without its reply
+    /// (checked against `now` too, so a request issued right after a timeout sees it even
+    /// before the driver has handled that deadline).
+    fn is_behind(&mut self, now: Instant) -> bool {
+        self.behind_until.is_some() || self.poll_timeout().is_some_and(|at| at <= now)
+    }
+
+    /// Whether the connection is open (it may still be busy).
+    pub(crate) fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Why the connection would refuse a request now, if it would (closed, behind, or at
+    /// its budget).
+    pub(crate) fn refusal(&mut self, now: Instant) -> Option<Refusal> {
         if self.phase != Phase::Open {
             Some(Refusal::Closed)
-        } else if self.behind_until.is_some() {
+        } else if self.is_behind(now) {
             Some(Refusal::Behind)
         } else if self.load.requests > 0
             && (self.load.requests >= self.budget.requests || self.load.bytes >= self.budget.bytes)

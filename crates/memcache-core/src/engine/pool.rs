@@ -136,7 +136,7 @@ impl Pool {
                 Err(_) => return self.wait_for_room(now, wait),
             }
         }
-        for index in self.by_load() {
+        for index in self.by_load(now) {
             match self.try_place(now, index, request) {
                 Ok(placement) => return placement,
                 Err(refused) => request = refused.request,
@@ -148,7 +148,7 @@ impl Pool {
 
     /// Indices of the connections that take requests now, least loaded first, rotating
     /// among equals.
-    fn by_load(&mut self) -> Vec<usize> {
+    fn by_load(&mut self, now: Instant) -> Vec<usize> {
         let count = self.conns.len();
         if count == 0 {
             return Vec::new();
@@ -158,8 +158,8 @@ impl Pool {
         let mut open: Vec<(usize, usize)> = (0..count)
             .map(|offset| (start + offset) % count)
             .filter_map(|index| {
-                let conn = self.conns[index].lock();
-                conn.refusal().is_none().then(|| (conn.load(), index))
+                let mut conn = self.conns[index].lock();
+                conn.refusal(now).is_none().then(|| (conn.load(), index))
             })
             .collect();
         // Stable: equals keep their rotated order.
@@ -176,7 +176,7 @@ impl Pool {
         let cell = self.conns[index].clone();
         let mut conn = cell.lock();
         let was_busy = conn.load() > 0;
-        match conn.submit(request) {
+        match conn.submit(now, request) {
             Ok(()) => {
                 drop(conn);
                 if was_busy {
@@ -240,7 +240,7 @@ impl Pool {
     fn open_count(&self) -> usize {
         self.conns
             .iter()
-            .filter(|cell| cell.lock().refusal() != Some(Refusal::Closed))
+            .filter(|cell| cell.lock().is_open())
             .count()
     }
 

@@ -99,8 +99,8 @@ fn replies_complete_callers_in_order() {
     let mut conn = connection(now);
     let (a, mut ra) = get("a", None, None);
     let (b, mut rb) = get("b", None, None);
-    conn.submit(a).unwrap();
-    conn.submit(b).unwrap();
+    conn.submit(now, a).unwrap();
+    conn.submit(now, b).unwrap();
     assert_eq!(&transmit(&mut conn, now)[..], b"get a\r\nget b\r\n");
     assert_eq!(
         feed(&mut conn, b"VALUE a 0 1\r\n1\r\nEND\r\nEND\r\n").unwrap(),
@@ -130,8 +130,8 @@ fn server_error_fails_only_its_request() {
     let mut conn = connection(now);
     let (a, mut ra) = get("a", None, None);
     let (b, mut rb) = get("b", None, None);
-    conn.submit(a).unwrap();
-    conn.submit(b).unwrap();
+    conn.submit(now, a).unwrap();
+    conn.submit(now, b).unwrap();
     transmit(&mut conn, now);
     feed(&mut conn, b"SERVER_ERROR out of memory\r\nEND\r\n").unwrap();
     assert!(matches!(
@@ -142,38 +142,47 @@ fn server_error_fails_only_its_request() {
         reply(&mut rb),
         Some(Outcome::Reply(memproto::Reply::Values(_)))
     ));
-    assert_eq!(conn.refusal(), None, "the connection keeps taking requests");
+    assert_eq!(
+        conn.refusal(now),
+        None,
+        "the connection keeps taking requests"
+    );
     let (c, _rc) = get("c", None, None);
-    conn.submit(c).unwrap();
+    conn.submit(now, c).unwrap();
 }
 
 #[test]
 fn a_caller_timeout_makes_the_connection_refuse_until_it_catches_up() {
     let start = Instant::now();
+    let now = start;
     let mut conn = connection(start);
     let (a, _ra) = get("a", Some(start + 100 * MS), Some(1000 * MS));
-    conn.submit(a).unwrap();
+    conn.submit(now, a).unwrap();
     transmit(&mut conn, start);
     assert_eq!(conn.poll_timeout(), Some(start + 100 * MS));
+    assert_eq!(conn.refusal(start + 99 * MS), None);
+    // Right at the deadline, before the driver has even handled it.
+    assert_eq!(conn.refusal(start + 100 * MS), Some(Refusal::Behind));
     conn.handle_timeout(start + 100 * MS).unwrap();
     let (b, _rb) = get("b", None, None);
-    let refused = conn.submit(b).unwrap_err();
+    let refused = conn.submit(now, b).unwrap_err();
     assert_eq!(refused.reason, Refusal::Behind);
     // The late reply arrives: caught up.
     feed(&mut conn, b"END\r\n").unwrap();
-    assert_eq!(conn.refusal(), None);
-    conn.submit(refused.request).unwrap();
+    assert_eq!(conn.refusal(now), None);
+    conn.submit(now, refused.request).unwrap();
 }
 
 #[test]
 fn each_request_has_its_own_stuck_deadline() {
     let start = Instant::now();
+    let now = start;
     let mut conn = connection(start);
     // A patient request at the head, an impatient one behind it.
     let (slow, _r1) = get("slow", None, Some(Duration::from_secs(60)));
     let (fast, _r2) = get("fast", None, Some(200 * MS));
-    conn.submit(slow).unwrap();
-    conn.submit(fast).unwrap();
+    conn.submit(now, slow).unwrap();
+    conn.submit(now, fast).unwrap();
     transmit(&mut conn, start);
     assert_eq!(conn.poll_timeout(), Some(start + 200 * MS));
     conn.handle_timeout(start + 199 * MS).unwrap();
@@ -184,15 +193,16 @@ fn each_request_has_its_own_stuck_deadline() {
 #[test]
 fn answered_requests_leave_no_deadline_behind() {
     let start = Instant::now();
+    let now = start;
     let mut conn = connection(start);
     let (a, _ra) = get("a", Some(start + 100 * MS), Some(200 * MS));
-    conn.submit(a).unwrap();
+    conn.submit(now, a).unwrap();
     transmit(&mut conn, start);
     feed(&mut conn, b"END\r\n").unwrap();
     assert_eq!(conn.poll_timeout(), None);
     conn.handle_timeout(start + Duration::from_secs(10))
         .unwrap();
-    assert_eq!(conn.refusal(), None);
+    assert_eq!(conn.refusal(now), None);
 }
 
 #[test]
@@ -209,11 +219,11 @@ fn the_budget_bounds_requests_and_bytes() {
         },
         now,
     );
-    conn.submit(get("a", None, None).0).unwrap();
-    conn.submit(get("b", None, None).0).unwrap();
-    let refused = conn.submit(get("c", None, None).0).unwrap_err();
+    conn.submit(now, get("a", None, None).0).unwrap();
+    conn.submit(now, get("b", None, None).0).unwrap();
+    let refused = conn.submit(now, get("c", None, None).0).unwrap_err();
     assert_eq!(refused.reason, Refusal::Full);
-    assert_eq!(conn.refusal(), Some(Refusal::Full));
+    assert_eq!(conn.refusal(now), Some(Refusal::Full));
 
     // Bytes: an empty connection takes even an oversized request, alone.
     let mut conn = Connection::new(
@@ -227,15 +237,18 @@ fn the_budget_bounds_requests_and_bytes() {
         },
         now,
     );
-    conn.submit(detached_set("big", &[b'x'; 5000])).unwrap();
+    conn.submit(now, detached_set("big", &[b'x'; 5000]))
+        .unwrap();
     assert_eq!(
-        conn.submit(detached_set("small", b"x")).unwrap_err().reason,
+        conn.submit(now, detached_set("small", b"x"))
+            .unwrap_err()
+            .reason,
         Refusal::Full
     );
     transmit(&mut conn, now);
     feed(&mut conn, b"STORED\r\n").unwrap();
     assert_eq!(conn.load_bytes(), 0);
-    conn.submit(detached_set("small", b"x")).unwrap();
+    conn.submit(now, detached_set("small", b"x")).unwrap();
 }
 
 #[test]
@@ -245,9 +258,9 @@ fn abandoned_requests_are_never_written() {
     let (a, ra) = get("a", None, None);
     let (b, _rb) = get("b", None, None);
     let (c, _rc) = get("c", Some(now), None);
-    conn.submit(a).unwrap();
-    conn.submit(b).unwrap();
-    conn.submit(c).unwrap();
+    conn.submit(now, a).unwrap();
+    conn.submit(now, b).unwrap();
+    conn.submit(now, c).unwrap();
     drop(ra); // caller a gave up; c's deadline is now
     assert_eq!(&transmit(&mut conn, now)[..], b"get b\r\n");
     assert_eq!(conn.load(), 1);
@@ -264,7 +277,8 @@ fn the_write_buffer_takes_requests_only_up_to_its_high_water_mark() {
     let mut conn = connection(now);
     let value = vec![b'v'; 10 * 1024];
     for i in 0..20 {
-        conn.submit(detached_set(&format!("k{i}"), &value)).unwrap();
+        conn.submit(now, detached_set(&format!("k{i}"), &value))
+            .unwrap();
     }
     let out = transmit(&mut conn, now);
     assert!(out.len() >= WRITE_HIGH_WATER && out.len() < WRITE_HIGH_WATER + 11 * 1024);
@@ -276,11 +290,11 @@ fn closing_fails_written_requests_and_hands_back_unwritten_ones() {
     let now = Instant::now();
     let mut conn = connection(now);
     let (a, mut ra) = get("a", None, None);
-    conn.submit(a).unwrap();
+    conn.submit(now, a).unwrap();
     transmit(&mut conn, now);
     let (b, mut rb) = get("b", None, None);
-    conn.submit(b).unwrap();
-    conn.submit(detached_set("c", b"1")).unwrap();
+    conn.submit(now, b).unwrap();
+    conn.submit(now, detached_set("c", b"1")).unwrap();
     let closed = conn.close(Error::Closed);
     assert_eq!(closed.failed, 1);
     assert_eq!(closed.unsent_detached.len(), 1);
@@ -294,7 +308,7 @@ fn closing_fails_written_requests_and_hands_back_unwritten_ones() {
     ));
     assert!(conn.is_closed());
     assert_eq!(
-        conn.submit(get("d", None, None).0).unwrap_err().reason,
+        conn.submit(now, get("d", None, None).0).unwrap_err().reason,
         Refusal::Closed
     );
 }
@@ -303,7 +317,7 @@ fn closing_fails_written_requests_and_hands_back_unwritten_ones() {
 fn noreply_requests_hold_their_keys_until_answered() {
     let now = Instant::now();
     let mut conn = connection(now);
-    conn.submit(detached_set("k", b"1")).unwrap();
+    conn.submit(now, detached_set("k", b"1")).unwrap();
     assert!(conn.holds_any(&Affinity::of_key(b"k")));
     assert!(!conn.holds_any(&Affinity::of_key(b"other")));
     assert!(conn.holds_any(&Affinity::of_keys(&[b"x", b"k"])));
@@ -317,11 +331,11 @@ fn a_graceful_finish_drains_then_reports_done() {
     let now = Instant::now();
     let mut conn = connection(now);
     let (a, _ra) = get("a", None, None);
-    conn.submit(a).unwrap();
+    conn.submit(now, a).unwrap();
     transmit(&mut conn, now);
     conn.finish();
     assert_eq!(
-        conn.submit(get("b", None, None).0).unwrap_err().reason,
+        conn.submit(now, get("b", None, None).0).unwrap_err().reason,
         Refusal::Closed
     );
     assert!(!conn.is_drained());

@@ -1,0 +1,17 @@
+//! Reliability: integrity under chaos, server limits, and shutdown.
+//!
+//! - [`chaos`]: random operations on three nodes that are killed, restarted, suspended
+//!   and resumed, with callers giving up at random points; no value may ever be wrong.
+//! - [`limits`]: a server out of connection slots, `SERVER_ERROR` replies.
+//! - [`close`]: `close()` with calls in flight, within and past the grace period; drop.
+//!
+//! Resource bounds (open files, memory) are process-wide and measured in their own test
+//! binary, `tests/load.rs`.
+
+pub mod chaos;
+pub mod close;
+pub mod limits;
+
+pub use chaos::chaos_integrity;
+pub use close::{close_grace_expires, close_graceful, drop_closes_connections};
+pub use limits::{connection_limit, server_error_keeps_connection};
