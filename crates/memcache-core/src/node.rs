@@ -177,11 +177,14 @@ impl<R: Runtime> Node<R> {
         expect: Expect,
         reply: Option<oneshot::Sender<Outcome>>,
     ) -> Request {
+        // A fire-and-forget request has no caller left to give up: once queued it is sent,
+        // whenever its connection gets to it.
+        let deadline = reply.as_ref().and(call.deadline);
         Request {
             bytes,
             expect,
             reply,
-            deadline: call.deadline,
+            deadline,
             patience: call.patience,
             batch: call.batch.clone(),
             affinity: call.affinity.clone(),
