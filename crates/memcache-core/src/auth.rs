@@ -3,10 +3,9 @@
 
 use std::io;
 
-use bytes::BytesMut;
-use futures::io::{AsyncReadExt, AsyncWriteExt};
-use memproto::{Command, Decoder, Encoder, Reply, Store, StoreMode};
+use memproto::{Command, Reply, Store, StoreMode};
 
+use crate::connect::exchange;
 use crate::runtime::Socket;
 
 pub(crate) async fn authenticate(
@@ -16,42 +15,22 @@ pub(crate) async fn authenticate(
 ) -> io::Result<()> {
     let refused = |message: String| io::Error::new(io::ErrorKind::PermissionDenied, message);
     let value = format!("{user} {password}");
-    let mut request = BytesMut::new();
     let command = Command::Store(Store::new(StoreMode::Set, b"auth", value.as_bytes()));
-    let expect = Encoder::new()
-        .encode(&command, &mut request)
-        .map_err(|error| refused(format!("credentials cannot be sent: {error}")))?;
-    socket.write_all(&request).await?;
-    socket.flush().await?;
-
-    let mut decoder = Decoder::default();
-    decoder.push(expect);
-    let mut buf = BytesMut::new();
-    let mut chunk = [0u8; 512];
-    loop {
-        match decoder.decode(&mut buf) {
-            Ok(Some(Reply::Stored)) => return Ok(()),
-            Ok(Some(Reply::Error(error))) => {
-                return Err(refused(format!(
-                    "authentication failed: {}",
-                    String::from_utf8_lossy(&error.message)
-                )))
-            }
-            Ok(Some(other)) => {
-                return Err(refused(format!(
-                    "unexpected authentication reply {other:?}"
-                )))
-            }
-            Ok(None) => {}
-            Err(error) => return Err(io::Error::new(io::ErrorKind::InvalidData, error)),
+    let reply = exchange(socket, &command).await.map_err(|error| {
+        if error.kind() == io::ErrorKind::InvalidInput {
+            refused(format!("credentials cannot be sent: {error}"))
+        } else {
+            error
         }
-        let read = socket.read(&mut chunk).await?;
-        if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "closed during authentication",
-            ));
-        }
-        buf.extend_from_slice(&chunk[..read]);
+    })?;
+    match reply {
+        Reply::Stored => Ok(()),
+        Reply::Error(error) => Err(refused(format!(
+            "authentication failed: {}",
+            String::from_utf8_lossy(&error.message)
+        ))),
+        other => Err(refused(format!(
+            "unexpected authentication reply {other:?}"
+        ))),
     }
 }

@@ -76,34 +76,41 @@ impl<R: Runtime> Connector<R> {
 
 /// Sends `version` and waits for its answer: proof that the server serves this connection.
 async fn probe(socket: &mut Box<dyn Socket>) -> io::Result<()> {
+    match exchange(socket, &Command::Version).await? {
+        Reply::Version(_) => Ok(()),
+        Reply::Error(error) => Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!(
+                "server refused the connection: {}",
+                String::from_utf8_lossy(&error.message)
+            ),
+        )),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected first answer {other:?}"),
+        )),
+    }
+}
+
+/// Writes one command on a fresh connection and reads its one reply (before the
+/// connection's driver exists).
+pub(crate) async fn exchange(
+    socket: &mut Box<dyn Socket>,
+    command: &Command<'_>,
+) -> io::Result<Reply> {
     let mut request = BytesMut::new();
     let expect = Encoder::new()
-        .encode(&Command::Version, &mut request)
+        .encode(command, &mut request)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
     socket.write_all(&request).await?;
     socket.flush().await?;
     let mut decoder = Decoder::default();
     decoder.push(expect);
     let mut buf = BytesMut::new();
-    let mut chunk = [0u8; 256];
+    let mut chunk = [0u8; 512];
     loop {
         match decoder.decode(&mut buf) {
-            Ok(Some(Reply::Version(_))) => return Ok(()),
-            Ok(Some(Reply::Error(error))) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::ConnectionRefused,
-                    format!(
-                        "server refused the connection: {}",
-                        String::from_utf8_lossy(&error.message)
-                    ),
-                ))
-            }
-            Ok(Some(other)) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("unexpected first answer {other:?}"),
-                ))
-            }
+            Ok(Some(reply)) => return Ok(reply),
             Ok(None) => {}
             Err(error) => return Err(io::Error::new(io::ErrorKind::InvalidData, error)),
         }
