@@ -108,7 +108,7 @@ const NODES: usize = 3;
 const MAX_CONNECTIONS: usize = 4;
 /// Descriptors the runtime or the allocator may open on their own under load.
 const FD_SLACK: usize = 4;
-const LOAD_RSS_BOUND: u64 = 200 * MIB;
+const LOAD_RSS_BOUND: u64 = 128 * MIB;
 
 /// 10,000 tasks doing sets and gets on one client of three nodes.
 async fn load_bounded<R: Runtime + Default>() {

@@ -418,3 +418,26 @@ pub async fn chaos_integrity<R: Runtime + Default>() {
     }
     drop(servers);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_check_catches_wrong_values() {
+        let mut rng = Rng::new(3);
+        for _ in 0..100 {
+            let value = encode("key:1", 42, &mut rng);
+            assert_eq!(corruption("key:1", &value), None);
+            assert!(corruption("key:2", &value).is_some());
+            assert!(corruption("key:1", &value[..value.len() - 1]).is_some());
+            let mut flipped = value.clone();
+            let at = rng.below(value.len() as u64) as usize;
+            flipped[at] ^= 0x01;
+            assert!(corruption("key:1", &flipped).is_some());
+        }
+        let other = encode("key:10", 1, &mut rng);
+        assert!(corruption("key:1", &other).is_some());
+        assert!(corruption("key:1", b"").is_some());
+    }
+}
