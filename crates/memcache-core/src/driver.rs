@@ -195,11 +195,10 @@ impl<R: Runtime> Driver<R> {
     /// Reads once and hands the bytes to the state machine. `needed` is how much the
     /// reply in progress still lacks: a large value is read straight into place.
     fn poll_read(&mut self, cx: &mut Context<'_>, needed: usize) -> Poll<Result<(), Error>> {
-        let read = if needed >= DIRECT_READ {
-            // Safe code must initialise the room before reading into it; zero only what
-            // this read can fill, and never more than the value still needs.
+        let read = if let Some(room) = direct_read_room(needed) {
+            // Safe code must initialise the room before reading into it.
             let start = self.read_buf.len();
-            self.read_buf.resize(start + needed.min(DIRECT_READ_MAX), 0);
+            self.read_buf.resize(start + room, 0);
             let read = Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf[start..]);
             let got = match &read {
                 Poll::Ready(Ok(n)) => *n,
@@ -287,5 +286,26 @@ impl<R: Runtime> Driver<R> {
             node: self.name.to_string(),
             source: Arc::new(error),
         }
+    }
+}
+
+/// How much room to zero and read straight into, when the reply in progress still needs
+/// `needed` bytes: `None` reads through the scratch buffer. Decided from what the reply
+/// needs only, never from the buffer's capacity, so one large value does not make every
+/// later read zero a large buffer; and never more than one read can plausibly fill.
+fn direct_read_room(needed: usize) -> Option<usize> {
+    (needed >= DIRECT_READ).then(|| needed.min(DIRECT_READ_MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_large_value_in_progress_is_read_into_place() {
+        assert_eq!(direct_read_room(0), None);
+        assert_eq!(direct_read_room(DIRECT_READ - 1), None);
+        assert_eq!(direct_read_room(100 * 1024), Some(100 * 1024));
+        assert_eq!(direct_read_room(900 * 1024), Some(DIRECT_READ_MAX));
     }
 }
