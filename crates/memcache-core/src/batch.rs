@@ -5,12 +5,12 @@
 //! inbox, so batching never delays a request: an idle connection sends a lone get at once.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use memproto::{Command, Encoder, Expect, Reply, Retrieve, RetrieveKind};
 
-use crate::engine::request::{Outcome, ReplySender, Request};
+use crate::engine::request::{Caller, Outcome, Request};
 
 /// What makes a request batchable: a single-key `get` or `gets`.
 #[derive(Debug, Clone)]
@@ -31,11 +31,10 @@ pub(crate) enum Flushed {
     Merged {
         bytes: BytesMut,
         expect: Expect,
-        callers: Vec<(Bytes, ReplySender)>,
+        /// Each caller, with its key and its own deadline.
+        callers: Vec<(Bytes, Caller)>,
         /// The most patient caller's patience (`None` if one waits forever).
         patience: Option<Duration>,
-        /// The latest caller deadline (`None` if one waits forever).
-        deadline: Option<Instant>,
         /// The merged requests' total cost against the in-flight byte budget.
         cost: usize,
     },
@@ -99,27 +98,23 @@ impl Batch {
             .try_fold(Duration::ZERO, |longest, patience| {
                 patience.map(|p| p.max(longest))
             });
-        let deadline = requests
-            .iter()
-            .map(|request| request.deadline)
-            .try_fold(None::<Instant>, |latest, deadline| {
-                deadline.map(|d| Some(latest.map_or(d, |l| l.max(d))))
-            })
-            .flatten();
         let cost = requests.iter().map(Request::cost).sum();
         match encoded {
             Ok(expect) => Flushed::Merged {
                 bytes,
                 expect,
                 patience,
-                deadline,
                 cost,
                 callers: requests
                     .into_iter()
                     .map(|request| {
+                        let caller = Caller {
+                            sender: request.reply,
+                            deadline: request.deadline,
+                        };
                         (
                             request.batch.map(|batch| batch.key).unwrap_or_default(),
-                            request.reply,
+                            caller,
                         )
                     })
                     .collect(),
@@ -133,25 +128,21 @@ impl Batch {
 
 /// Shares a merged reply out: each caller gets its own item (or a miss); an error line goes
 /// to every caller.
-pub(crate) fn deliver(callers: Vec<(Bytes, ReplySender)>, reply: Reply) {
+pub(crate) fn deliver(callers: Vec<(Bytes, Caller)>, reply: Reply) {
     match reply {
         Reply::Values(items) => {
-            for (key, sender) in callers {
+            for (key, caller) in callers {
                 let own = items
                     .iter()
                     .filter(|item| item.key == key)
                     .cloned()
                     .collect();
-                if let Some(sender) = sender {
-                    let _ = sender.send(Outcome::Reply(Reply::Values(own)));
-                }
+                caller.send(Outcome::Reply(Reply::Values(own)));
             }
         }
         other => {
-            for (_, sender) in callers {
-                if let Some(sender) = sender {
-                    let _ = sender.send(Outcome::Reply(other.clone()));
-                }
+            for (_, caller) in callers {
+                caller.send(Outcome::Reply(other.clone()));
             }
         }
     }

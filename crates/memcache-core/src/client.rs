@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -255,25 +254,6 @@ impl<R: Runtime> Inner<R> {
         call.unwrap_or(self.config.timeout)
     }
 
-    /// Runs `operation`, failing with [`Error::Timeout`] when `timeout` passes first.
-    pub(crate) async fn with_timeout<T>(
-        &self,
-        timeout: Option<Duration>,
-        operation: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
-        let Some(timeout) = timeout else {
-            return operation.await;
-        };
-        let timer = self.runtime.sleep(timeout);
-        futures::pin_mut!(operation, timer);
-        // The timer is polled first: an operation that failed in the same instant its
-        // time ran out reports the timeout.
-        match select(timer, operation).await {
-            Either::Left(_) => Err(Error::Timeout),
-            Either::Right((result, _)) => result,
-        }
-    }
-
     /// How long a request with this timeout may wait before its connection counts as
     /// stuck: never less than the client's default, so a caller's short timeout does not
     /// close a connection other callers are using, plus a margin so that the caller's own
@@ -317,7 +297,7 @@ impl<R: Runtime> Inner<R> {
     ) -> Result<Reply> {
         let timeout = self.timeout(options.timeout);
         let call = self.call_for(encode, timeout, options, None, affinity);
-        self.with_timeout(timeout, node.request(&call)).await
+        node.request(&call).await
     }
 
     /// Sends a single-key `get`/`gets`, which the connection may merge with others when
@@ -336,7 +316,7 @@ impl<R: Runtime> Inner<R> {
             with_cas,
         });
         let call = self.call_for(encode, timeout, options, batch, Affinity::of_key(key));
-        self.with_timeout(timeout, node.request(&call)).await
+        node.request(&call).await
     }
 
     /// Queues a command without waiting for its reply. The connection still reads the reply
@@ -356,8 +336,7 @@ impl<R: Runtime> Inner<R> {
             Affinity::of_key(key)
         };
         let call = self.call_for(encode, timeout, options, None, affinity);
-        self.with_timeout(timeout, node.submit_detached(&call))
-            .await
+        node.submit_detached(&call).await
     }
 
     /// Sends an already encoded request to node `index`.
@@ -409,7 +388,8 @@ impl<R: Runtime> Inner<R> {
         let calls = chunks.into_iter().map(|(index, affinity, encoded)| {
             self.request_encoded(index, encoded, affinity, timeout, options)
         });
-        let replies = self.with_timeout(timeout, try_join_all(calls)).await?;
+        // Every request carries the same deadline; the first failure fails the call.
+        let replies = try_join_all(calls).await?;
         let mut found = HashMap::with_capacity(keys.len());
         for reply in replies {
             for item in values(reply)? {

@@ -112,8 +112,12 @@ impl<R: Runtime> Node<R> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Sends one request and waits for its reply. A request that never reached the socket
-    /// (its connection failed first) is sent again, on another connection, a few times.
+    /// Sends one request and waits for its reply, within the call's deadline. A request that
+    /// never reached the socket (its connection failed first) is sent again, on another
+    /// connection, a few times.
+    ///
+    /// Once the request is on a connection, its driver enforces the deadline (one timer per
+    /// connection, not one per request); only waiting for room takes a timer of its own.
     pub(crate) async fn request(&self, call: &Call<'_>) -> Result<Reply> {
         const UNSENT_RETRIES: usize = 3;
         let mut encoded = Some((call.encode)()?);
@@ -143,7 +147,7 @@ impl<R: Runtime> Node<R> {
                         }
                     }
                 }
-                Placement::Wait(room) => self.wait_for_room(room).await?,
+                Placement::Wait(room) => self.wait_for_room(room, call.deadline).await?,
                 Placement::Failed(error) => return Err(error),
             }
         }
@@ -164,7 +168,7 @@ impl<R: Runtime> Node<R> {
                     cell.wake();
                     return Ok(());
                 }
-                Placement::Wait(room) => self.wait_for_room(room).await?,
+                Placement::Wait(room) => self.wait_for_room(room, call.deadline).await?,
                 Placement::Failed(error) => return Err(error),
             }
         }
@@ -188,14 +192,33 @@ impl<R: Runtime> Node<R> {
             patience: call.patience,
             batch: call.batch.clone(),
             affinity: call.affinity.clone(),
+            timed_out: false,
         }
     }
 
-    async fn wait_for_room(&self, room: oneshot::Receiver<Result<()>>) -> Result<()> {
+    /// Waits until the pool says to try again, failing with [`Error::Timeout`] at
+    /// `deadline`.
+    async fn wait_for_room(
+        &self,
+        room: oneshot::Receiver<Result<()>>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         Counters::bump(&self.counters.requests_waited);
-        match room.await {
-            Ok(result) => result,
-            Err(oneshot::Canceled) => Err(Error::Closed),
+        let room = async {
+            match room.await {
+                Ok(result) => result,
+                Err(oneshot::Canceled) => Err(Error::Closed),
+            }
+        };
+        let Some(deadline) = deadline else {
+            return room.await;
+        };
+        let left = deadline.saturating_duration_since(self.runtime.now());
+        let timer = self.runtime.sleep(left);
+        futures::pin_mut!(room, timer);
+        match select(timer, room).await {
+            Either::Left(_) => Err(Error::Timeout),
+            Either::Right((result, _)) => result,
         }
     }
 
@@ -331,7 +354,7 @@ impl<R: Runtime> Node<R> {
         };
         match waiter {
             None => Ok(()),
-            Some(waiter) => self.wait_for_room(waiter).await,
+            Some(waiter) => self.wait_for_room(waiter, None).await,
         }
     }
 

@@ -31,7 +31,7 @@ use bytes::{Bytes, BytesMut};
 use memproto::{Decoder, Limits, Reply};
 
 use crate::batch::{self, Batch, Flushed};
-use crate::engine::request::{Affinity, Outcome, ReplySender, Request};
+use crate::engine::request::{Affinity, Caller, Outcome, Request};
 use crate::error::Error;
 
 /// How much a connection may carry at once, counted from submission to reply.
@@ -98,6 +98,10 @@ pub(crate) struct Connection {
     /// Caller and stuck deadlines of written requests, earliest first. Entries of requests
     /// already answered are dropped lazily.
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Sequence number of `queued.front()`; numbers are consecutive.
+    queue_seq: u64,
+    /// Caller deadlines of queued requests, earliest first, dropped lazily once written.
+    queued_deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
     decoder: Decoder,
     budget: Budget,
     /// Requests and bytes submitted and not yet answered (or dropped).
@@ -122,21 +126,48 @@ struct InFlight {
 
 /// Who waits for one reply: one caller, or the callers of a merged batch.
 enum Callers {
-    One(ReplySender),
-    Many(Vec<(Bytes, ReplySender)>),
+    One(Caller),
+    Many(Vec<(Bytes, Caller)>),
 }
 
 impl Callers {
     fn fail(self, error: &Error) -> u64 {
-        let senders: Vec<ReplySender> = match self {
-            Callers::One(sender) => vec![sender],
-            Callers::Many(callers) => callers.into_iter().map(|(_, sender)| sender).collect(),
+        let callers: Vec<Caller> = match self {
+            Callers::One(caller) => vec![caller],
+            Callers::Many(callers) => callers.into_iter().map(|(_, caller)| caller).collect(),
         };
-        let count = senders.len() as u64;
-        for sender in senders.into_iter().flatten() {
-            let _ = sender.send(Outcome::Failed(error.clone()));
+        let count = callers.len() as u64;
+        for caller in callers {
+            caller.send(Outcome::Failed(error.clone()));
         }
         count
+    }
+
+    /// Fails the callers whose deadline has passed by `now`.
+    fn expire(&mut self, now: Instant) {
+        match self {
+            Callers::One(caller) => caller.expire(now),
+            Callers::Many(callers) => {
+                for (_, caller) in callers {
+                    caller.expire(now);
+                }
+            }
+        }
+    }
+
+    fn deadlines(&self) -> Vec<Instant> {
+        match self {
+            Callers::One(caller) => caller.deadline.into_iter().collect(),
+            Callers::Many(callers) => {
+                let mut deadlines: Vec<Instant> = callers
+                    .iter()
+                    .filter_map(|(_, caller)| caller.deadline)
+                    .collect();
+                deadlines.sort_unstable();
+                deadlines.dedup();
+                deadlines
+            }
+        }
     }
 }
 
@@ -165,6 +196,8 @@ impl Connection {
             in_flight: VecDeque::new(),
             first_seq: 0,
             deadlines: BinaryHeap::new(),
+            queue_seq: 0,
+            queued_deadlines: BinaryHeap::new(),
             decoder: Decoder::new(config.limits),
             budget: Budget {
                 requests: config.budget.requests.max(1),
@@ -211,6 +244,10 @@ impl Connection {
                 *self.detached.entry(hash).or_default() += 1;
             }
         }
+        if let (Some(deadline), Some(_)) = (request.deadline, &request.reply) {
+            let seq = self.queue_seq + self.queued.len() as u64;
+            self.queued_deadlines.push(Reverse((deadline, seq)));
+        }
         self.queued.push_back(request);
         Ok(())
     }
@@ -219,7 +256,7 @@ impl Connection {
     /// (checked against `now` too, so a request issued right after a timeout sees it even
     /// before the driver has handled that deadline).
     fn is_behind(&mut self, now: Instant) -> bool {
-        self.behind_until.is_some() || self.poll_timeout().is_some_and(|at| at <= now)
+        self.behind_until.is_some() || self.overdue(now)
     }
 
     /// Whether the connection is open (it may still be busy).
@@ -307,6 +344,7 @@ impl Connection {
             let Some(request) = self.queued.pop_front() else {
                 break;
             };
+            self.queue_seq += 1;
             if request.is_abandoned(now) {
                 self.forget_unwritten(&request);
                 if let Some(sender) = request.reply {
@@ -333,6 +371,9 @@ impl Connection {
             self.write_batch(gathering, now, out);
         }
         self.batch = batch;
+        if self.queued.is_empty() {
+            self.queued_deadlines.clear();
+        }
         shrink_if_empty(&mut self.queued);
     }
 
@@ -347,15 +388,18 @@ impl Connection {
         out.extend_from_slice(&request.bytes);
         let detached = request.is_detached().then(|| request.affinity.clone());
         let cost = request.cost();
+        let caller = Caller {
+            sender: request.reply,
+            deadline: request.deadline,
+        };
         self.start(
             InFlight {
-                callers: Callers::One(request.reply),
+                callers: Callers::One(caller),
                 stuck_at: request.patience.and_then(|p| now.checked_add(p)),
                 cost,
                 detached,
             },
             request.expect,
-            request.deadline,
         );
     }
 
@@ -374,7 +418,6 @@ impl Connection {
                 expect,
                 callers,
                 patience,
-                deadline,
                 cost,
             } => {
                 out.extend_from_slice(&bytes);
@@ -387,7 +430,6 @@ impl Connection {
                         detached: None,
                     },
                     expect,
-                    deadline,
                 );
                 // The merged callers now share one reply and one budget slot.
                 self.load.requests -= merged - 1;
@@ -395,12 +437,12 @@ impl Connection {
         }
     }
 
-    fn start(&mut self, in_flight: InFlight, expect: memproto::Expect, deadline: Option<Instant>) {
+    fn start(&mut self, in_flight: InFlight, expect: memproto::Expect) {
         let seq = self.first_seq + self.in_flight.len() as u64;
         if let Some(stuck_at) = in_flight.stuck_at {
             self.deadlines.push(Reverse((stuck_at, seq)));
         }
-        if let Some(deadline) = deadline {
+        for deadline in in_flight.callers.deadlines() {
             if in_flight
                 .stuck_at
                 .is_none_or(|stuck_at| deadline < stuck_at)
@@ -459,16 +501,21 @@ impl Connection {
         Ok(answered)
     }
 
-    /// The earliest deadline of a request still in flight, when the driver must call
-    /// [`Connection::handle_timeout`].
+    /// The earliest deadline of a request still queued or in flight, when the driver must
+    /// call [`Connection::handle_timeout`].
     pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(Reverse((at, seq))) = self.deadlines.peek().copied() {
-            if seq >= self.first_seq {
-                return Some(at);
-            }
-            self.deadlines.pop();
+        let written = earliest(&mut self.deadlines, self.first_seq);
+        let queued = earliest(&mut self.queued_deadlines, self.queue_seq);
+        match (written, queued) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        None
+    }
+
+    /// The earliest written request's deadline that has passed by `now`: whether the
+    /// connection is behind, without changing anything.
+    fn overdue(&mut self, now: Instant) -> bool {
+        earliest(&mut self.deadlines, self.first_seq).is_some_and(|at| at <= now)
     }
 
     /// Applies every deadline that has passed by `now`.
@@ -476,6 +523,18 @@ impl Connection {
     /// # Errors
     /// The connection is stuck (a request's reply is overdue past its patience): close it.
     pub(crate) fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        while let Some(Reverse((at, seq))) = self.queued_deadlines.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.queued_deadlines.pop();
+            let index = seq
+                .checked_sub(self.queue_seq)
+                .and_then(|index| usize::try_from(index).ok());
+            if let Some(request) = index.and_then(|index| self.queued.get_mut(index)) {
+                request.expire(now);
+            }
+        }
         while let Some(Reverse((at, seq))) = self.deadlines.peek().copied() {
             if at > now {
                 break;
@@ -487,7 +546,7 @@ impl Connection {
             else {
                 continue;
             };
-            let Some(entry) = self.in_flight.get(index) else {
+            let Some(entry) = self.in_flight.get_mut(index) else {
                 continue;
             };
             if entry.stuck_at.is_some_and(|stuck_at| stuck_at <= now) {
@@ -496,6 +555,7 @@ impl Connection {
                     "no reply within the operation timeout",
                 ));
             }
+            entry.callers.expire(now);
             // A caller's deadline passed with its reply still due: later requests would
             // queue behind it, so take no more until it is answered.
             self.behind_until = Some(self.behind_until.map_or(seq, |behind| behind.max(seq)));
@@ -521,6 +581,8 @@ impl Connection {
         for entry in self.in_flight.drain(..) {
             closed.failed += entry.callers.fail(&error);
         }
+        self.queue_seq += self.queued.len() as u64;
+        self.queued_deadlines.clear();
         for request in self.queued.drain(..) {
             match request.reply {
                 Some(sender) => {
@@ -582,13 +644,21 @@ impl fmt::Debug for Connection {
 
 fn deliver(callers: Callers, reply: Reply) {
     match callers {
-        Callers::One(Some(sender)) => {
-            // The caller may have given up; its reply is dropped here.
-            let _ = sender.send(Outcome::Reply(reply));
-        }
-        Callers::One(None) => {}
+        Callers::One(caller) => caller.send(Outcome::Reply(reply)),
         Callers::Many(callers) => batch::deliver(callers, reply),
     }
+}
+
+/// The earliest entry of `heap` whose sequence number is still live (`>= first`), dropping
+/// the stale ones above it.
+fn earliest(heap: &mut BinaryHeap<Reverse<(Instant, u64)>>, first: u64) -> Option<Instant> {
+    while let Some(Reverse((at, seq))) = heap.peek().copied() {
+        if seq >= first {
+            return Some(at);
+        }
+        heap.pop();
+    }
+    None
 }
 
 fn shrink_if_empty<T>(queue: &mut VecDeque<T>) {

@@ -39,6 +39,8 @@ pub(crate) struct Request {
     pub(crate) batch: Option<BatchKey>,
     /// The keys the request touches, for read-your-writes after `noreply` requests.
     pub(crate) affinity: Affinity,
+    /// Its caller was told [`Error::Timeout`] while it waited to be written.
+    pub(crate) timed_out: bool,
 }
 
 impl Request {
@@ -58,7 +60,44 @@ impl Request {
 
     /// Whether nobody waits for the reply (a `noreply` request).
     pub(crate) fn is_detached(&self) -> bool {
-        self.reply.is_none()
+        self.reply.is_none() && !self.timed_out
+    }
+
+    /// Tells the caller its time ran out if its deadline has passed by `now`; the request
+    /// stays queued (and is skipped when its turn comes).
+    pub(crate) fn expire(&mut self, now: Instant) {
+        if self.deadline.is_some_and(|deadline| deadline <= now) {
+            if let Some(sender) = self.reply.take() {
+                self.timed_out = true;
+                let _ = sender.send(Outcome::Failed(Error::Timeout));
+            }
+        }
+    }
+}
+
+/// One caller waiting for a written request's reply, and when it stops waiting.
+#[derive(Debug)]
+pub(crate) struct Caller {
+    pub(crate) sender: ReplySender,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Caller {
+    /// Fails the caller with [`Error::Timeout`] if its deadline has passed by `now`; its
+    /// reply, when it comes, is read and dropped.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        if self.deadline.is_some_and(|deadline| deadline <= now) {
+            if let Some(sender) = self.sender.take() {
+                let _ = sender.send(Outcome::Failed(Error::Timeout));
+            }
+        }
+    }
+
+    pub(crate) fn send(self, outcome: Outcome) {
+        if let Some(sender) = self.sender {
+            // The caller may have given up; the outcome is dropped then.
+            let _ = sender.send(outcome);
+        }
     }
 }
 

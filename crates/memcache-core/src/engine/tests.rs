@@ -54,6 +54,7 @@ fn get(
         patience,
         batch: None,
         affinity: Affinity::of_key(key.as_bytes()),
+        timed_out: false,
     };
     (request, receiver)
 }
@@ -73,6 +74,7 @@ fn detached_set(key: &str, value: &[u8]) -> Request {
         patience: None,
         batch: None,
         affinity: Affinity::of_key(key.as_bytes()),
+        timed_out: false,
     }
 }
 
@@ -171,6 +173,77 @@ fn a_caller_timeout_makes_the_connection_refuse_until_it_catches_up() {
     feed(&mut conn, b"END\r\n").unwrap();
     assert_eq!(conn.refusal(now), None);
     conn.submit(now, refused.request).unwrap();
+}
+
+#[test]
+fn the_connection_times_callers_out_itself() {
+    let start = Instant::now();
+    let now = start;
+    let mut conn = connection(start);
+    // One written request and one still queued behind a full write buffer would both
+    // outlive their callers' deadlines: the connection fails them with Timeout at the
+    // deadline, without a timer of the caller's own.
+    let (a, mut ra) = get("a", Some(start + 100 * MS), Some(Duration::from_secs(1)));
+    conn.submit(now, a).unwrap();
+    transmit(&mut conn, now);
+    let (b, mut rb) = get("b", Some(start + 50 * MS), None);
+    conn.submit(now, b).unwrap();
+    assert_eq!(conn.poll_timeout(), Some(start + 50 * MS));
+    conn.handle_timeout(start + 50 * MS).unwrap();
+    assert!(matches!(
+        reply(&mut rb),
+        Some(Outcome::Failed(Error::Timeout))
+    ));
+    assert!(reply(&mut ra).is_none());
+    assert_eq!(conn.poll_timeout(), Some(start + 100 * MS));
+    conn.handle_timeout(start + 100 * MS).unwrap();
+    assert!(matches!(
+        reply(&mut ra),
+        Some(Outcome::Failed(Error::Timeout))
+    ));
+    // `b` is never written; `a`'s late reply is read and dropped.
+    assert!(transmit(&mut conn, start + 101 * MS).is_empty());
+    feed(&mut conn, b"END\r\n").unwrap();
+    assert_eq!(conn.load(), 0);
+    assert_eq!(conn.refusal(start + 102 * MS), None);
+}
+
+#[test]
+fn merged_gets_time_out_caller_by_caller() {
+    let start = Instant::now();
+    let now = start;
+    let mut conn = Connection::new(
+        "node:1".into(),
+        &ConnectionConfig {
+            autobatch_max_keys: Some(8),
+            ..config()
+        },
+        start,
+    );
+    let batched = |key: &str, deadline| {
+        let (mut request, receiver) = get(key, Some(deadline), Some(Duration::from_secs(1)));
+        request.batch = Some(crate::batch::BatchKey {
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            with_cas: false,
+        });
+        (request, receiver)
+    };
+    let (a, mut ra) = batched("a", start + 100 * MS);
+    let (b, mut rb) = batched("b", start + 300 * MS);
+    conn.submit(now, a).unwrap();
+    conn.submit(now, b).unwrap();
+    assert_eq!(&transmit(&mut conn, now)[..], b"get a b\r\n");
+    conn.handle_timeout(start + 100 * MS).unwrap();
+    assert!(matches!(
+        reply(&mut ra),
+        Some(Outcome::Failed(Error::Timeout))
+    ));
+    assert!(reply(&mut rb).is_none(), "b's deadline has not come");
+    feed(&mut conn, b"VALUE b 0 1\r\n2\r\nEND\r\n").unwrap();
+    assert!(
+        matches!(reply(&mut rb), Some(Outcome::Reply(memproto::Reply::Values(items))) if items.len() == 1)
+    );
+    assert_eq!(conn.load(), 0);
 }
 
 #[test]
