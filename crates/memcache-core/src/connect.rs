@@ -110,6 +110,13 @@ pub(crate) async fn exchange(
     let mut chunk = [0u8; 512];
     loop {
         match decoder.decode(&mut buf) {
+            // Anything after the one reply was sent unasked: this is no server to trust.
+            Ok(Some(_)) if !buf.is_empty() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "unsolicited bytes after the first answer",
+                ))
+            }
             Ok(Some(reply)) => return Ok(reply),
             Ok(None) => {}
             Err(error) => return Err(io::Error::new(io::ErrorKind::InvalidData, error)),

@@ -17,6 +17,7 @@ use bytes::{Buf, BytesMut};
 use futures::io::{AsyncRead, AsyncWrite};
 
 use crate::engine::connection::WRITE_HIGH_WATER;
+use crate::engine::request::Outcome;
 use crate::engine::ConnCell;
 use crate::error::Error;
 use crate::events::Counters;
@@ -97,7 +98,7 @@ impl<R: Runtime> Driver<R> {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
-        let closed = self.cell.lock().close(error);
+        let closed = self.cell.lock().close(error.clone());
         Counters::bump(&self.counters.connections_closed);
         self.counters.connections.fetch_sub(1, Ordering::Relaxed);
         self.counters
@@ -106,6 +107,11 @@ impl<R: Runtime> Driver<R> {
         if let Some(node) = self.node.upgrade() {
             node.conn_closed(&self.cell, closed.unsent_detached);
         }
+        // Only now may the callers of unwritten requests retry: the writes re-placed above
+        // go first.
+        for sender in closed.unsent_callers {
+            let _ = sender.send(Outcome::Unsent(error.clone()));
+        }
     }
 
     /// Drives the connection until it ends, returning why it ended.
@@ -113,7 +119,7 @@ impl<R: Runtime> Driver<R> {
         loop {
             self.cell.register(cx.waker());
             let now = self.runtime.now();
-            let (deadline, needed) = {
+            let (deadline, needed, freed) = {
                 let mut conn = self.cell.lock();
                 if let Some(reason) = conn.close_reason() {
                     return Poll::Ready(reason.clone());
@@ -124,11 +130,22 @@ impl<R: Runtime> Driver<R> {
                         "connection closed by the client",
                     ));
                 }
-                if self.out.len() < WRITE_HIGH_WATER {
-                    conn.poll_transmit(now, &mut self.out);
-                }
-                (conn.poll_timeout(), conn.bytes_needed(&self.read_buf))
+                let freed = if self.out.len() < WRITE_HIGH_WATER {
+                    conn.poll_transmit(now, &mut self.out)
+                } else {
+                    0
+                };
+                (
+                    conn.poll_timeout(),
+                    conn.bytes_needed(&self.read_buf),
+                    freed,
+                )
             };
+            if freed > 0 {
+                if let Some(node) = self.node.upgrade() {
+                    node.room(freed);
+                }
+            }
             let mut progress = false;
             match self.poll_write(cx) {
                 Poll::Ready(Ok(())) => progress = true,

@@ -12,8 +12,15 @@ pub(crate) struct Health {
     distribution: Distribution,
     purge_unhealthy: bool,
     events: Option<Arc<dyn ClusterEvents>>,
-    healthy: Mutex<Vec<bool>>,
+    healthy: Mutex<Vec<NodeHealth>>,
     routing: RwLock<Routing>,
+}
+
+/// One node's health and the epoch of the report that set it.
+#[derive(Debug, Clone, Copy)]
+struct NodeHealth {
+    healthy: bool,
+    epoch: u64,
 }
 
 /// A router over the nodes that receive keys, and their indices in the configured list.
@@ -29,8 +36,14 @@ impl Health {
         purge_unhealthy: bool,
         events: Option<Arc<dyn ClusterEvents>>,
     ) -> Self {
-        let healthy = vec![true; nodes.len()];
-        let routing = Routing::build(&nodes, distribution, &healthy);
+        let routing = Routing::build(&nodes, distribution, &vec![true; nodes.len()]);
+        let healthy = vec![
+            NodeHealth {
+                healthy: true,
+                epoch: 0,
+            };
+            nodes.len()
+        ];
         Health {
             nodes,
             distribution,
@@ -67,18 +80,28 @@ impl Health {
 
     /// Records a node's health; on a change, rebuilds routing (when unhealthy nodes are
     /// purged) and notifies the listener.
-    pub(crate) fn report(&self, index: usize, healthy: bool) {
+    /// Reports older than the last one applied for the node (`epoch` orders them) are
+    /// ignored.
+    pub(crate) fn report(&self, index: usize, healthy: bool, epoch: u64) {
         {
             let mut states = self
                 .healthy
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if states.get(index) == Some(&healthy) || index >= states.len() {
+            let Some(state) = states.get_mut(index) else {
+                return;
+            };
+            if epoch <= state.epoch {
                 return;
             }
-            states[index] = healthy;
+            state.epoch = epoch;
+            if state.healthy == healthy {
+                return;
+            }
+            state.healthy = healthy;
             if self.purge_unhealthy {
-                let rebuilt = Routing::build(&self.nodes, self.distribution, &states);
+                let flags: Vec<bool> = states.iter().map(|state| state.healthy).collect();
+                let rebuilt = Routing::build(&self.nodes, self.distribution, &flags);
                 *self
                     .routing
                     .write()
@@ -100,7 +123,9 @@ impl Health {
         self.healthy
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+            .iter()
+            .map(|state| state.healthy)
+            .collect()
     }
 }
 

@@ -57,6 +57,7 @@ pub(crate) struct Node<R: Runtime> {
     connector: Connector<R>,
     connection: ConnectionConfig,
     upkeep_every: Duration,
+    close_grace: Duration,
     health: Arc<Health>,
     pub(crate) counters: Arc<Counters>,
     pool: Mutex<Pool>,
@@ -97,6 +98,7 @@ impl<R: Runtime> Node<R> {
             connector,
             connection: config.connection.clone(),
             upkeep_every,
+            close_grace: config.close_grace,
             health,
             counters: Arc::default(),
             upkeep_started: AtomicBool::new(false),
@@ -197,50 +199,60 @@ impl<R: Runtime> Node<R> {
     }
 
     /// Waits until the pool says to try again, failing with [`Error::Timeout`] at
-    /// `deadline`.
+    /// `deadline`. A wake-up that arrives as the deadline passes is handed on to the next
+    /// waiter instead of being lost.
     async fn wait_for_room(
         &self,
-        room: oneshot::Receiver<Result<()>>,
+        mut room: oneshot::Receiver<Result<()>>,
         deadline: Option<Instant>,
     ) -> Result<()> {
         Counters::bump(&self.counters.requests_waited);
-        let room = async {
-            match room.await {
-                Ok(result) => result,
-                Err(oneshot::Canceled) => Err(Error::Closed),
-            }
-        };
         let Some(deadline) = deadline else {
-            return room.await;
+            return room.await.unwrap_or(Err(Error::Closed));
         };
         let left = deadline.saturating_duration_since(self.runtime.now());
         let timer = self.runtime.sleep(left);
-        futures::pin_mut!(room, timer);
-        match select(timer, room).await {
-            Either::Left(_) => Err(Error::Timeout),
-            Either::Right((result, _)) => result,
+        futures::pin_mut!(timer);
+        match select(timer, &mut room).await {
+            Either::Left(_) => {
+                room.close();
+                if let Ok(Some(Ok(()))) = room.try_recv() {
+                    self.room(1);
+                }
+                Err(Error::Timeout)
+            }
+            Either::Right((Ok(result), _)) => result,
+            Either::Right((Err(oneshot::Canceled), _)) => Err(Error::Closed),
         }
     }
 
     fn place(&self, request: Request, wait: bool) -> Placement {
         self.start_upkeep();
-        let now = self.runtime.now();
-        let mut pool = self.lock();
-        let placement = pool.submit(now, request, wait);
-        self.run_actions(&mut pool);
-        placement
+        self.with_pool(|pool, now| pool.submit(now, request, wait))
     }
 
-    /// Carries out what the pool asked for. Runs under the pool lock: spawning and
-    /// reporting health never call back into the pool synchronously.
-    fn run_actions(&self, pool: &mut Pool) {
-        while let Some(action) = pool.poll_action() {
+    /// Runs `f` on the pool under its lock, then carries out the actions it asked for
+    /// with the lock released: spawning a task may drop it on the spot (a runtime shutting
+    /// down does), and its drop guard reports back into the pool; health listeners are user
+    /// code.
+    fn with_pool<T>(&self, f: impl FnOnce(&mut Pool, Instant) -> T) -> T {
+        let now = self.runtime.now();
+        let (result, actions) = {
+            let mut pool = self.lock();
+            let result = f(&mut pool, now);
+            (
+                result,
+                std::iter::from_fn(|| pool.poll_action()).collect::<Vec<_>>(),
+            )
+        };
+        for action in actions {
             match action {
                 Action::Connect => self.spawn_connect(),
-                Action::Health(healthy) => self.health.report(self.index, healthy),
+                Action::Health { healthy, epoch } => self.health.report(self.index, healthy, epoch),
                 Action::Wake(cell) => cell.wake(),
             }
         }
+        result
     }
 
     fn spawn_connect(&self) {
@@ -264,52 +276,59 @@ impl<R: Runtime> Node<R> {
     }
 
     fn connected(&self, result: io::Result<Box<dyn Socket>>) {
-        let now = self.runtime.now();
-        let mut pool = self.lock();
-        match result {
+        let established = self.with_pool(|pool, now| match result {
             Ok(socket) => {
                 let cell = ConnCell::new(Connection::new(self.name.clone(), &self.connection, now));
                 // Counted before the pool wakes anyone, so a woken caller sees it.
                 Counters::bump(&self.counters.connections_created);
                 self.counters.connections.fetch_add(1, Ordering::Relaxed);
-                if !pool.connected(cell.clone()) {
+                if pool.connected(cell.clone()) {
+                    Some((socket, cell))
+                } else {
                     Counters::bump(&self.counters.connections_closed);
                     self.counters.connections.fetch_sub(1, Ordering::Relaxed);
-                } else {
-                    driver::spawn(
-                        &self.runtime,
-                        socket,
-                        cell,
-                        self.me.clone(),
-                        self.counters.clone(),
-                    );
+                    None
                 }
             }
             Err(error) => {
                 Counters::bump(&self.counters.connections_failed);
                 pool.connect_failed(now, error);
+                None
             }
+        });
+        // Requests placed on the connection meanwhile wait in its queue for the driver.
+        if let Some((socket, cell)) = established {
+            driver::spawn(
+                &self.runtime,
+                socket,
+                cell,
+                self.me.clone(),
+                self.counters.clone(),
+            );
         }
-        self.run_actions(&mut pool);
     }
 
     /// A driver ended; `unsent` fire-and-forget requests it never wrote go elsewhere if a
     /// connection can take them now.
     pub(crate) fn conn_closed(&self, cell: &Arc<ConnCell>, unsent: Vec<Request>) {
-        let now = self.runtime.now();
-        let mut pool = self.lock();
-        pool.conn_closed(now, cell);
-        for request in unsent {
-            if let Placement::Placed(cell) = pool.submit(now, request, false) {
-                cell.wake();
-            }
+        let placed = self.with_pool(|pool, now| {
+            pool.conn_closed(now, cell);
+            unsent
+                .into_iter()
+                .filter_map(|request| match pool.submit(now, request, false) {
+                    Placement::Placed(cell) => Some(cell),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        });
+        for cell in placed {
+            cell.wake();
         }
-        self.run_actions(&mut pool);
     }
 
-    /// `answered` requests finished on a connection: hand their room to waiting callers.
-    pub(crate) fn room(&self, answered: usize) {
-        self.lock().room(answered);
+    /// `freed` budget slots opened on a connection: hand them to waiting callers.
+    pub(crate) fn room(&self, freed: usize) {
+        self.lock().room(freed);
     }
 
     fn start_upkeep(&self) {
@@ -337,41 +356,33 @@ impl<R: Runtime> Node<R> {
     }
 
     fn upkeep(&self) {
-        let now = self.runtime.now();
-        let mut pool = self.lock();
-        pool.handle_timeout(now);
-        self.run_actions(&mut pool);
+        self.with_pool(|pool, now| pool.handle_timeout(now));
     }
 
     /// Opens the minimum number of connections and waits for the first outcome.
     pub(crate) async fn warm_up(&self) -> Result<()> {
         self.start_upkeep();
-        let waiter = {
-            let mut pool = self.lock();
+        let waiter = self.with_pool(|pool, _| {
             pool.warm_up();
-            self.run_actions(&mut pool);
             pool.wait_connected()
-        };
+        });
         match waiter {
             None => Ok(()),
             Some(waiter) => self.wait_for_room(waiter, None).await,
         }
     }
 
-    /// Starts a graceful close (see [`Pool::close`]) and ends the background tasks.
+    /// Starts a graceful close (see [`Pool::close`]): requests in flight have the close
+    /// grace to finish. Ends the background tasks.
     pub(crate) fn close(&self) {
-        let mut pool = self.lock();
-        pool.close();
-        self.run_actions(&mut pool);
-        drop(pool);
+        let grace = self.close_grace;
+        self.with_pool(|pool, now| pool.close(now.checked_add(grace)));
         self.shutdown.trigger();
     }
 
     /// Fails what is still in flight and closes every connection now.
     pub(crate) fn abort(&self) {
-        let mut pool = self.lock();
-        pool.abort();
-        self.run_actions(&mut pool);
+        self.with_pool(|pool, _| pool.abort());
     }
 
     /// Completes once the node is closed and every connection has ended.

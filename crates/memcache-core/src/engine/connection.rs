@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use futures::channel::oneshot;
 use memproto::{Decoder, Limits, Reply};
 
 use crate::batch::{self, Batch, Flushed};
@@ -114,6 +115,8 @@ pub(crate) struct Connection {
     batch: Option<Batch>,
     /// Why the connection closed.
     closed: Option<Error>,
+    /// While closing: when whatever is still in flight fails and the connection closes.
+    close_by: Option<Instant>,
 }
 
 struct InFlight {
@@ -176,6 +179,10 @@ impl Callers {
 pub(crate) struct Closed {
     /// Fire-and-forget requests that were never written: safe to send on another connection.
     pub(crate) unsent_detached: Vec<Request>,
+    /// Callers of requests that were never written, to be told so ([`Outcome::Unsent`])
+    /// once the fire-and-forget ones went elsewhere: a retried read must not overtake a
+    /// write to its key.
+    pub(crate) unsent_callers: Vec<oneshot::Sender<Outcome>>,
     /// Callers failed because their request was written (or merged) and is now lost.
     pub(crate) failed: u64,
 }
@@ -210,8 +217,11 @@ impl Connection {
             detached: HashMap::default(),
             behind_until: None,
             last_active: now,
-            batch: config.autobatch_max_keys.map(Batch::new),
+            batch: config
+                .autobatch_max_keys
+                .map(|max_keys| Batch::new(max_keys.min(merge_limit(&config.limits)))),
             closed: None,
+            close_by: None,
         }
     }
 
@@ -333,11 +343,13 @@ impl Connection {
     }
 
     /// Moves queued requests into `out` (until it holds [`WRITE_HIGH_WATER`] bytes),
-    /// skipping those whose caller gave up. Their stuck deadlines start now.
-    pub(crate) fn poll_transmit(&mut self, now: Instant, out: &mut BytesMut) {
+    /// skipping those whose caller gave up. Their stuck deadlines start now. Returns how
+    /// many budget slots that freed (skipped and merged requests), for waiting callers.
+    pub(crate) fn poll_transmit(&mut self, now: Instant, out: &mut BytesMut) -> usize {
         if self.queued.is_empty() || self.phase == Phase::Closed {
-            return;
+            return 0;
         }
+        let load_before = self.load.requests;
         self.last_active = now;
         let mut batch = self.batch.take();
         while out.len() < WRITE_HIGH_WATER {
@@ -375,6 +387,19 @@ impl Connection {
             self.queued_deadlines.clear();
         }
         shrink_if_empty(&mut self.queued);
+        self.prune_deadlines();
+        // Load only falls here: by skipped requests and by merged ones sharing a slot.
+        load_before.saturating_sub(self.load.requests)
+    }
+
+    /// Drops answered requests' deadline entries once they outnumber the live ones, so the
+    /// heap stays proportional to what is in flight under steady pipelining.
+    fn prune_deadlines(&mut self) {
+        let live = 2 * self.in_flight.len() + 64;
+        if self.deadlines.len() > 2 * live {
+            let first = self.first_seq;
+            self.deadlines.retain(|Reverse((_, seq))| *seq >= first);
+        }
     }
 
     fn forget_unwritten(&mut self, request: &Request) {
@@ -386,6 +411,12 @@ impl Connection {
 
     fn write_one(&mut self, request: Request, now: Instant, out: &mut BytesMut) {
         out.extend_from_slice(&request.bytes);
+        if !request.expect.expects_reply() {
+            // Nothing will come back (the decoder ignores it too): done once written. The
+            // engine itself always asks for replies; this keeps the pairing safe anyway.
+            self.forget_unwritten(&request);
+            return;
+        }
         let detached = request.is_detached().then(|| request.affinity.clone());
         let cost = request.cost();
         let caller = Caller {
@@ -506,10 +537,7 @@ impl Connection {
     pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {
         let written = earliest(&mut self.deadlines, self.first_seq);
         let queued = earliest(&mut self.queued_deadlines, self.queue_seq);
-        match (written, queued) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [written, queued, self.close_by].into_iter().flatten().min()
     }
 
     /// The earliest written request's deadline that has passed by `now`: whether the
@@ -523,6 +551,9 @@ impl Connection {
     /// # Errors
     /// The connection is stuck (a request's reply is overdue past its patience): close it.
     pub(crate) fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        if self.close_by.is_some_and(|close_by| close_by <= now) {
+            return Err(Error::Closed);
+        }
         while let Some(Reverse((at, seq))) = self.queued_deadlines.peek().copied() {
             if at > now {
                 break;
@@ -563,10 +594,12 @@ impl Connection {
         Ok(())
     }
 
-    /// Takes no new requests; the connection closes once those in flight are answered.
-    pub(crate) fn finish(&mut self) {
+    /// Takes no new requests; the connection closes once those in flight are answered, or
+    /// at `close_by` (see [`Connection::handle_timeout`]).
+    pub(crate) fn finish(&mut self, close_by: Option<Instant>) {
         if self.phase == Phase::Open {
             self.phase = Phase::Closing;
+            self.close_by = close_by;
         }
     }
 
@@ -584,10 +617,11 @@ impl Connection {
         self.queue_seq += self.queued.len() as u64;
         self.queued_deadlines.clear();
         for request in self.queued.drain(..) {
+            if request.timed_out {
+                continue;
+            }
             match request.reply {
-                Some(sender) => {
-                    let _ = sender.send(Outcome::Unsent(error.clone()));
-                }
+                Some(sender) => closed.unsent_callers.push(sender),
                 None => closed.unsent_detached.push(request),
             }
         }
@@ -647,6 +681,12 @@ fn deliver(callers: Callers, reply: Reply) {
         Callers::One(caller) => caller.send(Outcome::Reply(reply)),
         Callers::Many(callers) => batch::deliver(callers, reply),
     }
+}
+
+/// The most gets one merged command may carry: its whole reply must fit the reply budget
+/// even if every value is as large as allowed.
+fn merge_limit(limits: &Limits) -> usize {
+    (limits.max_reply_len / limits.max_value_len.max(1)).max(1)
 }
 
 /// The earliest entry of `heap` whose sequence number is still live (`>= first`), dropping

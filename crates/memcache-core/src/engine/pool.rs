@@ -50,8 +50,10 @@ pub(crate) enum Action {
     /// Open one connection and report the result with [`Pool::connected`] or
     /// [`Pool::connect_failed`].
     Connect,
-    /// The node turned healthy (`true`) or unhealthy.
-    Health(bool),
+    /// The node turned healthy or unhealthy. `epoch` orders reports, which the shell
+    /// carries out outside the pool's lock: a report older than one already applied is
+    /// stale.
+    Health { healthy: bool, epoch: u64 },
     /// Wake this connection's driver (it has something new to do, such as closing).
     Wake(Arc<ConnCell>),
 }
@@ -82,6 +84,7 @@ pub(crate) struct Pool {
     healthy: bool,
     closing: bool,
     drained: Vec<oneshot::Sender<()>>,
+    health_epoch: u64,
     /// Rotates placement among equally loaded connections.
     next: usize,
     actions: Vec<Action>,
@@ -101,6 +104,7 @@ impl Pool {
             healthy: true,
             closing: false,
             drained: Vec::new(),
+            health_epoch: 0,
             next: 0,
             actions: Vec::new(),
         }
@@ -125,11 +129,19 @@ impl Pool {
         self.forget_closed();
         let mut request = request;
         // Read-your-writes: follow an unanswered `noreply` request for one of these keys.
-        if let Some(held) = self
+        let holders: Vec<usize> = self
             .conns
             .iter()
-            .position(|cell| cell.lock().holds_any(&request.affinity))
-        {
+            .enumerate()
+            .filter(|(_, cell)| cell.lock().holds_any(&request.affinity))
+            .map(|(index, _)| index)
+            .collect();
+        if holders.len() > 1 {
+            // Writes to these keys are outstanding on several connections: no single one
+            // orders the request after all of them. Their replies will wake this caller.
+            return self.register_waiter();
+        }
+        if let Some(&held) = holders.first() {
             match self.try_place(now, held, request) {
                 Ok(placement) => return placement,
                 Err(refused) if refused.reason == Refusal::Closed => request = refused.request,
@@ -205,6 +217,10 @@ impl Pool {
                 });
             }
         }
+        self.register_waiter()
+    }
+
+    fn register_waiter(&mut self) -> Placement {
         let (sender, receiver) = oneshot::channel();
         if self.waiters.len() >= 64 && self.waiters.len().is_power_of_two() {
             self.waiters.retain(|waiter| !waiter.is_canceled());
@@ -278,7 +294,7 @@ impl Pool {
             self.healthy = true;
         }
         // Reported on every success, so the shell's view settles on the latest outcome.
-        self.actions.push(Action::Health(true));
+        self.report_health(true);
         self.wake_all(Ok(()));
         true
     }
@@ -287,6 +303,11 @@ impl Pool {
     /// can serve them.
     pub(crate) fn connect_failed(&mut self, now: Instant, error: io::Error) {
         self.connecting = self.connecting.saturating_sub(1);
+        if self.closing {
+            // Attempts cut short by the close say nothing about the node's health.
+            self.check_drained();
+            return;
+        }
         let error = Arc::new(error);
         self.failures = self.failures.saturating_add(1);
         let delay = self.config.backoff_after(self.failures);
@@ -295,7 +316,7 @@ impl Pool {
         let open = self.open_count();
         if self.failures >= self.config.unhealthy_after && open == 0 && self.healthy {
             self.healthy = false;
-            self.actions.push(Action::Health(false));
+            self.report_health(false);
         }
         if open == 0 && self.connecting == 0 {
             self.wake_all(Err(Error::Connect {
@@ -329,6 +350,14 @@ impl Pool {
         }
     }
 
+    fn report_health(&mut self, healthy: bool) {
+        self.health_epoch += 1;
+        self.actions.push(Action::Health {
+            healthy,
+            epoch: self.health_epoch,
+        });
+    }
+
     fn wake_all(&mut self, result: Result<(), Error>) {
         for waiter in self.waiters.drain(..) {
             let _ = waiter.send(result.clone());
@@ -355,7 +384,7 @@ impl Pool {
                     .is_some_and(|since| now.saturating_duration_since(since) >= idle_timeout);
                 if idle {
                     let cell = self.conns.swap_remove(index);
-                    cell.lock().finish();
+                    cell.lock().finish(None);
                     self.actions.push(Action::Wake(cell));
                 } else {
                     index += 1;
@@ -372,6 +401,16 @@ impl Pool {
             self.start_connect();
         }
         self.waiters.retain(|waiter| !waiter.is_canceled());
+        // A backstop for wake-ups lost to a race (a waiter woken as its own timer fired):
+        // if some connection has room now, let every waiter try again.
+        if !self.waiters.is_empty()
+            && self
+                .conns
+                .iter()
+                .any(|cell| cell.lock().refusal(now).is_none())
+        {
+            self.wake_all(Ok(()));
+        }
         self.ensure_progress(now);
     }
 
@@ -403,14 +442,15 @@ impl Pool {
     }
 
     /// Starts a graceful close: no new requests, waiting callers fail with
-    /// [`Error::Closed`], connections close once their requests are answered.
-    pub(crate) fn close(&mut self) {
+    /// [`Error::Closed`], connections close once their requests are answered, or at
+    /// `close_by` with what is left failing with [`Error::Closed`].
+    pub(crate) fn close(&mut self, close_by: Option<Instant>) {
         if std::mem::replace(&mut self.closing, true) {
             return;
         }
         self.wake_all(Err(Error::Closed));
         for cell in &self.conns {
-            cell.lock().finish();
+            cell.lock().finish(close_by);
             self.actions.push(Action::Wake(cell.clone()));
         }
         self.check_drained();
@@ -419,7 +459,7 @@ impl Pool {
     /// Ends a close whose grace ran out: what is still in flight fails with
     /// [`Error::Closed`].
     pub(crate) fn abort(&mut self) {
-        self.close();
+        self.close(None);
         for cell in &self.conns {
             // The callers are failed here; the driver sees the connection closed and ends.
             let _ = cell.lock().close(Error::Closed);

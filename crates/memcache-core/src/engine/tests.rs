@@ -18,7 +18,7 @@ const MS: Duration = Duration::from_millis(1);
 
 fn config() -> ConnectionConfig {
     ConnectionConfig {
-        limits: Limits::default(),
+        limits: Limits::for_max_item_size(1024 * 1024),
         budget: Budget::default(),
         autobatch_max_keys: None,
     }
@@ -375,10 +375,11 @@ fn closing_fails_written_requests_and_hands_back_unwritten_ones() {
         reply(&mut ra),
         Some(Outcome::Failed(Error::Closed))
     ));
-    assert!(matches!(
-        reply(&mut rb),
-        Some(Outcome::Unsent(Error::Closed))
-    ));
+    assert!(
+        reply(&mut rb).is_none(),
+        "told only once the writes went elsewhere"
+    );
+    assert_eq!(closed.unsent_callers.len(), 1);
     assert!(conn.is_closed());
     assert_eq!(
         conn.submit(now, get("d", None, None).0).unwrap_err().reason,
@@ -406,7 +407,7 @@ fn a_graceful_finish_drains_then_reports_done() {
     let (a, _ra) = get("a", None, None);
     conn.submit(now, a).unwrap();
     transmit(&mut conn, now);
-    conn.finish();
+    conn.finish(None);
     assert_eq!(
         conn.submit(now, get("b", None, None).0).unwrap_err().reason,
         Refusal::Closed
@@ -505,7 +506,9 @@ fn repeated_connect_failures_make_the_node_unhealthy_and_a_success_heals_it() {
         reports.extend(actions(&mut pool));
         now += Duration::from_secs(10);
     }
-    assert!(reports.iter().any(|a| matches!(a, Action::Health(false))));
+    assert!(reports
+        .iter()
+        .any(|a| matches!(a, Action::Health { healthy: false, .. })));
     // Upkeep keeps probing an unhealthy node, once the backoff allows.
     pool.handle_timeout(now);
     assert_eq!(connects(&actions(&mut pool)), 1);
@@ -514,7 +517,7 @@ fn repeated_connect_failures_make_the_node_unhealthy_and_a_success_heals_it() {
     assert!(pool.connected(cell(now, Budget::default())));
     assert!(actions(&mut pool)
         .iter()
-        .any(|a| matches!(a, Action::Health(true))));
+        .any(|a| matches!(a, Action::Health { healthy: true, .. })));
 }
 
 #[test]
@@ -705,7 +708,7 @@ fn close_fails_waiters_refuses_new_requests_and_drains() {
         panic!("waits");
     };
     actions(&mut pool);
-    pool.close();
+    pool.close(None);
     assert!(matches!(room.try_recv(), Ok(Some(Err(Error::Closed)))));
     assert!(matches!(
         pool.submit(now, get("b", None, None).0, true),
@@ -721,4 +724,128 @@ fn close_fails_waiters_refuses_new_requests_and_drains() {
         "refused while closing"
     );
     assert!(matches!(drained.try_recv(), Ok(Some(()))));
+}
+
+#[test]
+fn a_close_deadline_ends_a_graceful_close() {
+    let start = Instant::now();
+    let now = start;
+    let mut conn = connection(start);
+    let (a, _ra) = get("a", None, None);
+    conn.submit(now, a).unwrap();
+    transmit(&mut conn, now);
+    conn.finish(Some(start + Duration::from_secs(5)));
+    assert_eq!(conn.poll_timeout(), Some(start + Duration::from_secs(5)));
+    assert!(matches!(
+        conn.handle_timeout(start + Duration::from_secs(5)),
+        Err(Error::Closed)
+    ));
+}
+
+#[test]
+fn skipped_and_merged_requests_free_room_for_waiters() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let (a, ra) = get("a", None, None);
+    let (b, _rb) = get("b", None, None);
+    conn.submit(now, a).unwrap();
+    conn.submit(now, b).unwrap();
+    drop(ra);
+    assert_eq!(conn.poll_transmit(now, &mut BytesMut::new()), 1);
+    assert_eq!(conn.load(), 1);
+}
+
+#[test]
+fn timed_out_queued_requests_are_not_handed_back() {
+    let start = Instant::now();
+    let now = start;
+    let mut conn = connection(start);
+    let (a, mut ra) = get("a", Some(start + 10 * MS), None);
+    conn.submit(now, a).unwrap();
+    conn.handle_timeout(start + 10 * MS).unwrap();
+    assert!(matches!(
+        reply(&mut ra),
+        Some(Outcome::Failed(Error::Timeout))
+    ));
+    let closed = conn.close(Error::Closed);
+    assert!(closed.unsent_detached.is_empty());
+    assert!(closed.unsent_callers.is_empty());
+}
+
+#[test]
+fn a_multi_key_read_waits_while_its_keys_are_written_on_several_connections() {
+    let now = Instant::now();
+    let mut pool = Pool::new("node:1".into(), pool_config());
+    pool.warm_up();
+    actions(&mut pool);
+    pool.connected(cell(now, Budget::default()));
+    pool.connected(cell(now, Budget::default()));
+    let Placement::Placed(first) = pool.submit(now, detached_set("a", b"1"), true) else {
+        panic!("placed");
+    };
+    // Make the first connection the busier one so `b` goes to the other.
+    first.lock().submit(now, get("x", None, None).0).unwrap();
+    let Placement::Placed(second) = pool.submit(now, detached_set("b", b"1"), true) else {
+        panic!("placed");
+    };
+    assert!(!Arc::ptr_eq(&first, &second));
+    let keys: [&[u8]; 2] = [b"a", b"b"];
+    let (mut request, _receiver) = get("a", None, None);
+    request.affinity = Affinity::of_keys(&keys);
+    assert!(matches!(
+        pool.submit(now, request, true),
+        Placement::Wait(_)
+    ));
+}
+
+#[test]
+fn connects_cut_short_by_close_do_not_make_the_node_unhealthy() {
+    let now = Instant::now();
+    let mut pool = Pool::new(
+        "node:1".into(),
+        PoolConfig {
+            unhealthy_after: 1,
+            ..pool_config()
+        },
+    );
+    pool.warm_up();
+    actions(&mut pool);
+    pool.close(None);
+    pool.connect_failed(now, refused());
+    assert!(!actions(&mut pool)
+        .iter()
+        .any(|a| matches!(a, Action::Health { .. })));
+    assert!(matches!(pool.on_drained().try_recv(), Ok(Some(()))));
+}
+
+#[test]
+fn upkeep_wakes_waiters_when_a_connection_has_room() {
+    let now = Instant::now();
+    let mut pool = Pool::new(
+        "node:1".into(),
+        PoolConfig {
+            max: 1,
+            ..pool_config()
+        },
+    );
+    pool.warm_up();
+    actions(&mut pool);
+    let conn = cell(
+        now,
+        Budget {
+            requests: 1,
+            bytes: 1 << 20,
+        },
+    );
+    pool.connected(conn.clone());
+    let (a, ra) = get("a", None, None);
+    pool.submit(now, a, true);
+    let Placement::Wait(mut room) = pool.submit(now, get("b", None, None).0, true) else {
+        panic!("waits");
+    };
+    // `a` is abandoned and skipped: its slot frees without a reply.
+    drop(ra);
+    conn.lock().poll_transmit(now, &mut BytesMut::new());
+    pool.handle_timeout(now);
+    assert!(matches!(room.try_recv(), Ok(Some(Ok(())))));
 }
