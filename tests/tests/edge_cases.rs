@@ -12,11 +12,10 @@ use memcache_it::proxy::Proxy;
 use memcache_it::Memcached;
 use memcache_tokio::{Client, Error};
 
-/// conn.rs `poll_stuck`: the stuck timer is armed for the oldest request's deadline and only
-/// re-checked when it fires. When that request is answered and the next one has an EARLIER
-/// deadline (default timeout behind a long per-call timeout), the timer keeps the old, later
-/// deadline: the stuck connection stays open (and every request routed to it times out)
-/// until the long deadline passes.
+/// The driver's one timer must follow the earliest deadline in flight: when a request with a
+/// long per-call timeout is answered and the next one has an EARLIER deadline (the default
+/// timeout), a timer still armed for the later one would leave the stuck connection open (and
+/// every request routed to it timing out) until the long deadline passes.
 #[tokio::test(flavor = "multi_thread")]
 async fn stuck_check_is_not_delayed_by_an_answered_longer_deadline() {
     let server = Memcached::start();
@@ -78,10 +77,9 @@ async fn duration_max_timeout_does_not_panic() {
     }
 }
 
-/// conn.rs `write_one`/`write_batch`: `sent_at + patience` overflows `Instant` for a huge
-/// (but `Duration`-representable) timeout and panics inside the DRIVER task. The driver
-/// dies without marking the connection closed, so the pool keeps handing it out: every
-/// later request on it is queued in an inbox nobody drains and times out, for good.
+/// Writing a request computes `now + patience`, which overflows `Instant` for a huge (but
+/// `Duration`-representable) timeout. It must saturate: a panic there would end the driver
+/// task, and every later request on the connection would time out.
 #[tokio::test(flavor = "multi_thread")]
 async fn huge_timeout_does_not_kill_the_connection_driver() {
     let server = Memcached::start();
@@ -168,4 +166,54 @@ async fn short_call_timeout_does_not_kill_a_connection_without_default_timeout()
         "the caller without a timeout: {patient:?}"
     );
     assert_eq!(metrics(&client).connections_created, 1);
+}
+
+/// A client that outlives its runtime: shutting the runtime down drops the driver and
+/// connect tasks, whose drop guards report back into the pool. That must neither deadlock
+/// (a report arriving while the pool is locked) nor panic, and dropping the client after
+/// must return.
+#[test]
+fn a_client_outliving_its_runtime_shuts_down_cleanly() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = runtime.block_on(async {
+        let client = Client::builder([proxy.addr()])
+            .max_connections(2)
+            .max_in_flight(1)
+            .timeout(None)
+            .connect()
+            .await
+            .unwrap();
+        client.set("k", "v").await.unwrap();
+        proxy.hold();
+        // Requests in flight, waiters for room, fire-and-forget writes queued: every path
+        // a dropped task reports through.
+        for i in 0..8 {
+            let reader = client.clone();
+            tokio::spawn(async move {
+                let _ = reader.get(format!("k{i}")).await;
+            });
+            let writer = client.clone();
+            tokio::spawn(async move {
+                let _ = writer.set(format!("n{i}"), "v").noreply().await;
+            });
+        }
+        eventually("requests on the wire", LONG, || proxy.bytes_to_server() > 0).await;
+        client
+    });
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(runtime);
+        drop(client);
+        let _ = done.send(());
+    });
+    assert!(
+        finished.recv_timeout(LONG).is_ok(),
+        "runtime shutdown and client drop did not return"
+    );
 }
