@@ -240,10 +240,7 @@ impl<R: Runtime> Node<R> {
         let (result, actions) = {
             let mut pool = self.lock();
             let result = f(&mut pool, now);
-            (
-                result,
-                std::iter::from_fn(|| pool.poll_action()).collect::<Vec<_>>(),
-            )
+            (result, pool.take_actions())
         };
         for action in actions {
             match action {

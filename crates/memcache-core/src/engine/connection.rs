@@ -231,20 +231,7 @@ impl Connection {
     /// the byte budget still goes out, alone.
     pub(crate) fn submit(&mut self, now: Instant, request: Request) -> Result<(), Box<Refused>> {
         let cost = request.cost();
-        let busy = self.load.requests > 0;
-        let refusal = if self.phase != Phase::Open {
-            Some(Refusal::Closed)
-        } else if self.is_behind(now) {
-            Some(Refusal::Behind)
-        } else if busy
-            && (self.load.requests >= self.budget.requests
-                || self.load.bytes.saturating_add(cost) > self.budget.bytes)
-        {
-            Some(Refusal::Full)
-        } else {
-            None
-        };
-        if let Some(reason) = refusal {
+        if let Some(reason) = self.refusal_of(now, cost) {
             return Err(Box::new(Refused { reason, request }));
         }
         self.load.requests += 1;
@@ -277,13 +264,18 @@ impl Connection {
     /// Why the connection would refuse a request now, if it would (closed, behind, or at
     /// its budget).
     pub(crate) fn refusal(&mut self, now: Instant) -> Option<Refusal> {
+        self.refusal_of(now, 0)
+    }
+
+    /// Why the connection would refuse a request of `cost` bytes now, if it would.
+    fn refusal_of(&mut self, now: Instant, cost: usize) -> Option<Refusal> {
+        let over_budget = self.load.requests >= self.budget.requests
+            || self.load.bytes.saturating_add(cost.max(1)) > self.budget.bytes;
         if self.phase != Phase::Open {
             Some(Refusal::Closed)
         } else if self.is_behind(now) {
             Some(Refusal::Behind)
-        } else if self.load.requests > 0
-            && (self.load.requests >= self.budget.requests || self.load.bytes >= self.budget.bytes)
-        {
+        } else if self.load.requests > 0 && over_budget {
             Some(Refusal::Full)
         } else {
             None

@@ -110,13 +110,9 @@ impl Pool {
         }
     }
 
-    /// The next thing the shell must do.
-    pub(crate) fn poll_action(&mut self) -> Option<Action> {
-        if self.actions.is_empty() {
-            None
-        } else {
-            Some(self.actions.remove(0))
-        }
+    /// What the shell must do, in order.
+    pub(crate) fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
     }
 
     /// Places `request` on a connection. Without `wait`, a node whose connections are all
@@ -290,9 +286,7 @@ impl Pool {
         self.failures = 0;
         self.retry_at = None;
         self.last_error = None;
-        if !self.healthy {
-            self.healthy = true;
-        }
+        self.healthy = true;
         // Reported on every success, so the shell's view settles on the latest outcome.
         self.report_health(true);
         self.wake_all(Ok(()));

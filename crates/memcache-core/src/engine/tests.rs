@@ -430,7 +430,7 @@ fn pool_config() -> PoolConfig {
 }
 
 fn actions(pool: &mut Pool) -> Vec<Action> {
-    std::iter::from_fn(|| pool.poll_action()).collect()
+    pool.take_actions()
 }
 
 fn connects(actions: &[Action]) -> usize {
