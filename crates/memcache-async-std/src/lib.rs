@@ -26,6 +26,7 @@
 
 use std::future::Future;
 use std::io;
+#[cfg(unix)]
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -77,14 +78,6 @@ impl Runtime for AsyncStdRuntime {
     async fn connect_unix(&self, path: &Path) -> io::Result<Box<dyn Socket>> {
         let stream = async_std::os::unix::net::UnixStream::connect(path).await?;
         Ok(Box::new(stream) as Box<dyn Socket>)
-    }
-
-    #[cfg(not(unix))]
-    async fn connect_unix(&self, path: &Path) -> io::Result<Box<dyn Socket>> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("unix sockets are not supported here: {}", path.display()),
-        ))
     }
 
     fn spawn<F>(&self, task: F)

@@ -78,10 +78,18 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         options: &SocketOptions,
     ) -> impl Future<Output = io::Result<Box<dyn Socket>>> + Send;
 
-    /// Opens a unix socket connection. Platforms without unix sockets fail with
-    /// [`io::ErrorKind::Unsupported`].
-    fn connect_unix(&self, path: &Path)
-        -> impl Future<Output = io::Result<Box<dyn Socket>>> + Send;
+    /// Opens a unix socket connection. The default, for platforms without unix sockets,
+    /// fails with [`io::ErrorKind::Unsupported`].
+    fn connect_unix(
+        &self,
+        path: &Path,
+    ) -> impl Future<Output = io::Result<Box<dyn Socket>>> + Send {
+        let error = io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("unix sockets are not supported here: {}", path.display()),
+        );
+        async move { Err(error) }
+    }
 
     /// Runs `task` in the background.
     fn spawn<F>(&self, task: F)

@@ -22,6 +22,7 @@
 
 use std::future::Future;
 use std::io;
+#[cfg(unix)]
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -62,14 +63,6 @@ impl Runtime for TokioRuntime {
     async fn connect_unix(&self, path: &Path) -> io::Result<Box<dyn Socket>> {
         let stream = tokio::net::UnixStream::connect(path).await?;
         Ok(Box::new(stream.compat()) as Box<dyn Socket>)
-    }
-
-    #[cfg(not(unix))]
-    async fn connect_unix(&self, path: &Path) -> io::Result<Box<dyn Socket>> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("unix sockets are not supported here: {}", path.display()),
-        ))
     }
 
     fn spawn<F>(&self, task: F)
