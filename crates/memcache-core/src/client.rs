@@ -327,28 +327,33 @@ impl<R: Runtime> Inner<R> {
         node: &Arc<Node<R>>,
         encode: Encode<'_>,
         options: CallOptions,
-        key: &[u8],
+        affinity: Affinity,
     ) -> Result<()> {
         let timeout = self.timeout(options.timeout);
-        let affinity = if key.is_empty() {
-            Affinity::None
-        } else {
-            Affinity::of_key(key)
-        };
         let call = self.call_for(encode, timeout, options, None, affinity);
         node.submit_detached(&call).await
     }
 
-    /// Sends an already encoded request to node `index`.
-    async fn request_encoded(
+    /// Sends one chunk of a multi-key retrieval, already encoded (to refuse invalid keys
+    /// before anything is sent), to node `index`. The encoding is used as it is; only a
+    /// request that had to wait for room is encoded again.
+    async fn retrieve_chunk(
         &self,
         index: usize,
+        chunk: Retrieve<'_>,
         encoded: (Bytes, Expect),
-        affinity: Affinity,
         timeout: Option<Duration>,
         options: CallOptions,
     ) -> Result<Reply> {
-        let encode = move || Ok(encoded.clone());
+        let first = std::sync::Mutex::new(Some(encoded));
+        let encode = || {
+            let taken = first
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take();
+            taken.map_or_else(|| self.encode(&Command::Retrieve(chunk.clone()), 0), Ok)
+        };
+        let affinity = Affinity::of_keys(chunk.keys);
         let call = self.call_for(&encode, timeout, options, None, affinity);
         self.nodes[index].request(&call).await
     }
@@ -379,14 +384,14 @@ impl<R: Runtime> Inner<R> {
         for (index, node_keys) in per_node.iter().enumerate() {
             for chunk in line_chunks(node_keys) {
                 // Refuse invalid keys before anything is sent.
-                let command = Command::Retrieve(Retrieve { kind, keys: chunk });
-                let encoded = self.encode(&command, 0)?;
-                chunks.push((index, Affinity::of_keys(chunk), encoded));
+                let retrieve = Retrieve { kind, keys: chunk };
+                let encoded = self.encode(&Command::Retrieve(retrieve.clone()), 0)?;
+                chunks.push((index, retrieve, encoded));
             }
         }
         let timeout = self.timeout(options.timeout);
-        let calls = chunks.into_iter().map(|(index, affinity, encoded)| {
-            self.request_encoded(index, encoded, affinity, timeout, options)
+        let calls = chunks.into_iter().map(|(index, retrieve, encoded)| {
+            self.retrieve_chunk(index, retrieve, encoded, timeout, options)
         });
         // Every request carries the same deadline; the first failure fails the call.
         let replies = try_join_all(calls).await?;

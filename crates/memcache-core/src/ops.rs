@@ -296,7 +296,9 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreRequest<'c, R, K, V> {
         let encode = || inner.encode(&command, key.len() + value.len());
         let node = inner.route(key)?;
         if self.noreply {
-            return inner.call_noreply(node, &encode, self.options, key).await;
+            return inner
+                .call_noreply(node, &encode, self.options, Affinity::of_key(key))
+                .await;
         }
         match inner
             .call(node, &encode, self.options, Affinity::of_key(key))
@@ -564,7 +566,7 @@ impl<'c, R: Runtime> NoReplyRequest<'c, R> {
         let encode = || Ok(request.clone());
         let node = inner.route(&self.key)?;
         inner
-            .call_noreply(node, &encode, self.options, &self.key)
+            .call_noreply(node, &encode, self.options, Affinity::of_key(&self.key))
             .await
     }
 }
@@ -632,7 +634,9 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> KeyRequest<'c, R, K> {
         let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
         if self.noreply {
-            return inner.call_noreply(node, &encode, self.options, key).await;
+            return inner
+                .call_noreply(node, &encode, self.options, Affinity::of_key(key))
+                .await;
         }
         match inner
             .call(node, &encode, self.options, Affinity::of_key(key))
@@ -715,7 +719,9 @@ impl<'c, R: Runtime, T> NodeRequest<'c, R, T> {
         };
         let encode = || inner.encode(&command, 0);
         if self.noreply {
-            inner.call_noreply(node, &encode, self.options, &[]).await?;
+            inner
+                .call_noreply(node, &encode, self.options, Affinity::None)
+                .await?;
             return Ok(None);
         }
         inner
