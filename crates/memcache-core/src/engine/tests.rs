@@ -448,6 +448,58 @@ fn cell(now: Instant, budget: Budget) -> Arc<ConnCell> {
     ))
 }
 
+/// Room for one request at a time.
+const ONE_REQUEST: Budget = Budget {
+    requests: 1,
+    bytes: 1 << 20,
+};
+
+/// A pool whose first connections opened with these budgets, its actions so far consumed.
+fn pool_with(config: PoolConfig, now: Instant, budgets: &[Budget]) -> (Pool, Vec<Arc<ConnCell>>) {
+    let mut pool = Pool::new("node:1".into(), config);
+    pool.warm_up();
+    actions(&mut pool);
+    let conns = budgets
+        .iter()
+        .map(|&budget| {
+            let conn = cell(now, budget);
+            assert!(pool.connected(conn.clone()));
+            conn
+        })
+        .collect();
+    (pool, conns)
+}
+
+/// A one-connection pool whose connection is full with a request for `a`, and a caller
+/// waiting for room.
+struct FullPool {
+    pool: Pool,
+    conn: Arc<ConnCell>,
+    /// `a`'s reply.
+    reply: oneshot::Receiver<Outcome>,
+    /// The waiting caller's wake-up.
+    room: oneshot::Receiver<Result<(), Error>>,
+}
+
+fn full_pool_with_a_waiter(now: Instant) -> FullPool {
+    let config = PoolConfig {
+        max: 1,
+        ..pool_config()
+    };
+    let (mut pool, conns) = pool_with(config, now, &[ONE_REQUEST]);
+    let (a, reply) = get("a", None, None);
+    assert!(matches!(pool.submit(now, a, true), Placement::Placed(_)));
+    let Placement::Wait(room) = pool.submit(now, get("b", None, None).0, true) else {
+        panic!("waits");
+    };
+    FullPool {
+        pool,
+        conn: conns[0].clone(),
+        reply,
+        room,
+    }
+}
+
 fn refused() -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionRefused, "refused")
 }
@@ -523,20 +575,11 @@ fn repeated_connect_failures_make_the_node_unhealthy_and_a_success_heals_it() {
 #[test]
 fn a_full_node_makes_callers_wait_or_fail_fast() {
     let now = Instant::now();
-    let mut pool = Pool::new(
-        "node:1".into(),
-        PoolConfig {
-            max: 1,
-            ..pool_config()
-        },
-    );
-    let budget = Budget {
-        requests: 1,
-        bytes: 1 << 20,
+    let config = PoolConfig {
+        max: 1,
+        ..pool_config()
     };
-    pool.warm_up();
-    actions(&mut pool);
-    pool.connected(cell(now, budget));
+    let (mut pool, _) = pool_with(config, now, &[ONE_REQUEST]);
     let (a, _ra) = get("a", None, None);
     assert!(matches!(pool.submit(now, a, true), Placement::Placed(_)));
     match pool.submit(now, get("b", None, None).0, false) {
@@ -558,10 +601,7 @@ fn a_full_node_makes_callers_wait_or_fail_fast() {
 #[test]
 fn a_connection_that_is_behind_takes_no_new_requests() {
     let start = Instant::now();
-    let mut pool = Pool::new("node:1".into(), pool_config());
-    pool.warm_up();
-    actions(&mut pool);
-    pool.connected(cell(start, Budget::default()));
+    let (mut pool, _) = pool_with(pool_config(), start, &[Budget::default()]);
     let (a, _ra) = get("a", Some(start + 100 * MS), Some(Duration::from_secs(1)));
     let Placement::Placed(first) = pool.submit(start, a, true) else {
         panic!("placed");
@@ -584,28 +624,12 @@ fn a_connection_that_is_behind_takes_no_new_requests() {
 #[test]
 fn a_closed_connection_with_waiters_triggers_a_reconnect_or_fails_them() {
     let now = Instant::now();
-    let mut pool = Pool::new(
-        "node:1".into(),
-        PoolConfig {
-            max: 1,
-            ..pool_config()
-        },
-    );
-    pool.warm_up();
-    actions(&mut pool);
-    let conn = cell(
-        now,
-        Budget {
-            requests: 1,
-            bytes: 1 << 20,
-        },
-    );
-    pool.connected(conn.clone());
-    let (a, _ra) = get("a", None, None);
-    pool.submit(now, a, true);
-    let Placement::Wait(mut room) = pool.submit(now, get("b", None, None).0, true) else {
-        panic!("waits");
-    };
+    let FullPool {
+        mut pool,
+        conn,
+        reply: _reply,
+        mut room,
+    } = full_pool_with_a_waiter(now);
     actions(&mut pool);
     conn.lock().close(Error::Closed);
     pool.conn_closed(now, &conn);
@@ -624,17 +648,11 @@ fn a_closed_connection_with_waiters_triggers_a_reconnect_or_fails_them() {
 #[test]
 fn idle_connections_above_the_minimum_are_closed() {
     let start = Instant::now();
-    let mut pool = Pool::new(
-        "node:1".into(),
-        PoolConfig {
-            idle_timeout: Some(Duration::ZERO),
-            ..pool_config()
-        },
-    );
-    pool.warm_up();
-    actions(&mut pool);
-    pool.connected(cell(start, Budget::default()));
-    pool.connected(cell(start, Budget::default()));
+    let config = PoolConfig {
+        idle_timeout: Some(Duration::ZERO),
+        ..pool_config()
+    };
+    let (mut pool, _) = pool_with(config, start, &[Budget::default(); 2]);
     pool.handle_timeout(start);
     let woken = actions(&mut pool)
         .into_iter()
@@ -678,11 +696,7 @@ fn extreme_settings_neither_overflow_nor_spin() {
 #[test]
 fn noreply_writes_pin_only_their_own_keys() {
     let now = Instant::now();
-    let mut pool = Pool::new("node:1".into(), pool_config());
-    pool.warm_up();
-    actions(&mut pool);
-    pool.connected(cell(now, Budget::default()));
-    pool.connected(cell(now, Budget::default()));
+    let (mut pool, _) = pool_with(pool_config(), now, &[Budget::default(); 2]);
     let Placement::Placed(held) = pool.submit(now, detached_set("k", b"1"), true) else {
         panic!("placed");
     };
@@ -775,11 +789,7 @@ fn timed_out_queued_requests_are_not_handed_back() {
 #[test]
 fn a_multi_key_read_waits_while_its_keys_are_written_on_several_connections() {
     let now = Instant::now();
-    let mut pool = Pool::new("node:1".into(), pool_config());
-    pool.warm_up();
-    actions(&mut pool);
-    pool.connected(cell(now, Budget::default()));
-    pool.connected(cell(now, Budget::default()));
+    let (mut pool, _) = pool_with(pool_config(), now, &[Budget::default(); 2]);
     let Placement::Placed(first) = pool.submit(now, detached_set("a", b"1"), true) else {
         panic!("placed");
     };
@@ -821,28 +831,12 @@ fn connects_cut_short_by_close_do_not_make_the_node_unhealthy() {
 #[test]
 fn upkeep_wakes_waiters_when_a_connection_has_room() {
     let now = Instant::now();
-    let mut pool = Pool::new(
-        "node:1".into(),
-        PoolConfig {
-            max: 1,
-            ..pool_config()
-        },
-    );
-    pool.warm_up();
-    actions(&mut pool);
-    let conn = cell(
-        now,
-        Budget {
-            requests: 1,
-            bytes: 1 << 20,
-        },
-    );
-    pool.connected(conn.clone());
-    let (a, ra) = get("a", None, None);
-    pool.submit(now, a, true);
-    let Placement::Wait(mut room) = pool.submit(now, get("b", None, None).0, true) else {
-        panic!("waits");
-    };
+    let FullPool {
+        mut pool,
+        conn,
+        reply: ra,
+        mut room,
+    } = full_pool_with_a_waiter(now);
     // `a` is abandoned and skipped: its slot frees without a reply.
     drop(ra);
     conn.lock().poll_transmit(now, &mut BytesMut::new());
