@@ -141,11 +141,7 @@ impl<R: Runtime> Driver<R> {
                     freed,
                 )
             };
-            if freed > 0 {
-                if let Some(node) = self.node.upgrade() {
-                    node.room(freed);
-                }
-            }
+            self.hand_room(freed);
             let mut progress = false;
             match self.poll_write(cx) {
                 Poll::Ready(Ok(())) => progress = true,
@@ -248,12 +244,17 @@ impl<R: Runtime> Driver<R> {
         if self.read_buf.is_empty() && self.read_buf.capacity() > READ_KEEP {
             self.read_buf = BytesMut::new();
         }
-        if answered > 0 {
+        self.hand_room(answered);
+        Ok(())
+    }
+
+    /// Tells the pool that `freed` budget slots opened, for callers waiting for room.
+    fn hand_room(&self, freed: usize) {
+        if freed > 0 {
             if let Some(node) = self.node.upgrade() {
-                node.room(answered);
+                node.room(freed);
             }
         }
-        Ok(())
     }
 
     /// Keeps the timer armed at or before the state machine's deadline, and applies the

@@ -126,10 +126,7 @@ impl<R: Runtime> Node<R> {
         Counters::bump(&self.counters.requests);
         let mut unsent = 0;
         loop {
-            let (bytes, expect) = match encoded.take() {
-                Some(encoded) => encoded,
-                None => (call.encode)()?,
-            };
+            let (bytes, expect) = next_encoding(call, &mut encoded)?;
             let (sender, receiver) = oneshot::channel();
             let request = self.request_for(call, bytes, expect, Some(sender));
             match self.place(request, call.wait) {
@@ -160,10 +157,7 @@ impl<R: Runtime> Node<R> {
         let mut encoded = Some((call.encode)()?);
         Counters::bump(&self.counters.requests);
         loop {
-            let (bytes, expect) = match encoded.take() {
-                Some(encoded) => encoded,
-                None => (call.encode)()?,
-            };
+            let (bytes, expect) = next_encoding(call, &mut encoded)?;
             let request = self.request_for(call, bytes, expect, None);
             match self.place(request, call.wait) {
                 Placement::Placed(cell) => {
@@ -402,6 +396,16 @@ impl<R: Runtime> Drop for Node<R> {
     /// The last client handle is gone: close gracefully, without waiting.
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// The request's bytes for the next attempt: the first encoding (made up front, so an
+/// invalid request fails before anything is counted or sent), then a fresh one for each
+/// attempt after a wait for room.
+fn next_encoding(call: &Call<'_>, first: &mut Option<(Bytes, Expect)>) -> Result<(Bytes, Expect)> {
+    match first.take() {
+        Some(encoded) => Ok(encoded),
+        None => (call.encode)(),
     }
 }
 
