@@ -1,88 +1,136 @@
-//! `memcache-bench`: an end-to-end benchmark of `memcache_tokio::Client` against raw-socket
-//! baselines measured in the same run, on the same memcached.
+//! `memcache-bench`: the client end to end against a raw pipelined socket loop, measured in
+//! the same run on the same memcached, as CPU time and allocations per operation.
 //!
-//! It starts its own memcached on a free port of 127.0.0.1 (killed on exit) unless
-//! `--server HOST:PORT` is given, preloads 1000 keys with 100-byte values and one 100 KiB
-//! value, then runs each workload for `--duration-secs`, `--runs` times, interleaved, and
-//! prints the median run of each as a markdown table:
+//! It starts its own memcached (`-t 1`) on a free port of 127.0.0.1, pinned to the first
+//! CPU while the benchmark pins itself to the second (when there are two and `taskset`
+//! exists), preloads 1000 keys with 100-byte values and one 100 KiB value, then, on each
+//! runtime asked for, runs every workload `--runs` times for `--duration-secs` each,
+//! interleaved, and prints the medians as markdown tables:
 //!
-//! - **raw loop** (R1-R4): `--concurrency` tasks, each with its own TCP connection, write one
-//!   request and read until its reply's terminator: the best a naive, non-pipelining client
-//!   can do.
-//! - **raw pipelined** (P1): one connection, a batch of `--batch` gets written at once, then
-//!   all replies read: an upper bound for the wire.
-//! - **client** (W1-W4, as in emcache's benchmark): `--concurrency` tasks sharing one
-//!   client with `--connections` connections: get, set, get_many(100), get of 100 KiB.
+//! - **raw loop**: `--connections` connections, each with its share of `--concurrency`
+//!   requests in flight, written in one write per round and parsed in place (see
+//!   [`raw`]): the floor.
+//! - **client**: `--concurrency` tasks sharing one client with `--connections`
+//!   connections and the default configuration, each awaiting one call at a time; and the
+//!   same gets with autobatching on.
 //!
 //! Run `memcache-bench --help` for the flags.
 #![warn(clippy::missing_docs_in_private_items)]
 
+mod alloc;
+mod data;
+mod load;
+mod raw;
+mod report;
 mod server;
 mod stats;
-mod workload;
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use memcache_tokio::Client;
+use futures::channel::oneshot;
+use futures::future::{select, Either};
+use memcache_core::{Client, Runtime, SocketOptions};
 
+use crate::data::{Data, Op};
+use crate::raw::RawPlan;
+use crate::report::{Row, Section};
 use crate::server::Server;
-use crate::stats::{fmt_latency, fmt_rate, median, Sample};
-use crate::workload::{Data, Op, Timing};
+use crate::stats::{fmt_latency, fmt_rate, summarize, Meter, Sample, TaskStats};
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 /// The usage text.
 const USAGE: &str = "\
-memcache-bench: memcache-tokio against raw-socket baselines, measured in the same run
+memcache-bench: the client against a raw pipelined socket loop, same run, same server
 
 USAGE: memcache-bench [FLAGS]
 
-  --duration-secs N  measured seconds per workload and run (default 3)
-  --runs N           runs of every workload; the median run is reported (default 3)
-  --concurrency N    concurrent tasks, and connections of the raw loop (default 32)
-  --connections N    the client's max connections (default 2)
-  --batch N          gets per batch in the pipelined baseline (default 100)
-  --threads N        tokio worker threads; 1 = current-thread runtime (default 1)
-  --only IDS         run only these workloads, comma-separated (e.g. R1,W1,P1)
+  --runtime LIST     runtimes, comma-separated: tokio (current-thread), tokio-mt,
+                     async-std (default: all three)
+  --duration-secs N  measured seconds per workload and run (default 2)
+  --runs N           runs of every workload; medians are reported (default 3)
+  --concurrency N    client tasks, and requests in flight in the raw loop (default 32)
+  --connections N    connections of the client and of the raw loop (default 2)
+  --threads N        worker threads of the tokio-mt runtime (default 2)
+  --only IDS         run only these workloads: get,set,get_many,large,autobatch
+  --client-only      skip the raw loop (to profile the client alone)
+  --no-pin           do not pin memcached and the benchmark to separate CPUs
   --server HOST:PORT use this memcached instead of starting one (loopback only)
   --allow-remote     allow a non-loopback --server (its bench:* keys are overwritten)
   -h, --help         this text
 ";
 
+/// A runtime the client and the baseline run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RuntimeKind {
+    /// tokio's current-thread runtime.
+    Tokio,
+    /// tokio's multi-thread runtime.
+    TokioMulti,
+    /// async-std.
+    AsyncStd,
+}
+
+impl RuntimeKind {
+    /// Parses one name of `--runtime`.
+    fn parse(name: &str) -> Option<RuntimeKind> {
+        match name {
+            "tokio" => Some(RuntimeKind::Tokio),
+            "tokio-mt" => Some(RuntimeKind::TokioMulti),
+            "async-std" => Some(RuntimeKind::AsyncStd),
+            _ => None,
+        }
+    }
+}
+
 /// Command-line settings.
 #[derive(Debug, Clone)]
 struct Args {
+    /// Runtimes to measure on, in order.
+    runtimes: Vec<RuntimeKind>,
     /// Measured time per workload and run.
     duration: Duration,
     /// Runs of every workload.
     runs: usize,
-    /// Concurrent tasks (and raw-loop connections).
+    /// Client tasks, and requests in flight in the raw loop.
     concurrency: usize,
-    /// The client's max connections.
+    /// Connections of the client and of the raw loop.
     connections: usize,
-    /// Gets per pipelined batch.
-    batch: usize,
-    /// Tokio worker threads.
+    /// Worker threads of the multi-thread tokio runtime.
     threads: usize,
+    /// Workloads to run (all when empty).
+    only: Vec<String>,
+    /// Pin the server and the benchmark to separate CPUs.
+    pin: bool,
+    /// Skip the raw loop.
+    client_only: bool,
     /// An existing server to use.
     server: Option<String>,
     /// Allow a non-loopback server.
     allow_remote: bool,
-    /// Run only the workloads with these ids (all when empty).
-    only: Vec<String>,
 }
 
 impl Default for Args {
     fn default() -> Self {
         Args {
-            duration: Duration::from_secs(3),
+            runtimes: vec![
+                RuntimeKind::Tokio,
+                RuntimeKind::TokioMulti,
+                RuntimeKind::AsyncStd,
+            ],
+            duration: Duration::from_secs(2),
             runs: 3,
             concurrency: 32,
             connections: 2,
-            batch: 100,
-            threads: 1,
+            threads: 2,
+            only: Vec::new(),
+            pin: true,
+            client_only: false,
             server: None,
             allow_remote: false,
-            only: Vec::new(),
         }
     }
 }
@@ -90,9 +138,12 @@ impl Default for Args {
 /// Upper bounds on the flags, so a typo cannot start an endless or huge run.
 const MAX_DURATION_SECS: u64 = 600;
 /// See [`MAX_DURATION_SECS`].
-const MAX_RUNS: usize = 100;
+const MAX_RUNS: u64 = 100;
 /// See [`MAX_DURATION_SECS`].
-const MAX_TASKS: usize = 4096;
+const MAX_TASKS: u64 = 4096;
+
+/// The workload names `--only` takes.
+const WORKLOADS: [&str; 5] = ["get", "set", "get_many", "large", "autobatch"];
 
 impl Args {
     /// Parses `args` (without the program name). `Ok(None)` means help was asked for.
@@ -108,392 +159,389 @@ impl Args {
                     )),
                 }
             };
-            let max_tasks = MAX_TASKS as u64;
+            let list = |text: String| -> Vec<String> {
+                text.split(',')
+                    .map(|item| item.trim().to_owned())
+                    .filter(|item| !item.is_empty())
+                    .collect()
+            };
             match flag.as_str() {
                 "-h" | "--help" => return Ok(None),
+                "--runtime" => {
+                    parsed.runtimes = list(value()?)
+                        .iter()
+                        .map(|name| {
+                            RuntimeKind::parse(name)
+                                .ok_or_else(|| format!("unknown runtime {name:?}"))
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
                 "--duration-secs" => {
                     parsed.duration = Duration::from_secs(number(value()?, MAX_DURATION_SECS)?);
                 }
-                "--runs" => parsed.runs = number(value()?, MAX_RUNS as u64)? as usize,
-                "--concurrency" => parsed.concurrency = number(value()?, max_tasks)? as usize,
-                "--connections" => parsed.connections = number(value()?, max_tasks)? as usize,
-                "--batch" => parsed.batch = number(value()?, 1000)? as usize,
+                "--runs" => parsed.runs = number(value()?, MAX_RUNS)? as usize,
+                "--concurrency" => parsed.concurrency = number(value()?, MAX_TASKS)? as usize,
+                "--connections" => parsed.connections = number(value()?, MAX_TASKS)? as usize,
                 "--threads" => parsed.threads = number(value()?, 64)? as usize,
+                "--only" => {
+                    parsed.only = list(value()?);
+                    if let Some(unknown) = parsed.only.iter().find(|w| !WORKLOADS.contains(&w.as_str())) {
+                        return Err(format!(
+                            "unknown workload {unknown:?}; the workloads are {}",
+                            WORKLOADS.join(",")
+                        ));
+                    }
+                }
+                "--no-pin" => parsed.pin = false,
+                "--client-only" => parsed.client_only = true,
                 "--server" => parsed.server = Some(value()?),
                 "--allow-remote" => parsed.allow_remote = true,
-                "--only" => {
-                    parsed.only = value()?
-                        .split(',')
-                        .map(|id| id.trim().to_owned())
-                        .filter(|id| !id.is_empty())
-                        .collect();
-                }
                 // `cargo bench` passes this to every bench target.
                 "--bench" => {}
                 other => return Err(format!("unknown flag {other:?}\n\n{USAGE}")),
             }
         }
+        if parsed.runtimes.is_empty() {
+            return Err("--runtime names no runtime".to_owned());
+        }
+        if parsed.connections > parsed.concurrency {
+            return Err("--connections may not exceed --concurrency".to_owned());
+        }
         Ok(Some(parsed))
     }
-}
 
-/// One row of the report: a workload and its samples, one per run.
-struct Row {
-    /// Short id (R1, W1, ...).
-    id: &'static str,
-    /// What it does.
-    what: String,
-    /// Who drives the traffic and over how many connections.
-    driver: String,
-    /// One sample per run.
-    samples: Vec<Sample>,
-}
-
-/// The workloads, in the order each run executes them: every client workload right after
-/// its raw baseline, so each pair sees the same machine conditions.
-#[derive(Clone, Copy)]
-enum Step {
-    /// Raw request/response loop.
-    RawLoop(Op),
-    /// Raw pipelined gets.
-    Pipelined,
-    /// Through the client with no timeout.
-    Client(Op),
-    /// Through the client with the default 1 s timeout (W1 only).
-    ClientDefaultTimeout,
-}
-
-/// The steps and their report labels.
-fn plan(args: &Args) -> Vec<(&'static str, Step, String, String)> {
-    let raw = format!("raw loop, {} conns", args.concurrency);
-    let client = format!(
-        "client, {} tasks, {} conns",
-        args.concurrency, args.connections
-    );
-    vec![
-        (
-            "R1",
-            Step::RawLoop(Op::Get),
-            Op::Get.describe().into(),
-            raw.clone(),
-        ),
-        (
-            "W1",
-            Step::Client(Op::Get),
-            Op::Get.describe().into(),
-            client.clone(),
-        ),
-        (
-            "W1t",
-            Step::ClientDefaultTimeout,
-            format!("{} (default 1 s timeout)", Op::Get.describe()),
-            client.clone(),
-        ),
-        (
-            "R2",
-            Step::RawLoop(Op::Set),
-            Op::Set.describe().into(),
-            raw.clone(),
-        ),
-        (
-            "W2",
-            Step::Client(Op::Set),
-            Op::Set.describe().into(),
-            client.clone(),
-        ),
-        (
-            "R3",
-            Step::RawLoop(Op::GetMany),
-            Op::GetMany.describe().into(),
-            raw.clone(),
-        ),
-        (
-            "W3",
-            Step::Client(Op::GetMany),
-            Op::GetMany.describe().into(),
-            client.clone(),
-        ),
-        (
-            "R4",
-            Step::RawLoop(Op::GetLarge),
-            Op::GetLarge.describe().into(),
-            raw,
-        ),
-        (
-            "W4",
-            Step::Client(Op::GetLarge),
-            Op::GetLarge.describe().into(),
-            client,
-        ),
-        (
-            "P1",
-            Step::Pipelined,
-            format!("get, 100 B value, batches of {}", args.batch),
-            "raw pipelined, 1 conn".to_owned(),
-        ),
-    ]
-}
-
-/// Builds the client under test.
-fn build_client(args: &Args, server: &Server, timeout: Option<Duration>) -> Result<Client, String> {
-    Client::builder([server.addr.to_string()])
-        .max_connections(args.connections)
-        .timeout(timeout)
-        .build()
-        .map_err(|error| format!("cannot build the client: {error}"))
-}
-
-/// Warms a client up: opens its connections and runs a few hundred operations.
-async fn warm_up(client: &Client, data: &Data) -> Result<(), String> {
-    for key in data.keys.iter().take(200) {
-        client
-            .get(key)
-            .await
-            .map_err(|error| format!("warm-up get failed: {error}"))?;
+    /// Whether workload `name` runs.
+    fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|only| only == name)
     }
-    Ok(())
 }
 
-/// Runs everything and prints the report.
-async fn run(args: Args) -> Result<(), String> {
+/// What every section shares: the settings, the server and the data.
+struct Bench {
+    /// The settings.
+    args: Args,
+    /// The server.
+    server: Server,
+    /// Keys and values.
+    data: Arc<Data>,
+}
+
+/// One comparison: the raw loop and the client doing the same operation.
+#[derive(Clone, Copy)]
+struct Workload {
+    /// The `--only` name.
+    name: &'static str,
+    /// The operation.
+    op: Op,
+    /// Whether the client merges concurrent gets (autobatching).
+    autobatch: bool,
+}
+
+/// The workloads, in the order each run executes them.
+const PLAN: [Workload; 5] = [
+    Workload {
+        name: "get",
+        op: Op::Get,
+        autobatch: false,
+    },
+    Workload {
+        name: "autobatch",
+        op: Op::Get,
+        autobatch: true,
+    },
+    Workload {
+        name: "set",
+        op: Op::Set,
+        autobatch: false,
+    },
+    Workload {
+        name: "get_many",
+        op: Op::GetMany,
+        autobatch: false,
+    },
+    Workload {
+        name: "large",
+        op: Op::GetLarge,
+        autobatch: false,
+    },
+];
+
+impl Bench {
+    /// Measures every workload on runtime `runtime` (already entered).
+    async fn section<R: Runtime + Default>(&self, runtime: R, label: String) -> Result<Section, String> {
+        let args = &self.args;
+        let client = self.client::<R>(false).await?;
+        let batching = self.client::<R>(true).await?;
+        let workloads: Vec<Workload> = PLAN.into_iter().filter(|w| args.runs(w.name)).collect();
+        let mut rows: Vec<Row> = workloads
+            .iter()
+            .map(|w| Row::new(w.op, w.autobatch))
+            .collect();
+        for run in 1..=args.runs {
+            for (row, workload) in rows.iter_mut().zip(&workloads) {
+                let raw = if args.client_only {
+                    Sample::default()
+                } else {
+                    self.raw(&runtime, workload.op).await
+                };
+                let which = if workload.autobatch { &batching } else { &client };
+                let ours = self.through_client(&runtime, which, workload.op).await;
+                eprintln!(
+                    "  {label} run {run}/{} {:<28} raw {:>10} ops/s {:>6.2} µs/op | client {:>10} ops/s {:>6.2} µs/op {:>5.2} allocs/op p50 {}",
+                    args.runs,
+                    row.what(),
+                    fmt_rate(raw.ops_per_sec),
+                    raw.cpu_per_op,
+                    fmt_rate(ours.ops_per_sec),
+                    ours.cpu_per_op,
+                    ours.allocs_per_op,
+                    fmt_latency(ours.p50),
+                );
+                row.raw.push(raw);
+                row.client.push(ours);
+            }
+        }
+        let pools = client
+            .metrics()
+            .into_iter()
+            .map(|(node, metrics)| {
+                format!(
+                    "{node}: {} connections open, {} created, {} requests, {} waited for room, {} failed",
+                    metrics.connections,
+                    metrics.connections_created,
+                    metrics.requests,
+                    metrics.requests_waited,
+                    metrics.requests_failed
+                )
+            })
+            .collect();
+        client.close().await;
+        batching.close().await;
+        Ok(Section { label, rows, pools })
+    }
+
+    /// A warmed-up client with the default configuration but for the connection count.
+    async fn client<R: Runtime + Default>(&self, autobatch: bool) -> Result<Client<R>, String> {
+        let client = Client::<R>::builder([self.server.addr.to_string()])
+            .max_connections(self.args.connections)
+            .autobatching(autobatch)
+            .build()
+            .map_err(|error| format!("cannot build the client: {error}"))?;
+        for key in self.data.keys.iter().take(200) {
+            client
+                .get(key)
+                .await
+                .map_err(|error| format!("warm-up get failed: {error}"))?;
+        }
+        Ok(client)
+    }
+
+    /// One run of the raw loop for `op`.
+    async fn raw<R: Runtime>(&self, runtime: &R, op: Op) -> Sample {
+        let plan = Arc::new(RawPlan::new(&self.data, op));
+        let connections = self.args.connections;
+        let mut sockets = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            match self.connect(runtime).await {
+                Ok(socket) => sockets.push(socket),
+                Err(error) => return failed_sample(error),
+            }
+        }
+        let meter = Meter::start(self.server.pid());
+        let deadline = Instant::now() + self.args.duration;
+        let tasks = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(index, socket)| {
+                // Spread the requests in flight over the connections.
+                let round = (self.args.concurrency + connections - 1 - index) / connections;
+                spawn(
+                    runtime,
+                    raw::raw_task(socket, plan.clone(), round, deadline, index as u64 + 1),
+                )
+            })
+            .collect();
+        summarize(join(runtime, tasks, deadline).await, &meter)
+    }
+
+    /// One run of `op` through `client`.
+    async fn through_client<R: Runtime>(&self, runtime: &R, client: &Client<R>, op: Op) -> Sample {
+        let meter = Meter::start(self.server.pid());
+        let deadline = Instant::now() + self.args.duration;
+        let tasks = (0..self.args.concurrency)
+            .map(|index| {
+                spawn(
+                    runtime,
+                    load::client_task(
+                        client.clone(),
+                        op,
+                        self.data.clone(),
+                        deadline,
+                        index as u64 + 1,
+                    ),
+                )
+            })
+            .collect();
+        summarize(join(runtime, tasks, deadline).await, &meter)
+    }
+
+    /// A raw connection to the server.
+    async fn connect<R: Runtime>(&self, runtime: &R) -> Result<Box<dyn memcache_core::Socket>, String> {
+        let addr = self.server.addr;
+        runtime
+            .connect_tcp(&addr.ip().to_string(), addr.port(), &SocketOptions::default())
+            .await
+            .map_err(|error| format!("connect to {addr}: {error}"))
+    }
+}
+
+/// How long past its deadline a task may run before it is counted as failed.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Runs `task` on `runtime`, handing its result back.
+fn spawn<R: Runtime, T: Send + 'static>(
+    runtime: &R,
+    task: impl Future<Output = T> + Send + 'static,
+) -> oneshot::Receiver<T> {
+    let (sender, receiver) = oneshot::channel();
+    runtime.spawn(async move {
+        let _ = sender.send(task.await);
+    });
+    receiver
+}
+
+/// Waits for every task, giving up on those still running [`GRACE`] after `deadline`.
+async fn join<R: Runtime>(
+    runtime: &R,
+    tasks: Vec<oneshot::Receiver<TaskStats>>,
+    deadline: Instant,
+) -> Vec<TaskStats> {
+    let mut results = Vec::with_capacity(tasks.len());
+    let limit = deadline + GRACE;
+    for task in tasks {
+        let timer = runtime.sleep(limit.saturating_duration_since(Instant::now()));
+        futures::pin_mut!(timer);
+        results.push(match select(task, timer).await {
+            Either::Left((Ok(stats), _)) => stats,
+            Either::Left((Err(oneshot::Canceled), _)) => failed_task("task ended without a result"),
+            Either::Right(_) => failed_task("task overran its deadline"),
+        });
+    }
+    results
+}
+
+/// Stats of a task that produced none.
+fn failed_task(error: &str) -> TaskStats {
+    let mut stats = TaskStats::default();
+    stats.failure(|| error.to_owned());
+    stats
+}
+
+/// A sample that records only a setup failure.
+fn failed_sample(error: String) -> Sample {
+    Sample {
+        errors: 1,
+        first_error: Some(error),
+        ..Sample::default()
+    }
+}
+
+/// Pins this thread, and so every thread started after it, to CPU `cpu`.
+fn pin_self(cpu: usize) -> Result<(), String> {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    rustix::thread::sched_setaffinity(None, &set).map_err(|error| format!("cannot pin to CPU {cpu}: {error}"))
+}
+
+/// Whether `taskset` can be run.
+fn has_taskset() -> bool {
+    std::process::Command::new("taskset")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Sets up the server and data, then measures on each runtime.
+fn run(args: Args) -> Result<(), String> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let pinned = args.pin && args.server.is_none() && cpus >= 2 && has_taskset();
     let server = match &args.server {
         Some(addr) => Server::external(addr, args.allow_remote)?,
-        None => Server::spawn()?,
+        None => Server::spawn(pinned.then_some(0))?,
     };
-    let data = Arc::new(Data::new());
-    data.preload(server.addr).await?;
-    let client = build_client(&args, &server, None)?;
-    let timed_client = build_client(&args, &server, Some(Duration::from_secs(1)))?;
-    warm_up(&client, &data).await?;
-    warm_up(&timed_client, &data).await?;
-    let timing = Timing {
-        duration: args.duration,
-        server_pid: server.pid(),
-    };
-    let raw_plans: Vec<(Op, Arc<workload::RawPlan>)> =
-        [Op::Get, Op::Set, Op::GetMany, Op::GetLarge]
-            .into_iter()
-            .map(|op| (op, Arc::new(data.raw_plan(op))))
-            .collect();
-    let steps: Vec<_> = plan(&args)
-        .into_iter()
-        .filter(|(id, ..)| {
-            args.only.is_empty() || args.only.iter().any(|only| only.eq_ignore_ascii_case(id))
-        })
-        .collect();
-    if steps.is_empty() {
-        let ids: Vec<&str> = plan(&args).iter().map(|(id, ..)| *id).collect();
-        return Err(format!(
-            "--only matches no workload; the ids are {}",
-            ids.join(",")
-        ));
+    if pinned {
+        pin_self(1)?;
     }
-    let mut rows: Vec<Row> = steps
-        .iter()
-        .map(|(id, _, what, driver)| Row {
-            id,
-            what: what.clone(),
-            driver: driver.clone(),
-            samples: Vec::new(),
-        })
-        .collect();
-
-    let total = args.duration * (args.runs * steps.len()) as u32;
+    let bench = Bench {
+        args,
+        server,
+        data: Arc::new(Data::new()),
+    };
+    let workloads = PLAN.iter().filter(|w| bench.args.runs(w.name)).count();
+    let seconds = bench.args.duration.as_secs()
+        * (2 * workloads * bench.args.runs * bench.args.runtimes.len()) as u64;
     eprintln!(
-        "memcache-bench: {} workloads x {} runs x {} s = about {} s; server {} ({})",
-        steps.len(),
-        args.runs,
-        args.duration.as_secs(),
-        total.as_secs(),
-        server.addr,
-        server.origin
+        "memcache-bench: {} runtime(s) x {workloads} workloads x {} runs x 2 sides x {} s = about {seconds} s; server {}",
+        bench.args.runtimes.len(),
+        bench.args.runs,
+        bench.args.duration.as_secs(),
+        bench.server.addr,
     );
-    for run in 1..=args.runs {
-        for (row, (id, step, _, _)) in rows.iter_mut().zip(&steps) {
-            let sample = match *step {
-                Step::RawLoop(op) => {
-                    let plan = &raw_plans
-                        .iter()
-                        .find(|(planned, _)| *planned == op)
-                        .ok_or("no raw plan")?
-                        .1;
-                    workload::raw_loop(server.addr, plan, args.concurrency, timing).await
-                }
-                Step::Pipelined => {
-                    workload::pipelined(server.addr, &data, args.batch, timing).await
-                }
-                Step::Client(op) => {
-                    workload::through_client(&client, op, &data, args.concurrency, timing).await
-                }
-                Step::ClientDefaultTimeout => {
-                    workload::through_client(
-                        &timed_client,
-                        Op::Get,
-                        &data,
-                        args.concurrency,
-                        timing,
+    let mut sections = Vec::new();
+    for kind in bench.args.runtimes.clone() {
+        let section = match kind {
+            RuntimeKind::Tokio | RuntimeKind::TokioMulti => {
+                let (runtime, label) = if kind == RuntimeKind::Tokio {
+                    (
+                        tokio::runtime::Builder::new_current_thread().enable_all().build(),
+                        "tokio current-thread".to_owned(),
                     )
+                } else {
+                    (
+                        tokio::runtime::Builder::new_multi_thread()
+                            .worker_threads(bench.args.threads)
+                            .enable_all()
+                            .build(),
+                        format!("tokio multi-thread, {} workers", bench.args.threads),
+                    )
+                };
+                let runtime = runtime.map_err(|error| format!("cannot start tokio: {error}"))?;
+                runtime.block_on(async {
+                    bench.preload::<memcache_tokio::TokioRuntime>().await?;
+                    bench.section(memcache_tokio::TokioRuntime, label).await
+                })?
+            }
+            RuntimeKind::AsyncStd => async_std::task::block_on(async {
+                bench.preload::<memcache_async_std::AsyncStdRuntime>().await?;
+                bench
+                    .section(memcache_async_std::AsyncStdRuntime, "async-std".to_owned())
                     .await
-                }
-            };
-            eprintln!(
-                "  run {run}/{} {id:<4} {:>12} ops/s  p50 {:>8}  p99 {:>8}  errors {}",
-                args.runs,
-                fmt_rate(sample.ops_per_sec),
-                fmt_latency(sample.p50),
-                fmt_latency(sample.p99),
-                sample.errors
-            );
-            row.samples.push(sample);
-        }
+            })?,
+        };
+        sections.push(section);
     }
-    report(&args, &server, &rows, &client);
+    report::print(&report::Setup {
+        server: &bench.server,
+        args: &format!(
+            "{} s per workload and run, medians of {} runs; {} client tasks / requests in flight over {} connections",
+            bench.args.duration.as_secs(),
+            bench.args.runs,
+            bench.args.concurrency,
+            bench.args.connections
+        ),
+        pinned,
+        cpus,
+    }, &sections);
     Ok(())
 }
 
-/// Prints the markdown report.
-fn report(args: &Args, server: &Server, rows: &[Row], client: &Client) {
-    let threads = if args.threads == 1 {
-        "current-thread runtime".to_owned()
-    } else {
-        format!("multi-thread runtime, {} workers", args.threads)
-    };
-    println!();
-    println!("## memcache-bench");
-    println!();
-    println!(
-        "memcached {} at {} ({}); tokio {}; {} CPUs; {} s per workload, median of {} run(s) by ops/s.",
-        server.version,
-        server.addr,
-        server.origin,
-        threads,
-        std::thread::available_parallelism().map_or(0, usize::from),
-        args.duration.as_secs(),
-        args.runs
-    );
-    println!(
-        "Client: memcache_tokio::Client, max_connections {}, timeout None (W1t: default 1 s). \
-         Data: {} keys x {} B preloaded, one {} KiB value.",
-        args.connections,
-        workload::KEY_COUNT,
-        workload::SMALL_VALUE,
-        workload::LARGE_VALUE / 1024
-    );
-    println!();
-    println!("| id | workload | driver | ops/s | keys/s | MB/s (values) | p50 | p99 | client CPU | server CPU | errors | ops/s of each run |");
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-    for row in rows {
-        let Some(sample) = median(&row.samples) else {
-            continue;
-        };
-        let runs: Vec<String> = row
-            .samples
-            .iter()
-            .map(|s| fmt_rate(s.ops_per_sec))
-            .collect();
-        let latency_note = if row.id == "P1" { " per batch" } else { "" };
-        println!(
-            "| {} | {} | {} | {} | {} | {:.1} | {}{} | {}{} | {} | {} | {} | {} |",
-            row.id,
-            row.what,
-            row.driver,
-            fmt_rate(sample.ops_per_sec),
-            fmt_rate(sample.keys_per_sec),
-            sample.bytes_per_sec / 1e6,
-            fmt_latency(sample.p50),
-            latency_note,
-            fmt_latency(sample.p99),
-            latency_note,
-            percent(sample.client_cpu),
-            sample.server_cpu.map_or("n/a".to_owned(), percent),
-            sample.errors,
-            runs.join(" / ")
-        );
-    }
-    println!();
-    println!("CPU: process time / wall time, 100% = one core; the benchmark process holds both the client (or raw baseline) and the load generator.");
-    println!();
-    println!("### Client vs raw baselines (same run)");
-    println!();
-    println!("| workload | client ops/s | raw loop ops/s | client / raw loop | client keys/s / pipelined keys/s |");
-    println!("|---|---:|---:|---:|---:|");
-    let find = |id: &str| {
-        rows.iter()
-            .find(|row| row.id == id)
-            .and_then(|row| median(&row.samples))
-    };
-    let pipelined = find("P1");
-    for (client_id, raw_id) in [
-        ("W1", "R1"),
-        ("W1t", "R1"),
-        ("W2", "R2"),
-        ("W3", "R3"),
-        ("W4", "R4"),
-    ] {
-        let (Some(ours), Some(raw), Some(row)) = (
-            find(client_id),
-            find(raw_id),
-            rows.iter().find(|row| row.id == client_id),
-        ) else {
-            continue;
-        };
-        let versus_pipe = match (pipelined, client_id) {
-            (Some(pipe), "W1" | "W1t" | "W3") if pipe.keys_per_sec > 0.0 => {
-                format!("{:.2}", ours.keys_per_sec / pipe.keys_per_sec)
-            }
-            _ => "-".to_owned(),
-        };
-        println!(
-            "| {client_id} {} | {} | {} | {:.2} | {} |",
-            row.what,
-            fmt_rate(ours.ops_per_sec),
-            fmt_rate(raw.ops_per_sec),
-            ratio(ours.ops_per_sec, raw.ops_per_sec),
-            versus_pipe
-        );
-    }
-    println!();
-    println!("client / raw loop > 1: the client (pipelining {} tasks over {} connections) beats {} blocking connections.", args.concurrency, args.connections, args.concurrency);
-    println!("The pipelined column compares keys/s with P1 (100 B gets, 1 connection, batches of {}): how close the client gets to the wire.", args.batch);
-    for (node, metrics) in client.metrics() {
-        println!(
-            "Client pool {node}: {} connections open, {} created, {} requests, {} waited for a connection, {} failed.",
-            metrics.connections,
-            metrics.connections_created,
-            metrics.requests,
-            metrics.requests_waited,
-            metrics.requests_failed
-        );
-    }
-    let errors: Vec<String> = rows
-        .iter()
-        .flat_map(|row| {
-            row.samples.iter().filter_map(move |sample| {
-                Some(format!("{}: {}", row.id, sample.first_error.as_ref()?))
-            })
-        })
-        .collect();
-    if !errors.is_empty() {
-        println!();
-        println!("First errors: {}", errors.join("; "));
-    }
-}
-
-/// `a / b`, or 0 when `b` is 0.
-fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 {
-        a / b
-    } else {
-        0.0
-    }
-}
-
-/// A CPU share as a percentage.
-fn percent(share: f64) -> String {
-    if share.is_nan() {
-        "n/a".to_owned()
-    } else {
-        format!("{:.0}%", share * 100.0)
+impl Bench {
+    /// Stores the keys every workload reads.
+    async fn preload<R: Runtime + Default>(&self) -> Result<(), String> {
+        let mut socket = self.connect(&R::default()).await?;
+        self.data.preload(&mut socket).await
     }
 }
 
@@ -509,24 +557,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let runtime = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()
-    };
-    let runtime = match runtime {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("memcache-bench: cannot start tokio: {error}");
-            std::process::exit(1);
-        }
-    };
-    if let Err(error) = runtime.block_on(run(args)) {
+    if let Err(error) = run(args) {
         eprintln!("memcache-bench: {error}");
         std::process::exit(1);
     }
@@ -544,16 +575,22 @@ mod tests {
     #[test]
     fn defaults_and_flags() {
         let args = parse("").unwrap().unwrap();
-        assert_eq!(args.duration, Duration::from_secs(3));
+        assert_eq!(args.duration, Duration::from_secs(2));
         assert_eq!((args.runs, args.concurrency, args.connections), (3, 32, 2));
-        let args = parse("--duration-secs 2 --runs 1 --concurrency 8 --connections 4 --bench")
+        assert_eq!(args.runtimes.len(), 3);
+        let args = parse("--duration-secs 1 --runs 1 --concurrency 8 --connections 4 --runtime async-std --only get,set --bench")
             .unwrap()
             .unwrap();
-        assert_eq!(args.duration, Duration::from_secs(2));
+        assert_eq!(args.duration, Duration::from_secs(1));
         assert_eq!((args.runs, args.concurrency, args.connections), (1, 8, 4));
+        assert_eq!(args.runtimes, [RuntimeKind::AsyncStd]);
+        assert!(args.runs("set") && !args.runs("large"));
         assert!(parse("--help").unwrap().is_none());
         assert!(parse("--runs 0").is_err());
         assert!(parse("--duration-secs 100000").is_err());
+        assert!(parse("--runtime glommio").is_err());
+        assert!(parse("--only gets").is_err());
+        assert!(parse("--concurrency 2 --connections 3").is_err());
         assert!(parse("--bogus").is_err());
         assert!(parse("--runs").is_err());
     }

@@ -27,8 +27,9 @@ pub(crate) struct Server {
 
 impl Server {
     /// Starts `memcached -l 127.0.0.1 -p <free port> -U 0 -t 1 -m 256` (with `-u root` when
-    /// running as root) and waits until it answers.
-    pub(crate) fn spawn() -> Result<Server, String> {
+    /// running as root), on CPU `pin_to` through `taskset` when given, and waits until it
+    /// answers.
+    pub(crate) fn spawn(pin_to: Option<usize>) -> Result<Server, String> {
         let mut last_error = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
@@ -48,7 +49,16 @@ impl Server {
             if running_as_root() {
                 args.extend(["-u", "root"]);
             }
-            let child = Command::new("memcached")
+            let cpu = pin_to.map(|cpu| cpu.to_string());
+            let mut command = match &cpu {
+                Some(cpu) => {
+                    let mut taskset = Command::new("taskset");
+                    taskset.args(["-c", cpu, "memcached"]);
+                    taskset
+                }
+                None => Command::new("memcached"),
+            };
+            let child = command
                 .args(&args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -57,7 +67,10 @@ impl Server {
             let mut server = Server {
                 addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
                 version: String::new(),
-                origin: format!("started by the benchmark: memcached {}", args.join(" ")),
+                origin: match &cpu {
+                    Some(cpu) => format!("`taskset -c {cpu} memcached {}`", args.join(" ")),
+                    None => format!("`memcached {}`", args.join(" ")),
+                },
                 child: Some(child),
             };
             match server.wait_ready() {

@@ -13,8 +13,6 @@ pub(crate) struct TaskStats {
     pub(crate) ops: u64,
     /// Keys fetched or stored by the successful operations.
     pub(crate) keys: u64,
-    /// Value bytes moved by the successful operations.
-    pub(crate) value_bytes: u64,
     /// Operations that failed or returned a wrong answer.
     pub(crate) errors: u64,
     /// The first failure, for the report.
@@ -26,12 +24,10 @@ pub(crate) struct TaskStats {
 }
 
 impl TaskStats {
-    /// Records a success that moved `keys` keys and `value_bytes` value bytes, `ops`
-    /// operations in `latency`.
-    pub(crate) fn success(&mut self, ops: u64, keys: u64, value_bytes: u64, latency: Duration) {
+    /// Records a success: `ops` operations that moved `keys` keys, in `latency`.
+    pub(crate) fn success(&mut self, ops: u64, keys: u64, latency: Duration) {
         self.ops += ops;
         self.keys += keys;
-        self.value_bytes += value_bytes;
         if self.latencies.len() < MAX_LATENCIES_PER_TASK {
             self.latencies
                 .push(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
@@ -54,16 +50,16 @@ impl TaskStats {
 pub(crate) struct Sample {
     /// Successful operations per second.
     pub(crate) ops_per_sec: f64,
-    /// Keys per second (differs from ops/s for multi-key gets and pipelined batches).
+    /// Keys per second (differs from ops/s for multi-key gets).
     pub(crate) keys_per_sec: f64,
-    /// Value bytes per second.
-    pub(crate) bytes_per_sec: f64,
-    /// Median latency.
+    /// Benchmark process CPU time (user + system, every thread) per operation, in µs.
+    pub(crate) cpu_per_op: f64,
+    /// Allocations per operation in the benchmark process.
+    pub(crate) allocs_per_op: f64,
+    /// Median latency (of a round, for the raw loop).
     pub(crate) p50: Duration,
     /// 99th percentile latency.
     pub(crate) p99: Duration,
-    /// Benchmark process CPU time over wall time (1.0 = one core busy).
-    pub(crate) client_cpu: f64,
     /// memcached CPU time over wall time, when its pid is known.
     pub(crate) server_cpu: Option<f64>,
     /// Failed operations.
@@ -72,41 +68,37 @@ pub(crate) struct Sample {
     pub(crate) first_error: Option<String>,
 }
 
-/// CPU time of the benchmark process and of the server, read at the start of a workload.
-pub(crate) struct CpuClock {
+/// Clocks and counters read at the start of a workload.
+pub(crate) struct Meter {
     /// Wall clock at the start.
     wall: Instant,
-    /// Own CPU ticks at the start.
-    own: Option<u64>,
+    /// Own CPU time at the start.
+    cpu: Duration,
+    /// Allocations at the start.
+    allocations: u64,
     /// Server pid and its CPU ticks at the start.
     server: Option<(u32, u64)>,
 }
 
-impl CpuClock {
+impl Meter {
     /// Starts measuring; `server_pid` is the memcached process, if this benchmark runs it.
-    pub(crate) fn start(server_pid: Option<u32>) -> CpuClock {
-        CpuClock {
+    pub(crate) fn start(server_pid: Option<u32>) -> Meter {
+        Meter {
             wall: Instant::now(),
-            own: cpu_ticks("self"),
+            cpu: process_cpu(),
+            allocations: crate::alloc::allocations(),
             server: server_pid.and_then(|pid| Some((pid, cpu_ticks(&pid.to_string())?))),
         }
     }
+}
 
-    /// Own and server CPU use since the start, as fractions of one core.
-    fn stop(&self) -> (f64, Option<f64>) {
-        let wall = self.wall.elapsed().as_secs_f64().max(1e-9);
-        let share = |before: u64, after: Option<u64>| {
-            after.map(|after| after.saturating_sub(before) as f64 / TICKS_PER_SEC / wall)
-        };
-        let own = self
-            .own
-            .and_then(|before| share(before, cpu_ticks("self")))
-            .unwrap_or(f64::NAN);
-        let server = self
-            .server
-            .and_then(|(pid, before)| share(before, cpu_ticks(&pid.to_string())));
-        (own, server)
-    }
+/// CPU time of every thread of this process, user and system (`CLOCK_PROCESS_CPUTIME_ID`).
+fn process_cpu() -> Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        u64::try_from(time.tv_sec).unwrap_or(0),
+        u32::try_from(time.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Linux reports process CPU time in clock ticks of 1/100 s (`USER_HZ`) on every
@@ -125,27 +117,31 @@ fn cpu_ticks(pid: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// Combines the tasks of one workload run into a sample. `start` is when the tasks were
-/// released; throughput is measured up to the last task's last operation.
-pub(crate) fn summarize(tasks: Vec<TaskStats>, start: Instant, cpu: &CpuClock) -> Sample {
-    let (client_cpu, server_cpu) = cpu.stop();
+/// Combines the tasks of one workload run, measured by `meter`, into a sample.
+/// Throughput is measured up to the last task's last operation.
+pub(crate) fn summarize(tasks: Vec<TaskStats>, meter: &Meter) -> Sample {
+    let cpu = process_cpu().saturating_sub(meter.cpu);
+    let allocations = crate::alloc::allocations() - meter.allocations;
+    let wall = meter.wall.elapsed().as_secs_f64().max(1e-9);
+    let server_cpu = meter.server.and_then(|(pid, before)| {
+        let after = cpu_ticks(&pid.to_string())?;
+        Some(after.saturating_sub(before) as f64 / TICKS_PER_SEC / wall)
+    });
     let end = tasks
         .iter()
         .filter_map(|task| task.finished)
         .max()
-        .unwrap_or(start);
-    let elapsed = end.duration_since(start).as_secs_f64().max(1e-9);
+        .unwrap_or(meter.wall);
+    let elapsed = end.duration_since(meter.wall).as_secs_f64().max(1e-9);
     let mut sample = Sample {
-        client_cpu,
         server_cpu,
         ..Sample::default()
     };
     let mut latencies = Vec::new();
-    let (mut ops, mut keys, mut bytes) = (0, 0, 0);
+    let (mut ops, mut keys) = (0, 0);
     for task in tasks {
         ops += task.ops;
         keys += task.keys;
-        bytes += task.value_bytes;
         sample.errors += task.errors;
         if sample.first_error.is_none() {
             sample.first_error = task.first_error;
@@ -154,7 +150,9 @@ pub(crate) fn summarize(tasks: Vec<TaskStats>, start: Instant, cpu: &CpuClock) -
     }
     sample.ops_per_sec = ops as f64 / elapsed;
     sample.keys_per_sec = keys as f64 / elapsed;
-    sample.bytes_per_sec = bytes as f64 / elapsed;
+    let per_op = (ops as f64).max(1.0);
+    sample.cpu_per_op = cpu.as_secs_f64() * 1e6 / per_op;
+    sample.allocs_per_op = allocations as f64 / per_op;
     latencies.sort_unstable();
     sample.p50 = percentile(&latencies, 0.50);
     sample.p99 = percentile(&latencies, 0.99);
@@ -170,11 +168,31 @@ fn percentile(sorted: &[u64], q: f64) -> Duration {
     Duration::from_nanos(sorted[rank - 1])
 }
 
-/// The run with the median ops/s (the lower middle one for an even count).
-pub(crate) fn median(samples: &[Sample]) -> Option<&Sample> {
-    let mut sorted: Vec<&Sample> = samples.iter().collect();
-    sorted.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
-    sorted.get(sorted.len().saturating_sub(1) / 2).copied()
+/// The median of each figure over the runs (the lower middle one for an even count); the
+/// first error of any run.
+pub(crate) fn median(samples: &[Sample]) -> Option<Sample> {
+    let first = samples.first()?;
+    let middle = |figure: fn(&Sample) -> f64| {
+        let mut values: Vec<f64> = samples.iter().map(figure).collect();
+        values.sort_by(f64::total_cmp);
+        values[(values.len() - 1) / 2]
+    };
+    let duration = |figure: fn(&Sample) -> Duration| {
+        let mut values: Vec<Duration> = samples.iter().map(figure).collect();
+        values.sort_unstable();
+        values[(values.len() - 1) / 2]
+    };
+    Some(Sample {
+        ops_per_sec: middle(|s| s.ops_per_sec),
+        keys_per_sec: middle(|s| s.keys_per_sec),
+        cpu_per_op: middle(|s| s.cpu_per_op),
+        allocs_per_op: middle(|s| s.allocs_per_op),
+        p50: duration(|s| s.p50),
+        p99: duration(|s| s.p99),
+        server_cpu: first.server_cpu.map(|_| middle(|s| s.server_cpu.unwrap_or(0.0))),
+        errors: samples.iter().map(|s| s.errors).sum(),
+        first_error: samples.iter().find_map(|s| s.first_error.clone()),
+    })
 }
 
 /// A count per second, with a thousands separator.
@@ -225,5 +243,21 @@ mod tests {
     #[test]
     fn own_cpu_time_is_readable() {
         assert!(cpu_ticks("self").is_some());
+        let before = process_cpu();
+        let spin = (0..1_000_000u64).fold(0u64, |a, b| a.wrapping_add(b * b));
+        assert!(spin > 0 && process_cpu() > before);
+    }
+
+    #[test]
+    fn medians_are_taken_per_figure() {
+        let sample = |ops, cpu| Sample {
+            ops_per_sec: ops,
+            cpu_per_op: cpu,
+            ..Sample::default()
+        };
+        let runs = [sample(3.0, 1.0), sample(1.0, 3.0), sample(2.0, 2.0)];
+        let middle = median(&runs).unwrap();
+        assert_eq!((middle.ops_per_sec, middle.cpu_per_op), (2.0, 2.0));
+        assert!(median(&[]).is_none());
     }
 }

@@ -1,0 +1,57 @@
+//! The client side of each comparison: many tasks sharing one client, each awaiting one
+//! operation at a time, as application code does.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use memcache_core::Runtime;
+
+use crate::data::{Data, Op, Rng, KEY_COUNT, LARGE_KEY, LARGE_VALUE, MULTI_KEYS, SMALL_VALUE};
+use crate::stats::TaskStats;
+
+/// Runs `op` through `client` until `deadline`, checking every answer.
+pub(crate) async fn client_task<R: Runtime>(
+    client: memcache_core::Client<R>,
+    op: Op,
+    data: Arc<Data>,
+    deadline: Instant,
+    seed: u64,
+) -> TaskStats {
+    let mut stats = TaskStats::default();
+    let mut rng = Rng::new(seed);
+    let (keys, _) = op.volume();
+    while Instant::now() < deadline {
+        let start = Instant::now();
+        let outcome: Result<(), String> = match op {
+            Op::Get => match client.get(&data.keys[rng.below(KEY_COUNT)]).await {
+                Ok(Some(item)) if item.value.len() == SMALL_VALUE => Ok(()),
+                Ok(Some(item)) => Err(format!("value of {} bytes", item.value.len())),
+                Ok(None) => Err("miss on a preloaded key".to_owned()),
+                Err(error) => Err(error.to_string()),
+            },
+            Op::Set => client
+                .set(&data.keys[rng.below(KEY_COUNT)], &data.small)
+                .await
+                .map_err(|error| error.to_string()),
+            Op::GetMany => {
+                let first = rng.below(KEY_COUNT - MULTI_KEYS + 1);
+                match client.get_many(&data.keys[first..first + MULTI_KEYS]).await {
+                    Ok(found) if found.len() == MULTI_KEYS => Ok(()),
+                    Ok(found) => Err(format!("{} of {MULTI_KEYS} keys found", found.len())),
+                    Err(error) => Err(error.to_string()),
+                }
+            }
+            Op::GetLarge => match client.get(LARGE_KEY).await {
+                Ok(Some(item)) if item.value.len() == LARGE_VALUE => Ok(()),
+                Ok(Some(item)) => Err(format!("value of {} bytes", item.value.len())),
+                Ok(None) => Err("miss on the large key".to_owned()),
+                Err(error) => Err(error.to_string()),
+            },
+        };
+        match outcome {
+            Ok(()) => stats.success(1, keys, start.elapsed()),
+            Err(error) => stats.failure(|| error),
+        }
+    }
+    stats
+}

@@ -1,0 +1,241 @@
+//! The baseline every client figure is compared with: a minimal pipelined socket loop.
+//!
+//! Each task owns one connection and works in rounds: it writes a round of requests in one
+//! write, then reads until every reply of the round has arrived, parsing them in place with
+//! `memchr` (no copies, no allocations, no per-request state). With as many requests in
+//! flight as the client gets from its tasks, this is what the wire and the kernel cost:
+//! the floor the client's CPU per operation is measured against.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use memcache_core::Socket;
+
+use crate::data::{Data, Op, Rng, KEY_COUNT, LARGE_KEY, LARGE_VALUE, MULTI_KEYS, SMALL_VALUE};
+use crate::stats::TaskStats;
+
+/// The read buffer of one raw connection; a large value streams through it.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Every request a raw task may send for one operation, prebuilt so the loop spends
+/// nothing on formatting.
+pub(crate) struct RawPlan {
+    requests: Vec<Vec<u8>>,
+    op: Op,
+}
+
+impl RawPlan {
+    /// The requests for `op`.
+    pub(crate) fn new(data: &Data, op: Op) -> RawPlan {
+        let get = |keys: &[String]| {
+            let mut line = b"get".to_vec();
+            for key in keys {
+                line.push(b' ');
+                line.extend_from_slice(key.as_bytes());
+            }
+            line.extend_from_slice(b"\r\n");
+            line
+        };
+        let requests = match op {
+            Op::Get => data.keys.chunks(1).map(get).collect(),
+            Op::Set => data
+                .keys
+                .iter()
+                .map(|key| {
+                    let mut bytes = format!("set {key} 0 0 {SMALL_VALUE}\r\n").into_bytes();
+                    bytes.extend_from_slice(&data.small);
+                    bytes.extend_from_slice(b"\r\n");
+                    bytes
+                })
+                .collect(),
+            Op::GetMany => (0..=KEY_COUNT - MULTI_KEYS)
+                .map(|first| get(&data.keys[first..first + MULTI_KEYS]))
+                .collect(),
+            Op::GetLarge => vec![get(&[LARGE_KEY.to_owned()])],
+        };
+        RawPlan { requests, op }
+    }
+}
+
+/// Runs rounds of `round` requests on `socket` until `deadline`.
+pub(crate) async fn raw_task(
+    mut socket: Box<dyn Socket>,
+    plan: Arc<RawPlan>,
+    round: usize,
+    deadline: Instant,
+    seed: u64,
+) -> TaskStats {
+    let mut stats = TaskStats::default();
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::new();
+    let mut buf = vec![0; READ_BUFFER];
+    let (keys, _) = plan.op.volume();
+    let round_ops = round as u64;
+    while Instant::now() < deadline {
+        out.clear();
+        for _ in 0..round {
+            out.extend_from_slice(&plan.requests[rng.below(plan.requests.len())]);
+        }
+        let start = Instant::now();
+        match exchange(&mut socket, &out, &mut buf, round, plan.op).await {
+            Ok(()) => stats.success(round_ops, keys * round_ops, start.elapsed()),
+            Err(error) => {
+                stats.failure(|| error);
+                break;
+            }
+        }
+    }
+    stats
+}
+
+/// Writes one round and reads its `replies` replies.
+async fn exchange(
+    socket: &mut Box<dyn Socket>,
+    out: &[u8],
+    buf: &mut [u8],
+    replies: usize,
+    op: Op,
+) -> Result<(), String> {
+    socket
+        .write_all(out)
+        .await
+        .map_err(|error| format!("write: {error}"))?;
+    let mut scanner = Scanner::new(op);
+    let mut left = replies;
+    let mut filled = 0;
+    while left > 0 {
+        if filled == buf.len() {
+            return Err("a reply line longer than the read buffer".to_owned());
+        }
+        let read = socket
+            .read(&mut buf[filled..])
+            .await
+            .map_err(|error| format!("read: {error}"))?;
+        if read == 0 {
+            return Err("server closed the connection".to_owned());
+        }
+        filled += read;
+        let (consumed, done) = scanner.scan(&buf[..filled])?;
+        left = left
+            .checked_sub(done)
+            .ok_or("more replies than requests: stream out of step")?;
+        buf.copy_within(consumed..filled, 0);
+        filled -= consumed;
+    }
+    if filled > 0 {
+        return Err("bytes after the last reply: stream out of step".to_owned());
+    }
+    Ok(())
+}
+
+/// Parses the replies of one operation in place, checking each is what the preload stored.
+struct Scanner {
+    op: Op,
+    /// Bytes of the current value (and its CRLF) not seen yet.
+    skip: usize,
+    /// Values seen in the current reply.
+    values: usize,
+}
+
+impl Scanner {
+    fn new(op: Op) -> Scanner {
+        Scanner {
+            op,
+            skip: 0,
+            values: 0,
+        }
+    }
+
+    /// Scans `buf`; returns how many bytes were consumed and how many replies completed.
+    fn scan(&mut self, buf: &[u8]) -> Result<(usize, usize), String> {
+        let (expected_values, value_len) = match self.op {
+            Op::Get => (1, SMALL_VALUE),
+            Op::Set => (0, 0),
+            Op::GetMany => (MULTI_KEYS, SMALL_VALUE),
+            Op::GetLarge => (1, LARGE_VALUE),
+        };
+        let mut pos = 0;
+        let mut done = 0;
+        loop {
+            if self.skip > 0 {
+                let step = self.skip.min(buf.len() - pos);
+                pos += step;
+                self.skip -= step;
+                if self.skip > 0 {
+                    break;
+                }
+                continue;
+            }
+            let Some(newline) = memchr::memchr(b'\n', &buf[pos..]) else {
+                break;
+            };
+            let line = &buf[pos..pos + newline + 1];
+            pos += newline + 1;
+            if line.starts_with(b"VALUE ") {
+                let len = value_length(line).ok_or("a malformed VALUE line")?;
+                if len != value_len {
+                    return Err(format!("a value of {len} bytes, expected {value_len}"));
+                }
+                self.skip = len + 2;
+                self.values += 1;
+            } else if line == b"END\r\n" && self.op != Op::Set {
+                if self.values != expected_values {
+                    return Err(format!(
+                        "{} values in a reply, expected {expected_values}",
+                        self.values
+                    ));
+                }
+                self.values = 0;
+                done += 1;
+            } else if line == b"STORED\r\n" && self.op == Op::Set {
+                done += 1;
+            } else {
+                return Err(format!(
+                    "unexpected reply line {:?}",
+                    String::from_utf8_lossy(line)
+                ));
+            }
+        }
+        Ok((pos, done))
+    }
+}
+
+/// The byte count ending a `VALUE <key> <flags> <bytes>\r\n` line.
+fn value_length(line: &[u8]) -> Option<usize> {
+    let body = line.strip_suffix(b"\r\n")?;
+    let start = memchr::memrchr(b' ', body)? + 1;
+    std::str::from_utf8(&body[start..]).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_replies_split_anywhere() {
+        let value = vec![b'v'; SMALL_VALUE];
+        let mut reply = Vec::new();
+        for _ in 0..3 {
+            reply.extend_from_slice(format!("VALUE k 0 {SMALL_VALUE}\r\n").as_bytes());
+            reply.extend_from_slice(&value);
+            reply.extend_from_slice(b"\r\nEND\r\n");
+        }
+        for split in 0..reply.len() {
+            let mut scanner = Scanner::new(Op::Get);
+            let (consumed, first) = scanner.scan(&reply[..split]).unwrap();
+            let mut rest = reply[consumed..split].to_vec();
+            rest.extend_from_slice(&reply[split..]);
+            let (consumed, second) = scanner.scan(&rest).unwrap();
+            assert_eq!((first + second, consumed), (3, rest.len()), "split at {split}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_was_not_asked_for() {
+        assert!(Scanner::new(Op::Get).scan(b"STORED\r\n").is_err());
+        assert!(Scanner::new(Op::Get).scan(b"END\r\n").is_err());
+        assert!(Scanner::new(Op::Get).scan(b"VALUE k 0 5\r\nhello\r\n").is_err());
+        assert_eq!(Scanner::new(Op::Set).scan(b"STORED\r\nSTO"), Ok((8, 1)));
+    }
+}
