@@ -28,7 +28,6 @@ pub(crate) enum Op {
 }
 
 impl Op {
-
     /// How the report names the operation.
     pub(crate) fn describe(self) -> &'static str {
         match self {

@@ -37,8 +37,9 @@ use crate::data::{Data, Op};
 use crate::raw::RawPlan;
 use crate::report::{Row, Section};
 use crate::server::Server;
-use crate::stats::{fmt_latency, fmt_rate, summarize, Meter, Sample, TaskStats};
+use crate::stats::{fmt_latency, fmt_rate, summarize, Meter, Sample, Stop, TaskStats};
 
+/// Counts allocations for the report.
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
 
@@ -185,7 +186,11 @@ impl Args {
                 "--threads" => parsed.threads = number(value()?, 64)? as usize,
                 "--only" => {
                     parsed.only = list(value()?);
-                    if let Some(unknown) = parsed.only.iter().find(|w| !WORKLOADS.contains(&w.as_str())) {
+                    if let Some(unknown) = parsed
+                        .only
+                        .iter()
+                        .find(|w| !WORKLOADS.contains(&w.as_str()))
+                    {
                         return Err(format!(
                             "unknown workload {unknown:?}; the workloads are {}",
                             WORKLOADS.join(",")
@@ -268,7 +273,11 @@ const PLAN: [Workload; 5] = [
 
 impl Bench {
     /// Measures every workload on runtime `runtime` (already entered).
-    async fn section<R: Runtime + Default>(&self, runtime: R, label: String) -> Result<Section, String> {
+    async fn section<R: Runtime + Default>(
+        &self,
+        runtime: R,
+        label: String,
+    ) -> Result<Section, String> {
         let args = &self.args;
         let client = self.client::<R>(false).await?;
         let batching = self.client::<R>(true).await?;
@@ -284,7 +293,11 @@ impl Bench {
                 } else {
                     self.raw(&runtime, workload.op).await
                 };
-                let which = if workload.autobatch { &batching } else { &client };
+                let which = if workload.autobatch {
+                    &batching
+                } else {
+                    &client
+                };
                 let ours = self.through_client(&runtime, which, workload.op).await;
                 eprintln!(
                     "  {label} run {run}/{} {:<28} raw {:>10} ops/s {:>6.2} µs/op | client {:>10} ops/s {:>6.2} µs/op {:>5.2} allocs/op p50 {}",
@@ -347,8 +360,8 @@ impl Bench {
                 Err(error) => return failed_sample(error),
             }
         }
+        let (stop, deadline) = self.stop_after(runtime);
         let meter = Meter::start(self.server.pid());
-        let deadline = Instant::now() + self.args.duration;
         let tasks = sockets
             .into_iter()
             .enumerate()
@@ -357,7 +370,7 @@ impl Bench {
                 let round = (self.args.concurrency + connections - 1 - index) / connections;
                 spawn(
                     runtime,
-                    raw::raw_task(socket, plan.clone(), round, deadline, index as u64 + 1),
+                    raw::raw_task(socket, plan.clone(), round, stop.clone(), index as u64 + 1),
                 )
             })
             .collect();
@@ -366,8 +379,8 @@ impl Bench {
 
     /// One run of `op` through `client`.
     async fn through_client<R: Runtime>(&self, runtime: &R, client: &Client<R>, op: Op) -> Sample {
+        let (stop, deadline) = self.stop_after(runtime);
         let meter = Meter::start(self.server.pid());
-        let deadline = Instant::now() + self.args.duration;
         let tasks = (0..self.args.concurrency)
             .map(|index| {
                 spawn(
@@ -376,7 +389,7 @@ impl Bench {
                         client.clone(),
                         op,
                         self.data.clone(),
-                        deadline,
+                        stop.clone(),
                         index as u64 + 1,
                     ),
                 )
@@ -385,11 +398,30 @@ impl Bench {
         summarize(join(runtime, tasks, deadline).await, &meter)
     }
 
+    /// A stop signal set after the measured duration, and when that is.
+    fn stop_after<R: Runtime>(&self, runtime: &R) -> (Stop, Instant) {
+        let stop = Stop::default();
+        let timer = runtime.sleep(self.args.duration);
+        let signal = stop.clone();
+        runtime.spawn(async move {
+            timer.await;
+            signal.set();
+        });
+        (stop, Instant::now() + self.args.duration)
+    }
+
     /// A raw connection to the server.
-    async fn connect<R: Runtime>(&self, runtime: &R) -> Result<Box<dyn memcache_core::Socket>, String> {
+    async fn connect<R: Runtime>(
+        &self,
+        runtime: &R,
+    ) -> Result<Box<dyn memcache_core::Socket>, String> {
         let addr = self.server.addr;
         runtime
-            .connect_tcp(&addr.ip().to_string(), addr.port(), &SocketOptions::default())
+            .connect_tcp(
+                &addr.ip().to_string(),
+                addr.port(),
+                &SocketOptions::default(),
+            )
             .await
             .map_err(|error| format!("connect to {addr}: {error}"))
     }
@@ -434,7 +466,7 @@ async fn join<R: Runtime>(
 fn failed_task(error: &str) -> TaskStats {
     let mut stats = TaskStats::default();
     stats.failure(|| error.to_owned());
-    stats
+    stats.finish()
 }
 
 /// A sample that records only a setup failure.
@@ -450,7 +482,8 @@ fn failed_sample(error: String) -> Sample {
 fn pin_self(cpu: usize) -> Result<(), String> {
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
-    rustix::thread::sched_setaffinity(None, &set).map_err(|error| format!("cannot pin to CPU {cpu}: {error}"))
+    rustix::thread::sched_setaffinity(None, &set)
+        .map_err(|error| format!("cannot pin to CPU {cpu}: {error}"))
 }
 
 /// Whether `taskset` can be run.
@@ -495,7 +528,9 @@ fn run(args: Args) -> Result<(), String> {
             RuntimeKind::Tokio | RuntimeKind::TokioMulti => {
                 let (runtime, label) = if kind == RuntimeKind::Tokio {
                     (
-                        tokio::runtime::Builder::new_current_thread().enable_all().build(),
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build(),
                         "tokio current-thread".to_owned(),
                     )
                 } else {
@@ -514,7 +549,9 @@ fn run(args: Args) -> Result<(), String> {
                 })?
             }
             RuntimeKind::AsyncStd => async_std::task::block_on(async {
-                bench.preload::<memcache_async_std::AsyncStdRuntime>().await?;
+                bench
+                    .preload::<memcache_async_std::AsyncStdRuntime>()
+                    .await?;
                 bench
                     .section(memcache_async_std::AsyncStdRuntime, "async-std".to_owned())
                     .await

@@ -13,7 +13,7 @@ use futures::io::{AsyncReadExt, AsyncWriteExt};
 use memcache_core::Socket;
 
 use crate::data::{Data, Op, Rng, KEY_COUNT, LARGE_KEY, LARGE_VALUE, MULTI_KEYS, SMALL_VALUE};
-use crate::stats::TaskStats;
+use crate::stats::{Stop, TaskStats};
 
 /// The read buffer of one raw connection; a large value streams through it.
 const READ_BUFFER: usize = 64 * 1024;
@@ -21,7 +21,9 @@ const READ_BUFFER: usize = 64 * 1024;
 /// Every request a raw task may send for one operation, prebuilt so the loop spends
 /// nothing on formatting.
 pub(crate) struct RawPlan {
+    /// The requests to pick from, one per operation.
     requests: Vec<Vec<u8>>,
+    /// The operation they perform.
     op: Op,
 }
 
@@ -58,12 +60,12 @@ impl RawPlan {
     }
 }
 
-/// Runs rounds of `round` requests on `socket` until `deadline`.
+/// Runs rounds of `round` requests on `socket` until `stop`.
 pub(crate) async fn raw_task(
     mut socket: Box<dyn Socket>,
     plan: Arc<RawPlan>,
     round: usize,
-    deadline: Instant,
+    stop: Stop,
     seed: u64,
 ) -> TaskStats {
     let mut stats = TaskStats::default();
@@ -72,21 +74,21 @@ pub(crate) async fn raw_task(
     let mut buf = vec![0; READ_BUFFER];
     let (keys, _) = plan.op.volume();
     let round_ops = round as u64;
-    while Instant::now() < deadline {
+    while !stop.is_set() {
         out.clear();
         for _ in 0..round {
             out.extend_from_slice(&plan.requests[rng.below(plan.requests.len())]);
         }
         let start = Instant::now();
         match exchange(&mut socket, &out, &mut buf, round, plan.op).await {
-            Ok(()) => stats.success(round_ops, keys * round_ops, start.elapsed()),
+            Ok(()) => stats.success(round_ops, keys * round_ops, Some(start.elapsed())),
             Err(error) => {
                 stats.failure(|| error);
                 break;
             }
         }
     }
-    stats
+    stats.finish()
 }
 
 /// Writes one round and reads its `replies` replies.
@@ -131,6 +133,7 @@ async fn exchange(
 
 /// Parses the replies of one operation in place, checking each is what the preload stored.
 struct Scanner {
+    /// The operation whose replies these are.
     op: Op,
     /// Bytes of the current value (and its CRLF) not seen yet.
     skip: usize,
@@ -139,6 +142,7 @@ struct Scanner {
 }
 
 impl Scanner {
+    /// A scanner at the start of a reply.
     fn new(op: Op) -> Scanner {
         Scanner {
             op,
@@ -227,7 +231,11 @@ mod tests {
             let mut rest = reply[consumed..split].to_vec();
             rest.extend_from_slice(&reply[split..]);
             let (consumed, second) = scanner.scan(&rest).unwrap();
-            assert_eq!((first + second, consumed), (3, rest.len()), "split at {split}");
+            assert_eq!(
+                (first + second, consumed),
+                (3, rest.len()),
+                "split at {split}"
+            );
         }
     }
 
@@ -235,7 +243,9 @@ mod tests {
     fn refuses_what_was_not_asked_for() {
         assert!(Scanner::new(Op::Get).scan(b"STORED\r\n").is_err());
         assert!(Scanner::new(Op::Get).scan(b"END\r\n").is_err());
-        assert!(Scanner::new(Op::Get).scan(b"VALUE k 0 5\r\nhello\r\n").is_err());
+        assert!(Scanner::new(Op::Get)
+            .scan(b"VALUE k 0 5\r\nhello\r\n")
+            .is_err());
         assert_eq!(Scanner::new(Op::Set).scan(b"STORED\r\nSTO"), Ok((8, 1)));
     }
 }

@@ -106,7 +106,11 @@ pub(crate) fn print(setup: &Setup<'_>, sections: &[Section]) {
             } else {
                 (raw.cpu_per_op, ours.cpu_per_op)
             };
-            let per_key = if row.op == Op::GetMany { " (per key)" } else { "" };
+            let per_key = if row.op == Op::GetMany {
+                " (per key)"
+            } else {
+                ""
+            };
             println!(
                 "| {}{per_key} | {} | {} | {:.2} | {:.3} | {:.3} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |",
                 row.what(),
@@ -135,7 +139,8 @@ pub(crate) fn print(setup: &Setup<'_>, sections: &[Section]) {
             .flat_map(|row| {
                 let raw = row.raw.iter().filter_map(|s| s.first_error.clone());
                 let ours = row.client.iter().filter_map(|s| s.first_error.clone());
-                raw.chain(ours).map(move |error| format!("{}: {error}", row.what()))
+                raw.chain(ours)
+                    .map(move |error| format!("{}: {error}", row.what()))
             })
             .take(5)
             .collect();

@@ -1,10 +1,29 @@
 //! Counting, latency percentiles and CPU accounting for one measured workload.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Latencies kept per task; past this the task still counts operations but stops recording
 /// their latency (bounds memory on very fast runs).
 const MAX_LATENCIES_PER_TASK: usize = 4_000_000;
+
+/// Tells the tasks of one workload run when to stop, so they need not read the clock
+/// after every operation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// Tells every clone to stop.
+    pub(crate) fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether to stop.
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// What one benchmark task did.
 #[derive(Debug, Default)]
@@ -24,15 +43,23 @@ pub(crate) struct TaskStats {
 }
 
 impl TaskStats {
-    /// Records a success: `ops` operations that moved `keys` keys, in `latency`.
-    pub(crate) fn success(&mut self, ops: u64, keys: u64, latency: Duration) {
+    /// Records a success: `ops` operations that moved `keys` keys, in `latency` when it
+    /// was measured.
+    pub(crate) fn success(&mut self, ops: u64, keys: u64, latency: Option<Duration>) {
         self.ops += ops;
         self.keys += keys;
-        if self.latencies.len() < MAX_LATENCIES_PER_TASK {
-            self.latencies
-                .push(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+        if let Some(latency) = latency {
+            if self.latencies.len() < MAX_LATENCIES_PER_TASK {
+                self.latencies
+                    .push(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
+            }
         }
+    }
+
+    /// Marks the end of the task's work.
+    pub(crate) fn finish(mut self) -> TaskStats {
         self.finished = Some(Instant::now());
+        self
     }
 
     /// Records a failure.
@@ -41,7 +68,6 @@ impl TaskStats {
         if self.first_error.is_none() {
             self.first_error = Some(error());
         }
-        self.finished = Some(Instant::now());
     }
 }
 
@@ -189,7 +215,9 @@ pub(crate) fn median(samples: &[Sample]) -> Option<Sample> {
         allocs_per_op: middle(|s| s.allocs_per_op),
         p50: duration(|s| s.p50),
         p99: duration(|s| s.p99),
-        server_cpu: first.server_cpu.map(|_| middle(|s| s.server_cpu.unwrap_or(0.0))),
+        server_cpu: first
+            .server_cpu
+            .map(|_| middle(|s| s.server_cpu.unwrap_or(0.0))),
         errors: samples.iter().map(|s| s.errors).sum(),
         first_error: samples.iter().find_map(|s| s.first_error.clone()),
     })
