@@ -24,6 +24,8 @@ async fn stuck_check_is_not_delayed_by_an_answered_longer_deadline() {
         .timeout(Some(Duration::from_millis(200)))
         .min_connections(0)
         .max_connections(1)
+        // Written as made, while the proxy holds the replies ahead.
+        .coalesce_writes(false)
         .connect()
         .await
         .unwrap();
@@ -130,6 +132,8 @@ async fn short_call_timeout_does_not_kill_a_connection_without_default_timeout()
         .timeout(None)
         .min_connections(0)
         .max_connections(1)
+        // Written as made, while the proxy holds the replies ahead.
+        .coalesce_writes(false)
         .connect()
         .await
         .unwrap();

@@ -34,12 +34,15 @@ fn spawn_get(
 }
 
 /// A client of one node through `proxy`: one connection, none kept open when idle (so
-/// connection counts are exact), operations bounded by [`LONG`].
+/// connection counts are exact), operations bounded by [`LONG`], and every request
+/// written as it is made (no write coalescing), so requests reach the server while the
+/// proxy holds the replies to those ahead of them.
 async fn single_connection_client(proxy: &Proxy) -> Client {
     Client::builder([proxy.addr()])
         .timeout(Some(LONG))
         .min_connections(0)
         .max_connections(1)
+        .coalesce_writes(false)
         .connect()
         .await
         .expect("connect through the proxy")
@@ -357,6 +360,8 @@ async fn server_error_fails_only_its_request() {
         .min_connections(0)
         .max_connections(1)
         .max_value_len(2 << 20)
+        // Written as made, while the proxy holds the replies ahead.
+        .coalesce_writes(false)
         .connect()
         .await
         .unwrap();
@@ -818,4 +823,38 @@ async fn timed_out_connection_takes_no_new_requests() {
         (2..=3).contains(&metrics.connections_created),
         "{metrics:?}"
     );
+}
+
+// Write coalescing (on by default): requests made while a write awaits its replies are
+// held by the client and follow it, in order, once it is answered.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_gathered_behind_an_unanswered_write_follow_it_in_order() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let client = Client::builder([proxy.addr()])
+        .timeout(Some(LONG))
+        .min_connections(0)
+        .max_connections(1)
+        .connect()
+        .await
+        .unwrap();
+    for key in ["a", "b", "c", "d"] {
+        client.set(key, key).await.unwrap();
+    }
+    let lines = proxy.requests();
+    proxy.hold();
+    let first = spawn_get(&client, "a");
+    wait_request(&lines, "get a");
+    let gathered: Vec<_> = ["b", "c", "d"]
+        .into_iter()
+        .map(|key| spawn_get(&client, key))
+        .collect();
+    proxy.release();
+    assert_eq!(value(first.await.unwrap().0), "a");
+    for (key, call) in ["b", "c", "d"].into_iter().zip(gathered) {
+        assert_eq!(value(call.await.unwrap().0), key);
+    }
+    wait_requests(&lines, &["get b", "get c", "get d"]);
+    assert_eq!(metrics(&client).connections_created, 1);
 }

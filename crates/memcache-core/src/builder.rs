@@ -210,6 +210,21 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// Gather requests made while a connection's previous write still awaits its replies,
+    /// and write them together once those replies are in (or 64 KiB has gathered).
+    /// memcached answers a connection's requests in order, so a gathered request is
+    /// answered at most one trip over the wire later, and a busy connection makes one
+    /// system call per round instead of one per request, on the client and on the server.
+    /// A request to an idle connection is written at once either way.
+    ///
+    /// Turn it off behind a proxy that fans requests out to several servers (mcrouter,
+    /// twemproxy), where a later request could be answered before an earlier one's slow
+    /// server replies. Default: on.
+    pub fn coalesce_writes(mut self, enabled: bool) -> Self {
+        self.config.connection.coalesce_writes = enabled;
+        self
+    }
+
     /// Builds the client without connecting: connections open on first use and in the
     /// background. Needs no runtime context.
     ///

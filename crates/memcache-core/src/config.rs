@@ -80,6 +80,7 @@ impl Config {
                 limits: limits_for(encoder.max_value_len()),
                 budget: Budget::default(),
                 autobatch_max_keys: None,
+                coalesce_writes: true,
             },
             socket: SocketOptions::default(),
             distribution: Distribution::Rendezvous,

@@ -55,6 +55,7 @@ pub(crate) fn spawn<R: Runtime>(
         read_buf: BytesMut::new(),
         scratch: vec![0; READ_CHUNK].into_boxed_slice(),
         timer: None,
+        gathered: false,
         finished: false,
     };
     runtime.spawn(driver.run());
@@ -75,6 +76,9 @@ struct Driver<R: Runtime> {
     scratch: Box<[u8]>,
     /// The one timer, armed for this instant (at or before the state machine's deadline).
     timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    /// The driver has let the tasks ready before it run once since requests were queued
+    /// on an idle socket (see [`Driver::poll_drive`]).
+    gathered: bool,
     finished: bool,
 }
 
@@ -119,6 +123,7 @@ impl<R: Runtime> Driver<R> {
         loop {
             self.cell.register(cx.waker());
             let now = self.runtime.now();
+            let mut gather = false;
             let (deadline, needed, freed) = {
                 let mut conn = self.cell.lock();
                 if let Some(reason) = conn.close_reason() {
@@ -130,8 +135,14 @@ impl<R: Runtime> Driver<R> {
                         "connection closed by the client",
                     ));
                 }
-                let freed = if self.out.len() < WRITE_HIGH_WATER {
-                    conn.poll_transmit(now, &mut self.out)
+                let freed = if self.out.len() < WRITE_HIGH_WATER && conn.wants_transmit() {
+                    if self.out.is_empty() && !self.gathered {
+                        gather = true;
+                        0
+                    } else {
+                        self.gathered = false;
+                        conn.poll_transmit(now, &mut self.out)
+                    }
                 } else {
                     0
                 };
@@ -142,6 +153,16 @@ impl<R: Runtime> Driver<R> {
                 )
             };
             self.hand_room(freed);
+            if gather {
+                // The first request queued on an idle socket is written after the tasks
+                // already ready have run once: those a read just answered submit their next
+                // requests meanwhile, and all of them go out in one write instead of one
+                // write each. (Some schedulers run a task woken by another right after it,
+                // which would otherwise send every request alone.) A lone request waits
+                // one pass of the scheduler's queue.
+                self.gathered = true;
+                cx.waker().wake_by_ref();
+            }
             let mut progress = false;
             match self.poll_write(cx) {
                 Poll::Ready(Ok(())) => progress = true,
@@ -158,7 +179,7 @@ impl<R: Runtime> Driver<R> {
                 Poll::Ready(Err(error)) => return Poll::Ready(error),
                 Poll::Pending => {}
             }
-            if !progress {
+            if !progress || gather {
                 return Poll::Pending;
             }
         }
@@ -209,16 +230,30 @@ impl<R: Runtime> Driver<R> {
     /// reply in progress still lacks: a large value is read straight into place.
     fn poll_read(&mut self, cx: &mut Context<'_>, needed: usize) -> Poll<Result<(), Error>> {
         let read = if let Some(room) = direct_read_room(needed) {
-            // Safe code must initialise the room before reading into it.
+            // Safe code must initialise the room before reading into it. It is filled by as
+            // many reads as the socket has data for, so what one read leaves is not zeroed
+            // again for the next.
             let start = self.read_buf.len();
             self.read_buf.resize(start + room, 0);
-            let read = Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf[start..]);
-            let got = match &read {
-                Poll::Ready(Ok(n)) => *n,
-                _ => 0,
-            };
-            self.read_buf.truncate(start + got);
-            read
+            let mut filled = 0;
+            let mut last = Poll::Pending;
+            while filled < room {
+                last =
+                    Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf[start + filled..]);
+                match last {
+                    Poll::Ready(Ok(n)) if n > 0 => filled += n,
+                    Poll::Ready(Err(ref error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                    _ => break,
+                }
+            }
+            self.read_buf.truncate(start + filled);
+            // Bytes read are delivered first; an end or error after them is met again on
+            // the next read.
+            if filled > 0 {
+                Poll::Ready(Ok(filled))
+            } else {
+                last
+            }
         } else {
             let read = Pin::new(&mut self.socket).poll_read(cx, &mut self.scratch);
             if let Poll::Ready(Ok(n)) = read {

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::future::{select, Either, FutureExt, Shared};
 use memproto::{Expect, Reply};
@@ -20,7 +19,9 @@ use crate::config::Config;
 use crate::connect::Connector;
 use crate::driver;
 use crate::engine::connection::{Connection, ConnectionConfig};
+use crate::engine::payload::Payload;
 use crate::engine::pool::{Action, Placement, Pool};
+use crate::engine::reply;
 use crate::engine::request::{Affinity, Outcome, Request};
 use crate::engine::ConnCell;
 use crate::error::{Error, Result};
@@ -34,7 +35,7 @@ const UPKEEP_MIN: Duration = Duration::from_millis(10);
 
 /// Encodes a request; called again if the request had to wait for room, so that waiting
 /// callers hold no encoded copy of their values.
-pub(crate) type Encode<'a> = &'a (dyn Fn() -> Result<(Bytes, Expect)> + Sync);
+pub(crate) type Encode<'a> = &'a (dyn Fn() -> Result<(Payload, Expect)> + Sync);
 
 /// One call's request, as the node needs it.
 pub(crate) struct Call<'a> {
@@ -127,7 +128,7 @@ impl<R: Runtime> Node<R> {
         let mut unsent = 0;
         loop {
             let (bytes, expect) = next_encoding(call, &mut encoded)?;
-            let (sender, receiver) = oneshot::channel();
+            let (sender, receiver) = reply::channel();
             let request = self.request_for(call, bytes, expect, Some(sender));
             match self.place(request, call.wait) {
                 Placement::Placed(cell) => {
@@ -141,7 +142,7 @@ impl<R: Runtime> Node<R> {
                                 return Err(error);
                             }
                         }
-                        Err(oneshot::Canceled) => {
+                        Err(reply::Canceled) => {
                             return Err(self.lost("connection dropped the request"))
                         }
                     }
@@ -173,9 +174,9 @@ impl<R: Runtime> Node<R> {
     fn request_for(
         &self,
         call: &Call<'_>,
-        bytes: Bytes,
+        bytes: Payload,
         expect: Expect,
-        reply: Option<oneshot::Sender<Outcome>>,
+        reply: Option<reply::ReplySender>,
     ) -> Request {
         // A fire-and-forget request has no caller left to give up: once queued it is sent,
         // whenever its connection gets to it.
@@ -402,7 +403,10 @@ impl<R: Runtime> Drop for Node<R> {
 /// The request's bytes for the next attempt: the first encoding (made up front, so an
 /// invalid request fails before anything is counted or sent), then a fresh one for each
 /// attempt after a wait for room.
-fn next_encoding(call: &Call<'_>, first: &mut Option<(Bytes, Expect)>) -> Result<(Bytes, Expect)> {
+fn next_encoding(
+    call: &Call<'_>,
+    first: &mut Option<(Payload, Expect)>,
+) -> Result<(Payload, Expect)> {
     match first.take() {
         Some(encoded) => Ok(encoded),
         None => (call.encode)(),

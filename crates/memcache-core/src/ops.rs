@@ -9,6 +9,7 @@ use bytes::Bytes;
 use memproto::{ArithOp, Command, Exptime, Reply, Retrieve, RetrieveKind, Stat, Store, StoreMode};
 
 use crate::client::{resolve, unexpected, values, CallOptions, Client, IntoNodeAddr};
+use crate::engine::payload::Payload;
 use crate::engine::request::Affinity;
 use crate::error::{Error, Result};
 use crate::item::Item;
@@ -538,7 +539,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for ArithRequest<'c,
 #[must_use = "requests do nothing unless awaited"]
 pub struct NoReplyRequest<'c, R: Runtime> {
     client: &'c Client<R>,
-    request: Result<(Bytes, memproto::Expect)>,
+    request: Result<(Payload, memproto::Expect)>,
     key: Bytes,
     options: CallOptions,
 }
@@ -546,7 +547,7 @@ pub struct NoReplyRequest<'c, R: Runtime> {
 impl<'c, R: Runtime> NoReplyRequest<'c, R> {
     fn new(
         client: &'c Client<R>,
-        request: Result<(Bytes, memproto::Expect)>,
+        request: Result<(Payload, memproto::Expect)>,
         key: &[u8],
         options: CallOptions,
     ) -> Self {

@@ -5,7 +5,7 @@
 //! (a request submitted, bytes read, a deadline passed) with the current time, and takes
 //! from it what to do: bytes to write ([`Connection::poll_transmit`]), when to wake it
 //! ([`Connection::poll_timeout`]), and whether it is finished. Callers are completed
-//! through their oneshot channels as their replies are decoded.
+//! through their reply channels as their replies are decoded.
 //!
 //! The lifecycle rules live here, once:
 //! - A request waits in `queued` until the socket can take it; a request whose caller gave
@@ -28,10 +28,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use futures::channel::oneshot;
 use memproto::{Decoder, Limits, Reply};
 
 use crate::batch::{self, Batch, Flushed};
+use crate::engine::reply;
 use crate::engine::request::{Affinity, Caller, Outcome, Request};
 use crate::error::Error;
 
@@ -58,6 +58,9 @@ pub(crate) struct ConnectionConfig {
     pub(crate) budget: Budget,
     /// Merge queued single-key gets into multi-key gets of at most this many keys.
     pub(crate) autobatch_max_keys: Option<usize>,
+    /// Hold new requests while a write awaits its replies (see
+    /// [`Connection::wants_transmit`]).
+    pub(crate) coalesce_writes: bool,
 }
 
 /// Why a connection refused a request.
@@ -92,6 +95,13 @@ pub(crate) struct Connection {
     phase: Phase,
     /// Submitted, not yet written, oldest first.
     queued: VecDeque<Request>,
+    /// Bytes of the requests in `queued`.
+    queued_bytes: usize,
+    /// For each write still awaiting replies, the sequence number of its last request,
+    /// oldest first (see [`Connection::wants_transmit`]).
+    writes_due: VecDeque<u64>,
+    /// How many writes may await replies before new requests gather.
+    writes_due_limit: usize,
     /// Written (handed to the driver's write buffer), waiting for their reply, oldest first.
     in_flight: VecDeque<InFlight>,
     /// Sequence number of `in_flight.front()`; numbers are consecutive.
@@ -158,6 +168,7 @@ impl Callers {
         }
     }
 
+    /// The distinct deadlines of the callers, earliest first.
     fn deadlines(&self) -> Vec<Instant> {
         match self {
             Callers::One(caller) => caller.deadline.into_iter().collect(),
@@ -182,7 +193,7 @@ pub(crate) struct Closed {
     /// Callers of requests that were never written, to be told so ([`Outcome::Unsent`])
     /// once the fire-and-forget ones went elsewhere: a retried read must not overtake a
     /// write to its key.
-    pub(crate) unsent_callers: Vec<oneshot::Sender<Outcome>>,
+    pub(crate) unsent_callers: Vec<reply::ReplySender>,
     /// Callers failed because their request was written (or merged) and is now lost.
     pub(crate) failed: u64,
 }
@@ -190,6 +201,10 @@ pub(crate) struct Closed {
 /// Queued requests are moved to the write buffer only while it holds less than this: the
 /// rest wait in `queued`, where an abandoned one can still be skipped.
 pub(crate) const WRITE_HIGH_WATER: usize = 64 * 1024;
+
+/// Writes that may await replies at once before new requests gather (see
+/// [`Connection::wants_transmit`]).
+const WRITES_DUE: usize = 1;
 
 /// Collections that grew past this during a burst are shrunk once empty again.
 const SHRINK_ABOVE: usize = 1024;
@@ -200,6 +215,13 @@ impl Connection {
             node,
             phase: Phase::Open,
             queued: VecDeque::new(),
+            queued_bytes: 0,
+            writes_due: VecDeque::new(),
+            writes_due_limit: if config.coalesce_writes {
+                WRITES_DUE
+            } else {
+                usize::MAX
+            },
             in_flight: VecDeque::new(),
             first_seq: 0,
             deadlines: BinaryHeap::new(),
@@ -245,6 +267,7 @@ impl Connection {
             let seq = self.queue_seq + self.queued.len() as u64;
             self.queued_deadlines.push(Reverse((deadline, seq)));
         }
+        self.queued_bytes += cost;
         self.queued.push_back(request);
         Ok(())
     }
@@ -334,6 +357,22 @@ impl Connection {
         self.decoder.bytes_needed(buf)
     }
 
+    /// Whether requests wait to be written.
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.queued.is_empty() && self.phase != Phase::Closed
+    }
+
+    /// Whether queued requests should be written now: unless [`WRITES_DUE`] earlier writes
+    /// still await replies (with write coalescing on), in which case requests gather until one is answered in full (or
+    /// [`WRITE_HIGH_WATER`] bytes have gathered). The server reads new requests only after
+    /// answering those ahead of them anyway, so they lose at most a trip over the wire, and
+    /// written together they cost one system call on each side instead of one each.
+    pub(crate) fn wants_transmit(&self) -> bool {
+        self.has_queued()
+            && (self.writes_due.len() < self.writes_due_limit
+                || self.queued_bytes >= WRITE_HIGH_WATER)
+    }
+
     /// Moves queued requests into `out` (until it holds [`WRITE_HIGH_WATER`] bytes),
     /// skipping those whose caller gave up. Their stuck deadlines start now. Returns how
     /// many budget slots that freed (skipped and merged requests), for waiting callers.
@@ -343,11 +382,13 @@ impl Connection {
         }
         let load_before = self.load.requests;
         self.last_active = now;
+        let in_flight_before = self.in_flight.len();
         let mut batch = self.batch.take();
         while out.len() < WRITE_HIGH_WATER {
             let Some(request) = self.queued.pop_front() else {
                 break;
             };
+            self.queued_bytes = self.queued_bytes.saturating_sub(request.cost());
             self.queue_seq += 1;
             if request.is_abandoned(now) {
                 self.forget_unwritten(&request);
@@ -375,6 +416,10 @@ impl Connection {
             self.write_batch(gathering, now, out);
         }
         self.batch = batch;
+        if self.in_flight.len() > in_flight_before && self.writes_due_limit != usize::MAX {
+            let last = self.first_seq + self.in_flight.len() as u64 - 1;
+            self.writes_due.push_back(last);
+        }
         if self.queued.is_empty() {
             self.queued_deadlines.clear();
         }
@@ -402,7 +447,7 @@ impl Connection {
     }
 
     fn write_one(&mut self, request: Request, now: Instant, out: &mut BytesMut) {
-        out.extend_from_slice(&request.bytes);
+        out.extend_from_slice(request.bytes.as_slice());
         if !request.expect.expects_reply() {
             // Nothing will come back (the decoder ignores it too): done once written. The
             // engine itself always asks for replies; this keeps the pairing safe anyway.
@@ -465,12 +510,23 @@ impl Connection {
         if let Some(stuck_at) = in_flight.stuck_at {
             self.deadlines.push(Reverse((stuck_at, seq)));
         }
-        for deadline in in_flight.callers.deadlines() {
-            if in_flight
+        let before_stuck = |deadline: &Instant| {
+            in_flight
                 .stuck_at
-                .is_none_or(|stuck_at| deadline < stuck_at)
-            {
-                self.deadlines.push(Reverse((deadline, seq)));
+                .is_none_or(|stuck_at| *deadline < stuck_at)
+        };
+        match &in_flight.callers {
+            Callers::One(caller) => {
+                if let Some(deadline) = caller.deadline.filter(before_stuck) {
+                    self.deadlines.push(Reverse((deadline, seq)));
+                }
+            }
+            Callers::Many(_) => {
+                for deadline in in_flight.callers.deadlines() {
+                    if before_stuck(&deadline) {
+                        self.deadlines.push(Reverse((deadline, seq)));
+                    }
+                }
             }
         }
         self.decoder.push(expect);
@@ -506,6 +562,13 @@ impl Connection {
                 self.release_detached(affinity);
             }
             deliver(done.callers, reply);
+        }
+        while self
+            .writes_due
+            .front()
+            .is_some_and(|&last| last < self.first_seq)
+        {
+            self.writes_due.pop_front();
         }
         if self
             .behind_until
@@ -608,6 +671,8 @@ impl Connection {
         }
         self.queue_seq += self.queued.len() as u64;
         self.queued_deadlines.clear();
+        self.queued_bytes = 0;
+        self.writes_due.clear();
         for request in self.queued.drain(..) {
             if request.timed_out {
                 continue;

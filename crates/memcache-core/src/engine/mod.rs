@@ -6,7 +6,9 @@
 //! time.
 
 pub(crate) mod connection;
+pub(crate) mod payload;
 pub(crate) mod pool;
+pub(crate) mod reply;
 pub(crate) mod request;
 
 #[cfg(test)]

@@ -70,6 +70,18 @@ pub(crate) enum Placement {
     Failed(Error),
 }
 
+/// What [`Pool::scan`] found.
+struct Scan {
+    /// Connections holding an unanswered `noreply` request for one of the keys.
+    holders: usize,
+    /// One of them.
+    holder: Option<Arc<ConnCell>>,
+    /// The least loaded connection that takes requests now.
+    least_loaded: Option<Arc<ConnCell>>,
+    /// A connection has closed and can be forgotten.
+    saw_closed: bool,
+}
+
 /// One node's pool.
 #[derive(Debug)]
 pub(crate) struct Pool {
@@ -122,29 +134,38 @@ impl Pool {
         if self.closing {
             return Placement::Failed(Error::Closed);
         }
-        self.forget_closed();
+        let Scan {
+            holders,
+            holder,
+            least_loaded,
+            saw_closed,
+        } = self.scan(now, &request);
+        if saw_closed {
+            self.forget_closed();
+        }
         let mut request = request;
-        // Read-your-writes: follow an unanswered `noreply` request for one of these keys.
-        let holders: Vec<usize> = self
-            .conns
-            .iter()
-            .enumerate()
-            .filter(|(_, cell)| cell.lock().holds_any(&request.affinity))
-            .map(|(index, _)| index)
-            .collect();
-        if holders.len() > 1 {
+        if holders > 1 {
             // Writes to these keys are outstanding on several connections: no single one
             // orders the request after all of them. Their replies will wake this caller.
             return self.register_waiter();
         }
-        if let Some(&held) = holders.first() {
+        // Read-your-writes: follow an unanswered `noreply` request for one of these keys.
+        if let Some(held) = holder.and_then(|cell| self.index_of(&cell)) {
             match self.try_place(now, held, request) {
                 Ok(placement) => return placement,
                 Err(refused) if refused.reason == Refusal::Closed => request = refused.request,
                 Err(_) => return self.wait_for_room(now, wait),
             }
         }
-        for index in self.by_load(now) {
+        if let Some(best) = least_loaded.and_then(|cell| self.index_of(&cell)) {
+            match self.try_place(now, best, request) {
+                Ok(placement) => return placement,
+                Err(refused) => request = refused.request,
+            }
+        }
+        // The driver of the chosen connection changed its state meanwhile (rare): try the
+        // others in turn.
+        for index in 0..self.conns.len() {
             match self.try_place(now, index, request) {
                 Ok(placement) => return placement,
                 Err(refused) => request = refused.request,
@@ -154,25 +175,44 @@ impl Pool {
         self.wait_for_room(now, wait)
     }
 
-    /// Indices of the connections that take requests now, least loaded first, rotating
-    /// among equals.
-    fn by_load(&mut self, now: Instant) -> Vec<usize> {
+    /// One pass over the connections, each locked once: which hold the request's keys,
+    /// and the least loaded one that takes requests now (rotating among equals).
+    fn scan(&mut self, now: Instant, request: &Request) -> Scan {
         let count = self.conns.len();
+        let mut scan = Scan {
+            holders: 0,
+            holder: None,
+            least_loaded: None,
+            saw_closed: false,
+        };
         if count == 0 {
-            return Vec::new();
+            return scan;
         }
         self.next = self.next.wrapping_add(1);
         let start = self.next % count;
-        let mut open: Vec<(usize, usize)> = (0..count)
-            .map(|offset| (start + offset) % count)
-            .filter_map(|index| {
-                let mut conn = self.conns[index].lock();
-                conn.refusal(now).is_none().then(|| (conn.load(), index))
-            })
-            .collect();
-        // Stable: equals keep their rotated order.
-        open.sort_by_key(|(load, _)| *load);
-        open.into_iter().map(|(_, index)| index).collect()
+        let mut least: Option<usize> = None;
+        for offset in 0..count {
+            let cell = &self.conns[(start + offset) % count];
+            let mut conn = cell.lock();
+            if conn.is_closed() {
+                scan.saw_closed = true;
+                continue;
+            }
+            if conn.holds_any(&request.affinity) {
+                scan.holders += 1;
+                scan.holder = Some(cell.clone());
+            }
+            if conn.refusal(now).is_none() && least.is_none_or(|least| conn.load() < least) {
+                least = Some(conn.load());
+                scan.least_loaded = Some(cell.clone());
+            }
+        }
+        scan
+    }
+
+    /// Where `cell` is in the pool now.
+    fn index_of(&self, cell: &Arc<ConnCell>) -> Option<usize> {
+        self.conns.iter().position(|conn| Arc::ptr_eq(conn, cell))
     }
 
     fn try_place(

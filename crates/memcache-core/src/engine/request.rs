@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures::channel::oneshot;
 use memproto::{Expect, Reply};
 
 use crate::batch::BatchKey;
+use crate::engine::payload::Payload;
+use crate::engine::reply;
 use crate::error::Error;
 
 /// How a request ended.
@@ -22,12 +22,12 @@ pub(crate) enum Outcome {
 }
 
 /// Where a caller's outcome goes; `None` when nobody waits (fire-and-forget requests).
-pub(crate) type ReplySender = Option<oneshot::Sender<Outcome>>;
+pub(crate) type ReplySender = Option<reply::ReplySender>;
 
 /// An encoded request on its way to a connection.
 #[derive(Debug)]
 pub(crate) struct Request {
-    pub(crate) bytes: Bytes,
+    pub(crate) bytes: Payload,
     pub(crate) expect: Expect,
     pub(crate) reply: ReplySender,
     /// When the caller stops waiting; a request still unwritten then is not sent.
@@ -54,7 +54,7 @@ impl Request {
     pub(crate) fn is_abandoned(&self, now: Instant) -> bool {
         self.reply
             .as_ref()
-            .is_some_and(oneshot::Sender::is_canceled)
+            .is_some_and(reply::ReplySender::is_canceled)
             || self.deadline.is_some_and(|deadline| deadline <= now)
     }
 

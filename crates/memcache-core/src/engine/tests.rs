@@ -9,7 +9,9 @@ use futures::channel::oneshot;
 use memproto::{Command, Encoder, Limits, Retrieve, RetrieveKind, Store, StoreMode};
 
 use super::connection::{Budget, Connection, ConnectionConfig, Refusal, WRITE_HIGH_WATER};
+use super::payload::Payload;
 use super::pool::{later, Action, Placement, Pool, PoolConfig};
+use super::reply;
 use super::request::{Affinity, Outcome, Request};
 use super::ConnCell;
 use crate::error::Error;
@@ -21,6 +23,7 @@ fn config() -> ConnectionConfig {
         limits: Limits::for_max_item_size(1024 * 1024),
         budget: Budget::default(),
         autobatch_max_keys: None,
+        coalesce_writes: true,
     }
 }
 
@@ -28,10 +31,8 @@ fn connection(now: Instant) -> Connection {
     Connection::new("node:1".into(), &config(), now)
 }
 
-fn encode(command: &Command<'_>) -> (Bytes, memproto::Expect) {
-    let mut buf = BytesMut::new();
-    let expect = Encoder::new().encode(command, &mut buf).expect("valid");
-    (buf.freeze(), expect)
+fn encode(command: &Command<'_>) -> (Payload, memproto::Expect) {
+    Payload::encode(&Encoder::new(), command, 0).expect("valid")
 }
 
 /// A `get key` request, its reply receiver, with the given caller deadline and patience.
@@ -39,13 +40,13 @@ fn get(
     key: &str,
     deadline: Option<Instant>,
     patience: Option<Duration>,
-) -> (Request, oneshot::Receiver<Outcome>) {
+) -> (Request, reply::ReplyReceiver) {
     let keys = [key.as_bytes()];
     let (bytes, expect) = encode(&Command::Retrieve(Retrieve {
         kind: RetrieveKind::Get,
         keys: &keys,
     }));
-    let (sender, receiver) = oneshot::channel();
+    let (sender, receiver) = reply::channel();
     let request = Request {
         bytes,
         expect,
@@ -89,7 +90,7 @@ fn feed(conn: &mut Connection, bytes: &[u8]) -> Result<usize, Error> {
     conn.handle_read(&mut buf)
 }
 
-fn reply(receiver: &mut oneshot::Receiver<Outcome>) -> Option<Outcome> {
+fn reply(receiver: &mut reply::ReplyReceiver) -> Option<Outcome> {
     receiver.try_recv().expect("sender kept until completion")
 }
 
@@ -116,6 +117,61 @@ fn replies_complete_callers_in_order() {
         matches!(reply(&mut rb), Some(Outcome::Reply(memproto::Reply::Values(items))) if items.is_empty())
     );
     assert_eq!(conn.load(), 0);
+}
+
+#[test]
+fn requests_queued_while_a_write_awaits_replies_go_out_together_once_it_is_answered() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let (a, _ra) = get("a", None, None);
+    conn.submit(now, a).unwrap();
+    // Nothing in flight: written at once.
+    assert!(conn.wants_transmit());
+    assert_eq!(&transmit(&mut conn, now)[..], b"get a\r\n");
+    let (b, _rb) = get("b", None, None);
+    let (c, _rc) = get("c", None, None);
+    conn.submit(now, b).unwrap();
+    conn.submit(now, c).unwrap();
+    // `a` is due: `b` and `c` wait for its reply, then leave in one write.
+    assert!(!conn.wants_transmit());
+    assert_eq!(feed(&mut conn, b"END\r\n").unwrap(), 1);
+    assert!(conn.wants_transmit());
+    assert_eq!(&transmit(&mut conn, now)[..], b"get b\r\nget c\r\n");
+    assert!(!conn.wants_transmit());
+}
+
+#[test]
+fn without_write_coalescing_requests_are_written_at_once() {
+    let now = Instant::now();
+    let config = ConnectionConfig {
+        coalesce_writes: false,
+        ..config()
+    };
+    let mut conn = Connection::new("node:1".into(), &config, now);
+    let (a, _ra) = get("a", None, None);
+    conn.submit(now, a).unwrap();
+    transmit(&mut conn, now);
+    let (b, _rb) = get("b", None, None);
+    conn.submit(now, b).unwrap();
+    assert!(conn.wants_transmit());
+    assert_eq!(&transmit(&mut conn, now)[..], b"get b\r\n");
+}
+
+#[test]
+fn a_full_write_buffer_of_requests_is_written_without_waiting_for_replies() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let (first, _first) = get("first", None, None);
+    conn.submit(now, first).unwrap();
+    transmit(&mut conn, now);
+    let key = "k".repeat(200);
+    let mut receivers = Vec::new();
+    while !conn.wants_transmit() {
+        let (request, receiver) = get(&key, None, None);
+        conn.submit(now, request).unwrap();
+        receivers.push(receiver);
+    }
+    assert!(receivers.len() * (key.len() + 6) >= WRITE_HIGH_WATER);
 }
 
 #[test]
@@ -216,6 +272,7 @@ fn merged_gets_time_out_caller_by_caller() {
         "node:1".into(),
         &ConnectionConfig {
             autobatch_max_keys: Some(8),
+            coalesce_writes: true,
             ..config()
         },
         start,
@@ -476,7 +533,7 @@ struct FullPool {
     pool: Pool,
     conn: Arc<ConnCell>,
     /// `a`'s reply.
-    reply: oneshot::Receiver<Outcome>,
+    reply: reply::ReplyReceiver,
     /// The waiting caller's wake-up.
     room: oneshot::Receiver<Result<(), Error>>,
 }

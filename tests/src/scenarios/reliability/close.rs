@@ -53,10 +53,13 @@ async fn client_with_keys<R: Runtime + Default>(
     proxy: &Proxy,
     grace: Duration,
 ) -> (Client<R>, Vec<String>) {
+    // Without write coalescing, every held get is written (and seen by the proxy) even
+    // while the replies to those ahead of it are held.
     let client = Client::<R>::builder([proxy.addr()])
         .timeout(LENIENT)
         .close_grace(grace)
         .max_connections(2)
+        .coalesce_writes(false)
         .connect()
         .await
         .expect("connect");
