@@ -1,7 +1,7 @@
 //! `memcache-bench`: the client end to end against a raw pipelined socket loop, measured in
 //! the same run on the same memcached, as CPU time and allocations per operation.
 //!
-//! It starts its own memcached (`-t 1`) on a free port of 127.0.0.1, pinned to the first
+//! It starts its own memcached (`-t 1` unless `--server-threads` says otherwise) on a free port of 127.0.0.1, pinned to the first
 //! CPU while the benchmark pins itself to the second (when there are two and `taskset`
 //! exists), preloads 1000 keys with 100-byte values and one 100 KiB value, then, on each
 //! runtime asked for, runs every workload `--runs` times for `--duration-secs` each,
@@ -55,8 +55,11 @@ USAGE: memcache-bench [FLAGS]
   --runs N           runs of every workload; medians are reported (default 3)
   --concurrency N    client tasks, and requests in flight in the raw loop (default 32)
   --connections N    connections of the client and of the raw loop (default 2)
-  --threads N        worker threads of the tokio-mt runtime (default 2)
+  --threads N        worker threads of the tokio-mt runtime (default 1: the
+                     benchmark's share of a pinned run is one CPU)
+  --server-threads N memcached's worker threads, -t (default 1)
   --only IDS         run only these workloads: get,set,get_many,large,autobatch
+  --no-coalesce      build the client with coalesce_writes(false)
   --client-only      skip the raw loop (to profile the client alone)
   --no-pin           do not pin memcached and the benchmark to separate CPUs
   --server HOST:PORT use this memcached instead of starting one (loopback only)
@@ -102,12 +105,16 @@ struct Args {
     connections: usize,
     /// Worker threads of the multi-thread tokio runtime.
     threads: usize,
+    /// memcached's worker threads.
+    server_threads: usize,
     /// Workloads to run (all when empty).
     only: Vec<String>,
     /// Pin the server and the benchmark to separate CPUs.
     pin: bool,
     /// Skip the raw loop.
     client_only: bool,
+    /// Build the client without write coalescing.
+    no_coalesce: bool,
     /// An existing server to use.
     server: Option<String>,
     /// Allow a non-loopback server.
@@ -126,10 +133,12 @@ impl Default for Args {
             runs: 3,
             concurrency: 32,
             connections: 2,
-            threads: 2,
+            threads: 1,
+            server_threads: 1,
             only: Vec::new(),
             pin: true,
             client_only: false,
+            no_coalesce: false,
             server: None,
             allow_remote: false,
         }
@@ -184,6 +193,7 @@ impl Args {
                 "--concurrency" => parsed.concurrency = number(value()?, MAX_TASKS)? as usize,
                 "--connections" => parsed.connections = number(value()?, MAX_TASKS)? as usize,
                 "--threads" => parsed.threads = number(value()?, 64)? as usize,
+                "--server-threads" => parsed.server_threads = number(value()?, 64)? as usize,
                 "--only" => {
                     parsed.only = list(value()?);
                     if let Some(unknown) = parsed
@@ -199,6 +209,7 @@ impl Args {
                 }
                 "--no-pin" => parsed.pin = false,
                 "--client-only" => parsed.client_only = true,
+                "--no-coalesce" => parsed.no_coalesce = true,
                 "--server" => parsed.server = Some(value()?),
                 "--allow-remote" => parsed.allow_remote = true,
                 // `cargo bench` passes this to every bench target.
@@ -338,6 +349,7 @@ impl Bench {
         let client = Client::<R>::builder([self.server.addr.to_string()])
             .max_connections(self.args.connections)
             .autobatching(autobatch)
+            .coalesce_writes(!self.args.no_coalesce)
             .build()
             .map_err(|error| format!("cannot build the client: {error}"))?;
         for key in self.data.keys.iter().take(200) {
@@ -502,7 +514,7 @@ fn run(args: Args) -> Result<(), String> {
     let pinned = args.pin && args.server.is_none() && cpus >= 2 && has_taskset();
     let server = match &args.server {
         Some(addr) => Server::external(addr, args.allow_remote)?,
-        None => Server::spawn(pinned.then_some(0))?,
+        None => Server::spawn(args.server_threads, pinned.then_some(0))?,
     };
     if pinned {
         pin_self(1)?;

@@ -26,14 +26,15 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts `memcached -l 127.0.0.1 -p <free port> -U 0 -t 1 -m 256` (with `-u root` when
-    /// running as root), on CPU `pin_to` through `taskset` when given, and waits until it
-    /// answers.
-    pub(crate) fn spawn(pin_to: Option<usize>) -> Result<Server, String> {
+    /// Starts `memcached -l 127.0.0.1 -p <free port> -U 0 -t <threads> -m 256` (with
+    /// `-u root` when running as root), on CPU `pin_to` through `taskset` when given, and
+    /// waits until it answers.
+    pub(crate) fn spawn(threads: usize, pin_to: Option<usize>) -> Result<Server, String> {
         let mut last_error = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port()?;
             let port_arg = port.to_string();
+            let threads_arg = threads.to_string();
             let mut args = vec![
                 "-l",
                 "127.0.0.1",
@@ -42,7 +43,7 @@ impl Server {
                 "-U",
                 "0",
                 "-t",
-                "1",
+                &threads_arg,
                 "-m",
                 MEMORY_MB,
             ];

@@ -55,6 +55,7 @@ pub(crate) fn spawn<R: Runtime>(
         read_buf: BytesMut::new(),
         scratch: vec![0; READ_CHUNK].into_boxed_slice(),
         timer: None,
+        fill: None,
         gathered: false,
         finished: false,
     };
@@ -76,6 +77,9 @@ struct Driver<R: Runtime> {
     scratch: Box<[u8]>,
     /// The one timer, armed for this instant (at or before the state machine's deadline).
     timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    /// While a large value is read into place: the read buffer holds data up to this
+    /// index and zeroed room after it (see [`Driver::start_fill`]).
+    fill: Option<usize>,
     /// The driver has let the tasks ready before it run once since requests were queued
     /// on an idle socket (see [`Driver::poll_drive`]).
     gathered: bool,
@@ -148,7 +152,12 @@ impl<R: Runtime> Driver<R> {
                 };
                 (
                     conn.poll_timeout(),
-                    conn.bytes_needed(&self.read_buf),
+                    // While filling, the buffer's tail is room, not data.
+                    if self.fill.is_some() {
+                        0
+                    } else {
+                        conn.bytes_needed(&self.read_buf)
+                    },
                     freed,
                 )
             };
@@ -229,49 +238,64 @@ impl<R: Runtime> Driver<R> {
     /// Reads once and hands the bytes to the state machine. `needed` is how much the
     /// reply in progress still lacks: a large value is read straight into place.
     fn poll_read(&mut self, cx: &mut Context<'_>, needed: usize) -> Poll<Result<(), Error>> {
-        let read = if let Some(room) = direct_read_room(needed) {
-            // Safe code must initialise the room before reading into it. It is filled by as
-            // many reads as the socket has data for, so what one read leaves is not zeroed
-            // again for the next.
-            let start = self.read_buf.len();
-            self.read_buf.resize(start + room, 0);
-            let mut filled = 0;
-            let mut last = Poll::Pending;
-            while filled < room {
-                last =
-                    Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf[start + filled..]);
-                match last {
-                    Poll::Ready(Ok(n)) if n > 0 => filled += n,
-                    Poll::Ready(Err(ref error)) if error.kind() == io::ErrorKind::Interrupted => {}
-                    _ => break,
-                }
+        if self.fill.is_none() {
+            if let Some(room) = direct_read_room(needed) {
+                self.start_fill(room);
             }
-            self.read_buf.truncate(start + filled);
-            // Bytes read are delivered first; an end or error after them is met again on
-            // the next read.
-            if filled > 0 {
-                Poll::Ready(Ok(filled))
-            } else {
-                last
-            }
-        } else {
-            let read = Pin::new(&mut self.socket).poll_read(cx, &mut self.scratch);
-            if let Poll::Ready(Ok(n)) = read {
-                self.read_buf.extend_from_slice(&self.scratch[..n]);
-            }
-            read
-        };
-        match read {
+        }
+        if let Some(filled) = self.fill {
+            return self.poll_fill(cx, filled);
+        }
+        match Pin::new(&mut self.socket).poll_read(cx, &mut self.scratch) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(0)) => Poll::Ready(Err(
-                self.lost(io::ErrorKind::UnexpectedEof, "server closed the connection")
-            )),
-            Poll::Ready(Ok(_)) => Poll::Ready(self.deliver()),
+            Poll::Ready(Ok(0)) => Poll::Ready(Err(self.eof())),
+            Poll::Ready(Ok(n)) => {
+                self.read_buf.extend_from_slice(&self.scratch[..n]);
+                Poll::Ready(self.deliver())
+            }
             Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(error)) => Poll::Ready(Err(self.io_error(error))),
         }
+    }
+
+    /// Makes `room` bytes of zeroed space at the end of the read buffer for a large value
+    /// to be read into. Safe code must initialise memory before reading into it; it is
+    /// zeroed once, however many reads it takes to fill.
+    fn start_fill(&mut self, room: usize) {
+        let start = self.read_buf.len();
+        if self.read_buf.capacity() - start < room {
+            // Exactly the room the value needs: growing the buffer would double it.
+            let mut exact = BytesMut::with_capacity(start + room);
+            exact.extend_from_slice(&self.read_buf);
+            self.read_buf = exact;
+        }
+        self.read_buf.resize(start + room, 0);
+        self.fill = Some(start);
+    }
+
+    /// Reads into the room made by [`Driver::start_fill`], of which the read buffer's
+    /// first `filled` bytes are data; the decoder sees the buffer once the room is full.
+    fn poll_fill(&mut self, cx: &mut Context<'_>, mut filled: usize) -> Poll<Result<(), Error>> {
+        while filled < self.read_buf.len() {
+            match Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf[filled..]) {
+                Poll::Pending => {
+                    self.fill = Some(filled);
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(self.eof())),
+                Poll::Ready(Ok(n)) => filled += n,
+                Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(self.io_error(error))),
+            }
+        }
+        self.fill = None;
+        Poll::Ready(self.deliver())
+    }
+
+    fn eof(&self) -> Error {
+        self.lost(io::ErrorKind::UnexpectedEof, "server closed the connection")
     }
 
     fn deliver(&mut self) -> Result<(), Error> {
