@@ -367,7 +367,12 @@ impl<R: Runtime> Inner<R> {
         options: CallOptions,
     ) -> Result<HashMap<Bytes, Item>> {
         let mut per_node: Vec<Vec<&[u8]>> = vec![Vec::new(); self.nodes.len()];
-        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        // Duplicates are sent once. A fast, randomly seeded hasher: this set only lives for
+        // the call, and the default one costs as much as the rest of the routing.
+        let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+            keys.len(),
+            foldhash::fast::RandomState::default(),
+        );
         let mut unroutable = false;
         self.health.route_each(
             keys.iter().copied().filter(|key| seen.insert(*key)),

@@ -1,6 +1,7 @@
 //! A request's encoded bytes. Short commands, which are most gets, deletes, touches and
-//! arithmetic, are held inline, so encoding them allocates nothing. Longer ones get one
-//! buffer of exactly their size.
+//! arithmetic, are held inline. Longer ones, up to a few KiB (most sets), are encoded into
+//! a buffer taken from a small per-thread pool, which gets it back once the request is
+//! written. Neither allocates in steady state. Large values get a buffer of their own.
 
 use std::cell::RefCell;
 
@@ -8,23 +9,67 @@ use bytes::{Bytes, BytesMut};
 use memproto::{Command, EncodeError, Encoder, Expect};
 
 /// Bytes a request may have and still be held inline: a get or delete of a key of up to 50
-/// bytes. Larger would make every request slower to move around than an allocation costs.
+/// bytes. Larger would make every request slower to move around than a pooled buffer costs.
 const INLINE: usize = 62;
 
-/// Commands whose key and value are longer than this are encoded straight into their own
-/// buffer. Shorter ones go through a per-thread scratch buffer, so they cost at most one
-/// exact-size allocation.
-const SCRATCH_MAX: usize = 4096;
+/// Commands whose key and value are longer than this are encoded straight into a buffer of
+/// their own; shorter ones into a pooled buffer.
+const POOLED_MAX: usize = 4096;
+
+/// Buffers a thread keeps for reuse (each at most [`POOLED_MAX`] plus a command line).
+const POOL_SIZE: usize = 64;
+
+/// Capacity a pooled buffer starts with.
+const POOLED_START: usize = 256;
 
 thread_local! {
-    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A request's encoded bytes.
 #[derive(Clone)]
 pub(crate) enum Payload {
     Inline { len: u8, bytes: [u8; INLINE] },
+    Pooled(Pooled),
     Shared(Bytes),
+}
+
+/// A buffer that returns to its thread's pool when dropped.
+pub(crate) struct Pooled(BytesMut);
+
+impl Pooled {
+    /// A buffer from this thread's pool, or a new one.
+    fn take() -> Pooled {
+        let reused = POOL
+            .try_with(|pool| pool.try_borrow_mut().ok()?.pop())
+            .ok()
+            .flatten();
+        Pooled(reused.unwrap_or_else(|| BytesMut::with_capacity(POOLED_START)))
+    }
+}
+
+impl Clone for Pooled {
+    fn clone(&self) -> Self {
+        Pooled(self.0.clone())
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.0);
+        if buf.capacity() > POOLED_MAX + 256 {
+            return;
+        }
+        buf.clear();
+        // During thread teardown the pool may be gone: the buffer is simply freed.
+        let _ = POOL.try_with(|pool| {
+            if let Ok(mut pool) = pool.try_borrow_mut() {
+                if pool.len() < POOL_SIZE {
+                    pool.push(buf);
+                }
+            }
+        });
+    }
 }
 
 impl Payload {
@@ -37,42 +82,29 @@ impl Payload {
         command: &Command<'_>,
         size_hint: usize,
     ) -> Result<(Payload, Expect), EncodeError> {
-        if size_hint <= SCRATCH_MAX {
-            // `try_with`/`try_borrow_mut` fail only during thread teardown or if encoding
-            // ever re-entered itself; a buffer of its own does the job then.
-            let scratched = SCRATCH.try_with(|scratch| {
-                let mut scratch = scratch.try_borrow_mut().ok()?;
-                scratch.clear();
-                Some(
-                    encoder
-                        .encode(command, &mut scratch)
-                        .map(|expect| (Payload::copy_of(&scratch), expect)),
-                )
-            });
-            if let Ok(Some(encoded)) = scratched {
-                return encoded;
-            }
+        if size_hint > POOLED_MAX {
+            let mut buf = BytesMut::with_capacity(size_hint + 64);
+            let expect = encoder.encode(command, &mut buf)?;
+            return Ok((Payload::Shared(buf.freeze()), expect));
         }
-        let mut buf = BytesMut::with_capacity(size_hint + 64);
-        let expect = encoder.encode(command, &mut buf)?;
-        Ok((Payload::Shared(buf.freeze()), expect))
-    }
-
-    /// A copy of `bytes`: inline if short enough, else in a buffer of exactly its size.
-    fn copy_of(bytes: &[u8]) -> Payload {
-        match u8::try_from(bytes.len()) {
-            Ok(len) if bytes.len() <= INLINE => {
-                let mut inline = [0; INLINE];
-                inline[..bytes.len()].copy_from_slice(bytes);
-                Payload::Inline { len, bytes: inline }
+        let mut pooled = Pooled::take();
+        let expect = encoder.encode(command, &mut pooled.0)?;
+        let payload = match u8::try_from(pooled.0.len()) {
+            Ok(len) if pooled.0.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..pooled.0.len()].copy_from_slice(&pooled.0);
+                // `pooled` goes back to the pool here.
+                Payload::Inline { len, bytes }
             }
-            _ => Payload::Shared(Bytes::copy_from_slice(bytes)),
-        }
+            _ => Payload::Pooled(pooled),
+        };
+        Ok((payload, expect))
     }
 
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             Payload::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Payload::Pooled(pooled) => &pooled.0,
             Payload::Shared(bytes) => bytes,
         }
     }
@@ -97,6 +129,28 @@ impl std::fmt::Debug for Payload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_request_gives_its_buffer_back() {
+        let encoder = Encoder::new();
+        let key = [b'k'; 100];
+        let (first, _) = get(&encoder, &key).unwrap();
+        let Payload::Pooled(pooled) = &first else {
+            panic!("{first:?}");
+        };
+        let address = pooled.0.as_ptr();
+        drop(first);
+        let (second, _) = get(
+            &encoder,
+            b"other-key-also-long-enough-to-need-more-room-than-a-request-held-inline",
+        )
+        .unwrap();
+        let Payload::Pooled(pooled) = &second else {
+            panic!("{second:?}");
+        };
+        assert_eq!(pooled.0.as_ptr(), address);
+        assert!(second.as_slice().starts_with(b"get other-key"));
+    }
     use memproto::{Retrieve, RetrieveKind, Store, StoreMode};
 
     fn get(encoder: &Encoder, key: &[u8]) -> Result<(Payload, Expect), EncodeError> {
@@ -116,11 +170,12 @@ mod tests {
         assert_eq!(short.as_slice(), b"get user:42\r\n");
         let key = [b'k'; 200];
         let (long, _) = get(&encoder, &key).unwrap();
-        assert!(matches!(long, Payload::Shared(_)));
+        assert!(matches!(long, Payload::Pooled(_)));
         assert_eq!(long.len(), 4 + 200 + 2);
         let value = vec![b'v'; 10_000];
         let store = Command::Store(Store::new(StoreMode::Set, b"big", &value));
         let (big, _) = Payload::encode(&encoder, &store, 10_003).unwrap();
+        assert!(matches!(big, Payload::Shared(_)));
         assert!(big.as_slice().starts_with(b"set big 0 0 10000\r\nvvv"));
         assert_eq!(big.len(), 19 + 10_000 + 2);
     }
