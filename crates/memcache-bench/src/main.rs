@@ -60,6 +60,7 @@ USAGE: memcache-bench [FLAGS]
   --server-threads N memcached's worker threads, -t (default 1)
   --only IDS         run only these workloads: get,set,get_many,large,autobatch
   --no-coalesce      build the client with coalesce_writes(false)
+  --fresh-heap       skip the allocator warm-up (see `warm_allocator`)
   --client-only      skip the raw loop (to profile the client alone)
   --no-pin           do not pin memcached and the benchmark to separate CPUs
   --server HOST:PORT use this memcached instead of starting one (loopback only)
@@ -115,6 +116,8 @@ struct Args {
     client_only: bool,
     /// Build the client without write coalescing.
     no_coalesce: bool,
+    /// Skip the allocator warm-up.
+    fresh_heap: bool,
     /// An existing server to use.
     server: Option<String>,
     /// Allow a non-loopback server.
@@ -139,6 +142,7 @@ impl Default for Args {
             pin: true,
             client_only: false,
             no_coalesce: false,
+            fresh_heap: false,
             server: None,
             allow_remote: false,
         }
@@ -210,6 +214,7 @@ impl Args {
                 "--no-pin" => parsed.pin = false,
                 "--client-only" => parsed.client_only = true,
                 "--no-coalesce" => parsed.no_coalesce = true,
+                "--fresh-heap" => parsed.fresh_heap = true,
                 "--server" => parsed.server = Some(value()?),
                 "--allow-remote" => parsed.allow_remote = true,
                 // `cargo bench` passes this to every bench target.
@@ -508,8 +513,25 @@ fn has_taskset() -> bool {
         .is_ok_and(|status| status.success())
 }
 
+/// Makes the process's heap behave like that of a service that has run for a while.
+///
+/// glibc's allocator returns the top of the heap to the kernel whenever more than 128 KiB
+/// of it is free, until the process frees one large (memory-mapped) block, after which it
+/// raises that threshold. A fresh process whose only large allocations are 100 KiB values
+/// therefore faults every value's pages in again, about 25 page faults per value, where a
+/// process that has freed one large buffer (any service soon has) reuses them. Freeing one
+/// 4 MiB block here puts every workload in the second state, whatever ran before it. The
+/// raw loop allocates nothing per operation, so this only removes noise from the client's
+/// figures; `--fresh-heap` skips it.
+fn warm_allocator() {
+    drop(std::hint::black_box(vec![1u8; 4 << 20]));
+}
+
 /// Sets up the server and data, then measures on each runtime.
 fn run(args: Args) -> Result<(), String> {
+    if !args.fresh_heap {
+        warm_allocator();
+    }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let pinned = args.pin && args.server.is_none() && cpus >= 2 && has_taskset();
     let server = match &args.server {
