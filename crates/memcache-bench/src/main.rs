@@ -20,6 +20,7 @@
 mod alloc;
 mod data;
 mod load;
+mod peer;
 mod raw;
 mod report;
 mod server;
@@ -61,7 +62,8 @@ USAGE: memcache-bench [FLAGS]
   --only IDS         run only these workloads: get,set,get_many,large,autobatch
   --no-coalesce      build the client with coalesce_writes(false)
   --fresh-heap       skip the allocator warm-up (see `warm_allocator`)
-  --client-only      skip the raw loop (to profile the client alone)
+  --client-only      skip the raw loop and the peer (to profile the client alone)
+  --no-peer          skip the peer (async-memcached, tokio runs only)
   --no-pin           do not pin memcached and the benchmark to separate CPUs
   --server HOST:PORT use this memcached instead of starting one (loopback only)
   --allow-remote     allow a non-loopback --server (its bench:* keys are overwritten)
@@ -112,8 +114,10 @@ struct Args {
     only: Vec<String>,
     /// Pin the server and the benchmark to separate CPUs.
     pin: bool,
-    /// Skip the raw loop.
+    /// Skip the raw loop and the peer.
     client_only: bool,
+    /// Skip the peer.
+    no_peer: bool,
     /// Build the client without write coalescing.
     no_coalesce: bool,
     /// Skip the allocator warm-up.
@@ -141,6 +145,7 @@ impl Default for Args {
             only: Vec::new(),
             pin: true,
             client_only: false,
+            no_peer: false,
             no_coalesce: false,
             fresh_heap: false,
             server: None,
@@ -213,6 +218,7 @@ impl Args {
                 }
                 "--no-pin" => parsed.pin = false,
                 "--client-only" => parsed.client_only = true,
+                "--no-peer" => parsed.no_peer = true,
                 "--no-coalesce" => parsed.no_coalesce = true,
                 "--fresh-heap" => parsed.fresh_heap = true,
                 "--server" => parsed.server = Some(value()?),
@@ -293,6 +299,7 @@ impl Bench {
         &self,
         runtime: R,
         label: String,
+        with_peer: bool,
     ) -> Result<Section, String> {
         let args = &self.args;
         let client = self.client::<R>(false).await?;
@@ -315,6 +322,12 @@ impl Bench {
                     &client
                 };
                 let ours = self.through_client(&runtime, which, workload.op).await;
+                let peer = if with_peer && !workload.autobatch && !args.client_only && !args.no_peer
+                {
+                    Some(self.through_peer(&runtime, workload.op).await)
+                } else {
+                    None
+                };
                 eprintln!(
                     "  {label} run {run}/{} {:<28} raw {:>10} ops/s {:>6.2} µs/op | client {:>10} ops/s {:>6.2} µs/op {:>5.2} allocs/op p50 {}",
                     args.runs,
@@ -328,6 +341,7 @@ impl Bench {
                 );
                 row.raw.push(raw);
                 row.client.push(ours);
+                row.peer.extend(peer);
             }
         }
         let pools = client
@@ -404,6 +418,36 @@ impl Bench {
                     runtime,
                     load::client_task(
                         client.clone(),
+                        op,
+                        self.data.clone(),
+                        stop.clone(),
+                        index as u64 + 1,
+                    ),
+                )
+            })
+            .collect();
+        summarize(join(runtime, tasks, deadline).await, &meter)
+    }
+
+    /// One run of `op` through the peer client, one connection per task.
+    async fn through_peer<R: Runtime>(&self, runtime: &R, op: Op) -> Sample {
+        let mut clients = Vec::with_capacity(self.args.concurrency);
+        for _ in 0..self.args.concurrency {
+            match peer::connect(self.server.addr).await {
+                Ok(client) => clients.push(client),
+                Err(error) => return failed_sample(error),
+            }
+        }
+        let (stop, deadline) = self.stop_after(runtime);
+        let meter = Meter::start(self.server.pid());
+        let tasks = clients
+            .into_iter()
+            .enumerate()
+            .map(|(index, client)| {
+                spawn(
+                    runtime,
+                    peer::peer_task(
+                        client,
                         op,
                         self.data.clone(),
                         stop.clone(),
@@ -579,7 +623,9 @@ fn run(args: Args) -> Result<(), String> {
                 let runtime = runtime.map_err(|error| format!("cannot start tokio: {error}"))?;
                 runtime.block_on(async {
                     bench.preload::<memcache_tokio::TokioRuntime>().await?;
-                    bench.section(memcache_tokio::TokioRuntime, label).await
+                    bench
+                        .section(memcache_tokio::TokioRuntime, label, true)
+                        .await
                 })?
             }
             RuntimeKind::AsyncStd => async_std::task::block_on(async {
@@ -587,7 +633,11 @@ fn run(args: Args) -> Result<(), String> {
                     .preload::<memcache_async_std::AsyncStdRuntime>()
                     .await?;
                 bench
-                    .section(memcache_async_std::AsyncStdRuntime, "async-std".to_owned())
+                    .section(
+                        memcache_async_std::AsyncStdRuntime,
+                        "async-std".to_owned(),
+                        false,
+                    )
                     .await
             })?,
         };

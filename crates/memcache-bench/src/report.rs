@@ -15,6 +15,8 @@ pub(crate) struct Row {
     pub(crate) raw: Vec<Sample>,
     /// The client's samples.
     pub(crate) client: Vec<Sample>,
+    /// The peer client's samples (tokio runs).
+    pub(crate) peer: Vec<Sample>,
 }
 
 impl Row {
@@ -25,6 +27,7 @@ impl Row {
             autobatch,
             raw: Vec::new(),
             client: Vec::new(),
+            peer: Vec::new(),
         }
     }
 
@@ -88,31 +91,41 @@ pub(crate) fn print(setup: &Setup<'_>, sections: &[Section]) {
         LARGE_VALUE / 1024
     );
     println!();
-    println!("CPU: user + system time of the benchmark process per operation (the client or raw loop and the tasks driving it). Allocations: per operation, same process. Ratios: client / raw loop of the same run.");
+    println!("CPU: user + system time of the benchmark process per operation (the client or raw loop and the tasks driving it). Allocations: per operation, same process. Ratios: client / raw loop of the same run. Peer: async-memcached, one client (connection) per task, on tokio runs.");
     for section in sections {
         println!();
         println!("### {}", section.label);
         println!();
-        println!("| workload | raw ops/s | client ops/s | ops/s ratio | raw CPU µs/op | client CPU µs/op | CPU ratio | raw allocs/op | client allocs/op | client p50 | client p99 | server CPU | errors |");
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| workload | raw ops/s | client ops/s | ops/s ratio | raw CPU µs/op | client CPU µs/op | CPU ratio | raw allocs/op | client allocs/op | client p50 | client p99 | server CPU | peer ops/s | peer CPU µs/op | errors |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for row in &section.rows {
             let (Some(raw), Some(ours)) = (median(&row.raw), median(&row.client)) else {
                 continue;
             };
             // A multi-key get is compared per key.
-            let (raw_cpu, our_cpu) = if row.op == Op::GetMany {
-                let keys = row.op.volume().0 as f64;
-                (raw.cpu_per_op / keys, ours.cpu_per_op / keys)
+            let keys = if row.op == Op::GetMany {
+                row.op.volume().0 as f64
             } else {
-                (raw.cpu_per_op, ours.cpu_per_op)
+                1.0
             };
+            let (raw_cpu, our_cpu) = (raw.cpu_per_op / keys, ours.cpu_per_op / keys);
+            let peer = median(&row.peer);
+            let (peer_rate, peer_cpu) =
+                peer.as_ref()
+                    .map_or(("-".to_owned(), "-".to_owned()), |peer| {
+                        (
+                            fmt_rate(peer.ops_per_sec),
+                            format!("{:.3}", peer.cpu_per_op / keys),
+                        )
+                    });
+            let peer_errors = peer.as_ref().map_or(0, |peer| peer.errors);
             let per_key = if row.op == Op::GetMany {
                 " (per key)"
             } else {
                 ""
             };
             println!(
-                "| {}{per_key} | {} | {} | {:.2} | {:.3} | {:.3} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |",
+                "| {}{per_key} | {} | {} | {:.2} | {:.3} | {:.3} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {peer_rate} | {peer_cpu} | {} |",
                 row.what(),
                 fmt_rate(raw.ops_per_sec),
                 fmt_rate(ours.ops_per_sec),
@@ -126,7 +139,7 @@ pub(crate) fn print(setup: &Setup<'_>, sections: &[Section]) {
                 fmt_latency(ours.p99),
                 ours.server_cpu
                     .map_or("n/a".to_owned(), |share| format!("{:.0}%", share * 100.0)),
-                raw.errors + ours.errors,
+                raw.errors + ours.errors + peer_errors,
             );
         }
         for pool in &section.pools {
@@ -139,7 +152,9 @@ pub(crate) fn print(setup: &Setup<'_>, sections: &[Section]) {
             .flat_map(|row| {
                 let raw = row.raw.iter().filter_map(|s| s.first_error.clone());
                 let ours = row.client.iter().filter_map(|s| s.first_error.clone());
+                let peer = row.peer.iter().filter_map(|s| s.first_error.clone());
                 raw.chain(ours)
+                    .chain(peer)
                     .map(move |error| format!("{}: {error}", row.what()))
             })
             .take(5)
