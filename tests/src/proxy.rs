@@ -51,6 +51,8 @@ struct State {
     inject: Option<Vec<u8>>,
     /// Reply bytes still forwarded before the connection carrying them is closed (once).
     truncate_after: Option<usize>,
+    /// Reply bytes are forwarded in writes of at most this many bytes.
+    trickle: Option<usize>,
     next_id: u64,
     conns: HashMap<u64, Conn>,
 }
@@ -161,6 +163,13 @@ impl Proxy {
             }
         }
         written
+    }
+
+    /// Forwards reply bytes in separate writes of at most `piece` bytes (`None`: as read),
+    /// so a large reply reaches the client over many reads.
+    pub fn trickle(&self, piece: Option<usize>) {
+        self.shared
+            .update(|state| state.trickle = piece.map(|piece| piece.max(1)));
     }
 
     /// Forwards `bytes` more reply bytes, then closes the connection that carried the last
@@ -430,7 +439,7 @@ fn read_replies(id: u64, mut upstream: TcpStream, shared: Arc<Shared>) {
 /// Queue to client, through the faults. Ends when the connection closes.
 fn write_replies(id: u64, mut client: TcpStream, shared: &Shared) {
     loop {
-        let (inject, chunk, close) = {
+        let (inject, chunk, close, trickle) = {
             let mut state = lock(&shared.state);
             loop {
                 let hold = state.hold;
@@ -470,15 +479,17 @@ fn write_replies(id: u64, mut client: TcpStream, shared: &Shared) {
                     }
                 }
             }
-            (state.inject.take(), chunk, close)
+            (state.inject.take(), chunk, close, state.trickle)
         };
         for bytes in inject.iter().chain(Some(&chunk)) {
-            if client.write_all(bytes).is_err() {
-                return;
+            for piece in bytes.chunks(trickle.unwrap_or(usize::MAX).min(bytes.len().max(1))) {
+                if client.write_all(piece).is_err() {
+                    return;
+                }
+                shared
+                    .bytes_to_client
+                    .fetch_add(piece.len() as u64, Ordering::SeqCst);
             }
-            shared
-                .bytes_to_client
-                .fetch_add(bytes.len() as u64, Ordering::SeqCst);
         }
         if close {
             let _ = client.shutdown(Shutdown::Both);

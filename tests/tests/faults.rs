@@ -858,3 +858,34 @@ async fn requests_gathered_behind_an_unanswered_write_follow_it_in_order() {
     wait_requests(&lines, &["get b", "get c", "get d"]);
     assert_eq!(metrics(&client).connections_created, 1);
 }
+
+// A large value that arrives over many reads is read into place whole, and the replies
+// after it decode as usual.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_arriving_in_small_pieces_is_read_whole() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let client = single_connection_client(&proxy).await;
+    let big: Vec<u8> = (0..500_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    client.set("big", &big).await.unwrap();
+    client.set("small", "s").await.unwrap();
+
+    let lines = proxy.requests();
+    proxy.hold();
+    proxy.trickle(Some(1000));
+    let large = {
+        let client = client.clone();
+        tokio::spawn(async move { client.get("big").await })
+    };
+    wait_request(&lines, "get big");
+    let small = spawn_get(&client, "small");
+    wait_request(&lines, "get small");
+    // Both replies are queued at the proxy, then forwarded 1000 bytes per write.
+    proxy.release();
+    let item = large.await.unwrap().unwrap().expect("big is stored");
+    assert!(item.value == big, "value differs");
+    assert_eq!(value(small.await.unwrap().0), "s");
+    assert!(proxy.bytes_to_client() > big.len() as u64);
+    assert_eq!(metrics(&client).connections_created, 1);
+}
