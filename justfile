@@ -11,10 +11,12 @@ demo:
 test:
     cargo test --workspace --all-features
 
-# Formatting, clippy and rustdoc, all with warnings as errors.
+# Formatting, clippy (default and all features; `clippy.toml` holds the MSRV that
+# `incompatible_msrv` checks) and rustdoc, all with warnings as errors.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 # Fuzz one target (decode, decode_chunked, encode) for SECS seconds on the nightly toolchain.

@@ -69,6 +69,7 @@ mod encode;
 mod error;
 mod expect;
 mod exptime;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod key;
