@@ -1,4 +1,4 @@
-//! The same operations through async-memcached, the most used async Rust memcached client,
+//! The same operations through async-memcached, a widely used async Rust memcached client,
 //! for comparison: one client (one connection, one request at a time) per task, as it is
 //! built to be used, since its calls take `&mut self`.
 
