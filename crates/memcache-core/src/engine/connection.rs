@@ -100,8 +100,8 @@ pub(crate) struct Connection {
     /// For each write still awaiting replies, the sequence number of its last request,
     /// oldest first (see [`Connection::wants_transmit`]).
     writes_due: VecDeque<u64>,
-    /// How many writes may await replies before new requests gather.
-    writes_due_limit: usize,
+    /// Hold new requests while a write awaits its replies.
+    coalesce_writes: bool,
     /// Written (handed to the driver's write buffer), waiting for their reply, oldest first.
     in_flight: VecDeque<InFlight>,
     /// Sequence number of `in_flight.front()`; numbers are consecutive.
@@ -217,11 +217,7 @@ impl Connection {
             queued: VecDeque::new(),
             queued_bytes: 0,
             writes_due: VecDeque::new(),
-            writes_due_limit: if config.coalesce_writes {
-                WRITES_DUE
-            } else {
-                usize::MAX
-            },
+            coalesce_writes: config.coalesce_writes,
             in_flight: VecDeque::new(),
             first_seq: 0,
             deadlines: BinaryHeap::new(),
@@ -357,19 +353,16 @@ impl Connection {
         self.decoder.bytes_needed(buf)
     }
 
-    /// Whether requests wait to be written.
-    pub(crate) fn has_queued(&self) -> bool {
-        !self.queued.is_empty() && self.phase != Phase::Closed
-    }
-
     /// Whether queued requests should be written now: unless [`WRITES_DUE`] earlier writes
     /// still await replies (with write coalescing on), in which case requests gather until one is answered in full (or
     /// [`WRITE_HIGH_WATER`] bytes have gathered). The server reads new requests only after
     /// answering those ahead of them anyway, so they lose at most a trip over the wire, and
     /// written together they cost one system call on each side instead of one each.
     pub(crate) fn wants_transmit(&self) -> bool {
-        self.has_queued()
-            && (self.writes_due.len() < self.writes_due_limit
+        !self.queued.is_empty()
+            && self.phase != Phase::Closed
+            && (!self.coalesce_writes
+                || self.writes_due.len() < WRITES_DUE
                 || self.queued_bytes >= WRITE_HIGH_WATER)
     }
 
@@ -416,7 +409,7 @@ impl Connection {
             self.write_batch(gathering, now, out);
         }
         self.batch = batch;
-        if self.in_flight.len() > in_flight_before && self.writes_due_limit != usize::MAX {
+        if self.coalesce_writes && self.in_flight.len() > in_flight_before {
             let last = self.first_seq + self.in_flight.len() as u64 - 1;
             self.writes_due.push_back(last);
         }
