@@ -38,12 +38,11 @@ impl Op {
         }
     }
 
-    /// Keys and value bytes one successful operation moves.
-    pub(crate) fn volume(self) -> (u64, u64) {
+    /// Keys one operation touches (the report shows multi-key gets per key).
+    pub(crate) fn keys(self) -> usize {
         match self {
-            Op::Get | Op::Set => (1, SMALL_VALUE as u64),
-            Op::GetMany => (MULTI_KEYS as u64, (MULTI_KEYS * SMALL_VALUE) as u64),
-            Op::GetLarge => (1, LARGE_VALUE as u64),
+            Op::GetMany => MULTI_KEYS,
+            Op::Get | Op::Set | Op::GetLarge => 1,
         }
     }
 }

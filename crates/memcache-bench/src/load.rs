@@ -2,16 +2,11 @@
 //! operation at a time, as application code does.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use memcache_core::Runtime;
 
 use crate::data::{Data, Op, Rng, KEY_COUNT, LARGE_KEY, LARGE_VALUE, MULTI_KEYS, SMALL_VALUE};
 use crate::stats::{Stop, TaskStats};
-
-/// One operation in this many has its latency measured: reading the clock around every
-/// call would be a cost of the load generator, counted against the client.
-const LATENCY_SAMPLE: u64 = 8;
 
 /// Runs `op` through `client` until `stop`, checking every answer.
 pub(crate) async fn client_task<R: Runtime>(
@@ -23,11 +18,8 @@ pub(crate) async fn client_task<R: Runtime>(
 ) -> TaskStats {
     let mut stats = TaskStats::default();
     let mut rng = Rng::new(seed);
-    let (keys, _) = op.volume();
-    let mut count: u64 = 0;
     while !stop.is_set() {
-        count += 1;
-        let start = (count % LATENCY_SAMPLE == 0).then(Instant::now);
+        let started = stats.start_call();
         let outcome: Result<(), String> = match op {
             Op::Get => match client.get(&data.keys[rng.below(KEY_COUNT)]).await {
                 Ok(Some(item)) if item.value.len() == SMALL_VALUE => Ok(()),
@@ -54,10 +46,8 @@ pub(crate) async fn client_task<R: Runtime>(
                 Err(error) => Err(error.to_string()),
             },
         };
-        match outcome {
-            Ok(()) => stats.success(1, keys, start.map(|start| start.elapsed())),
-            Err(error) => stats.failure(|| error),
-        }
+        // A failed call is counted and the task goes on: the client recovers by itself.
+        stats.end_call(started, outcome);
     }
     stats.finish()
 }

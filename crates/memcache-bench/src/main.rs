@@ -161,9 +161,6 @@ const MAX_RUNS: u64 = 100;
 /// See [`MAX_DURATION_SECS`].
 const MAX_TASKS: u64 = 4096;
 
-/// The workload names `--only` takes.
-const WORKLOADS: [&str; 5] = ["get", "set", "get_many", "large", "autobatch"];
-
 impl Args {
     /// Parses `args` (without the program name). `Ok(None)` means help was asked for.
     fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -208,11 +205,11 @@ impl Args {
                     if let Some(unknown) = parsed
                         .only
                         .iter()
-                        .find(|w| !WORKLOADS.contains(&w.as_str()))
+                        .find(|name| !PLAN.iter().any(|w| w.name == name.as_str()))
                     {
                         return Err(format!(
                             "unknown workload {unknown:?}; the workloads are {}",
-                            WORKLOADS.join(",")
+                            PLAN.map(|w| w.name).join(",")
                         ));
                     }
                 }
@@ -391,42 +388,31 @@ impl Bench {
                 Err(error) => return failed_sample(error),
             }
         }
-        let (stop, deadline) = self.stop_after(runtime);
-        let meter = Meter::start(self.server.pid());
-        let tasks = sockets
-            .into_iter()
-            .enumerate()
-            .map(|(index, socket)| {
-                // Spread the requests in flight over the connections.
-                let round = (self.args.concurrency + connections - 1 - index) / connections;
-                spawn(
-                    runtime,
-                    raw::raw_task(socket, plan.clone(), round, stop.clone(), index as u64 + 1),
-                )
-            })
-            .collect();
-        summarize(join(runtime, tasks, deadline).await, &meter)
+        self.measure(runtime, |stop| {
+            sockets
+                .into_iter()
+                .enumerate()
+                .map(|(index, socket)| {
+                    // Spread the requests in flight over the connections.
+                    let round = (self.args.concurrency + connections - 1 - index) / connections;
+                    raw::raw_task(socket, plan.clone(), round, stop.clone(), index as u64 + 1)
+                })
+                .collect()
+        })
+        .await
     }
 
     /// One run of `op` through `client`.
     async fn through_client<R: Runtime>(&self, runtime: &R, client: &Client<R>, op: Op) -> Sample {
-        let (stop, deadline) = self.stop_after(runtime);
-        let meter = Meter::start(self.server.pid());
-        let tasks = (0..self.args.concurrency)
-            .map(|index| {
-                spawn(
-                    runtime,
-                    load::client_task(
-                        client.clone(),
-                        op,
-                        self.data.clone(),
-                        stop.clone(),
-                        index as u64 + 1,
-                    ),
-                )
-            })
-            .collect();
-        summarize(join(runtime, tasks, deadline).await, &meter)
+        self.measure(runtime, |stop| {
+            (0..self.args.concurrency)
+                .map(|index| {
+                    let seed = index as u64 + 1;
+                    load::client_task(client.clone(), op, self.data.clone(), stop.clone(), seed)
+                })
+                .collect()
+        })
+        .await
     }
 
     /// One run of `op` through the peer client, one connection per task.
@@ -438,37 +424,40 @@ impl Bench {
                 Err(error) => return failed_sample(error),
             }
         }
-        let (stop, deadline) = self.stop_after(runtime);
-        let meter = Meter::start(self.server.pid());
-        let tasks = clients
-            .into_iter()
-            .enumerate()
-            .map(|(index, client)| {
-                spawn(
-                    runtime,
-                    peer::peer_task(
-                        client,
-                        op,
-                        self.data.clone(),
-                        stop.clone(),
-                        index as u64 + 1,
-                    ),
-                )
-            })
-            .collect();
-        summarize(join(runtime, tasks, deadline).await, &meter)
+        self.measure(runtime, |stop| {
+            clients
+                .into_iter()
+                .enumerate()
+                .map(|(index, client)| {
+                    let seed = index as u64 + 1;
+                    peer::peer_task(client, op, self.data.clone(), stop.clone(), seed)
+                })
+                .collect()
+        })
+        .await
     }
 
-    /// A stop signal set after the measured duration, and when that is.
-    fn stop_after<R: Runtime>(&self, runtime: &R) -> (Stop, Instant) {
+    /// Runs the tasks `make` builds around a stop signal for the measured duration, and
+    /// sums up what they did, with the process's CPU time and allocations meanwhile.
+    async fn measure<R: Runtime, F>(
+        &self,
+        runtime: &R,
+        make: impl FnOnce(&Stop) -> Vec<F>,
+    ) -> Sample
+    where
+        F: Future<Output = TaskStats> + Send + 'static,
+    {
         let stop = Stop::default();
+        let tasks = make(&stop);
         let timer = runtime.sleep(self.args.duration);
-        let signal = stop.clone();
+        let meter = Meter::start(self.server.pid());
+        let deadline = Instant::now() + self.args.duration;
         runtime.spawn(async move {
             timer.await;
-            signal.set();
+            stop.set();
         });
-        (stop, Instant::now() + self.args.duration)
+        let running = tasks.into_iter().map(|task| spawn(runtime, task)).collect();
+        summarize(join(runtime, running, deadline).await, &meter)
     }
 
     /// A raw connection to the server.

@@ -4,15 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use async_memcached::{AsciiProtocol, Client};
 
 use crate::data::{Data, Op, Rng, KEY_COUNT, LARGE_KEY, LARGE_VALUE, MULTI_KEYS, SMALL_VALUE};
 use crate::stats::{Stop, TaskStats};
-
-/// One operation in this many has its latency measured, as for the client.
-const LATENCY_SAMPLE: u64 = 8;
 
 /// A peer client connected to `addr`.
 pub(crate) async fn connect(addr: SocketAddr) -> Result<Client, String> {
@@ -31,11 +27,8 @@ pub(crate) async fn peer_task(
 ) -> TaskStats {
     let mut stats = TaskStats::default();
     let mut rng = Rng::new(seed);
-    let (keys, _) = op.volume();
-    let mut count: u64 = 0;
     while !stop.is_set() {
-        count += 1;
-        let start = (count % LATENCY_SAMPLE == 0).then(Instant::now);
+        let started = stats.start_call();
         let outcome: Result<(), String> = match op {
             Op::Get => match client.get(&data.keys[rng.below(KEY_COUNT)]).await {
                 Ok(Some(value)) if value.data.as_ref().map(Vec::len) == Some(SMALL_VALUE) => Ok(()),
@@ -68,12 +61,9 @@ pub(crate) async fn peer_task(
                 Err(error) => Err(format!("{error:?}")),
             },
         };
-        match outcome {
-            Ok(()) => stats.success(1, keys, start.map(|start| start.elapsed())),
-            Err(error) => {
-                stats.failure(|| error);
-                break;
-            }
+        // Its connection is unusable after a failure: the task ends there.
+        if !stats.end_call(started, outcome) {
+            break;
         }
     }
     stats.finish()

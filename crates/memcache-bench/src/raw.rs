@@ -72,7 +72,6 @@ pub(crate) async fn raw_task(
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     let mut buf = vec![0; READ_BUFFER];
-    let (keys, _) = plan.op.volume();
     let round_ops = round as u64;
     while !stop.is_set() {
         out.clear();
@@ -81,7 +80,7 @@ pub(crate) async fn raw_task(
         }
         let start = Instant::now();
         match exchange(&mut socket, &out, &mut buf, round, plan.op).await {
-            Ok(()) => stats.success(round_ops, keys * round_ops, Some(start.elapsed())),
+            Ok(()) => stats.success(round_ops, Some(start.elapsed())),
             Err(error) => {
                 stats.failure(|| error);
                 break;

@@ -104,7 +104,7 @@ pub(crate) fn print(setup: &Setup<'_>, sections: &[Section]) {
             };
             // A multi-key get is compared per key.
             let keys = if row.op == Op::GetMany {
-                row.op.volume().0 as f64
+                row.op.keys() as f64
             } else {
                 1.0
             };

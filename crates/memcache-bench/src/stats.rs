@@ -25,13 +25,14 @@ impl Stop {
     }
 }
 
+/// One call in this many has its latency measured.
+const LATENCY_SAMPLE: u64 = 8;
+
 /// What one benchmark task did.
 #[derive(Debug, Default)]
 pub(crate) struct TaskStats {
     /// Operations that succeeded (for pipelined batches: requests, not batches).
     pub(crate) ops: u64,
-    /// Keys fetched or stored by the successful operations.
-    pub(crate) keys: u64,
     /// Operations that failed or returned a wrong answer.
     pub(crate) errors: u64,
     /// The first failure, for the report.
@@ -40,14 +41,41 @@ pub(crate) struct TaskStats {
     pub(crate) latencies: Vec<u64>,
     /// When the task's last operation ended.
     pub(crate) finished: Option<Instant>,
+    /// Calls started with [`TaskStats::start_call`].
+    calls: u64,
 }
 
 impl TaskStats {
-    /// Records a success: `ops` operations that moved `keys` keys, in `latency` when it
-    /// was measured.
-    pub(crate) fn success(&mut self, ops: u64, keys: u64, latency: Option<Duration>) {
+    /// Starts a call: the time, for one call in [`LATENCY_SAMPLE`] (reading the clock
+    /// around every call would be a cost of the load generator, counted against the
+    /// client it drives).
+    pub(crate) fn start_call(&mut self) -> Option<Instant> {
+        self.calls += 1;
+        (self.calls % LATENCY_SAMPLE == 0).then(Instant::now)
+    }
+
+    /// Records how a call started with [`TaskStats::start_call`] ended; `false` if it
+    /// failed.
+    pub(crate) fn end_call(
+        &mut self,
+        started: Option<Instant>,
+        outcome: Result<(), String>,
+    ) -> bool {
+        match outcome {
+            Ok(()) => {
+                self.success(1, started.map(|started| started.elapsed()));
+                true
+            }
+            Err(error) => {
+                self.failure(|| error);
+                false
+            }
+        }
+    }
+
+    /// Records a success: `ops` operations in `latency` when it was measured.
+    pub(crate) fn success(&mut self, ops: u64, latency: Option<Duration>) {
         self.ops += ops;
-        self.keys += keys;
         if let Some(latency) = latency {
             if self.latencies.len() < MAX_LATENCIES_PER_TASK {
                 self.latencies
@@ -76,8 +104,6 @@ impl TaskStats {
 pub(crate) struct Sample {
     /// Successful operations per second.
     pub(crate) ops_per_sec: f64,
-    /// Keys per second (differs from ops/s for multi-key gets).
-    pub(crate) keys_per_sec: f64,
     /// Benchmark process CPU time (user + system, every thread) per operation, in µs.
     pub(crate) cpu_per_op: f64,
     /// Allocations per operation in the benchmark process.
@@ -164,10 +190,9 @@ pub(crate) fn summarize(tasks: Vec<TaskStats>, meter: &Meter) -> Sample {
         ..Sample::default()
     };
     let mut latencies = Vec::new();
-    let (mut ops, mut keys) = (0, 0);
+    let mut ops = 0;
     for task in tasks {
         ops += task.ops;
-        keys += task.keys;
         sample.errors += task.errors;
         if sample.first_error.is_none() {
             sample.first_error = task.first_error;
@@ -175,7 +200,6 @@ pub(crate) fn summarize(tasks: Vec<TaskStats>, meter: &Meter) -> Sample {
         latencies.extend(task.latencies);
     }
     sample.ops_per_sec = ops as f64 / elapsed;
-    sample.keys_per_sec = keys as f64 / elapsed;
     let per_op = (ops as f64).max(1.0);
     sample.cpu_per_op = cpu.as_secs_f64() * 1e6 / per_op;
     sample.allocs_per_op = allocations as f64 / per_op;
@@ -210,7 +234,6 @@ pub(crate) fn median(samples: &[Sample]) -> Option<Sample> {
     };
     Some(Sample {
         ops_per_sec: middle(|s| s.ops_per_sec),
-        keys_per_sec: middle(|s| s.keys_per_sec),
         cpu_per_op: middle(|s| s.cpu_per_op),
         allocs_per_op: middle(|s| s.allocs_per_op),
         p50: duration(|s| s.p50),
