@@ -299,6 +299,24 @@ impl<R: Runtime> Inner<R> {
         node.request(&call).await
     }
 
+    /// Sends a one-node command and returns its reply, or with `noreply` queues it
+    /// (see [`Inner::call_noreply`]) and returns `None`.
+    pub(crate) async fn call_or_queue(
+        &self,
+        node: &Arc<Node<R>>,
+        encode: Encode<'_>,
+        options: CallOptions,
+        affinity: Affinity,
+        noreply: bool,
+    ) -> Result<Option<Reply>> {
+        if noreply {
+            self.call_noreply(node, encode, options, affinity).await?;
+            Ok(None)
+        } else {
+            self.call(node, encode, options, affinity).await.map(Some)
+        }
+    }
+
     /// Sends a single-key `get`/`gets`, which the connection may merge with others when
     /// autobatching is on.
     pub(crate) async fn call_get(

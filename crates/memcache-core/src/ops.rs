@@ -296,15 +296,12 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreRequest<'c, R, K, V> {
         let command = Command::Store(store);
         let encode = || inner.encode(&command, key.len() + value.len());
         let node = inner.route(key)?;
-        if self.noreply {
-            return inner
-                .call_noreply(node, &encode, self.options, Affinity::of_key(key))
-                .await;
-        }
-        match inner
-            .call(node, &encode, self.options, Affinity::of_key(key))
-            .await?
-        {
+        let affinity = Affinity::of_key(key);
+        let sent = inner.call_or_queue(node, &encode, self.options, affinity, self.noreply);
+        let Some(reply) = sent.await? else {
+            return Ok(());
+        };
+        match reply {
             Reply::Stored => Ok(()),
             Reply::NotStored => Err(Error::NotStored),
             Reply::Exists => Err(Error::Exists),
@@ -634,15 +631,12 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> KeyRequest<'c, R, K> {
         };
         let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
-        if self.noreply {
-            return inner
-                .call_noreply(node, &encode, self.options, Affinity::of_key(key))
-                .await;
-        }
-        match inner
-            .call(node, &encode, self.options, Affinity::of_key(key))
-            .await?
-        {
+        let affinity = Affinity::of_key(key);
+        let sent = inner.call_or_queue(node, &encode, self.options, affinity, self.noreply);
+        let Some(reply) = sent.await? else {
+            return Ok(());
+        };
+        match reply {
             Reply::Touched | Reply::Deleted => Ok(()),
             Reply::NotFound => Err(Error::NotFound),
             other => Err(unexpected(other)),
@@ -719,16 +713,9 @@ impl<'c, R: Runtime, T> NodeRequest<'c, R, T> {
             },
         };
         let encode = || inner.encode(&command, 0);
-        if self.noreply {
-            inner
-                .call_noreply(node, &encode, self.options, Affinity::None)
-                .await?;
-            return Ok(None);
-        }
         inner
-            .call(node, &encode, self.options, Affinity::None)
+            .call_or_queue(node, &encode, self.options, Affinity::None, self.noreply)
             .await
-            .map(Some)
     }
 }
 
