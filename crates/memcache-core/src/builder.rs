@@ -10,6 +10,7 @@ use crate::client::Client;
 use crate::config::{Config, ConfigError};
 use crate::error::Error;
 use crate::events::ClusterEvents;
+use crate::protocol::Protocol;
 use crate::router::Distribution;
 
 /// emcache's default batch size.
@@ -98,6 +99,15 @@ impl<R: Runtime> ClientBuilder<R> {
     /// emcache. Use [`Distribution::Ketama`] to share a cluster with libmemcached clients.
     pub fn distribution(mut self, distribution: Distribution) -> Self {
         self.config.distribution = distribution;
+        self
+    }
+
+    /// Which request dialect single-key operations speak. Default: [`Protocol::Text`],
+    /// which every server and proxy understands. [`Protocol::Meta`] (memcached 1.6 and
+    /// later) pairs every reply with its request by an opaque token, fetches many keys in
+    /// quiet batches, and accepts keys of any bytes.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.config.protocol = protocol;
         self
     }
 

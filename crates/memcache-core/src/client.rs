@@ -8,8 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures::future::{join_all, select, try_join_all, Either};
 use memproto::{
-    Command, Expect, Exptime, Reply, Retrieve, RetrieveKind, ServerError, ServerErrorKind,
-    MAX_COMMAND_LINE,
+    Command, Exptime, Reply, Retrieve, RetrieveKind, ServerError, ServerErrorKind, MAX_COMMAND_LINE,
 };
 
 use crate::addr::NodeAddr;
@@ -18,7 +17,7 @@ use crate::builder::ClientBuilder;
 use crate::config::Config;
 use crate::engine::payload::Payload;
 use crate::engine::pool::later;
-use crate::engine::request::Affinity;
+use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
 use crate::events::NodeMetrics;
 use crate::health::Health;
@@ -40,7 +39,7 @@ pub(crate) struct Inner<R: Runtime> {
     pub(crate) runtime: R,
     pub(crate) config: Arc<Config>,
     pub(crate) nodes: Vec<Arc<Node<R>>>,
-    health: Arc<Health>,
+    pub(crate) health: Arc<Health>,
 }
 
 impl<R: Runtime> Clone for Client<R> {
@@ -244,8 +243,9 @@ impl<R: Runtime> Inner<R> {
         &self,
         command: &Command<'_>,
         size_hint: usize,
-    ) -> Result<(Payload, Expect)> {
-        Ok(Payload::encode(&self.config.encoder, command, size_hint)?)
+    ) -> Result<(Payload, Expects)> {
+        let (payload, expect) = Payload::encode(&self.config.encoder, command, size_hint)?;
+        Ok((payload, expect.into()))
     }
 
     /// The timeout in force: the call's override, else the client's default.
@@ -267,7 +267,7 @@ impl<R: Runtime> Inner<R> {
     }
 
     /// The node's view of one call.
-    fn call_for<'e>(
+    pub(crate) fn call_for<'e>(
         &self,
         encode: Encode<'e>,
         timeout: Option<Duration>,
@@ -358,7 +358,7 @@ impl<R: Runtime> Inner<R> {
         &self,
         index: usize,
         chunk: Retrieve<'_>,
-        encoded: (Payload, Expect),
+        encoded: (Payload, Expects),
         timeout: Option<Duration>,
         options: CallOptions,
     ) -> Result<Reply> {

@@ -12,6 +12,7 @@ use crate::runtime::SocketOptions;
 
 use crate::addr::{AddrParseError, NodeAddr};
 use crate::events::ClusterEvents;
+use crate::protocol::Protocol;
 use crate::router::Distribution;
 
 /// Everything a client is configured with. Built by [`crate::ClientBuilder`].
@@ -24,6 +25,7 @@ pub(crate) struct Config {
     pub(crate) connection: ConnectionConfig,
     pub(crate) socket: SocketOptions,
     pub(crate) distribution: Distribution,
+    pub(crate) protocol: Protocol,
     pub(crate) encoder: Encoder,
     /// Set once the decoder limits were configured explicitly; until then they follow the
     /// largest value the client stores.
@@ -50,6 +52,7 @@ impl fmt::Debug for Config {
             .field("connection", &self.connection)
             .field("socket", &self.socket)
             .field("distribution", &self.distribution)
+            .field("protocol", &self.protocol)
             .field("max_value_len", &self.encoder.max_value_len())
             .field("purge_unhealthy_nodes", &self.purge_unhealthy_nodes)
             .field("wait_when_full", &self.wait_when_full)
@@ -84,6 +87,7 @@ impl Config {
             },
             socket: SocketOptions::default(),
             distribution: Distribution::Rendezvous,
+            protocol: Protocol::Text,
             encoder,
             limits_set: false,
             purge_unhealthy_nodes: false,

@@ -25,8 +25,11 @@ mod events;
 mod health;
 mod item;
 mod lease;
+mod many;
 mod node;
 mod ops;
+mod protocol;
+mod quiet;
 pub mod router;
 mod runtime;
 #[cfg(feature = "tls")]
@@ -44,11 +47,13 @@ pub use events::{ClusterEvents, NodeMetrics};
 pub use futures_rustls::rustls;
 pub use item::Item;
 pub use lease::{Lease, LeaseRequest};
+pub use many::{KeyManyRequest, KeyResults, StoreManyRequest};
 pub use memproto::{self, Exptime, Limits};
 pub use ops::{
     ArithRequest, GetManyRequest, GetRequest, KeyRequest, NoReplyRequest, NodeRequest,
     RequestFuture, StoreRequest,
 };
+pub use protocol::Protocol;
 pub use router::Distribution;
 pub use runtime::{Runtime, Socket, SocketOptions};
 #[cfg(feature = "tls")]

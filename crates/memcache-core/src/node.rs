@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::future::{select, Either, FutureExt, Shared};
-use memproto::{Expect, Reply};
+use memproto::Reply;
 
 use crate::addr::NodeAddr;
 use crate::batch::BatchKey;
@@ -22,7 +22,7 @@ use crate::engine::connection::{Connection, ConnectionConfig};
 use crate::engine::payload::Payload;
 use crate::engine::pool::{Action, Placement, Pool};
 use crate::engine::reply;
-use crate::engine::request::{Affinity, Outcome, Request};
+use crate::engine::request::{Affinity, Expects, Outcome, Request};
 use crate::engine::ConnCell;
 use crate::error::{Error, Result};
 use crate::events::Counters;
@@ -35,7 +35,7 @@ const UPKEEP_MIN: Duration = Duration::from_millis(10);
 
 /// Encodes a request; called again if the request had to wait for room, so that waiting
 /// callers hold no encoded copy of their values.
-pub(crate) type Encode<'a> = &'a (dyn Fn() -> Result<(Payload, Expect)> + Sync);
+pub(crate) type Encode<'a> = &'a (dyn Fn() -> Result<(Payload, Expects)> + Sync);
 
 /// One call's request, as the node needs it.
 pub(crate) struct Call<'a> {
@@ -122,6 +122,23 @@ impl<R: Runtime> Node<R> {
     /// Once the request is on a connection, its driver enforces the deadline (one timer per
     /// connection, not one per request); only waiting for room takes a timer of its own.
     pub(crate) async fn request(&self, call: &Call<'_>) -> Result<Reply> {
+        match self.exchange(call).await? {
+            Answer::One(reply) => Ok(reply),
+            // Only a batch's encoding gives a batch's replies.
+            Answer::Batch(_) => Err(Error::UnexpectedReply("a batch's replies".into())),
+        }
+    }
+
+    /// Sends a batch (its `encode` gives [`Expects::Batch`]) and waits for all its replies,
+    /// in order, as [`Node::request`] does for one.
+    pub(crate) async fn request_batch(&self, call: &Call<'_>) -> Result<Vec<Reply>> {
+        match self.exchange(call).await? {
+            Answer::Batch(replies) => Ok(replies),
+            Answer::One(reply) => Err(crate::client::unexpected(reply)),
+        }
+    }
+
+    async fn exchange(&self, call: &Call<'_>) -> Result<Answer> {
         const UNSENT_RETRIES: usize = 3;
         let mut encoded = Some((call.encode)()?);
         Counters::bump(&self.counters.requests);
@@ -134,7 +151,8 @@ impl<R: Runtime> Node<R> {
                 Placement::Placed(cell) => {
                     cell.wake();
                     match receiver.await {
-                        Ok(Outcome::Reply(reply)) => return Ok(reply),
+                        Ok(Outcome::Reply(reply)) => return Ok(Answer::One(reply)),
+                        Ok(Outcome::Replies(replies)) => return Ok(Answer::Batch(replies)),
                         Ok(Outcome::Failed(error)) => return Err(error),
                         Ok(Outcome::Unsent(error)) => {
                             unsent += 1;
@@ -175,7 +193,7 @@ impl<R: Runtime> Node<R> {
         &self,
         call: &Call<'_>,
         bytes: Payload,
-        expect: Expect,
+        expect: Expects,
         reply: Option<reply::ReplySender>,
     ) -> Request {
         // A fire-and-forget request has no caller left to give up: once queued it is sent,
@@ -400,13 +418,19 @@ impl<R: Runtime> Drop for Node<R> {
     }
 }
 
+/// What a request was answered with.
+enum Answer {
+    One(Reply),
+    Batch(Vec<Reply>),
+}
+
 /// The request's bytes for the next attempt: the first encoding (made up front, so an
 /// invalid request fails before anything is counted or sent), then a fresh one for each
 /// attempt after a wait for room.
 fn next_encoding(
     call: &Call<'_>,
-    first: &mut Option<(Payload, Expect)>,
-) -> Result<(Payload, Expect)> {
+    first: &mut Option<(Payload, Expects)>,
+) -> Result<(Payload, Expects)> {
     match first.take() {
         Some(encoded) => Ok(encoded),
         None => (call.encode)(),

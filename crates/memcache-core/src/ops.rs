@@ -10,7 +10,7 @@ use memproto::{ArithOp, Command, Exptime, Reply, Retrieve, RetrieveKind, Stat, S
 
 use crate::client::{resolve, unexpected, values, CallOptions, Client, IntoNodeAddr};
 use crate::engine::payload::Payload;
-use crate::engine::request::Affinity;
+use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
 use crate::item::Item;
 use crate::runtime::Runtime;
@@ -536,7 +536,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for ArithRequest<'c,
 #[must_use = "requests do nothing unless awaited"]
 pub struct NoReplyRequest<'c, R: Runtime> {
     client: &'c Client<R>,
-    request: Result<(Payload, memproto::Expect)>,
+    request: Result<(Payload, Expects)>,
     key: Bytes,
     options: CallOptions,
 }
@@ -544,7 +544,7 @@ pub struct NoReplyRequest<'c, R: Runtime> {
 impl<'c, R: Runtime> NoReplyRequest<'c, R> {
     fn new(
         client: &'c Client<R>,
-        request: Result<(Payload, memproto::Expect)>,
+        request: Result<(Payload, Expects)>,
         key: &[u8],
         options: CallOptions,
     ) -> Self {

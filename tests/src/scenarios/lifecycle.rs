@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use memcache_core::{Client, ConfigError, Error, Runtime};
 
-use super::support::{builder, prefix, DeadPort};
+use super::support::{builder, builder_of, prefix, DeadPort};
 use crate::assert_err;
 use crate::server::Memcached;
 
@@ -79,7 +79,7 @@ pub async fn connect<R: Runtime + Default>() {
     let dead_port = DeadPort::bind();
     let dead = dead_port.addr();
     let started = Instant::now();
-    let result = Client::<R>::builder([dead.as_str()]).connect().await;
+    let result = builder_of::<R>([dead.as_str()]).connect().await;
     assert_err!(
         result,
         Error::Connect { node, source }
@@ -88,7 +88,7 @@ pub async fn connect<R: Runtime + Default>() {
     assert!(started.elapsed() < Duration::from_secs(1));
 
     // One dead node of two: connect succeeds on the live one.
-    let client = Client::<R>::builder([dead.clone(), server.addr()])
+    let client = builder_of::<R>([dead.clone(), server.addr()])
         .connect()
         .await
         .unwrap();
@@ -106,16 +106,16 @@ pub async fn connect<R: Runtime + Default>() {
 }
 
 pub async fn invalid_configuration<R: Runtime + Default>() {
-    let no_nodes = Client::<R>::builder(Vec::<String>::new()).build();
+    let no_nodes = builder_of::<R>(Vec::<String>::new()).build();
     assert_eq!(no_nodes.err(), Some(ConfigError::NoNodes));
-    let duplicate = Client::<R>::builder(["127.0.0.1:1", "127.0.0.1:1"]).build();
+    let duplicate = builder_of::<R>(["127.0.0.1:1", "127.0.0.1:1"]).build();
     assert_eq!(
         duplicate.err(),
         Some(ConfigError::DuplicateNode("127.0.0.1:1".into()))
     );
-    let bad = Client::<R>::builder(["nonsense"]).build();
+    let bad = builder_of::<R>(["nonsense"]).build();
     assert!(matches!(bad.err(), Some(ConfigError::Addr(_))));
-    let bounds = Client::<R>::builder(["127.0.0.1:1"])
+    let bounds = builder_of::<R>(["127.0.0.1:1"])
         .min_connections(3)
         .max_connections(2)
         .build();
@@ -123,12 +123,10 @@ pub async fn invalid_configuration<R: Runtime + Default>() {
         bounds.err(),
         Some(ConfigError::PoolBounds { min: 3, max: 2 })
     );
-    let zero = Client::<R>::builder(["127.0.0.1:1"])
-        .max_connections(0)
-        .build();
+    let zero = builder_of::<R>(["127.0.0.1:1"]).max_connections(0).build();
     assert!(matches!(zero.err(), Some(ConfigError::PoolBounds { .. })));
     assert_err!(
-        Client::<R>::builder(["nonsense"]).connect().await,
+        builder_of::<R>(["nonsense"]).connect().await,
         Error::Config(ConfigError::Addr(_))
     );
 }

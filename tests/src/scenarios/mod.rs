@@ -18,6 +18,7 @@
 //! grouped in modules named after the scenario files (`storage::cas`, `cluster::node_down`).
 
 pub mod admin;
+pub mod batched;
 pub mod cluster;
 pub mod concurrency;
 pub mod fetch;
@@ -60,6 +61,14 @@ macro_rules! scenarios {
                 get_many_long_keys,
                 gat_and_gats,
                 gat_many,
+            }
+            batched {
+                set_many_spreads_over_nodes,
+                add_many_reports_each_key,
+                delete_and_touch_many,
+                batches_split_by_count_and_size,
+                one_failure_hides_nothing,
+                node_down_fails_only_its_keys,
             }
             other {
                 incr_decr,

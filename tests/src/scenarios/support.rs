@@ -15,13 +15,38 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 use futures::FutureExt;
 use memcache_core::memproto::EncodeError;
-use memcache_core::{Client, ClientBuilder, Error, Runtime};
+use memcache_core::{Client, ClientBuilder, Error, Protocol, Runtime};
 
 use crate::server::Memcached;
 
+/// Set when this test binary runs the suite in meta mode (see [`use_protocol`]).
+static META: AtomicBool = AtomicBool::new(false);
+
+/// Makes every client the suite builds speak `protocol`. Each test of a binary calls it
+/// with the same value before it starts, so clients in spawned tasks agree.
+pub fn use_protocol(protocol: Protocol) {
+    META.store(protocol == Protocol::Meta, Ordering::Relaxed);
+}
+
+/// The protocol the suite's clients speak in this test binary.
+pub fn protocol() -> Protocol {
+    if META.load(Ordering::Relaxed) {
+        Protocol::Meta
+    } else {
+        Protocol::Text
+    }
+}
+
 /// A builder for a client of `servers`, with the suite's defaults.
 pub fn builder<R: Runtime + Default>(servers: &[&Memcached]) -> ClientBuilder<R> {
-    Client::<R>::builder(servers.iter().map(|server| server.addr()))
+    builder_of::<R>(servers.iter().map(|server| server.addr()))
+}
+
+/// A builder for a client of these addresses, speaking the suite's protocol.
+pub fn builder_of<R: Runtime + Default>(
+    addrs: impl IntoIterator<Item = impl AsRef<str>>,
+) -> ClientBuilder<R> {
+    Client::<R>::builder(addrs).protocol(protocol())
 }
 
 /// A client of one server, with default settings.

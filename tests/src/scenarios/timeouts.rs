@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use memcache_core::{Client, Error, Runtime};
 
-use super::support::{client, prefix, sleep, Blackhole, ConnectHang};
+use super::support::{builder_of, client, prefix, sleep, Blackhole, ConnectHang};
 use crate::assert_err;
 use crate::server::Memcached;
 
@@ -47,7 +47,7 @@ fn assert_between(elapsed: Duration, low: Duration, high: Duration) {
 
 pub async fn blackhole_times_out<R: Runtime + Default>() {
     let hole = Blackhole::start();
-    let client = Client::<R>::builder([hole.addr()])
+    let client = builder_of::<R>([hole.addr()])
         .timeout(Some(Duration::from_millis(100)))
         .build()
         .unwrap();
@@ -68,7 +68,7 @@ pub async fn blackhole_times_out<R: Runtime + Default>() {
 /// A per-call timeout shorter than the client's default applies to that call only.
 pub async fn per_call_timeout<R: Runtime + Default>() {
     let hole = Blackhole::start();
-    let client = Client::<R>::builder([hole.addr()])
+    let client = builder_of::<R>([hole.addr()])
         .timeout(Some(Duration::from_secs(5)))
         .build()
         .unwrap();
@@ -106,7 +106,7 @@ fn cluster_with_blackhole<R: Runtime + Default>(
     servers: [&Memcached; 2],
     name: &str,
 ) -> (Client<R>, Vec<String>) {
-    let client = Client::<R>::builder([servers[0].addr(), hole.addr(), servers[1].addr()])
+    let client = builder_of::<R>([servers[0].addr(), hole.addr(), servers[1].addr()])
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -188,7 +188,7 @@ pub async fn no_call_timeout_waits<R: Runtime + Default>() {
 pub async fn connect_timeout<R: Runtime + Default>() {
     let hang = ConnectHang::start();
     let ms = Duration::from_millis;
-    let client = Client::<R>::builder([hang.addr()])
+    let client = builder_of::<R>([hang.addr()])
         .connect_timeout(ms(100))
         .timeout(Some(Duration::from_secs(3)))
         .build()
@@ -201,7 +201,7 @@ pub async fn connect_timeout<R: Runtime + Default>() {
     assert_between(started.elapsed(), ms(90), ms(1000));
 
     let started = Instant::now();
-    let result = Client::<R>::builder([hang.addr()])
+    let result = builder_of::<R>([hang.addr()])
         .connect_timeout(ms(100))
         .connect()
         .await;
@@ -212,7 +212,7 @@ pub async fn connect_timeout<R: Runtime + Default>() {
     assert_between(started.elapsed(), ms(90), ms(1000));
 
     // With an operation timeout shorter than the connect timeout, the operation's wins.
-    let client = Client::<R>::builder([hang.addr()])
+    let client = builder_of::<R>([hang.addr()])
         .connect_timeout(Duration::from_secs(5))
         .timeout(Some(ms(100)))
         .build()
@@ -227,7 +227,7 @@ pub async fn connect_timeout<R: Runtime + Default>() {
 pub async fn works_after_timeout<R: Runtime + Default>() {
     let server = Memcached::start();
     let hole = Blackhole::start();
-    let client = Client::<R>::builder([server.addr(), hole.addr()])
+    let client = builder_of::<R>([server.addr(), hole.addr()])
         .timeout(Some(Duration::from_millis(150)))
         .build()
         .unwrap();

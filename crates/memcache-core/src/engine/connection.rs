@@ -32,7 +32,7 @@ use memproto::{Decoder, Limits, Reply};
 
 use crate::batch::{self, Batch, Flushed};
 use crate::engine::reply;
-use crate::engine::request::{Affinity, Caller, Outcome, Request};
+use crate::engine::request::{Affinity, Caller, Expects, Outcome, Request};
 use crate::error::Error;
 
 /// How much a connection may carry at once, counted from submission to reply.
@@ -131,10 +131,18 @@ pub(crate) struct Connection {
 
 struct InFlight {
     callers: Callers,
+    /// For a batch: the replies decoded so far and how many more it expects.
+    gathered: Option<Gathered>,
     stuck_at: Option<Instant>,
     cost: usize,
     /// For a `noreply` request: the key hashes it holds on this connection.
     detached: Option<Affinity>,
+}
+
+/// A batch's replies, gathered until the last one arrives.
+struct Gathered {
+    replies: Vec<Reply>,
+    left: usize,
 }
 
 /// Who waits for one reply: one caller, or the callers of a merged batch.
@@ -456,6 +464,7 @@ impl Connection {
         self.start(
             InFlight {
                 callers: Callers::One(caller),
+                gathered: None,
                 stuck_at: request.patience.and_then(|p| now.checked_add(p)),
                 cost,
                 detached,
@@ -486,11 +495,12 @@ impl Connection {
                 self.start(
                     InFlight {
                         callers: Callers::Many(callers),
+                        gathered: None,
                         stuck_at: patience.and_then(|p| now.checked_add(p)),
                         cost,
                         detached: None,
                     },
-                    expect,
+                    Expects::One(expect),
                 );
                 // The merged callers now share one reply and one budget slot.
                 self.load.requests -= merged - 1;
@@ -498,7 +508,7 @@ impl Connection {
         }
     }
 
-    fn start(&mut self, in_flight: InFlight, expect: memproto::Expect) {
+    fn start(&mut self, mut in_flight: InFlight, expect: Expects) {
         let seq = self.first_seq + self.in_flight.len() as u64;
         if let Some(stuck_at) = in_flight.stuck_at {
             self.deadlines.push(Reverse((stuck_at, seq)));
@@ -522,7 +532,18 @@ impl Connection {
                 }
             }
         }
-        self.decoder.push(expect);
+        match expect {
+            Expects::One(expect) => self.decoder.push(expect),
+            Expects::Batch(expects) => {
+                in_flight.gathered = Some(Gathered {
+                    replies: Vec::with_capacity(expects.len()),
+                    left: expects.len(),
+                });
+                for expect in expects {
+                    self.decoder.push(expect);
+                }
+            }
+        }
         self.in_flight.push_back(in_flight);
     }
 
@@ -544,7 +565,24 @@ impl Connection {
                     })
                 }
             };
-            // The decoder yields replies only for pushed requests, one per entry.
+            // The decoder yields replies only for pushed requests: one per entry, or one
+            // per command of a batch entry.
+            let Some(front) = self.in_flight.front_mut() else {
+                return Err(self.lost(io::ErrorKind::InvalidData, "reply without a request"));
+            };
+            let reply = match &mut front.gathered {
+                Some(gathered) if gathered.left > 1 => {
+                    gathered.left -= 1;
+                    gathered.replies.push(reply);
+                    continue;
+                }
+                Some(gathered) => {
+                    let mut replies = std::mem::take(&mut gathered.replies);
+                    replies.push(reply);
+                    Answer::Batch(replies)
+                }
+                None => Answer::One(reply),
+            };
             let Some(done) = self.in_flight.pop_front() else {
                 return Err(self.lost(io::ErrorKind::InvalidData, "reply without a request"));
             };
@@ -726,10 +764,24 @@ impl fmt::Debug for Connection {
     }
 }
 
-fn deliver(callers: Callers, reply: Reply) {
-    match callers {
-        Callers::One(caller) => caller.send(Outcome::Reply(reply)),
-        Callers::Many(callers) => batch::deliver(callers, reply),
+/// A completed entry's answer: one reply, or all of a batch's.
+enum Answer {
+    One(Reply),
+    Batch(Vec<Reply>),
+}
+
+fn deliver(callers: Callers, answer: Answer) {
+    match (callers, answer) {
+        (Callers::One(caller), Answer::One(reply)) => caller.send(Outcome::Reply(reply)),
+        (Callers::One(caller), Answer::Batch(replies)) => caller.send(Outcome::Replies(replies)),
+        (Callers::Many(callers), Answer::One(reply)) => batch::deliver(callers, reply),
+        // Merged gets are never batches.
+        (Callers::Many(callers), Answer::Batch(_)) => {
+            for (_, caller) in callers {
+                let error = Error::UnexpectedReply("a batch's replies for merged gets".into());
+                caller.send(Outcome::Failed(error));
+            }
+        }
     }
 }
 

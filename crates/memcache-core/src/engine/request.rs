@@ -15,10 +15,37 @@ use crate::error::Error;
 pub(crate) enum Outcome {
     /// The server's reply.
     Reply(Reply),
+    /// The replies to a batch, one per command, in order.
+    Replies(Vec<Reply>),
     /// The connection failed after the request was written: it may have been executed.
     Failed(Error),
     /// The connection failed before the request was written: it is safe to send again.
     Unsent(Error),
+}
+
+/// What a request's bytes expect back: the reply to one command, or one reply per command
+/// of a batch written as one payload (quiet meta commands ended by `mn`), delivered together
+/// as [`Outcome::Replies`].
+#[derive(Debug, Clone)]
+pub(crate) enum Expects {
+    One(Expect),
+    Batch(Box<[Expect]>),
+}
+
+impl Expects {
+    /// Whether anything comes back (a batch always ends with a command that is answered).
+    pub(crate) fn expects_reply(&self) -> bool {
+        match self {
+            Expects::One(expect) => expect.expects_reply(),
+            Expects::Batch(expects) => !expects.is_empty(),
+        }
+    }
+}
+
+impl From<Expect> for Expects {
+    fn from(expect: Expect) -> Self {
+        Expects::One(expect)
+    }
 }
 
 /// Where a caller's outcome goes; `None` when nobody waits (fire-and-forget requests).
@@ -28,7 +55,7 @@ pub(crate) type ReplySender = Option<reply::ReplySender>;
 #[derive(Debug)]
 pub(crate) struct Request {
     pub(crate) bytes: Payload,
-    pub(crate) expect: Expect,
+    pub(crate) expect: Expects,
     pub(crate) reply: ReplySender,
     /// When the caller stops waiting; a request still unwritten then is not sent.
     pub(crate) deadline: Option<Instant>,

@@ -12,7 +12,7 @@ use super::connection::{Budget, Connection, ConnectionConfig, Refusal, WRITE_HIG
 use super::payload::Payload;
 use super::pool::{later, Action, Placement, Pool, PoolConfig};
 use super::reply;
-use super::request::{Affinity, Outcome, Request};
+use super::request::{Affinity, Expects, Outcome, Request};
 use super::ConnCell;
 use crate::error::Error;
 
@@ -31,8 +31,9 @@ fn connection(now: Instant) -> Connection {
     Connection::new("node:1".into(), &config(), now)
 }
 
-fn encode(command: &Command<'_>) -> (Payload, memproto::Expect) {
-    Payload::encode(&Encoder::new(), command, 0).expect("valid")
+fn encode(command: &Command<'_>) -> (Payload, Expects) {
+    let (payload, expect) = Payload::encode(&Encoder::new(), command, 0).expect("valid");
+    (payload, expect.into())
 }
 
 /// A `get key` request, its reply receiver, with the given caller deadline and patience.
@@ -95,6 +96,94 @@ fn reply(receiver: &mut reply::ReplyReceiver) -> Option<Outcome> {
 }
 
 // --- connection -------------------------------------------------------------------------
+
+/// A quiet batch deleting `keys` (opaques 0, 1, ...) ended by `mn`.
+fn delete_batch(keys: &[&str]) -> (Request, reply::ReplyReceiver) {
+    let encoder = Encoder::new();
+    let mut batch = crate::quiet::QuietBatch::new();
+    for key in keys {
+        let token = crate::protocol::Token::new(batch.len() as u64);
+        let common = memproto::MetaCommon {
+            opaque: Some(token.as_bytes()),
+            quiet: true,
+            ..Default::default()
+        };
+        let delete = memproto::MetaDelete {
+            key: key.as_bytes(),
+            common,
+            ..Default::default()
+        };
+        batch
+            .push(&encoder, &Command::MetaDelete(delete))
+            .expect("valid");
+    }
+    let (bytes, expect) = batch.finish(&encoder).expect("valid");
+    let (sender, receiver) = reply::channel();
+    let request = Request {
+        bytes,
+        expect,
+        reply: Some(sender),
+        deadline: None,
+        patience: None,
+        batch: None,
+        affinity: Affinity::None,
+        timed_out: false,
+    };
+    (request, receiver)
+}
+
+#[test]
+fn a_batch_is_answered_once_all_its_replies_are_in() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let (batch, mut rb) = delete_batch(&["a", "b", "c"]);
+    let (after, mut ra) = get("d", None, None);
+    conn.submit(now, batch).unwrap();
+    conn.submit(now, after).unwrap();
+    assert_eq!(
+        &transmit(&mut conn, now)[..],
+        &b"md a O0 q\r\nmd b O1 q\r\nmd c O2 q\r\nmn\r\nget d\r\n"[..]
+    );
+    // `b` was missing; the others were deleted in silence. Nothing is delivered until `mn`.
+    assert_eq!(feed(&mut conn, b"NF O1\r\n").unwrap(), 0);
+    assert!(reply(&mut rb).is_none());
+    assert_eq!(feed(&mut conn, b"MN\r\nEND\r\n").unwrap(), 2);
+    match reply(&mut rb) {
+        Some(Outcome::Replies(replies)) => {
+            let statuses: Vec<_> = replies
+                .iter()
+                .map(|reply| match reply {
+                    memproto::Reply::Meta(meta) => meta.status,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            use memproto::MetaStatus::{Mn, Nf, Quiet};
+            assert_eq!(statuses, [Quiet, Nf, Quiet, Mn]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        reply(&mut ra),
+        Some(Outcome::Reply(memproto::Reply::Values(_)))
+    ));
+    assert_eq!(conn.load(), 0);
+}
+
+#[test]
+fn a_batch_cut_off_midway_fails_whole() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    let (batch, mut rb) = delete_batch(&["a", "b"]);
+    conn.submit(now, batch).unwrap();
+    transmit(&mut conn, now);
+    assert_eq!(feed(&mut conn, b"NF O0\r\n").unwrap(), 0);
+    let closed = conn.close(Error::Closed);
+    assert_eq!(closed.failed, 1);
+    assert!(matches!(
+        reply(&mut rb),
+        Some(Outcome::Failed(Error::Closed))
+    ));
+}
 
 #[test]
 fn replies_complete_callers_in_order() {

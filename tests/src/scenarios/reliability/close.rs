@@ -11,7 +11,7 @@ use memcache_core::{Client, Error, Item, Runtime};
 
 use crate::assert_err;
 use crate::proxy::Proxy;
-use crate::scenarios::support::{builder, eventually, prefix, spawn, within};
+use crate::scenarios::support::{builder, builder_of, eventually, prefix, spawn, within};
 use crate::server::Memcached;
 
 /// The bound on calls and waits that must not take long.
@@ -55,7 +55,7 @@ async fn client_with_keys<R: Runtime + Default>(
 ) -> (Client<R>, Vec<String>) {
     // Without write coalescing, every held get is written (and seen by the proxy) even
     // while the replies to those ahead of it are held.
-    let client = Client::<R>::builder([proxy.addr()])
+    let client = builder_of::<R>([proxy.addr()])
         .timeout(LENIENT)
         .close_grace(grace)
         .max_connections(2)

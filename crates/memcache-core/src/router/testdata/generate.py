@@ -16,23 +16,47 @@ Where the answers come from (never from our Rust code):
   like `Cluster._build_rdz_nodes`: `RendezvousNode(f"{host}{port}", node)` for TCP nodes and
   `RendezvousNode(path, node)` for unix sockets. We pass the configured index as the `node`
   object, so the return value is the index.
-* Ketama: libmemcached 1.0.16 as bundled in the pylibmc 1.6.3 wheel
+* Ketama (all three flavours): libmemcached 1.0.16 as bundled in the pylibmc 1.6.3 wheel
   (`site-packages/pylibmc.libs/libmemcached-*.so*`). pylibmc exposes no "which server owns this
   key" call, so we load that same shared object with ctypes and call the C API directly:
-  `memcached_create(NULL)`, `memcached_behavior_set(MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED=16, 1)`
-  (what pylibmc's `behaviors={"ketama_weighted": True}` sets; this also switches the key hash and
-  the continuum hash to MD5), then `memcached_server_add_with_weight(host, port, weight)` or
-  `memcached_server_add_unix_socket_with_weight(path, weight)` per node in order, then
-  `memcached_generate_hash(memc, key, len)`, which returns the index of the server that owns
-  the key (the same `dispatch_host` lookup that `memcached_server_by_key` uses, but without
-  its key-length check, so over-long keys can be included). The script cross-checks that index
-  against `memcached_server_by_key` + `memcached_server_name`/`memcached_server_port` for every
-  key of at most 250 bytes.
+  `memcached_create(NULL)`, then the `memcached_behavior_set` calls of the flavour (below), then
+  `memcached_server_add_with_weight(host, port, weight)` or
+  `memcached_server_add_unix_socket_with_weight(path, weight)` per node in order (behaviours
+  first, servers second: the order pylibmc's `Client.__init__` uses, and it matters, see
+  below), then `memcached_generate_hash(memc, key, len)`, which returns the index of the server
+  that owns the key (the same `dispatch_host` lookup that `memcached_server_by_key` uses, but
+  without its key-length check, so over-long keys can be included). The script cross-checks
+  that index against `memcached_server_by_key` + `memcached_server_name`/`memcached_server_port`
+  for every key of at most 250 bytes. The flavours:
+  * `ketama` (weighted): `memcached_behavior_set(MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED=16, 1)`
+    (what pylibmc's `behaviors={"ketama_weighted": True}` sets; this also switches the key hash
+    and the continuum hash to MD5).
+  * `ketama_md5`: `memcached_behavior_set(MEMCACHED_BEHAVIOR_HASH=2, MEMCACHED_HASH_MD5=1)`
+    then `memcached_behavior_set(MEMCACHED_BEHAVIOR_KETAMA=3, 1)`: pylibmc's
+    `behaviors={"ketama": True, "hash": "md5"}` (pylibmc walks its behaviour table, where
+    "hash" comes before "ketama"; the order makes no difference, which the script checks).
+  * `ketama_one_at_a_time`: only `memcached_behavior_set(MEMCACHED_BEHAVIOR_KETAMA=3, 1)`:
+    pylibmc's documented `behaviors={"ketama": True}`, which leaves the key hash at
+    `MEMCACHED_HASH_DEFAULT` (Bob Jenkins' one-at-a-time).
+  For the two non-weighted flavours the script also asserts that
+  `MEMCACHED_BEHAVIOR_DISTRIBUTION=9` set to `MEMCACHED_DISTRIBUTION_CONSISTENT=1` (what PHP
+  memcached's `OPT_DISTRIBUTION => DISTRIBUTION_CONSISTENT` sets) routes every key the same as
+  `MEMCACHED_BEHAVIOR_KETAMA`, that `MEMCACHED_BEHAVIOR_KETAMA_HASH=17` (pylibmc "ketama_hash")
+  set to MD5 changes nothing, and that `MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED` reads back 1 after
+  the servers were added exactly when some node was added with a weight above 1 (libmemcached's
+  `server_add` then switches the continuum to the weighted one, keeping the key hash).
+
+Optional live check (`--live`, needs a `memcached` binary on PATH; the golden files do not depend
+on it): starts private memcached servers (TCP on free 127.0.0.1 ports and one unix socket),
+stores every protocol-valid key through a real `pylibmc.Client(servers, behaviors=...)` for each
+flavour, reads each server back with plain `get` commands over a socket, and asserts that every
+key sits on the server `memcached_generate_hash` names. The servers are stopped afterwards.
 
 Output format (plain text, loaded by the Rust tests with `include_str!`):
 
 * `keys.txt`: `#` comment lines, then one key per line as lowercase hex; `-` is the empty key.
-* `<scenario>.txt`: `#` comment lines, `distribution rendezvous|ketama`, one
+* `<scenario>.txt`: `#` comment lines,
+  `distribution rendezvous|ketama|ketama_md5|ketama_one_at_a_time`, one
   `node tcp <host> <port> <weight>` or `node unix <path> <weight>` line per node in configured
   order, `routes <count>`, then the expected node index of every key in `keys.txt` order, one
   character per key (`0`-`9`, then `a`-`z`), wrapped at 100 characters per line.

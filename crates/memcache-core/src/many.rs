@@ -1,0 +1,502 @@
+//! Batched writes: `set_many`, `add_many`, `delete_many` and `touch_many`.
+//!
+//! Keys are split by node and each node's share is sent as quiet meta batches
+//! ([`crate::quiet`]): one round trip per node, whatever the number of keys. Every key gets
+//! its own outcome; a failure (a key not stored, a node down) is reported for the keys it
+//! concerns and hides nothing else.
+
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::future::join_all;
+use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, MetaStatus, Reply};
+
+use crate::client::{resolve, CallOptions, Client, Inner};
+use crate::engine::request::Affinity;
+use crate::error::{Error, Result};
+use crate::ops::RequestFuture;
+use crate::protocol::Token;
+use crate::quiet::{self, QuietBatch};
+use crate::runtime::Runtime;
+
+/// Each key's outcome of a batched write.
+pub type KeyResults = HashMap<Bytes, Result<()>>;
+
+/// Values longer than this are stored with a reply even in a batch, ahead of the quiet
+/// commands: a server error line (a value over the server's item size limit) names no
+/// opaque, so it can only be paired with a command the server answers anyway. For a value
+/// this long the reply costs nothing.
+const QUIET_MAX_VALUE: usize = 4096;
+
+impl<R: Runtime> Client<R> {
+    /// Stores many items, unconditionally, in one round trip per node. Each key's outcome
+    /// is in the map; a key given twice is stored once, with its last value.
+    ///
+    /// Sent as meta commands: needs memcached 1.6 or later (not twemproxy). Invalid keys
+    /// and oversized values fail the whole call before anything is sent.
+    pub fn set_many<I, K, V>(&self, items: I) -> StoreManyRequest<'_, R, K, V>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        StoreManyRequest::new(self, MetaSetMode::Set, items)
+    }
+
+    /// Stores each item only if its key is absent, in one round trip per node; a key that
+    /// exists gets [`Error::NotStored`]. See [`Client::set_many`].
+    pub fn add_many<I, K, V>(&self, items: I) -> StoreManyRequest<'_, R, K, V>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        StoreManyRequest::new(self, MetaSetMode::Add, items)
+    }
+
+    /// Deletes many keys in one round trip per node; a missing key gets
+    /// [`Error::NotFound`]. See [`Client::set_many`].
+    pub fn delete_many<I>(&self, keys: I) -> KeyManyRequest<'_, R, I::Item>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        KeyManyRequest::new(self, KeyManyCommand::Delete, keys)
+    }
+
+    /// Sets a new expiration on many keys in one round trip per node; a missing key gets
+    /// [`Error::NotFound`]. See [`Client::set_many`].
+    pub fn touch_many<I>(
+        &self,
+        keys: I,
+        exptime: impl Into<Exptime>,
+    ) -> KeyManyRequest<'_, R, I::Item>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        KeyManyRequest::new(self, KeyManyCommand::Touch(exptime.into()), keys)
+    }
+}
+
+/// A batched store: [`Client::set_many`] or [`Client::add_many`].
+#[must_use = "requests do nothing unless awaited"]
+pub struct StoreManyRequest<'c, R: Runtime, K, V> {
+    client: &'c Client<R>,
+    mode: MetaSetMode,
+    items: Vec<(K, V)>,
+    flags: u32,
+    exptime: Exptime,
+    options: CallOptions,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreManyRequest<'c, R, K, V> {
+    fn new(
+        client: &'c Client<R>,
+        mode: MetaSetMode,
+        items: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        StoreManyRequest {
+            client,
+            mode,
+            items: items.into_iter().collect(),
+            flags: 0,
+            exptime: Exptime::Never,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Stores these client flags with every item.
+    pub fn flags(mut self, flags: u32) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Sets every item's expiration: a `Duration` from now, a `SystemTime`, or an
+    /// [`Exptime`].
+    pub fn exptime(mut self, exptime: impl Into<Exptime>) -> Self {
+        self.exptime = exptime.into();
+        self
+    }
+
+    /// Expires every item `ttl` from now.
+    pub fn ttl(self, ttl: Duration) -> Self {
+        self.exptime(Exptime::After(ttl))
+    }
+
+    /// Expires every item at `time`.
+    pub fn expires_at(self, time: SystemTime) -> Self {
+        self.exptime(Exptime::at(time))
+    }
+
+    /// Overrides the client's operation timeout for this call (`None` disables it). Keys
+    /// whose node did not answer in time get [`Error::Timeout`].
+    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.options.timeout = Some(timeout.into());
+        self
+    }
+
+    /// Gives keys [`Error::Overloaded`] at once when their node has no room in flight,
+    /// instead of waiting for it.
+    pub fn no_wait(mut self) -> Self {
+        self.options.no_wait = true;
+        self
+    }
+
+    async fn run(self) -> Result<KeyResults> {
+        let items: Vec<(&[u8], &[u8])> = self
+            .items
+            .iter()
+            .map(|(key, value)| (key.as_ref(), value.as_ref()))
+            .collect();
+        let kind = WriteKind::Store {
+            mode: self.mode,
+            flags: self.flags,
+            exptime: resolve(self.exptime),
+        };
+        self.client
+            .inner
+            .write_many(kind, &items, self.options)
+            .await
+    }
+}
+
+impl<'c, R, K, V> IntoFuture for StoreManyRequest<'c, R, K, V>
+where
+    R: Runtime,
+    K: AsRef<[u8]> + Send + Sync + 'c,
+    V: AsRef<[u8]> + Send + Sync + 'c,
+{
+    type Output = Result<KeyResults>;
+    type IntoFuture = RequestFuture<'c, KeyResults>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum KeyManyCommand {
+    Delete,
+    Touch(Exptime),
+}
+
+/// A batched key operation: [`Client::delete_many`] or [`Client::touch_many`].
+#[must_use = "requests do nothing unless awaited"]
+pub struct KeyManyRequest<'c, R: Runtime, K> {
+    client: &'c Client<R>,
+    command: KeyManyCommand,
+    keys: Vec<K>,
+    options: CallOptions,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> KeyManyRequest<'c, R, K> {
+    fn new(
+        client: &'c Client<R>,
+        command: KeyManyCommand,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Self {
+        KeyManyRequest {
+            client,
+            command,
+            keys: keys.into_iter().collect(),
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Overrides the client's operation timeout for this call (`None` disables it). Keys
+    /// whose node did not answer in time get [`Error::Timeout`].
+    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.options.timeout = Some(timeout.into());
+        self
+    }
+
+    /// Gives keys [`Error::Overloaded`] at once when their node has no room in flight,
+    /// instead of waiting for it.
+    pub fn no_wait(mut self) -> Self {
+        self.options.no_wait = true;
+        self
+    }
+
+    async fn run(self) -> Result<KeyResults> {
+        let items: Vec<(&[u8], &[u8])> = self
+            .keys
+            .iter()
+            .map(|key| (key.as_ref(), &b""[..]))
+            .collect();
+        let kind = match self.command {
+            KeyManyCommand::Delete => WriteKind::Delete,
+            KeyManyCommand::Touch(exptime) => WriteKind::Touch(resolve(exptime)),
+        };
+        self.client
+            .inner
+            .write_many(kind, &items, self.options)
+            .await
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + Sync + 'c> IntoFuture for KeyManyRequest<'c, R, K> {
+    type Output = Result<KeyResults>;
+    type IntoFuture = RequestFuture<'c, KeyResults>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// Which command every key of a batched write gets.
+#[derive(Debug, Clone, Copy)]
+enum WriteKind {
+    Store {
+        mode: MetaSetMode,
+        flags: u32,
+        exptime: Exptime,
+    },
+    Delete,
+    Touch(Exptime),
+}
+
+impl WriteKind {
+    /// Whether the server stays silent on this item's success (see [`QUIET_MAX_VALUE`]).
+    fn is_quiet(self, value: &[u8]) -> bool {
+        !matches!(self, WriteKind::Store { .. }) || value.len() <= QUIET_MAX_VALUE
+    }
+
+    fn command<'a>(
+        self,
+        key: &'a [u8],
+        value: &'a [u8],
+        common: memproto::MetaCommon<'a>,
+    ) -> Command<'a> {
+        match self {
+            WriteKind::Store {
+                mode,
+                flags,
+                exptime,
+            } => Command::MetaSet(MetaSet {
+                key,
+                value,
+                common,
+                mode,
+                flags,
+                exptime,
+                ..MetaSet::default()
+            }),
+            WriteKind::Delete => Command::MetaDelete(MetaDelete {
+                key,
+                common,
+                ..MetaDelete::default()
+            }),
+            // `mg` with `T` and no `v`: a hit answers `HD` (quiet or not), a miss is silent.
+            WriteKind::Touch(exptime) => Command::MetaGet(MetaGet {
+                key,
+                common,
+                touch: Some(exptime),
+                ..MetaGet::default()
+            }),
+        }
+    }
+
+    /// The key's outcome from its command's reply.
+    fn outcome(self, reply: Reply) -> Result<()> {
+        let status = quiet::meta(reply)?.status;
+        match (self, status) {
+            (WriteKind::Touch(_), MetaStatus::Hd) => Ok(()),
+            (WriteKind::Touch(_), MetaStatus::Quiet | MetaStatus::En) => Err(Error::NotFound),
+            (WriteKind::Touch(_), status) => Err(unexpected_status(status)),
+            (_, MetaStatus::Quiet | MetaStatus::Hd) => Ok(()),
+            (_, MetaStatus::Ns) => Err(Error::NotStored),
+            (_, MetaStatus::Ex) => Err(Error::Exists),
+            (_, MetaStatus::Nf) => Err(Error::NotFound),
+            (_, status) => Err(unexpected_status(status)),
+        }
+    }
+}
+
+fn unexpected_status(status: MetaStatus) -> Error {
+    Error::UnexpectedReply(format!("{status:?}"))
+}
+
+/// One batch on its way to a node: its bytes, and which items it carries, in order.
+struct Chunk {
+    node: usize,
+    items: Vec<usize>,
+    encoded: (
+        crate::engine::payload::Payload,
+        crate::engine::request::Expects,
+    ),
+}
+
+impl<R: Runtime> Inner<R> {
+    /// Sends `kind` for every `(key, value)` (values only for stores) in quiet batches, one
+    /// round trip per node, and returns each key's outcome.
+    async fn write_many(
+        &self,
+        kind: WriteKind,
+        items: &[(&[u8], &[u8])],
+        options: CallOptions,
+    ) -> Result<KeyResults> {
+        let unique = last_of_each_key(items);
+        let mut results = KeyResults::with_capacity(unique.len());
+        let mut per_node: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
+        self.route_indexed(items, &unique, |item, node| match node {
+            Some(node) => per_node[node].push(item),
+            None => {
+                results.insert(
+                    Bytes::copy_from_slice(items[item].0),
+                    Err(Error::NoAvailableNodes),
+                );
+            }
+        });
+        let chunks = self.encode_chunks(kind, items, per_node)?;
+        let timeout = self.timeout(options.timeout);
+        let sends = chunks.iter().map(|chunk| async move {
+            let encode = || Ok(chunk.encoded.clone());
+            let keys: Vec<&[u8]> = chunk.items.iter().map(|&item| items[item].0).collect();
+            let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(&keys));
+            let replies = self.nodes[chunk.node].request_batch(&call).await?;
+            quiet::command_replies(replies, chunk.items.len())
+        });
+        for (chunk, replies) in chunks.iter().zip(join_all(sends).await) {
+            match replies {
+                Ok(replies) => {
+                    for (&item, reply) in chunk.items.iter().zip(replies) {
+                        results.insert(Bytes::copy_from_slice(items[item].0), kind.outcome(reply));
+                    }
+                }
+                Err(error) => {
+                    for &item in &chunk.items {
+                        results.insert(Bytes::copy_from_slice(items[item].0), Err(error.clone()));
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Routes the items at `unique` positions, handing each position and its node (`None`
+    /// when no node is available) to `each`.
+    fn route_indexed(
+        &self,
+        items: &[(&[u8], &[u8])],
+        unique: &[usize],
+        mut each: impl FnMut(usize, Option<usize>),
+    ) {
+        let mut next = unique.iter();
+        self.health
+            .route_each(unique.iter().map(|&item| items[item].0), |_, node| {
+                if let Some(&item) = next.next() {
+                    each(item, node);
+                }
+            });
+    }
+
+    /// Encodes every node's items into batches, replies first for the commands that need
+    /// one. Nothing is sent if any item is invalid.
+    fn encode_chunks(
+        &self,
+        kind: WriteKind,
+        items: &[(&[u8], &[u8])],
+        per_node: Vec<Vec<usize>>,
+    ) -> Result<Vec<Chunk>> {
+        let encoder = &self.config.encoder;
+        let protocol = self.config.protocol;
+        let mut chunks = Vec::new();
+        for (node, mut node_items) in per_node.into_iter().enumerate() {
+            // Answered commands go first, so no quiet one is pending when their reply (or
+            // an error line) arrives.
+            node_items.sort_by_key(|&item| kind.is_quiet(items[item].1));
+            let mut batch = QuietBatch::new();
+            let mut carried = Vec::new();
+            for item in node_items {
+                let (key, value) = items[item];
+                if batch.is_full_for(key.len() + value.len()) {
+                    let full = std::mem::replace(&mut batch, QuietBatch::new());
+                    chunks.push(Chunk {
+                        node,
+                        items: std::mem::take(&mut carried),
+                        encoded: full.finish(encoder)?,
+                    });
+                }
+                let token = Token::new(batch.len() as u64);
+                let common =
+                    protocol.meta_common(key, Some(token.as_bytes()), kind.is_quiet(value));
+                batch.push(encoder, &kind.command(key, value, common))?;
+                carried.push(item);
+            }
+            if batch.len() > 0 {
+                chunks.push(Chunk {
+                    node,
+                    items: carried,
+                    encoded: batch.finish(encoder)?,
+                });
+            }
+        }
+        Ok(chunks)
+    }
+}
+
+/// Positions of the items to send: the last one of each key, in input order.
+fn last_of_each_key(items: &[(&[u8], &[u8])]) -> Vec<usize> {
+    let mut position: HashMap<&[u8], usize, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(items.len(), foldhash::fast::RandomState::default());
+    let mut unique = Vec::with_capacity(items.len());
+    for (item, (key, _)) in items.iter().enumerate() {
+        match position.get(key) {
+            Some(&at) => unique[at] = item,
+            None => {
+                position.insert(key, unique.len());
+                unique.push(item);
+            }
+        }
+    }
+    unique
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value_and_first_place() {
+        let items: Vec<(&[u8], &[u8])> = vec![(b"a", b"1"), (b"b", b"2"), (b"a", b"3")];
+        assert_eq!(last_of_each_key(&items), vec![2, 1]);
+    }
+
+    #[test]
+    fn outcomes_follow_the_status() {
+        let meta = |status| {
+            Reply::Meta(Box::new(memproto::MetaReply {
+                status,
+                value: None,
+                flags: Default::default(),
+                debug: None,
+            }))
+        };
+        let set = WriteKind::Store {
+            mode: MetaSetMode::Set,
+            flags: 0,
+            exptime: Exptime::Never,
+        };
+        assert!(set.outcome(meta(MetaStatus::Quiet)).is_ok());
+        assert!(set.outcome(meta(MetaStatus::Hd)).is_ok());
+        assert!(matches!(
+            set.outcome(meta(MetaStatus::Ns)),
+            Err(Error::NotStored)
+        ));
+        assert!(matches!(
+            WriteKind::Delete.outcome(meta(MetaStatus::Nf)),
+            Err(Error::NotFound)
+        ));
+        let touch = WriteKind::Touch(Exptime::Never);
+        assert!(touch.outcome(meta(MetaStatus::Hd)).is_ok());
+        assert!(matches!(
+            touch.outcome(meta(MetaStatus::Quiet)),
+            Err(Error::NotFound)
+        ));
+        assert!(!set.is_quiet(&[0; QUIET_MAX_VALUE + 1]));
+        assert!(WriteKind::Delete.is_quiet(b""));
+    }
+}

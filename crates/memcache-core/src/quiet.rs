@@ -1,0 +1,96 @@
+//! Quiet meta batches: many single-key commands for one node written as one payload. Each
+//! command carries its own opaque token and (usually) the quiet flag, and `mn` ends the
+//! batch, so the server answers only what is worth saying (a hit for `mg`, a failure for
+//! `ms` and `md`) and the whole batch costs one round trip.
+//!
+//! The decoder pairs replies with commands by opaque: a quiet command the server passed over
+//! in silence ends with [`MetaStatus::Quiet`], and `mn`'s reply proves every command before
+//! it was answered.
+
+use bytes::BytesMut;
+use memproto::{Command, EncodeError, Encoder, Expect, MetaReply, MetaStatus, Reply};
+
+use crate::engine::payload::Payload;
+use crate::engine::request::Expects;
+use crate::error::{Error, Result};
+
+/// Commands one batch carries at most.
+pub(crate) const MAX_COMMANDS: usize = 1024;
+
+/// Bytes one batch carries at most before another starts (one larger command still goes,
+/// alone).
+pub(crate) const MAX_BYTES: usize = 256 * 1024;
+
+/// A batch being encoded.
+pub(crate) struct QuietBatch {
+    buf: BytesMut,
+    expects: Vec<Expect>,
+}
+
+impl QuietBatch {
+    pub(crate) fn new() -> Self {
+        QuietBatch {
+            buf: BytesMut::new(),
+            expects: Vec::new(),
+        }
+    }
+
+    /// Commands encoded so far (`mn` not counted).
+    pub(crate) fn len(&self) -> usize {
+        self.expects.len()
+    }
+
+    /// Whether a command of about `size` bytes should start a new batch instead.
+    pub(crate) fn is_full_for(&self, size: usize) -> bool {
+        !self.expects.is_empty()
+            && (self.expects.len() >= MAX_COMMANDS || self.buf.len() + size > MAX_BYTES)
+    }
+
+    /// Encodes one command. Its opaque must be unique within the batch: the batch's
+    /// position ([`QuietBatch::len`]) is the natural one.
+    ///
+    /// # Errors
+    /// The command is invalid; nothing was added.
+    pub(crate) fn push(&mut self, encoder: &Encoder, command: &Command<'_>) -> Result<()> {
+        let expect = encoder.encode(command, &mut self.buf)?;
+        self.expects.push(expect);
+        Ok(())
+    }
+
+    /// Ends the batch with `mn`: its bytes and what the decoder must expect.
+    pub(crate) fn finish(mut self, encoder: &Encoder) -> Result<(Payload, Expects), EncodeError> {
+        let noop = encoder.encode(&Command::MetaNoop, &mut self.buf)?;
+        self.expects.push(noop);
+        Ok((
+            Payload::Shared(self.buf.freeze()),
+            Expects::Batch(self.expects.into_boxed_slice()),
+        ))
+    }
+}
+
+/// Splits a batch's replies into one per command, checking that the last is `mn`'s.
+///
+/// # Errors
+/// The replies do not end with `MN`, or their count is not `commands + 1`.
+pub(crate) fn command_replies(mut replies: Vec<Reply>, commands: usize) -> Result<Vec<Reply>> {
+    let ends_with_noop = matches!(
+        replies.last(),
+        Some(Reply::Meta(meta)) if meta.status == MetaStatus::Mn
+    );
+    if !ends_with_noop || replies.len() != commands + 1 {
+        return Err(Error::UnexpectedReply(format!(
+            "a batch of {commands} commands got {} replies",
+            replies.len()
+        )));
+    }
+    replies.pop();
+    Ok(replies)
+}
+
+/// The meta reply inside `reply`, or the error a server error line means.
+pub(crate) fn meta(reply: Reply) -> Result<Box<MetaReply>> {
+    match reply {
+        Reply::Meta(meta) => Ok(meta),
+        other => Err(crate::client::unexpected(other)),
+    }
+}
