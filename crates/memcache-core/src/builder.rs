@@ -96,7 +96,11 @@ impl<R: Runtime> ClientBuilder<R> {
     }
 
     /// How keys are spread over nodes. Default: [`Distribution::Rendezvous`], identical to
-    /// emcache. Use [`Distribution::Ketama`] to share a cluster with libmemcached clients.
+    /// emcache. To share a cluster with libmemcached clients (pylibmc, PHP memcached), pick the
+    /// variant matching their settings: [`Distribution::Ketama`] (weighted ketama),
+    /// [`Distribution::KetamaMd5`] (ketama with the MD5 key hash) or
+    /// [`Distribution::KetamaOneAtATime`] (ketama with the default key hash, pylibmc's
+    /// `{"ketama": True}`).
     pub fn distribution(mut self, distribution: Distribution) -> Self {
         self.config.distribution = distribution;
         self

@@ -1,7 +1,7 @@
 //! Key -> node routing that other memcached clients agree with.
 //!
-//! A cluster is only shared if every client sends a key to the same node, so both schemes here
-//! copy an existing client bit for bit and are tested against vectors produced by the real
+//! A cluster is only shared if every client sends a key to the same node, so every scheme here
+//! copies an existing client bit for bit and is tested against vectors produced by the real
 //! libraries (`testdata/generate.py`):
 //!
 //! - [`Distribution::Rendezvous`] (the default): emcache 1.3.3's rendezvous hashing over
@@ -9,8 +9,11 @@
 //! - [`Distribution::Ketama`]: libmemcached's weighted ketama
 //!   (`MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED`, as used by pylibmc `ketama_weighted`, PHP
 //!   memcached `OPT_LIBKETAMA_COMPATIBLE`), checked against libmemcached 1.0.16.
+//! - [`Distribution::KetamaMd5`] and [`Distribution::KetamaOneAtATime`]: libmemcached's
+//!   `MEMCACHED_BEHAVIOR_KETAMA` (pylibmc `ketama`, PHP memcached `DISTRIBUTION_CONSISTENT`)
+//!   with an MD5 or the default one-at-a-time key hash, checked against the same library.
 //!
-//! Both hash the configured host string and port, never a resolved address:
+//! All of them hash the configured host string and port, never a resolved address:
 //! `localhost:11211` and `127.0.0.1:11211` are different nodes.
 //!
 //! ```
@@ -26,9 +29,11 @@
 
 use std::fmt;
 
+mod hash;
 mod ketama;
 mod rendezvous;
 
+use hash::KeyHash;
 use ketama::Ketama;
 use rendezvous::Rendezvous;
 
@@ -59,11 +64,44 @@ pub enum Distribution {
     #[default]
     Rendezvous,
     /// libmemcached weighted ketama (MD5 continuum of about 160 points per node, scaled by each
-    /// node's share of the total weight).
+    /// node's share of the total weight; MD5 key hash).
+    ///
+    /// Matches libmemcached `MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED`, pylibmc
+    /// `behaviors={"ketama_weighted": True}` and PHP memcached `OPT_LIBKETAMA_COMPATIBLE`.
     ///
     /// Point strings are `"{host}:{port}-{i}"`, `"{host}-{i}"` for port 11211 (or 0), and
     /// `"{path}:0-{i}"` for unix sockets.
     Ketama,
+    /// libmemcached non-weighted ketama with the MD5 key hash.
+    ///
+    /// Matches libmemcached `MEMCACHED_BEHAVIOR_KETAMA` (or `MEMCACHED_BEHAVIOR_DISTRIBUTION` =
+    /// `MEMCACHED_DISTRIBUTION_CONSISTENT`) plus `MEMCACHED_BEHAVIOR_HASH` =
+    /// `MEMCACHED_HASH_MD5`; pylibmc `behaviors={"ketama": True, "hash": "md5"}`; PHP memcached
+    /// `OPT_DISTRIBUTION => DISTRIBUTION_CONSISTENT` with `OPT_HASH => HASH_MD5`.
+    ///
+    /// Every node gets 100 points, the MD5 hash (first 4 bytes, little-endian) of the same
+    /// point strings as [`Distribution::Ketama`]; weights are not used. Except: a node weight
+    /// above 1 gives exactly [`Distribution::Ketama`], because libmemcached switches to its
+    /// weighted continuum when such a node is added after ketama was turned on (as pylibmc's
+    /// constructor does, and PHP memcached when options are set before servers are added).
+    /// Give every node weight 1 to get the non-weighted continuum that libmemcached builds when
+    /// the behaviour is set only after weighted servers were added.
+    KetamaMd5,
+    /// libmemcached non-weighted ketama with its default key hash, Bob Jenkins' one-at-a-time
+    /// (`MEMCACHED_HASH_DEFAULT`).
+    ///
+    /// Matches pylibmc's documented `behaviors={"ketama": True}` (pylibmc sets only
+    /// `MEMCACHED_BEHAVIOR_KETAMA`, and libmemcached 1.0.x keeps the default key hash); plain
+    /// libmemcached `MEMCACHED_BEHAVIOR_KETAMA` or `MEMCACHED_DISTRIBUTION_CONSISTENT`; PHP
+    /// memcached `OPT_DISTRIBUTION => DISTRIBUTION_CONSISTENT` with the default `OPT_HASH`.
+    /// pylibmc's `"ketama_hash"` behaviour changes nothing in libmemcached 1.0.16.
+    ///
+    /// Every node gets 100 points, the one-at-a-time hash of the same point strings as
+    /// [`Distribution::Ketama`]; weights are not used. Except: a node weight above 1 switches
+    /// libmemcached to the weighted MD5 continuum of [`Distribution::Ketama`] while keys are
+    /// still hashed with one-at-a-time, and this variant does the same (see
+    /// [`Distribution::KetamaMd5`] for when libmemcached does so).
+    KetamaOneAtATime,
 }
 
 /// A pure, immutable router built once from the node list.
@@ -102,6 +140,9 @@ impl Router {
     /// - Ketama uses them; a weight of 0 counts as 1, as libmemcached stores it. A node whose
     ///   share of the total weight is too small for one group of 4 points gets no keys, as in
     ///   libmemcached.
+    /// - KetamaMd5 and KetamaOneAtATime ignore weights of 0 and 1; if any node has a weight
+    ///   above 1 they use Ketama's weighted continuum (keeping their own key hash), as
+    ///   libmemcached does.
     /// - An empty list gives a router whose [`route`](Router::route) always returns `None`.
     ///
     /// Duplicate identities are allowed but are not merged; a duplicate never wins against its
@@ -116,7 +157,11 @@ impl Router {
                     let keys: Vec<NodeKey<'_>> = nodes.iter().map(|&(key, _)| key).collect();
                     Inner::Rendezvous(Rendezvous::new(&keys))
                 }
-                Distribution::Ketama => Inner::Ketama(Ketama::new(nodes)),
+                Distribution::Ketama => Inner::Ketama(Ketama::weighted(nodes, KeyHash::Md5)),
+                Distribution::KetamaMd5 => Inner::Ketama(Ketama::consistent(nodes, KeyHash::Md5)),
+                Distribution::KetamaOneAtATime => {
+                    Inner::Ketama(Ketama::consistent(nodes, KeyHash::OneAtATime))
+                }
             }
         };
         Router {
@@ -168,6 +213,13 @@ mod tests {
 
     const KEYS: &str = include_str!("testdata/keys.txt");
 
+    const ALL: [Distribution; 4] = [
+        Distribution::Rendezvous,
+        Distribution::Ketama,
+        Distribution::KetamaMd5,
+        Distribution::KetamaOneAtATime,
+    ];
+
     const SCENARIOS: &[(&str, &str)] = &[
         ("rendezvous_1", include_str!("testdata/rendezvous_1.txt")),
         ("rendezvous_2", include_str!("testdata/rendezvous_2.txt")),
@@ -200,6 +252,76 @@ mod tests {
         (
             "ketama_weighted_mixed",
             include_str!("testdata/ketama_weighted_mixed.txt"),
+        ),
+        ("ketama_md5_1", include_str!("testdata/ketama_md5_1.txt")),
+        ("ketama_md5_2", include_str!("testdata/ketama_md5_2.txt")),
+        ("ketama_md5_3", include_str!("testdata/ketama_md5_3.txt")),
+        ("ketama_md5_4", include_str!("testdata/ketama_md5_4.txt")),
+        ("ketama_md5_8", include_str!("testdata/ketama_md5_8.txt")),
+        (
+            "ketama_md5_unix",
+            include_str!("testdata/ketama_md5_unix.txt"),
+        ),
+        ("ketama_md5_25", include_str!("testdata/ketama_md5_25.txt")),
+        (
+            "ketama_md5_default_port",
+            include_str!("testdata/ketama_md5_default_port.txt"),
+        ),
+        (
+            "ketama_md5_weights_0_1",
+            include_str!("testdata/ketama_md5_weights_0_1.txt"),
+        ),
+        (
+            "ketama_md5_weighted",
+            include_str!("testdata/ketama_md5_weighted.txt"),
+        ),
+        (
+            "ketama_md5_weighted_mixed",
+            include_str!("testdata/ketama_md5_weighted_mixed.txt"),
+        ),
+        (
+            "ketama_one_at_a_time_1",
+            include_str!("testdata/ketama_one_at_a_time_1.txt"),
+        ),
+        (
+            "ketama_one_at_a_time_2",
+            include_str!("testdata/ketama_one_at_a_time_2.txt"),
+        ),
+        (
+            "ketama_one_at_a_time_3",
+            include_str!("testdata/ketama_one_at_a_time_3.txt"),
+        ),
+        (
+            "ketama_one_at_a_time_4",
+            include_str!("testdata/ketama_one_at_a_time_4.txt"),
+        ),
+        (
+            "ketama_one_at_a_time_8",
+            include_str!("testdata/ketama_one_at_a_time_8.txt"),
+        ),
+        (
+            "ketama_one_at_a_time_unix",
+            include_str!("testdata/ketama_one_at_a_time_unix.txt"),
+        ),
+        (
+            "ketama_one_at_a_time_25",
+            include_str!("testdata/ketama_one_at_a_time_25.txt"),
+        ),
+        (
+            "ketama_one_at_a_time_default_port",
+            include_str!("testdata/ketama_one_at_a_time_default_port.txt"),
+        ),
+        (
+            "ketama_one_at_a_time_weights_0_1",
+            include_str!("testdata/ketama_one_at_a_time_weights_0_1.txt"),
+        ),
+        (
+            "ketama_one_at_a_time_weighted",
+            include_str!("testdata/ketama_one_at_a_time_weighted.txt"),
+        ),
+        (
+            "ketama_one_at_a_time_weighted_mixed",
+            include_str!("testdata/ketama_one_at_a_time_weighted_mixed.txt"),
         ),
     ];
 
@@ -244,6 +366,10 @@ mod tests {
                 match words.as_slice() {
                     ["distribution", "rendezvous"] => distribution = Some(Distribution::Rendezvous),
                     ["distribution", "ketama"] => distribution = Some(Distribution::Ketama),
+                    ["distribution", "ketama_md5"] => distribution = Some(Distribution::KetamaMd5),
+                    ["distribution", "ketama_one_at_a_time"] => {
+                        distribution = Some(Distribution::KetamaOneAtATime)
+                    }
                     ["node", "tcp", host, port, weight] => nodes.push((
                         OwnedNode::Tcp(host.to_string(), port.parse().expect("port")),
                         weight.parse().expect("weight"),
@@ -288,11 +414,15 @@ mod tests {
     #[test]
     fn golden_vectors_from_emcache_and_libmemcached() {
         let keys = keys();
+        let mut seen = Vec::new();
         assert!(keys.len() >= 2000);
         assert!(keys.iter().any(|k| k.len() == 250));
         assert!(keys.iter().any(|k| k.iter().any(|&b| b >= 0x80)));
         for (name, text) in SCENARIOS {
             let scenario = Scenario::parse(text);
+            if !seen.contains(&scenario.distribution) {
+                seen.push(scenario.distribution);
+            }
             assert_eq!(scenario.routes.len(), keys.len(), "{name}");
             let router = scenario.router();
             assert_eq!(router.len(), scenario.nodes.len(), "{name}");
@@ -311,6 +441,8 @@ mod tests {
                 mismatches.first()
             );
         }
+        // Every distribution has golden vectors.
+        assert_eq!(seen.len(), ALL.len(), "{seen:?}");
     }
 
     /// Every scenario file in testdata is listed in `SCENARIOS`.
@@ -340,12 +472,12 @@ mod tests {
         (0..n).map(|i| format!("key:{i}").into_bytes()).collect()
     }
 
-    /// Removing a node only moves that node's keys, for both schemes.
+    /// Removing a node only moves that node's keys, for every scheme.
     #[test]
     fn removing_a_node_moves_only_its_keys() {
         let hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"];
         let keys = test_keys(10_000);
-        for distribution in [Distribution::Rendezvous, Distribution::Ketama] {
+        for distribution in ALL {
             let full = Router::new(distribution, &tcp_nodes(&hosts));
             for removed in 0..hosts.len() {
                 let mut rest = hosts.to_vec();
@@ -372,7 +504,7 @@ mod tests {
     fn distribution_is_roughly_even() {
         let hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"];
         let keys = test_keys(10_000);
-        for distribution in [Distribution::Ketama, Distribution::Rendezvous] {
+        for distribution in ALL {
             let router = Router::new(distribution, &tcp_nodes(&hosts));
             let mut counts = [0usize; 4];
             for key in &keys {
@@ -389,7 +521,7 @@ mod tests {
 
     #[test]
     fn zero_and_one_node() {
-        for distribution in [Distribution::Rendezvous, Distribution::Ketama] {
+        for distribution in ALL {
             let empty = Router::new(distribution, &[]);
             assert!(empty.is_empty());
             assert_eq!(empty.len(), 0);
@@ -419,7 +551,7 @@ mod tests {
             ),
             (NodeKey::Tcp { host: "h", port: 0 }, 0),
         ];
-        for distribution in [Distribution::Rendezvous, Distribution::Ketama] {
+        for distribution in ALL {
             let router = Router::new(distribution, &nodes);
             for key in [&b""[..], b"a", &[0u8; 251], &[0xFFu8; 10_000]] {
                 let index = router.route(key).expect("node");
@@ -431,7 +563,7 @@ mod tests {
             (NodeKey::Tcp { host: "h", port: 1 }, 1),
             (NodeKey::Tcp { host: "h", port: 1 }, 1),
         ];
-        for distribution in [Distribution::Rendezvous, Distribution::Ketama] {
+        for distribution in ALL {
             let router = Router::new(distribution, &dup);
             for key in test_keys(1_000) {
                 assert_eq!(router.route(&key), Some(0), "{distribution:?}");
@@ -439,14 +571,106 @@ mod tests {
         }
     }
 
+    fn routes(router: &Router, keys: &[Vec<u8>]) -> Vec<Option<usize>> {
+        keys.iter().map(|key| router.route(key)).collect()
+    }
+
+    fn differing(a: &[Option<usize>], b: &[Option<usize>]) -> usize {
+        a.iter().zip(b).filter(|(x, y)| x != y).count()
+    }
+
+    /// With weights of 0 and 1 the three ketama flavours are three different continua; a weight
+    /// above 1 makes the MD5 flavour identical to the weighted one, while one-at-a-time keeps
+    /// its own key hash and so still differs.
+    #[test]
+    fn weighted_and_non_weighted_ketama_differ_where_libmemcached_does() {
+        let keys = test_keys(3_000);
+        let equal = [
+            (
+                NodeKey::Tcp {
+                    host: "10.0.0.1",
+                    port: 11211,
+                },
+                1,
+            ),
+            (
+                NodeKey::Tcp {
+                    host: "10.0.0.2",
+                    port: 11211,
+                },
+                0,
+            ),
+            (
+                NodeKey::Tcp {
+                    host: "10.0.0.3",
+                    port: 11212,
+                },
+                1,
+            ),
+        ];
+        let route_all = |distribution, nodes: &[(NodeKey<'_>, u32)]| {
+            routes(&Router::new(distribution, nodes), &keys)
+        };
+        let weighted = route_all(Distribution::Ketama, &equal);
+        let md5 = route_all(Distribution::KetamaMd5, &equal);
+        let oaat = route_all(Distribution::KetamaOneAtATime, &equal);
+        // About two thirds of the keys move between any two unrelated 3-node continua.
+        for (a, b) in [(&weighted, &md5), (&weighted, &oaat), (&md5, &oaat)] {
+            let moved = differing(a, b);
+            assert!((1_500..=2_500).contains(&moved), "{moved}");
+        }
+
+        let mut heavy = equal;
+        heavy[1].1 = 2;
+        let weighted = route_all(Distribution::Ketama, &heavy);
+        assert_eq!(route_all(Distribution::KetamaMd5, &heavy), weighted);
+        let oaat = route_all(Distribution::KetamaOneAtATime, &heavy);
+        assert!(differing(&weighted, &oaat) > 1_000);
+        // Only the node's presence above weight 1 matters to the non-weighted flavours, not
+        // which node: weights 2 and 3 still give the weighted continuum.
+        heavy[2].1 = 3;
+        assert_eq!(
+            route_all(Distribution::KetamaMd5, &heavy),
+            route_all(Distribution::Ketama, &heavy)
+        );
+    }
+
+    /// The golden vectors agree: the same 3-node list under the weighted and the pylibmc-default
+    /// flavour routes most keys differently.
+    #[test]
+    fn golden_weighted_and_pylibmc_default_disagree() {
+        let weighted = Scenario::parse(include_str!("testdata/ketama_3.txt"));
+        let oaat = Scenario::parse(include_str!("testdata/ketama_one_at_a_time_3.txt"));
+        let md5 = Scenario::parse(include_str!("testdata/ketama_md5_3.txt"));
+        let differ = |a: &Scenario, b: &Scenario| {
+            a.routes
+                .iter()
+                .zip(&b.routes)
+                .filter(|(x, y)| x != y)
+                .count()
+        };
+        assert!(differ(&weighted, &oaat) > weighted.routes.len() / 2);
+        assert!(differ(&weighted, &md5) > weighted.routes.len() / 2);
+        assert!(differ(&md5, &oaat) > weighted.routes.len() / 2);
+        // And with weights above 1, the MD5 flavour's golden file equals the weighted one's.
+        let a = Scenario::parse(include_str!("testdata/ketama_weighted.txt"));
+        let b = Scenario::parse(include_str!("testdata/ketama_md5_weighted.txt"));
+        assert_eq!(a.routes, b.routes);
+        let a = Scenario::parse(include_str!("testdata/ketama_weighted_mixed.txt"));
+        let b = Scenario::parse(include_str!("testdata/ketama_md5_weighted_mixed.txt"));
+        assert_eq!(a.routes, b.routes);
+    }
+
     #[test]
     fn router_is_send_sync_clone_debug() {
         fn assert_traits<T: Send + Sync + Clone + fmt::Debug>() {}
         assert_traits::<Router>();
-        let router = Router::new(Distribution::Ketama, &tcp_nodes(&["a", "b"]));
-        let text = format!("{router:?}");
-        assert!(text.contains("Ketama"), "{text}");
-        assert!(text.len() < 200, "{text}");
+        for distribution in ALL {
+            let router = Router::new(distribution, &tcp_nodes(&["a", "b"]));
+            let text = format!("{router:?}");
+            assert!(text.contains(&format!("{distribution:?}")), "{text}");
+            assert!(text.len() < 200, "{text}");
+        }
         assert_eq!(Distribution::default(), Distribution::Rendezvous);
     }
 }

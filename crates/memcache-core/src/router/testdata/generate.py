@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate the golden key -> node vectors used by `crates/memcache-core/src/router` tests.
 
-Setup (Python 3.11 on x86_64 Linux, manylinux wheels; no memcached server is needed):
+Setup (Python 3.11 on x86_64 Linux, manylinux wheels; no memcached server is needed except for
+`--live`):
 
     pip install emcache==1.3.3 mmh3 pylibmc==1.6.3
 
@@ -47,7 +48,7 @@ Where the answers come from (never from our Rust code):
   `server_add` then switches the continuum to the weighted one, keeping the key hash).
 
 Optional live check (`--live`, needs a `memcached` binary on PATH; the golden files do not depend
-on it): starts private memcached servers (TCP on free 127.0.0.1 ports and one unix socket),
+on it): starts private memcached servers (TCP on free 127.0.0.1 ports and two unix sockets),
 stores every protocol-valid key through a real `pylibmc.Client(servers, behaviors=...)` for each
 flavour, reads each server back with plain `get` commands over a socket, and asserts that every
 key sits on the server `memcached_generate_hash` names. The servers are stopped afterwards.
@@ -143,10 +144,54 @@ def find_id_fold_tie():
 # --------------------------------------------------------------------------------------------
 # libmemcached ketama via ctypes
 
+# libmemcached 1.0.16 enum values (libmemcached-1.0/types/*.h); checked against the constants
+# pylibmc's extension module was compiled with, in main().
 MEMCACHED_BEHAVIOR_HASH = 2
+MEMCACHED_BEHAVIOR_KETAMA = 3
 MEMCACHED_BEHAVIOR_DISTRIBUTION = 9
 MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED = 16
+MEMCACHED_BEHAVIOR_KETAMA_HASH = 17
+MEMCACHED_HASH_DEFAULT = 0
 MEMCACHED_HASH_MD5 = 1
+MEMCACHED_DISTRIBUTION_CONSISTENT = 1
+MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA = 2
+MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED = 5
+
+# Per flavour: the memcached_behavior_set calls, in order, and what the behaviours must read back
+# before any server is added (distribution, key hash).
+KETAMA_FLAVOURS = {
+    "ketama": {
+        "calls": [(MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1)],
+        "expect": (MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED, MEMCACHED_HASH_MD5),
+        "pylibmc": {"ketama_weighted": True},
+        "source": "MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED",
+    },
+    "ketama_md5": {
+        "calls": [(MEMCACHED_BEHAVIOR_HASH, MEMCACHED_HASH_MD5), (MEMCACHED_BEHAVIOR_KETAMA, 1)],
+        "expect": (MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA, MEMCACHED_HASH_MD5),
+        "pylibmc": {"ketama": True, "hash": "md5"},
+        "source": "MEMCACHED_BEHAVIOR_HASH=MEMCACHED_HASH_MD5 + MEMCACHED_BEHAVIOR_KETAMA",
+        # Same answers expected from these call sequences (reversed order; PHP's
+        # OPT_DISTRIBUTION=DISTRIBUTION_CONSISTENT; pylibmc "ketama_hash", which 1.0.16 ignores).
+        "equivalent": [
+            [(MEMCACHED_BEHAVIOR_KETAMA, 1), (MEMCACHED_BEHAVIOR_HASH, MEMCACHED_HASH_MD5)],
+            [(MEMCACHED_BEHAVIOR_HASH, MEMCACHED_HASH_MD5), (MEMCACHED_BEHAVIOR_DISTRIBUTION, MEMCACHED_DISTRIBUTION_CONSISTENT)],
+            [(MEMCACHED_BEHAVIOR_HASH, MEMCACHED_HASH_MD5), (MEMCACHED_BEHAVIOR_KETAMA, 1), (MEMCACHED_BEHAVIOR_KETAMA_HASH, MEMCACHED_HASH_DEFAULT)],
+        ],
+    },
+    "ketama_one_at_a_time": {
+        "calls": [(MEMCACHED_BEHAVIOR_KETAMA, 1)],
+        "expect": (MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA, MEMCACHED_HASH_DEFAULT),
+        "pylibmc": {"ketama": True},
+        "source": "MEMCACHED_BEHAVIOR_KETAMA (default one-at-a-time key hash)",
+        "equivalent": [
+            [(MEMCACHED_BEHAVIOR_DISTRIBUTION, MEMCACHED_DISTRIBUTION_CONSISTENT)],
+            [(MEMCACHED_BEHAVIOR_KETAMA, 1), (MEMCACHED_BEHAVIOR_KETAMA_HASH, MEMCACHED_HASH_MD5)],
+            # pylibmc's table order: "ketama_hash" is set before "ketama".
+            [(MEMCACHED_BEHAVIOR_KETAMA_HASH, MEMCACHED_HASH_MD5), (MEMCACHED_BEHAVIOR_KETAMA, 1)],
+        ],
+    },
+}
 
 
 def load_libmemcached():
@@ -180,12 +225,16 @@ def load_libmemcached():
     return found[0], lib
 
 
-def ketama_route(lib, nodes, keys):
+def libmemcached_route(lib, calls, nodes, keys, check=None):
+    """Routes of `keys` after `calls` (behaviour, value) then adding `nodes`; `check(memc)` runs
+    after the calls, before any server is added. Also returns whether the continuum ended up
+    weighted (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED read back after the servers were added)."""
     memc = lib.memcached_create(None)
     try:
-        assert lib.memcached_behavior_set(memc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1) == 0
-        assert lib.memcached_behavior_get(memc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED) == 1
-        assert lib.memcached_behavior_get(memc, MEMCACHED_BEHAVIOR_HASH) == MEMCACHED_HASH_MD5
+        for behavior, value in calls:
+            assert lib.memcached_behavior_set(memc, behavior, value) == 0, (behavior, value)
+        if check is not None:
+            check(memc)
         for node in nodes:
             if node[0] == "tcp":
                 _, host, port, weight = node
@@ -195,6 +244,7 @@ def ketama_route(lib, nodes, keys):
                 rc = lib.memcached_server_add_unix_socket_with_weight(memc, path.encode(), weight)
             assert rc == 0, (node, rc)
         assert lib.memcached_server_count(memc) == len(nodes)
+        weighted = lib.memcached_behavior_get(memc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED) == 1
         names = []
         for i in range(len(nodes)):
             inst = lib.memcached_server_instance_by_position(memc, i)
@@ -211,9 +261,36 @@ def ketama_route(lib, nodes, keys):
                 got = (lib.memcached_server_name(inst), lib.memcached_server_port(inst))
                 assert got == names[index], (key, got, names[index])
             out.append(index)
-        return out
+        return out, weighted
     finally:
         lib.memcached_free(memc)
+
+
+def ketama_route(lib, flavour, nodes, keys):
+    """Routes for one ketama flavour, with the flavour's consistency assertions. Returns the
+    routes and a note on which continuum libmemcached built."""
+    spec = KETAMA_FLAVOURS[flavour]
+
+    def check(memc):
+        distribution, key_hash = spec["expect"]
+        assert lib.memcached_behavior_get(memc, MEMCACHED_BEHAVIOR_DISTRIBUTION) == distribution
+        assert lib.memcached_behavior_get(memc, MEMCACHED_BEHAVIOR_HASH) == key_hash
+        want_weighted = int(flavour == "ketama")
+        assert lib.memcached_behavior_get(memc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED) == want_weighted
+
+    routes, weighted = libmemcached_route(lib, spec["calls"], nodes, keys, check)
+    if flavour == "ketama":
+        assert weighted
+        return routes, "weighted continuum"
+    # A weight above 1 switches a consistent distribution to the weighted continuum when the
+    # server is added (a weight of 0 or 1 does not).
+    assert weighted == any(node[-1] > 1 for node in nodes), (flavour, nodes, weighted)
+    for calls in spec.get("equivalent", []):
+        again, again_weighted = libmemcached_route(lib, calls, nodes, keys)
+        assert (again, again_weighted) == (routes, weighted), (flavour, calls)
+    if weighted:
+        return routes, "weighted continuum (a node was added with weight > 1), key hash unchanged"
+    return routes, "non-weighted continuum (every weight 0 or 1)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,7 +351,161 @@ def scenarios():
             tcp("localhost", 11214, 7),
         ],
     ))
+    # The two non-weighted flavours: the common lists, 25 nodes (no f32 point-count quirk here:
+    # every server gets 100 points), the default port written both ways, and weights. Weights of
+    # 0 and 1 keep the non-weighted continuum; any weight above 1 switches libmemcached to the
+    # weighted continuum (with the flavour's own key hash), which the last two lists exercise.
+    for flavour in ("ketama_md5", "ketama_one_at_a_time"):
+        for name, nodes in common.items():
+            out.append((f"{flavour}_{name}", flavour, nodes))
+        out.append((f"{flavour}_25", flavour, [tcp(f"10.0.1.{i}", 11211) for i in range(1, 26)]))
+        out.append((
+            f"{flavour}_default_port",
+            flavour,
+            [tcp("cache-a", 11211), tcp("cache-b", 0), tcp("cache-a", 11212), tcp("cache-c", 11211)],
+        ))
+        out.append((
+            f"{flavour}_weights_0_1",
+            flavour,
+            [tcp("127.0.0.1", 11211, 0), tcp("127.0.0.1", 11212, 1), tcp("127.0.0.1", 11213, 0), unix("/run/memcached.sock", 1)],
+        ))
+        out.append((f"{flavour}_weighted", flavour, [tcp("127.0.0.1", 11211, 1), tcp("127.0.0.1", 11212, 2), tcp("127.0.0.1", 11213, 3)]))
+        out.append((
+            f"{flavour}_weighted_mixed",
+            flavour,
+            [
+                tcp("cache-a", 11211, 0),
+                tcp("cache-b", 0, 5),
+                tcp("10.0.0.7", 11212, 1),
+                tcp("cache-d.example.internal", 11213, 10),
+                unix("/run/memcached.sock", 3),
+                tcp("localhost", 11214, 7),
+            ],
+        ))
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# optional live check through a real pylibmc.Client
+
+
+def free_tcp_ports(count):
+    import socket
+
+    holders = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            holders.append(s)
+        return [s.getsockname()[1] for s in holders]
+    finally:
+        for s in holders:
+            s.close()
+
+
+def connect(node):
+    import socket
+
+    if node[0] == "tcp":
+        return socket.create_connection((node[1], node[2]), timeout=5)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(node[1])
+    return s
+
+
+def request_lines(node, commands):
+    """Sends `commands` (bytes, each one line with a one-line reply) pipelined, in batches, over a
+    plain socket and returns the reply lines."""
+    replies = []
+    with connect(node) as s:
+        for start in range(0, len(commands), 100):
+            batch = commands[start : start + 100]
+            s.sendall(b"".join(batch))
+            buf = b""
+            while buf.count(b"\r\n") < len(batch):
+                chunk = s.recv(65536)
+                assert chunk, "server closed the connection"
+                buf += chunk
+            lines = buf.split(b"\r\n")[:-1]
+            assert len(lines) == len(batch), (len(lines), len(batch))
+            replies += lines
+    return replies
+
+
+def pylibmc_spec(node):
+    if node[0] == "tcp":
+        _, host, port, weight = node
+        return f"{host}:{port}:{weight}"
+    return node[1]
+
+
+def live_check(lib, keys):
+    import shutil
+    import subprocess
+    import tempfile
+    import time
+
+    binary = shutil.which("memcached")
+    if binary is None:
+        raise SystemExit("--live needs a memcached binary on PATH")
+    # Keys the text protocol accepts (pylibmc and memcached agree on these).
+    valid = [k for k in keys if 0 < len(k) <= 250 and all(b > 0x20 and b != 0x7F for b in k)]
+    ports = free_tcp_ports(3)
+    tmp = tempfile.mkdtemp(prefix="router-live-")
+    socks = [os.path.join(tmp, f"memcached-{i}.sock") for i in range(2)]
+    # memcached refuses to start as root unless told which user to run as.
+    user = ["-u", "root"] if os.geteuid() == 0 else []
+    procs = [subprocess.Popen([binary, "-p", str(p), "-U", "0", "-l", "127.0.0.1", *user]) for p in ports]
+    procs += [subprocess.Popen([binary, "-s", sock, "-U", "0", *user]) for sock in socks]
+    try:
+        servers = [tcp("127.0.0.1", p) for p in ports] + [unix(sock) for sock in socks]
+        deadline = time.time() + 10
+        for node in servers:
+            while True:
+                try:
+                    assert request_lines(node, [b"version\r\n"])[0].startswith(b"VERSION")
+                    break
+                except OSError:
+                    if time.time() > deadline or any(p.poll() is not None for p in procs):
+                        raise
+                    time.sleep(0.05)
+        t0, t1, t2, u0, u1 = servers
+        # pylibmc refuses to mix unix sockets and TCP in one client.
+        layouts = {
+            "two tcp": [t0, t1],
+            "three tcp": [t0, t1, t2],
+            "two unix sockets": [u0, u1],
+            "weights 1,2,3": [tcp(t0[1], t0[2], 1), tcp(t1[1], t1[2], 2), tcp(t2[1], t2[2], 3)],
+        }
+        for flavour, spec in KETAMA_FLAVOURS.items():
+            for layout, nodes in layouts.items():
+                for node in servers:
+                    assert request_lines(node, [b"flush_all\r\n"]) == [b"OK"]
+                client = pylibmc.Client([pylibmc_spec(n) for n in nodes], behaviors=spec["pylibmc"])
+                for key in valid:
+                    assert client.set(key, b"1"), key
+                client.disconnect_all()
+                expected, _ = libmemcached_route(lib, spec["calls"], nodes, valid)
+                # "mg <key>" answers "HD" when the key is there and "EN" when it is not.
+                holders = [[False] * len(valid) for _ in nodes]
+                for i, node in enumerate(nodes):
+                    replies = request_lines(node, [b"mg " + k + b"\r\n" for k in valid])
+                    assert set(replies) <= {b"HD", b"EN"}, set(replies)
+                    holders[i] = [r == b"HD" for r in replies]
+                wrong = 0
+                for j in range(len(valid)):
+                    where = [i for i in range(len(nodes)) if holders[i][j]]
+                    wrong += where != [expected[j]]
+                assert wrong == 0, (flavour, layout, wrong)
+                print(f"live: pylibmc {spec['pylibmc']} over {layout}: all {len(valid)} keys on the server libmemcached names")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def node_line(node):
@@ -301,6 +532,12 @@ def main():
         emver = version("emcache")
     assert emver == "1.3.3", emver
     assert libver == "1.0.16", libver
+    import _pylibmc
+
+    assert (_pylibmc.hash_default, _pylibmc.hash_md5) == (MEMCACHED_HASH_DEFAULT, MEMCACHED_HASH_MD5)
+    assert _pylibmc.distribution_consistent == MEMCACHED_DISTRIBUTION_CONSISTENT
+    assert _pylibmc.distribution_consistent_ketama == MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA
+    assert _pylibmc.distribution_consistent_weighted == MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED
     provenance = f"emcache {emver}, libmemcached {libver} ({os.path.basename(so_path)}, pylibmc {pylibmc.__version__}), python {sys.version.split()[0]}"
 
     lines = ["# Generated by generate.py; do not edit. One key per line, hex; '-' is the empty key.", f"# {provenance}"]
@@ -308,22 +545,30 @@ def main():
     write("keys.txt", "\n".join(lines) + "\n")
 
     for name, distribution, nodes in scenarios():
+        note = None
         if distribution == "rendezvous":
             routes = emcache_route(nodes, keys)
             source = "emcache._cython.cyemcache.node_selection"
         else:
-            routes = ketama_route(lib, nodes, keys)
-            source = "libmemcached memcached_generate_hash, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED"
+            routes, note = ketama_route(lib, distribution, nodes, keys)
+            source = f"libmemcached memcached_generate_hash, {KETAMA_FLAVOURS[distribution]['source']}"
+            if distribution == "ketama":
+                note = None
         assert len(nodes) <= len(DIGITS)
         text = "".join(DIGITS[r] for r in routes)
         counts = [routes.count(i) for i in range(len(nodes))]
         out = [f"# Generated by generate.py from {source}; do not edit.", f"# {provenance}", f"# keys per node: {counts}"]
+        if note is not None:
+            out.append(f"# libmemcached built a {note}")
         out.append(f"distribution {distribution}")
         out += [node_line(n) for n in nodes]
         out.append(f"routes {len(routes)}")
         out += [text[i : i + 100] for i in range(0, len(text), 100)]
         write(f"{name}.txt", "\n".join(out) + "\n")
         print(f"{name}: {len(nodes)} nodes, {len(routes)} keys, per node {counts}")
+
+    if "--live" in sys.argv[1:]:
+        live_check(lib, keys)
 
 
 if __name__ == "__main__":
