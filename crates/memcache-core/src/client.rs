@@ -1,15 +1,12 @@
 //! The client: routing, timeouts, and the plumbing every operation shares.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures::future::{join_all, select, try_join_all, Either};
-use memproto::{
-    Command, Exptime, Reply, Retrieve, RetrieveKind, ServerError, ServerErrorKind, MAX_COMMAND_LINE,
-};
+use futures::future::{join_all, select, Either};
+use memproto::{Command, Exptime, Reply, ServerError, ServerErrorKind};
 
 use crate::addr::NodeAddr;
 use crate::batch::BatchKey;
@@ -21,7 +18,6 @@ use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
 use crate::events::NodeMetrics;
 use crate::health::Health;
-use crate::item::Item;
 use crate::node::{Call, Encode, Node};
 use crate::runtime::Runtime;
 
@@ -350,92 +346,6 @@ impl<R: Runtime> Inner<R> {
         let call = self.call_for(encode, timeout, options, None, affinity);
         node.submit_detached(&call).await
     }
-
-    /// Sends one chunk of a multi-key retrieval, already encoded (to refuse invalid keys
-    /// before anything is sent), to node `index`. The encoding is used as it is; only a
-    /// request that had to wait for room is encoded again.
-    async fn retrieve_chunk(
-        &self,
-        index: usize,
-        chunk: Retrieve<'_>,
-        encoded: (Payload, Expects),
-        timeout: Option<Duration>,
-        options: CallOptions,
-    ) -> Result<Reply> {
-        let first = std::sync::Mutex::new(Some(encoded));
-        let encode = || {
-            let taken = first
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .take();
-            taken.map_or_else(|| self.encode(&Command::Retrieve(chunk.clone()), 0), Ok)
-        };
-        let affinity = Affinity::of_keys(chunk.keys);
-        let call = self.call_for(&encode, timeout, options, None, affinity);
-        self.nodes[index].request(&call).await
-    }
-
-    /// Fetches many keys: split by node, split into command lines within the server's
-    /// limit, all sent concurrently. The first failure fails the call and drops the rest.
-    pub(crate) async fn retrieve_many(
-        &self,
-        kind: RetrieveKind,
-        keys: &[&[u8]],
-        return_flags: bool,
-        options: CallOptions,
-    ) -> Result<HashMap<Bytes, Item>> {
-        // Sized for an even spread (plus a quarter), so the lists rarely grow key by key.
-        let nodes = self.nodes.len().max(1);
-        let share = if nodes == 1 {
-            keys.len()
-        } else {
-            keys.len() / nodes + keys.len() / (4 * nodes) + 1
-        };
-        let mut per_node: Vec<Vec<&[u8]>> = (0..self.nodes.len())
-            .map(|_| Vec::with_capacity(share))
-            .collect();
-        // Duplicates are sent once. A fast, randomly seeded hasher: this set only lives for
-        // the call, and the default one costs as much as the rest of the routing.
-        let mut seen = std::collections::HashSet::with_capacity_and_hasher(
-            keys.len(),
-            foldhash::fast::RandomState::default(),
-        );
-        let mut unroutable = false;
-        self.health.route_each(
-            keys.iter().copied().filter(|key| seen.insert(*key)),
-            |key, node| match node {
-                Some(index) => per_node[index].push(key),
-                None => unroutable = true,
-            },
-        );
-        if unroutable {
-            return Err(Error::NoAvailableNodes);
-        }
-        let mut chunks = Vec::new();
-        for (index, node_keys) in per_node.iter().enumerate() {
-            for chunk in line_chunks(node_keys) {
-                // Refuse invalid keys before anything is sent.
-                let retrieve = Retrieve { kind, keys: chunk };
-                let encoded = self.encode(&Command::Retrieve(retrieve.clone()), 0)?;
-                chunks.push((index, retrieve, encoded));
-            }
-        }
-        let timeout = self.timeout(options.timeout);
-        let calls = chunks.into_iter().map(|(index, retrieve, encoded)| {
-            self.retrieve_chunk(index, retrieve, encoded, timeout, options)
-        });
-        // Every request carries the same deadline; the first failure fails the call.
-        let replies = try_join_all(calls).await?;
-        let mut found = HashMap::with_capacity(keys.len());
-        for reply in replies {
-            for mut item in values(reply)? {
-                // Taken, not cloned: one reference-count update fewer per key.
-                let key = std::mem::take(&mut item.key);
-                found.insert(key, Item::from_wire(item, return_flags));
-            }
-        }
-        Ok(found)
-    }
 }
 
 /// Per-call settings every request builder has.
@@ -464,28 +374,6 @@ pub(crate) fn resolve(exptime: Exptime) -> Exptime {
     exptime.resolve(now)
 }
 
-/// Splits keys into groups whose command line stays within the server's line limit.
-fn line_chunks<'k>(keys: &'k [&'k [u8]]) -> impl Iterator<Item = &'k [&'k [u8]]> {
-    // "gats " + a 10-digit signed exptime + CRLF leaves room under the limit.
-    const HEADER: usize = 24;
-    let mut rest = keys;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut len = HEADER;
-        let mut count = 0;
-        while count < rest.len() && (count == 0 || len + 1 + rest[count].len() <= MAX_COMMAND_LINE)
-        {
-            len += 1 + rest[count].len();
-            count += 1;
-        }
-        let (chunk, tail) = rest.split_at(count);
-        rest = tail;
-        Some(chunk)
-    })
-}
-
 /// The items of a retrieval reply.
 pub(crate) fn values(reply: Reply) -> Result<memproto::Items> {
     match reply {
@@ -509,22 +397,5 @@ fn server_error(error: ServerError) -> Error {
         ServerErrorKind::Client if message.contains("non-numeric") => Error::NotNumeric,
         ServerErrorKind::Client => Error::Client(message),
         ServerErrorKind::Server => Error::Server(message),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_respect_the_line_limit() {
-        let key = [b'k'; 250];
-        let keys: Vec<&[u8]> = vec![&key[..]; 50];
-        let chunks: Vec<_> = line_chunks(&keys).collect();
-        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 50);
-        for chunk in chunks {
-            let line = 24 + chunk.iter().map(|k| k.len() + 1).sum::<usize>();
-            assert!(line <= MAX_COMMAND_LINE, "{line}");
-        }
     }
 }

@@ -155,6 +155,7 @@ fn classify(reply: MetaReply) -> Lease {
         value,
         flags: flags.flags,
         cas: flags.cas,
+        info: None,
     };
     let previous = (!placeholder).then_some(item.clone());
     if won {

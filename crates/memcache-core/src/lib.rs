@@ -18,10 +18,12 @@ mod builder;
 mod client;
 mod config;
 mod connect;
+mod dialect;
 mod driver;
 mod engine;
 mod error;
 mod events;
+mod fetch_many;
 mod health;
 mod item;
 mod lease;
@@ -45,7 +47,7 @@ pub use events::{ClusterEvents, NodeMetrics};
 /// The rustls crate, for building a custom [`Tls`] configuration with [`Tls::new`].
 #[cfg(feature = "tls")]
 pub use futures_rustls::rustls;
-pub use item::Item;
+pub use item::{Item, ItemInfo};
 pub use lease::{Lease, LeaseRequest};
 pub use many::{KeyManyRequest, KeyResults, StoreManyRequest};
 pub use memproto::{self, Exptime, Limits};

@@ -6,9 +6,10 @@ use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use memproto::{ArithOp, Command, Exptime, Reply, Retrieve, RetrieveKind, Stat, Store, StoreMode};
+use memproto::{ArithOp, Command, Exptime, Reply, RetrieveKind, Stat, StoreMode};
 
-use crate::client::{resolve, unexpected, values, CallOptions, Client, IntoNodeAddr};
+use crate::client::{resolve, unexpected, CallOptions, Client, IntoNodeAddr};
+use crate::dialect::{self, next_token, Fetch, StoreArgs};
 use crate::engine::payload::Payload;
 use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
@@ -290,23 +291,22 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreRequest<'c, R, K, V> {
     async fn run(self) -> Result<()> {
         let inner = &self.client.inner;
         let (key, value) = (self.key.as_ref(), self.value.as_ref());
-        let mut store = Store::new(self.mode, key, value);
-        store.flags = self.flags;
-        store.exptime = resolve(self.exptime);
-        let command = Command::Store(store);
+        let token = next_token();
+        let args = StoreArgs {
+            mode: self.mode,
+            key,
+            value,
+            flags: self.flags,
+            exptime: resolve(self.exptime),
+        };
+        let command = dialect::store(inner.config.protocol, args, token.as_bytes());
         let encode = || inner.encode(&command, key.len() + value.len());
         let node = inner.route(key)?;
         let affinity = Affinity::of_key(key);
         let sent = inner.call_or_queue(node, &encode, self.options, affinity, self.noreply);
-        let Some(reply) = sent.await? else {
-            return Ok(());
-        };
-        match reply {
-            Reply::Stored => Ok(()),
-            Reply::NotStored => Err(Error::NotStored),
-            Reply::Exists => Err(Error::Exists),
-            Reply::NotFound => Err(Error::NotFound),
-            other => Err(unexpected(other)),
+        match sent.await? {
+            Some(reply) => dialect::stored(reply),
+            None => Ok(()),
         }
     }
 }
@@ -329,9 +329,8 @@ where
 #[must_use = "requests do nothing unless awaited"]
 pub struct GetRequest<'c, R: Runtime, K> {
     client: &'c Client<R>,
-    kind: RetrieveKind,
     key: K,
-    return_flags: bool,
+    fetch: Fetch,
     options: CallOptions,
 }
 
@@ -339,16 +338,27 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
     fn new(client: &'c Client<R>, kind: RetrieveKind, key: K) -> Self {
         GetRequest {
             client,
-            kind,
             key,
-            return_flags: false,
+            fetch: Fetch {
+                kind,
+                return_flags: false,
+                info: false,
+            },
             options: CallOptions::default(),
         }
     }
 
     /// Fills [`Item::flags`] with the item's client flags.
     pub fn return_flags(mut self) -> Self {
-        self.return_flags = true;
+        self.fetch.return_flags = true;
+        self
+    }
+
+    /// Fills [`Item::info`]: time to live, time since last access, whether it was fetched
+    /// before, and size, in the same round trip. Sent as a meta command whatever the
+    /// protocol, so it needs memcached 1.6 or later.
+    pub fn with_info(mut self) -> Self {
+        self.fetch.info = true;
         self
     }
 
@@ -358,15 +368,22 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
         let inner = &self.client.inner;
         let key = self.key.as_ref();
         let keys = [key];
-        let command = Command::Retrieve(Retrieve {
-            kind: resolve_kind(self.kind),
-            keys: &keys,
-        });
+        let fetch = Fetch {
+            kind: resolve_kind(self.fetch.kind),
+            ..self.fetch
+        };
+        let protocol = inner.config.protocol;
+        let token = next_token();
+        let command = if fetch.is_meta(protocol) {
+            dialect::meta_get(protocol, key, fetch, token.as_bytes(), false)
+        } else {
+            dialect::retrieve(fetch.kind, &keys)
+        };
         let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
-        let reply = match self.kind {
-            RetrieveKind::Get | RetrieveKind::Gets => {
-                let with_cas = self.kind == RetrieveKind::Gets;
+        let reply = match fetch.kind {
+            RetrieveKind::Get | RetrieveKind::Gets if !fetch.is_meta(protocol) => {
+                let with_cas = fetch.kind == RetrieveKind::Gets;
                 inner
                     .call_get(node, &encode, self.options, key, with_cas)
                     .await?
@@ -377,10 +394,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
                     .await?
             }
         };
-        Ok(values(reply)?
-            .into_iter()
-            .next()
-            .map(|item| Item::from_wire(item, self.return_flags)))
+        dialect::fetched(reply, fetch)
     }
 }
 
@@ -405,9 +419,8 @@ fn resolve_kind(kind: RetrieveKind) -> RetrieveKind {
 #[must_use = "requests do nothing unless awaited"]
 pub struct GetManyRequest<'c, R: Runtime, K> {
     client: &'c Client<R>,
-    kind: RetrieveKind,
     keys: Vec<K>,
-    return_flags: bool,
+    fetch: Fetch,
     options: CallOptions,
 }
 
@@ -418,16 +431,26 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
     {
         GetManyRequest {
             client,
-            kind,
             keys: keys.into_iter().collect(),
-            return_flags: false,
+            fetch: Fetch {
+                kind,
+                return_flags: false,
+                info: false,
+            },
             options: CallOptions::default(),
         }
     }
 
     /// Fills [`Item::flags`] with each item's client flags.
     pub fn return_flags(mut self) -> Self {
-        self.return_flags = true;
+        self.fetch.return_flags = true;
+        self
+    }
+
+    /// Fills [`Item::info`] for each item found (see [`GetRequest::with_info`]). Sent as
+    /// quiet meta batches whatever the protocol, so it needs memcached 1.6 or later.
+    pub fn with_info(mut self) -> Self {
+        self.fetch.info = true;
         self
     }
 
@@ -438,14 +461,13 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
             return Ok(HashMap::new());
         }
         let keys: Vec<&[u8]> = self.keys.iter().map(AsRef::as_ref).collect();
+        let fetch = Fetch {
+            kind: resolve_kind(self.fetch.kind),
+            ..self.fetch
+        };
         self.client
             .inner
-            .retrieve_many(
-                resolve_kind(self.kind),
-                &keys,
-                self.return_flags,
-                self.options,
-            )
+            .retrieve_many(fetch, &keys, self.options)
             .await
     }
 }
@@ -485,12 +507,9 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> ArithRequest<'c, R, K> {
     pub fn noreply(self) -> NoReplyRequest<'c, R> {
         let inner = &self.client.inner;
         let key = self.key.as_ref();
-        let command = Command::Arith {
-            op: self.op,
-            key,
-            delta: self.delta,
-            noreply: false,
-        };
+        let token = next_token();
+        let protocol = inner.config.protocol;
+        let command = dialect::arith(protocol, self.op, key, self.delta, token.as_bytes());
         NoReplyRequest::new(
             self.client,
             inner.encode(&command, key.len()),
@@ -504,22 +523,13 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> ArithRequest<'c, R, K> {
     async fn run(self) -> Result<u64> {
         let inner = &self.client.inner;
         let key = self.key.as_ref();
-        let command = Command::Arith {
-            op: self.op,
-            key,
-            delta: self.delta,
-            noreply: false,
-        };
+        let token = next_token();
+        let protocol = inner.config.protocol;
+        let command = dialect::arith(protocol, self.op, key, self.delta, token.as_bytes());
         let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
-        match inner
-            .call(node, &encode, self.options, Affinity::of_key(key))
-            .await?
-        {
-            Reply::Number(value) => Ok(value),
-            Reply::NotFound => Err(Error::NotFound),
-            other => Err(unexpected(other)),
-        }
+        let affinity = Affinity::of_key(key);
+        dialect::counted(inner.call(node, &encode, self.options, affinity).await?)
     }
 }
 
@@ -618,28 +628,19 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> KeyRequest<'c, R, K> {
     async fn run(self) -> Result<()> {
         let inner = &self.client.inner;
         let key = self.key.as_ref();
+        let token = next_token();
+        let (protocol, opaque) = (inner.config.protocol, token.as_bytes());
         let command = match self.command {
-            KeyCommand::Touch(exptime) => Command::Touch {
-                key,
-                exptime: resolve(exptime),
-                noreply: false,
-            },
-            KeyCommand::Delete => Command::Delete {
-                key,
-                noreply: false,
-            },
+            KeyCommand::Touch(exptime) => dialect::touch(protocol, key, resolve(exptime), opaque),
+            KeyCommand::Delete => dialect::delete(protocol, key, opaque),
         };
         let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
         let affinity = Affinity::of_key(key);
         let sent = inner.call_or_queue(node, &encode, self.options, affinity, self.noreply);
-        let Some(reply) = sent.await? else {
-            return Ok(());
-        };
-        match reply {
-            Reply::Touched | Reply::Deleted => Ok(()),
-            Reply::NotFound => Err(Error::NotFound),
-            other => Err(unexpected(other)),
+        match sent.await? {
+            Some(reply) => dialect::done(reply),
+            None => Ok(()),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Which of memcached's two text dialects single-key operations speak.
 
-use memproto::{validate_key, MetaCommon};
+use memproto::{validate_key, KeyError, MetaCommon};
 
 /// The request dialect, chosen on the builder ([`crate::ClientBuilder::protocol`]).
 ///
@@ -21,8 +21,8 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The key options for a meta request for `key`: with [`Protocol::Meta`], a key the
-    /// classic rules refuse is sent base64-encoded; with [`Protocol::Text`] keys follow the
+    /// The key options for a meta request for `key`: with [`Protocol::Meta`], a key holding
+    /// a byte the classic rules refuse is sent base64-encoded; with [`Protocol::Text`] keys follow the
     /// classic rules everywhere, so a key works the same with every operation.
     pub(crate) fn meta_common<'a>(
         self,
@@ -31,7 +31,10 @@ impl Protocol {
         quiet: bool,
     ) -> MetaCommon<'a> {
         MetaCommon {
-            base64: self == Protocol::Meta && validate_key(key).is_err() && !key.is_empty(),
+            // Only forbidden bytes call for base64: an empty or over-long key is refused
+            // with its own length, as in the classic protocol.
+            base64: self == Protocol::Meta
+                && matches!(validate_key(key), Err(KeyError::ForbiddenByte { .. })),
             return_key: false,
             opaque,
             quiet,

@@ -205,7 +205,7 @@ pub async fn one_failure_hides_nothing<R: Runtime + Default>() {
     // An invalid key refuses the whole call before anything is sent.
     let fresh = format!("{p}fresh");
     let result = client
-        .set_many([(&fresh, "v"), (&format!("{p}bad key"), "v")])
+        .set_many([(&fresh, "v"), (&format!("{p}{}", "k".repeat(250)), "v")])
         .await;
     assert_err!(result, Error::Invalid(_));
     assert_eq!(client.get(&fresh).await.unwrap(), None);

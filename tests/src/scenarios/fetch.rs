@@ -243,3 +243,45 @@ pub async fn gat_many<R: Runtime + Default>() {
         assert_eq!(server_ttl(&server, key), None);
     }
 }
+
+/// Item information (TTL, last access, fetched before, size) in the fetch's round trip.
+pub async fn item_info<R: Runtime + Default>() {
+    let server = Memcached::start();
+    let client = client::<R>(&server);
+    let p = prefix("item_info");
+    let (expiring, forever) = (format!("{p}expiring"), format!("{p}forever"));
+    client
+        .set(&expiring, "12345")
+        .ttl(Duration::from_secs(100))
+        .await
+        .unwrap();
+    client.set(&forever, "abc").await.unwrap();
+
+    let first = client.get(&expiring).with_info().await.unwrap().unwrap();
+    assert_eq!(first.value, "12345");
+    let info = first.info.expect("info asked for");
+    let ttl = info.ttl.expect("expires").as_secs();
+    assert!((97..=100).contains(&ttl), "ttl {ttl}");
+    assert_eq!(info.fetched_before, Some(false));
+    assert_eq!(info.size, Some(5));
+    assert!(info.last_access.expect("last access") <= Duration::from_secs(2));
+    let again = client.get(&expiring).with_info().await.unwrap().unwrap();
+    assert_eq!(again.info.unwrap().fetched_before, Some(true));
+    // Without asking, there is none.
+    assert_eq!(client.get(&expiring).await.unwrap().unwrap().info, None);
+
+    let found = client
+        .get_many([&expiring, &forever, &format!("{p}missing")])
+        .with_info()
+        .return_flags()
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    let info = found[forever.as_bytes()].info.unwrap();
+    assert_eq!(info.ttl, None, "never expires");
+    assert_eq!(info.size, Some(3));
+    assert_eq!(found[forever.as_bytes()].flags, Some(0));
+    let gets = client.gets(&forever).with_info().await.unwrap().unwrap();
+    assert!(gets.cas.is_some());
+    assert_eq!(gets.info.unwrap().fetched_before, Some(true));
+}

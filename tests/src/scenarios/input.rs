@@ -6,9 +6,9 @@ use std::net::TcpStream;
 use std::time::{Duration, UNIX_EPOCH};
 
 use memcache_core::memproto::{EncodeError, Encoder, KeyError};
-use memcache_core::{Error, Runtime};
+use memcache_core::{Error, Protocol, Runtime};
 
-use super::support::{client, invalid};
+use super::support::{client, invalid, prefix, protocol};
 use crate::server::Memcached;
 
 /// A connection of its own for reading `stats` repeatedly.
@@ -125,6 +125,13 @@ pub async fn bad_input_is_refused<R: Runtime + Default>() {
             },
         ),
     ];
+    // The meta protocol sends keys with such bytes base64-encoded (see `binary_keys`).
+    let bad_keys: Vec<_> = bad_keys
+        .into_iter()
+        .filter(|(_, error)| {
+            protocol() == Protocol::Text || !matches!(error, KeyError::ForbiddenByte { .. })
+        })
+        .collect();
     let ttl = Duration::from_secs(10);
     for (key, expected) in &bad_keys {
         let expected = EncodeError::Key(*expected);
@@ -151,6 +158,10 @@ pub async fn bad_input_is_refused<R: Runtime + Default>() {
         assert_eq!(invalid(client.touch(key, ttl).noreply().await), expected);
         assert_eq!(invalid(client.delete(key).await), expected);
         assert_eq!(invalid(client.delete(key).noreply().await), expected);
+        assert_eq!(invalid(client.set_many([(key, "v")]).await), expected);
+        assert_eq!(invalid(client.add_many([(key, "v")]).await), expected);
+        assert_eq!(invalid(client.delete_many([key]).await), expected);
+        assert_eq!(invalid(client.touch_many([key], ttl).await), expected);
     }
 
     // Values over the limit.
@@ -255,4 +266,49 @@ pub async fn noreply_is_an_ordinary_key<R: Runtime + Default>() {
         client.delete("noreply").await,
         Err(Error::NotFound)
     ));
+}
+
+/// Keys of any bytes: sent base64-encoded in meta mode, refused in the classic protocol.
+pub async fn binary_keys<R: Runtime + Default>() {
+    let server = Memcached::start();
+    let client = client::<R>(&server);
+    let p = prefix("binary");
+    let all_bytes: Vec<u8> = (0..=255u8).collect();
+    let keys: Vec<Vec<u8>> = vec![
+        [p.as_bytes(), b"a b"].concat(),
+        [p.as_bytes(), b"\r\nflush_all"].concat(),
+        [p.as_bytes(), &all_bytes[..100]].concat(),
+        all_bytes[100..].to_vec(),
+        // The longest binary key whose base64 form fits the 250-byte limit.
+        vec![0; 186],
+    ];
+    if protocol() == Protocol::Text {
+        for key in &keys {
+            assert!(matches!(
+                invalid(client.set(key, "v").await),
+                EncodeError::Key(KeyError::ForbiddenByte { .. })
+            ));
+        }
+        return;
+    }
+    for key in &keys {
+        client.set(key, key).await.unwrap();
+        assert_eq!(client.get(key).await.unwrap().unwrap().value, &key[..]);
+        client.set(key, "7").await.unwrap();
+        assert_eq!(client.increment(key, 3).await.unwrap(), 10);
+        client.touch(key, Duration::from_secs(60)).await.unwrap();
+    }
+    let found = client.get_many(&keys).await.unwrap();
+    assert_eq!(found.len(), keys.len());
+    for key in &keys {
+        assert_eq!(found[&key[..]].value, "10");
+    }
+    let deleted = client.delete_many(&keys).await.unwrap();
+    assert!(deleted.values().all(Result::is_ok), "{deleted:?}");
+    assert!(client.get_many(&keys).await.unwrap().is_empty());
+    // One byte more and the encoded key is too long.
+    assert_eq!(
+        invalid(client.set(vec![0; 187], "v").await),
+        EncodeError::Key(KeyError::TooLong { len: 252, max: 250 })
+    );
 }

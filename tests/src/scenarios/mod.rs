@@ -61,6 +61,7 @@ macro_rules! scenarios {
                 get_many_long_keys,
                 gat_and_gats,
                 gat_many,
+                item_info,
             }
             batched {
                 set_many_spreads_over_nodes,
@@ -107,6 +108,7 @@ macro_rules! scenarios {
             input {
                 bad_input_is_refused,
                 noreply_is_an_ordinary_key,
+                binary_keys,
             }
             lifecycle {
                 client_is_clone_send_sync,

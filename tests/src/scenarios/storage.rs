@@ -17,6 +17,7 @@ fn item(value: &'static str) -> Option<Item> {
         value: Bytes::from_static(value.as_bytes()),
         flags: None,
         cas: None,
+        info: None,
     })
 }
 

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use futures::future::{join_all, ready, BoxFuture};
 use futures::FutureExt;
-use memcache_core::{Client, Error, Item, Runtime};
+use memcache_core::{Client, Error, Item, Protocol, Runtime};
 
 use crate::assert_err;
 use crate::proxy::Proxy;
-use crate::scenarios::support::{builder, builder_of, eventually, prefix, spawn, within};
+use crate::scenarios::support::{builder, builder_of, eventually, prefix, protocol, spawn, within};
 use crate::server::Memcached;
 
 /// The bound on calls and waits that must not take long.
@@ -26,7 +26,12 @@ async fn wait_lines<R: Runtime + Default>(lines: &Receiver<String>, wanted: &[St
     let mut missing: Vec<&str> = wanted.iter().map(String::as_str).collect();
     let seen = eventually::<R, _, _>(LENIENT, || {
         while let Ok(line) = lines.try_recv() {
-            if let Some(at) = missing.iter().position(|wanted| *wanted == line) {
+            // A meta request line goes on with its flags after the key.
+            let request = |wanted: &&str| {
+                line.strip_prefix(*wanted)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+            };
+            if let Some(at) = missing.iter().position(request) {
                 missing.swap_remove(at);
             }
         }
@@ -88,7 +93,11 @@ async fn held_gets<R: Runtime + Default>(
             spawn(&runtime, async move { client.get(&key).await }).boxed()
         })
         .collect();
-    let wanted: Vec<String> = keys.iter().map(|key| format!("get {key}")).collect();
+    let command = match protocol() {
+        Protocol::Text => "get",
+        _ => "mg",
+    };
+    let wanted: Vec<String> = keys.iter().map(|key| format!("{command} {key}")).collect();
     wait_lines::<R>(&lines, &wanted).await;
     calls
 }

@@ -1,0 +1,216 @@
+//! Multi-key fetches (`get_many` and friends): keys split by node, each node's share sent
+//! as multi-key `get` lines within the server's line limit (classic) or as quiet `mg`
+//! batches in which misses cost nothing (meta), all nodes at once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::try_join_all;
+use memproto::{Command, Reply, Retrieve, MAX_COMMAND_LINE};
+
+use crate::client::{values, CallOptions, Inner};
+use crate::dialect::{self, Fetch};
+use crate::engine::payload::Payload;
+use crate::engine::request::{Affinity, Expects};
+use crate::error::{Error, Result};
+use crate::item::Item;
+use crate::protocol::Token;
+use crate::quiet::{self, QuietBatch};
+use crate::runtime::Runtime;
+
+impl<R: Runtime> Inner<R> {
+    /// Fetches many keys. The first failure fails the call and drops the rest.
+    pub(crate) async fn retrieve_many(
+        &self,
+        fetch: Fetch,
+        keys: &[&[u8]],
+        options: CallOptions,
+    ) -> Result<HashMap<Bytes, Item>> {
+        let per_node = self.split_by_node(keys)?;
+        if fetch.is_meta(self.config.protocol) {
+            self.fetch_meta(fetch, &per_node, keys.len(), options).await
+        } else {
+            self.fetch_classic(fetch, &per_node, keys.len(), options)
+                .await
+        }
+    }
+
+    /// Each node's keys, duplicates dropped.
+    fn split_by_node<'k>(&self, keys: &[&'k [u8]]) -> Result<Vec<Vec<&'k [u8]>>> {
+        // Sized for an even spread (plus a quarter), so the lists rarely grow key by key.
+        let nodes = self.nodes.len().max(1);
+        let share = if nodes == 1 {
+            keys.len()
+        } else {
+            keys.len() / nodes + keys.len() / (4 * nodes) + 1
+        };
+        let mut per_node: Vec<Vec<&[u8]>> = (0..self.nodes.len())
+            .map(|_| Vec::with_capacity(share))
+            .collect();
+        // Duplicates are sent once. A fast, randomly seeded hasher: this set only lives for
+        // the call, and the default one costs as much as the rest of the routing.
+        let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+            keys.len(),
+            foldhash::fast::RandomState::default(),
+        );
+        let mut unroutable = false;
+        self.health.route_each(
+            keys.iter().copied().filter(|key| seen.insert(*key)),
+            |key, node| match node {
+                Some(index) => per_node[index].push(key),
+                None => unroutable = true,
+            },
+        );
+        if unroutable {
+            return Err(Error::NoAvailableNodes);
+        }
+        Ok(per_node)
+    }
+
+    async fn fetch_classic(
+        &self,
+        fetch: Fetch,
+        per_node: &[Vec<&[u8]>],
+        expected: usize,
+        options: CallOptions,
+    ) -> Result<HashMap<Bytes, Item>> {
+        let mut chunks = Vec::new();
+        for (index, node_keys) in per_node.iter().enumerate() {
+            for chunk in line_chunks(node_keys) {
+                // Refuse invalid keys before anything is sent.
+                let retrieve = Retrieve {
+                    kind: fetch.kind,
+                    keys: chunk,
+                };
+                let encoded = self.encode(&Command::Retrieve(retrieve.clone()), 0)?;
+                chunks.push((index, retrieve, encoded));
+            }
+        }
+        let timeout = self.timeout(options.timeout);
+        let calls = chunks.into_iter().map(|(index, retrieve, encoded)| {
+            self.retrieve_chunk(index, retrieve, encoded, timeout, options)
+        });
+        // Every request carries the same deadline; the first failure fails the call.
+        let replies = try_join_all(calls).await?;
+        let mut found = HashMap::with_capacity(expected);
+        for reply in replies {
+            for mut item in values(reply)? {
+                // Taken, not cloned: one reference-count update fewer per key.
+                let key = std::mem::take(&mut item.key);
+                found.insert(key, Item::from_wire(item, fetch.return_flags));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Sends one chunk of a multi-key retrieval, already encoded (to refuse invalid keys
+    /// before anything is sent), to node `index`. The encoding is used as it is; only a
+    /// request that had to wait for room is encoded again.
+    async fn retrieve_chunk(
+        &self,
+        index: usize,
+        chunk: Retrieve<'_>,
+        encoded: (Payload, Expects),
+        timeout: Option<Duration>,
+        options: CallOptions,
+    ) -> Result<Reply> {
+        let first = std::sync::Mutex::new(Some(encoded));
+        let encode = || {
+            let taken = first
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take();
+            taken.map_or_else(|| self.encode(&Command::Retrieve(chunk.clone()), 0), Ok)
+        };
+        let affinity = Affinity::of_keys(chunk.keys);
+        let call = self.call_for(&encode, timeout, options, None, affinity);
+        self.nodes[index].request(&call).await
+    }
+
+    async fn fetch_meta(
+        &self,
+        fetch: Fetch,
+        per_node: &[Vec<&[u8]>],
+        expected: usize,
+        options: CallOptions,
+    ) -> Result<HashMap<Bytes, Item>> {
+        let encoder = &self.config.encoder;
+        let protocol = self.config.protocol;
+        // (node, its keys in this batch, the batch)
+        let mut batches = Vec::new();
+        for (node, node_keys) in per_node.iter().enumerate() {
+            let mut batch = QuietBatch::new();
+            let mut first = 0;
+            for (at, key) in node_keys.iter().enumerate() {
+                if batch.is_full_for(key.len()) {
+                    let full = std::mem::replace(&mut batch, QuietBatch::new());
+                    batches.push((node, &node_keys[first..at], full.finish(encoder)?));
+                    first = at;
+                }
+                let token = Token::new(batch.len() as u64);
+                let command = dialect::meta_get(protocol, key, fetch, token.as_bytes(), true);
+                batch.push(encoder, &command)?;
+            }
+            if batch.len() > 0 {
+                batches.push((node, &node_keys[first..], batch.finish(encoder)?));
+            }
+        }
+        let timeout = self.timeout(options.timeout);
+        let calls = batches.iter().map(|(node, keys, encoded)| async move {
+            let encode = || Ok(encoded.clone());
+            let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(keys));
+            let replies = self.nodes[*node].request_batch(&call).await?;
+            quiet::command_replies(replies, keys.len())
+        });
+        let replies = try_join_all(calls).await?;
+        let mut found = HashMap::with_capacity(expected);
+        for ((_, keys, _), replies) in batches.iter().zip(replies) {
+            for (key, reply) in keys.iter().zip(replies) {
+                if let Some(item) = dialect::fetched(reply, fetch)? {
+                    found.insert(Bytes::copy_from_slice(key), item);
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Splits keys into groups whose command line stays within the server's line limit.
+fn line_chunks<'k>(keys: &'k [&'k [u8]]) -> impl Iterator<Item = &'k [&'k [u8]]> {
+    // "gats " + a 10-digit signed exptime + CRLF leaves room under the limit.
+    const HEADER: usize = 24;
+    let mut rest = keys;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut len = HEADER;
+        let mut count = 0;
+        while count < rest.len() && (count == 0 || len + 1 + rest[count].len() <= MAX_COMMAND_LINE)
+        {
+            len += 1 + rest[count].len();
+            count += 1;
+        }
+        let (chunk, tail) = rest.split_at(count);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_respect_the_line_limit() {
+        let key = [b'k'; 250];
+        let keys: Vec<&[u8]> = vec![&key[..]; 50];
+        let chunks: Vec<_> = line_chunks(&keys).collect();
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 50);
+        for chunk in chunks {
+            let line = 24 + chunk.iter().map(|k| k.len() + 1).sum::<usize>();
+            assert!(line <= MAX_COMMAND_LINE, "{line}");
+        }
+    }
+}
