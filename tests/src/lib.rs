@@ -2,6 +2,7 @@
 //! proxy. Used by the scenario suite in `tests/`, which runs on every runtime.
 #![allow(missing_docs)]
 
+pub mod config_endpoint;
 pub mod nutcracker;
 pub mod proxy;
 pub mod scenarios;

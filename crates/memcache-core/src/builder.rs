@@ -8,6 +8,7 @@ use memproto::Limits;
 use crate::addr::NodeAddr;
 use crate::client::Client;
 use crate::config::{Config, ConfigError};
+use crate::discovery::Discovery;
 use crate::error::Error;
 use crate::events::ClusterEvents;
 use crate::protocol::Protocol;
@@ -45,6 +46,45 @@ impl<R: Runtime> ClientBuilder<R> {
             builder = builder.node(node.as_ref(), 1);
         }
         builder
+    }
+
+    /// Learns the nodes from an ElastiCache-style configuration endpoint (`host:port`)
+    /// instead of a fixed list: [`ClientBuilder::connect`] asks it for the cluster
+    /// (`config get cluster`), then polls it every [`ClientBuilder::discovery_interval`]. As
+    /// the configuration's version moves, nodes that joined take their keys at once, and
+    /// nodes that left take no new requests and close once their requests in flight are
+    /// answered. A poll that fails keeps the nodes as they are.
+    pub fn autodiscovery(mut self, endpoint: &str) -> Self {
+        match NodeAddr::parse(endpoint) {
+            Ok(endpoint) => {
+                self.config.discovery = Some(Discovery {
+                    endpoint,
+                    interval: Duration::from_secs(60),
+                    timeout: Duration::from_secs(5),
+                })
+            }
+            Err(error) => {
+                self.error.get_or_insert(error.into());
+            }
+        }
+        self
+    }
+
+    /// How often autodiscovery polls the configuration endpoint. Default: 60 s.
+    pub fn discovery_interval(mut self, interval: Duration) -> Self {
+        if let Some(discovery) = &mut self.config.discovery {
+            discovery.interval = interval.max(Duration::from_millis(1));
+        }
+        self
+    }
+
+    /// How long one poll of the configuration endpoint may take, connecting included.
+    /// Default: 5 s.
+    pub fn discovery_timeout(mut self, timeout: Duration) -> Self {
+        if let Some(discovery) = &mut self.config.discovery {
+            discovery.timeout = timeout;
+        }
+        self
     }
 
     /// Adds a node with a ketama weight.
@@ -245,11 +285,19 @@ impl<R: Runtime> ClientBuilder<R> {
     /// # Errors
     /// A [`ConfigError`] for an invalid configuration.
     pub fn build(self) -> Result<Client<R>, ConfigError> {
-        if let Some(error) = self.error {
-            return Err(error);
+        if self.config.discovery.is_some() {
+            return Err(self.error.unwrap_or(ConfigError::DiscoveryNeedsConnect));
+        }
+        self.validate()?;
+        Ok(Client::from_config(self.runtime, self.config))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
         }
         let config = &self.config;
-        if config.nodes.is_empty() {
+        if config.nodes.is_empty() && config.discovery.is_none() {
             return Err(ConfigError::NoNodes);
         }
         if config.pool.max == 0 || config.pool.min > config.pool.max {
@@ -268,7 +316,7 @@ impl<R: Runtime> ClientBuilder<R> {
                 }
             }
         }
-        Ok(Client::from_config(self.runtime, self.config))
+        Ok(())
     }
 
     /// Builds the client and connects: each node starts opening its minimum connections
@@ -279,6 +327,10 @@ impl<R: Runtime> ClientBuilder<R> {
     /// [`Error::Config`] for an invalid configuration. Nodes that fail while others succeed
     /// are retried in the background.
     pub async fn connect(self) -> Result<Client<R>, Error> {
+        if let Some(discovery) = self.config.discovery.clone() {
+            self.validate()?;
+            return crate::discovery::connect(self.runtime, self.config, discovery).await;
+        }
         let client = self.build()?;
         client.warm_up().await?;
         Ok(client)

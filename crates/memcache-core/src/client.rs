@@ -1,6 +1,7 @@
 //! The client: routing, timeouts, and the plumbing every operation shares.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,7 +18,7 @@ use crate::engine::pool::later;
 use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
 use crate::events::NodeMetrics;
-use crate::health::Health;
+use crate::members::{Members, MembersRef, Membership, NodeRef};
 use crate::node::{Call, Encode, Node};
 use crate::runtime::Runtime;
 
@@ -34,8 +35,9 @@ pub struct Client<R: Runtime> {
 pub(crate) struct Inner<R: Runtime> {
     pub(crate) runtime: R,
     pub(crate) config: Arc<Config>,
-    pub(crate) nodes: Vec<Arc<Node<R>>>,
-    pub(crate) health: Arc<Health>,
+    pub(crate) membership: Membership<R>,
+    /// Set by [`Client::close`]: background discovery stops.
+    pub(crate) closed: AtomicBool,
 }
 
 impl<R: Runtime> Clone for Client<R> {
@@ -62,6 +64,13 @@ impl<R: Runtime + Default> Client<R> {
         A: AsRef<str>,
     {
         ClientBuilder::with_runtime(R::default(), nodes)
+    }
+
+    /// A builder for a client whose nodes come from an ElastiCache-style configuration
+    /// endpoint (`host:port`); see [`ClientBuilder::autodiscovery`]. Finish it with
+    /// [`ClientBuilder::connect`].
+    pub fn discover(endpoint: &str) -> ClientBuilder<R> {
+        ClientBuilder::with_runtime(R::default(), [""; 0]).autodiscovery(endpoint)
     }
 }
 
@@ -97,40 +106,25 @@ impl IntoNodeAddr for &NodeAddr {
 
 impl<R: Runtime> Client<R> {
     pub(crate) fn from_config(runtime: R, config: Config) -> Self {
-        let config = Arc::new(config);
-        let health = Arc::new(Health::new(
-            config.nodes.clone(),
-            config.distribution,
-            config.purge_unhealthy_nodes,
-            config.events.clone(),
-        ));
-        let nodes = config
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(index, (addr, _))| {
-                Node::new(
-                    index,
-                    addr.clone(),
-                    runtime.clone(),
-                    &config,
-                    health.clone(),
-                )
-            })
-            .collect();
+        let members = Members::new(&runtime, &config, config.nodes.clone(), None);
+        Client::with_membership(runtime, config, Membership::Fixed(members))
+    }
+
+    pub(crate) fn with_membership(runtime: R, config: Config, membership: Membership<R>) -> Self {
         Client {
             inner: Arc::new(Inner {
                 runtime,
-                config,
-                nodes,
-                health,
+                config: Arc::new(config),
+                membership,
+                closed: AtomicBool::new(false),
             }),
         }
     }
 
     /// Opens every node's minimum connections; fails only if no node is reachable.
     pub(crate) async fn warm_up(&self) -> Result<()> {
-        let attempts = self.inner.nodes.iter().map(|node| node.warm_up());
+        let members = self.inner.members();
+        let attempts = members.nodes.iter().map(|node| node.warm_up());
         let results = join_all(attempts).await;
         let mut first_error = None;
         for result in results {
@@ -152,14 +146,16 @@ impl<R: Runtime> Client<R> {
     /// Dropping the last clone closes the client the same way, without waiting.
     pub async fn close(&self) {
         let inner = &self.inner;
-        for node in &inner.nodes {
+        inner.closed.store(true, Ordering::Release);
+        let members = inner.members();
+        for node in &members.nodes {
             node.close();
         }
-        let drained = join_all(inner.nodes.iter().map(|node| node.drained()));
+        let drained = join_all(members.nodes.iter().map(|node| node.drained()));
         let grace = inner.runtime.sleep(inner.config.close_grace);
         futures::pin_mut!(drained, grace);
         if let Either::Right((_, drained)) = select(drained, grace).await {
-            for node in &inner.nodes {
+            for node in &members.nodes {
                 node.abort();
             }
             // Aborted drivers end at their next poll; bound the wait all the same.
@@ -169,9 +165,10 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// The configured nodes, in order.
+    /// The nodes, in order: as configured, or as last discovered.
     pub fn nodes(&self) -> Vec<NodeAddr> {
         self.inner
+            .members()
             .nodes
             .iter()
             .map(|node| node.addr.clone())
@@ -190,8 +187,9 @@ impl<R: Runtime> Client<R> {
     }
 
     fn nodes_where(&self, healthy: bool) -> Vec<NodeAddr> {
-        let states = self.inner.health.snapshot();
-        self.inner
+        let members = self.inner.members();
+        let states = members.health.snapshot();
+        members
             .nodes
             .iter()
             .zip(states)
@@ -203,6 +201,7 @@ impl<R: Runtime> Client<R> {
     /// Each node's counters.
     pub fn metrics(&self) -> Vec<(NodeAddr, NodeMetrics)> {
         self.inner
+            .members()
             .nodes
             .iter()
             .map(|node| (node.addr.clone(), node.counters.snapshot()))
@@ -219,18 +218,31 @@ impl<R: Runtime> Client<R> {
 }
 
 impl<R: Runtime> Inner<R> {
-    pub(crate) fn route(&self, key: &[u8]) -> Result<&Arc<Node<R>>> {
-        self.health
+    /// Whether [`Client::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The current membership.
+    pub(crate) fn members(&self) -> MembersRef<'_, R> {
+        self.membership.current()
+    }
+
+    pub(crate) fn route(&self, key: &[u8]) -> Result<NodeRef<'_, R>> {
+        let members = self.members();
+        members
+            .health
             .route(key)
-            .and_then(|index| self.nodes.get(index))
+            .and_then(|index| members.node(index))
             .ok_or(Error::NoAvailableNodes)
     }
 
-    pub(crate) fn node(&self, node: impl IntoNodeAddr) -> Result<&Arc<Node<R>>> {
+    pub(crate) fn node(&self, node: impl IntoNodeAddr) -> Result<NodeRef<'_, R>> {
         let addr = node.into_node_addr()?;
-        self.nodes
-            .iter()
-            .find(|node| node.addr == addr)
+        let members = self.members();
+        members
+            .position(&addr)
+            .and_then(|index| members.node(index))
             .ok_or_else(|| Error::UnknownNode(addr.to_string()))
     }
 

@@ -26,6 +26,8 @@ pub(crate) struct Config {
     pub(crate) socket: SocketOptions,
     pub(crate) distribution: Distribution,
     pub(crate) protocol: Protocol,
+    /// Learn the nodes from a configuration endpoint instead.
+    pub(crate) discovery: Option<crate::discovery::Discovery>,
     pub(crate) encoder: Encoder,
     /// Set once the decoder limits were configured explicitly; until then they follow the
     /// largest value the client stores.
@@ -88,6 +90,7 @@ impl Config {
             socket: SocketOptions::default(),
             distribution: Distribution::Rendezvous,
             protocol: Protocol::Text,
+            discovery: None,
             encoder,
             limits_set: false,
             purge_unhealthy_nodes: false,
@@ -139,6 +142,10 @@ pub enum ConfigError {
         /// The configured maximum.
         max: usize,
     },
+    /// Autodiscovery learns the nodes over the network: build the client with
+    /// [`crate::ClientBuilder::connect`].
+    #[error("autodiscovery needs connect(), which fetches the node list first")]
+    DiscoveryNeedsConnect,
     /// A unix socket path is not valid UTF-8 (routing hashes it as text).
     #[error("unix socket path is not UTF-8: {0}")]
     NonUtf8Path(String),

@@ -82,6 +82,15 @@ pub enum Error {
         /// The node, as configured.
         node: String,
     },
+    /// The autodiscovery configuration endpoint sent something other than a cluster
+    /// configuration.
+    #[error("configuration endpoint {endpoint}: {source}")]
+    Discovery {
+        /// The configuration endpoint, as configured.
+        endpoint: String,
+        /// What was wrong with its answer.
+        source: crate::discovery::DiscoveryError,
+    },
     /// The client was closed ([`crate::Client::close`]).
     #[error("the client is closed")]
     Closed,

@@ -3,6 +3,7 @@
 //! batches in which misses cost nothing (meta), all nodes at once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +16,8 @@ use crate::engine::payload::Payload;
 use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
 use crate::item::Item;
+use crate::members::Members;
+use crate::node::Node;
 use crate::protocol::Token;
 use crate::quiet::{self, QuietBatch};
 use crate::runtime::Runtime;
@@ -27,49 +30,58 @@ impl<R: Runtime> Inner<R> {
         keys: &[&[u8]],
         options: CallOptions,
     ) -> Result<HashMap<Bytes, Item>> {
-        let per_node = self.split_by_node(keys)?;
+        // One membership for the whole call.
+        let members = self.members();
+        let per_node = split_by_node(&members, keys)?;
         if fetch.is_meta(self.config.protocol) {
-            self.fetch_meta(fetch, &per_node, keys.len(), options).await
+            self.fetch_meta(&members, fetch, &per_node, keys.len(), options)
+                .await
         } else {
-            self.fetch_classic(fetch, &per_node, keys.len(), options)
+            self.fetch_classic(&members, fetch, &per_node, keys.len(), options)
                 .await
         }
     }
+}
 
-    /// Each node's keys, duplicates dropped.
-    fn split_by_node<'k>(&self, keys: &[&'k [u8]]) -> Result<Vec<Vec<&'k [u8]>>> {
-        // Sized for an even spread (plus a quarter), so the lists rarely grow key by key.
-        let nodes = self.nodes.len().max(1);
-        let share = if nodes == 1 {
-            keys.len()
-        } else {
-            keys.len() / nodes + keys.len() / (4 * nodes) + 1
-        };
-        let mut per_node: Vec<Vec<&[u8]>> = (0..self.nodes.len())
-            .map(|_| Vec::with_capacity(share))
-            .collect();
-        // Duplicates are sent once. A fast, randomly seeded hasher: this set only lives for
-        // the call, and the default one costs as much as the rest of the routing.
-        let mut seen = std::collections::HashSet::with_capacity_and_hasher(
-            keys.len(),
-            foldhash::fast::RandomState::default(),
-        );
-        let mut unroutable = false;
-        self.health.route_each(
-            keys.iter().copied().filter(|key| seen.insert(*key)),
-            |key, node| match node {
-                Some(index) => per_node[index].push(key),
-                None => unroutable = true,
-            },
-        );
-        if unroutable {
-            return Err(Error::NoAvailableNodes);
-        }
-        Ok(per_node)
+/// Each node's keys, duplicates dropped.
+fn split_by_node<'k, R: Runtime>(
+    members: &Members<R>,
+    keys: &[&'k [u8]],
+) -> Result<Vec<Vec<&'k [u8]>>> {
+    // Sized for an even spread (plus a quarter), so the lists rarely grow key by key.
+    let nodes = members.nodes.len().max(1);
+    let share = if nodes == 1 {
+        keys.len()
+    } else {
+        keys.len() / nodes + keys.len() / (4 * nodes) + 1
+    };
+    let mut per_node: Vec<Vec<&[u8]>> = (0..members.nodes.len())
+        .map(|_| Vec::with_capacity(share))
+        .collect();
+    // Duplicates are sent once. A fast, randomly seeded hasher: this set only lives for
+    // the call, and the default one costs as much as the rest of the routing.
+    let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+        keys.len(),
+        foldhash::fast::RandomState::default(),
+    );
+    let mut unroutable = false;
+    members.health.route_each(
+        keys.iter().copied().filter(|key| seen.insert(*key)),
+        |key, node| match node {
+            Some(index) => per_node[index].push(key),
+            None => unroutable = true,
+        },
+    );
+    if unroutable {
+        return Err(Error::NoAvailableNodes);
     }
+    Ok(per_node)
+}
 
+impl<R: Runtime> Inner<R> {
     async fn fetch_classic(
         &self,
+        members: &Members<R>,
         fetch: Fetch,
         per_node: &[Vec<&[u8]>],
         expected: usize,
@@ -89,7 +101,7 @@ impl<R: Runtime> Inner<R> {
         }
         let timeout = self.timeout(options.timeout);
         let calls = chunks.into_iter().map(|(index, retrieve, encoded)| {
-            self.retrieve_chunk(index, retrieve, encoded, timeout, options)
+            self.retrieve_chunk(&members.nodes[index], retrieve, encoded, timeout, options)
         });
         // Every request carries the same deadline; the first failure fails the call.
         let replies = try_join_all(calls).await?;
@@ -105,11 +117,11 @@ impl<R: Runtime> Inner<R> {
     }
 
     /// Sends one chunk of a multi-key retrieval, already encoded (to refuse invalid keys
-    /// before anything is sent), to node `index`. The encoding is used as it is; only a
-    /// request that had to wait for room is encoded again.
+    /// before anything is sent), to `node`. The encoding is used as it is; only a request
+    /// that had to wait for room is encoded again.
     async fn retrieve_chunk(
         &self,
-        index: usize,
+        node: &Arc<Node<R>>,
         chunk: Retrieve<'_>,
         encoded: (Payload, Expects),
         timeout: Option<Duration>,
@@ -125,11 +137,12 @@ impl<R: Runtime> Inner<R> {
         };
         let affinity = Affinity::of_keys(chunk.keys);
         let call = self.call_for(&encode, timeout, options, None, affinity);
-        self.nodes[index].request(&call).await
+        node.request(&call).await
     }
 
     async fn fetch_meta(
         &self,
+        members: &Members<R>,
         fetch: Fetch,
         per_node: &[Vec<&[u8]>],
         expected: usize,
@@ -160,7 +173,7 @@ impl<R: Runtime> Inner<R> {
         let calls = batches.iter().map(|(node, keys, encoded)| async move {
             let encode = || Ok(encoded.clone());
             let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(keys));
-            let replies = self.nodes[*node].request_batch(&call).await?;
+            let replies = members.nodes[*node].request_batch(&call).await?;
             quiet::command_replies(replies, keys.len())
         });
         let replies = try_join_all(calls).await?;

@@ -30,20 +30,24 @@ struct Routing {
 }
 
 impl Health {
-    pub(crate) fn new(
+    /// Health for `nodes`, each starting as `healthy` says.
+    pub(crate) fn with_states(
         nodes: Vec<(NodeAddr, u32)>,
         distribution: Distribution,
         purge_unhealthy: bool,
         events: Option<Arc<dyn ClusterEvents>>,
+        healthy: Vec<bool>,
     ) -> Self {
-        let routing = Routing::build(&nodes, distribution, &vec![true; nodes.len()]);
-        let healthy = vec![
-            NodeHealth {
-                healthy: true,
+        let members: Vec<bool> = (0..nodes.len())
+            .map(|i| !purge_unhealthy || healthy.get(i).copied().unwrap_or(true))
+            .collect();
+        let routing = Routing::build(&nodes, distribution, &members);
+        let healthy = (0..nodes.len())
+            .map(|i| NodeHealth {
+                healthy: healthy.get(i).copied().unwrap_or(true),
                 epoch: 0,
-            };
-            nodes.len()
-        ];
+            })
+            .collect();
         Health {
             nodes,
             distribution,

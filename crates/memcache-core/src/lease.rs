@@ -68,7 +68,12 @@ impl<R: Runtime> Client<R> {
         let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
         match inner
-            .call(node, &encode, CallOptions::default(), Affinity::of_key(key))
+            .call(
+                &node,
+                &encode,
+                CallOptions::default(),
+                Affinity::of_key(key),
+            )
             .await?
         {
             Reply::Meta(reply) if reply.status == MetaStatus::Hd => Ok(()),
@@ -133,7 +138,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
         let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
         match inner
-            .call(node, &encode, self.options, Affinity::of_key(key))
+            .call(&node, &encode, self.options, Affinity::of_key(key))
             .await?
         {
             Reply::Meta(reply) if matches!(reply.status, MetaStatus::Va | MetaStatus::Hd) => {

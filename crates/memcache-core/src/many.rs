@@ -16,6 +16,7 @@ use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, Meta
 use crate::client::{resolve, CallOptions, Client, Inner};
 use crate::engine::request::Affinity;
 use crate::error::{Error, Result};
+use crate::members::Members;
 use crate::ops::RequestFuture;
 use crate::protocol::Token;
 use crate::quiet::{self, QuietBatch};
@@ -340,8 +341,10 @@ impl<R: Runtime> Inner<R> {
     ) -> Result<KeyResults> {
         let unique = last_of_each_key(items);
         let mut results = KeyResults::with_capacity(unique.len());
-        let mut per_node: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
-        self.route_indexed(items, &unique, |item, node| match node {
+        // One membership for the whole call.
+        let members = self.members();
+        let mut per_node: Vec<Vec<usize>> = vec![Vec::new(); members.nodes.len()];
+        route_indexed(&members, items, &unique, |item, node| match node {
             Some(node) => per_node[node].push(item),
             None => {
                 results.insert(
@@ -352,11 +355,12 @@ impl<R: Runtime> Inner<R> {
         });
         let chunks = self.encode_chunks(kind, items, per_node)?;
         let timeout = self.timeout(options.timeout);
+        let members = &*members;
         let sends = chunks.iter().map(|chunk| async move {
             let encode = || Ok(chunk.encoded.clone());
             let keys: Vec<&[u8]> = chunk.items.iter().map(|&item| items[item].0).collect();
             let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(&keys));
-            let replies = self.nodes[chunk.node].request_batch(&call).await?;
+            let replies = members.nodes[chunk.node].request_batch(&call).await?;
             quiet::command_replies(replies, chunk.items.len())
         });
         for (chunk, replies) in chunks.iter().zip(join_all(sends).await) {
@@ -374,23 +378,6 @@ impl<R: Runtime> Inner<R> {
             }
         }
         Ok(results)
-    }
-
-    /// Routes the items at `unique` positions, handing each position and its node (`None`
-    /// when no node is available) to `each`.
-    fn route_indexed(
-        &self,
-        items: &[(&[u8], &[u8])],
-        unique: &[usize],
-        mut each: impl FnMut(usize, Option<usize>),
-    ) {
-        let mut next = unique.iter();
-        self.health
-            .route_each(unique.iter().map(|&item| items[item].0), |_, node| {
-                if let Some(&item) = next.next() {
-                    each(item, node);
-                }
-            });
     }
 
     /// Encodes every node's items into batches, replies first for the commands that need
@@ -436,6 +423,24 @@ impl<R: Runtime> Inner<R> {
         }
         Ok(chunks)
     }
+}
+
+/// Routes the items at `unique` positions, handing each position and its node (`None`
+/// when no node is available) to `each`.
+fn route_indexed<R: Runtime>(
+    members: &Members<R>,
+    items: &[(&[u8], &[u8])],
+    unique: &[usize],
+    mut each: impl FnMut(usize, Option<usize>),
+) {
+    let mut next = unique.iter();
+    members
+        .health
+        .route_each(unique.iter().map(|&item| items[item].0), |_, node| {
+            if let Some(&item) = next.next() {
+                each(item, node);
+            }
+        });
 }
 
 /// Positions of the items to send: the last one of each key, in input order.

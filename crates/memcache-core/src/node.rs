@@ -51,7 +51,6 @@ pub(crate) struct Call<'a> {
 }
 
 pub(crate) struct Node<R: Runtime> {
-    pub(crate) index: usize,
     pub(crate) addr: NodeAddr,
     name: Arc<str>,
     runtime: R,
@@ -59,7 +58,9 @@ pub(crate) struct Node<R: Runtime> {
     connection: ConnectionConfig,
     upkeep_every: Duration,
     close_grace: Duration,
-    health: Arc<Health>,
+    /// Where the node reports its health: its place in the current membership, which
+    /// changes when discovery adds or removes other nodes.
+    seat: Mutex<Seat>,
     pub(crate) counters: Arc<Counters>,
     pool: Mutex<Pool>,
     upkeep_started: AtomicBool,
@@ -91,7 +92,6 @@ impl<R: Runtime> Node<R> {
             .map_or(UPKEEP_MAX, |idle| idle.min(UPKEEP_MAX))
             .max(UPKEEP_MIN);
         Arc::new_cyclic(|me| Node {
-            index,
             pool: Mutex::new(Pool::new(name.clone(), config.pool.clone())),
             name,
             addr,
@@ -100,12 +100,27 @@ impl<R: Runtime> Node<R> {
             connection: config.connection.clone(),
             upkeep_every,
             close_grace: config.close_grace,
-            health,
+            seat: Mutex::new(Seat { index, health }),
             counters: Arc::default(),
             upkeep_started: AtomicBool::new(false),
             shutdown: Shutdown::new(),
             me: me.clone(),
         })
+    }
+
+    /// Moves the node to `index` of a new membership whose health is `health`.
+    pub(crate) fn reseat(&self, index: usize, health: Arc<Health>) {
+        *self
+            .seat
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Seat { index, health };
+    }
+
+    fn seat(&self) -> Seat {
+        self.seat
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Pool> {
@@ -258,7 +273,10 @@ impl<R: Runtime> Node<R> {
         for action in actions {
             match action {
                 Action::Connect => self.spawn_connect(),
-                Action::Health { healthy, epoch } => self.health.report(self.index, healthy, epoch),
+                Action::Health { healthy, epoch } => {
+                    let seat = self.seat();
+                    seat.health.report(seat.index, healthy, epoch);
+                }
                 Action::Wake(cell) => cell.wake(),
             }
         }
@@ -416,6 +434,13 @@ impl<R: Runtime> Drop for Node<R> {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// A node's place in a membership.
+#[derive(Clone)]
+struct Seat {
+    index: usize,
+    health: Arc<Health>,
 }
 
 /// What a request was answered with.

@@ -303,7 +303,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreRequest<'c, R, K, V> {
         let encode = || inner.encode(&command, key.len() + value.len());
         let node = inner.route(key)?;
         let affinity = Affinity::of_key(key);
-        let sent = inner.call_or_queue(node, &encode, self.options, affinity, self.noreply);
+        let sent = inner.call_or_queue(&node, &encode, self.options, affinity, self.noreply);
         match sent.await? {
             Some(reply) => dialect::stored(reply),
             None => Ok(()),
@@ -385,12 +385,12 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
             RetrieveKind::Get | RetrieveKind::Gets if !fetch.is_meta(protocol) => {
                 let with_cas = fetch.kind == RetrieveKind::Gets;
                 inner
-                    .call_get(node, &encode, self.options, key, with_cas)
+                    .call_get(&node, &encode, self.options, key, with_cas)
                     .await?
             }
             _ => {
                 inner
-                    .call(node, &encode, self.options, Affinity::of_key(key))
+                    .call(&node, &encode, self.options, Affinity::of_key(key))
                     .await?
             }
         };
@@ -529,7 +529,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> ArithRequest<'c, R, K> {
         let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
         let affinity = Affinity::of_key(key);
-        dialect::counted(inner.call(node, &encode, self.options, affinity).await?)
+        dialect::counted(inner.call(&node, &encode, self.options, affinity).await?)
     }
 }
 
@@ -574,7 +574,7 @@ impl<'c, R: Runtime> NoReplyRequest<'c, R> {
         let encode = || Ok(request.clone());
         let node = inner.route(&self.key)?;
         inner
-            .call_noreply(node, &encode, self.options, Affinity::of_key(&self.key))
+            .call_noreply(&node, &encode, self.options, Affinity::of_key(&self.key))
             .await
     }
 }
@@ -637,7 +637,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> KeyRequest<'c, R, K> {
         let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
         let affinity = Affinity::of_key(key);
-        let sent = inner.call_or_queue(node, &encode, self.options, affinity, self.noreply);
+        let sent = inner.call_or_queue(&node, &encode, self.options, affinity, self.noreply);
         match sent.await? {
             Some(reply) => dialect::done(reply),
             None => Ok(()),
@@ -715,7 +715,7 @@ impl<'c, R: Runtime, T> NodeRequest<'c, R, T> {
         };
         let encode = || inner.encode(&command, 0);
         inner
-            .call_or_queue(node, &encode, self.options, Affinity::None, self.noreply)
+            .call_or_queue(&node, &encode, self.options, Affinity::None, self.noreply)
             .await
     }
 }

@@ -21,6 +21,7 @@ pub mod admin;
 pub mod batched;
 pub mod cluster;
 pub mod concurrency;
+pub mod discovery;
 pub mod fetch;
 pub mod input;
 pub mod lifecycle;
@@ -87,6 +88,11 @@ macro_rules! scenarios {
                 spread_rendezvous,
                 spread_ketama,
                 node_down,
+            }
+            discovery {
+                discovery_follows_the_cluster,
+                discovery_keeps_requests_in_flight,
+                discovery_failures,
             }
             unix {
                 unix_socket_basics,

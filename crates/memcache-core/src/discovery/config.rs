@@ -1,0 +1,228 @@
+//! The reply to ElastiCache's `config get cluster`, parsed without I/O.
+//!
+//! ```text
+//! CONFIG cluster 0 <length>\r\n
+//! <version>\n
+//! <host>|<ip>|<port> <host>|<ip>|<port> ...\n
+//! \r\n
+//! END\r\n
+//! ```
+//!
+//! Engines before 1.4.14 answer `get AmazonElastiCache:cluster` with the same block in a
+//! `VALUE` reply; both are read here.
+
+use crate::addr::NodeAddr;
+
+/// The largest configuration accepted: thousands of nodes fit easily.
+pub(crate) const MAX_CONFIG: usize = 1024 * 1024;
+
+/// A cluster configuration: its version and its nodes, in the endpoint's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClusterConfig {
+    pub(crate) version: u64,
+    pub(crate) nodes: Vec<NodeAddr>,
+}
+
+/// Why a configuration reply could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoveryError {
+    /// The endpoint does not know the command (not a configuration endpoint).
+    #[error("not a configuration endpoint: it answered {0:?}")]
+    NotAnEndpoint(String),
+    /// The reply does not follow the configuration format.
+    #[error("malformed cluster configuration: {0}")]
+    Malformed(&'static str),
+    /// The reply is larger than any real configuration.
+    #[error("cluster configuration over {MAX_CONFIG} bytes")]
+    TooLarge,
+    /// The configuration lists no node.
+    #[error("the cluster configuration lists no node")]
+    NoNodes,
+}
+
+/// Parses a complete reply at the start of `buf`: `Ok(None)` while more bytes are needed.
+pub(crate) fn parse(buf: &[u8]) -> Result<Option<ClusterConfig>, DiscoveryError> {
+    let Some(header_end) = find(buf, b"\r\n") else {
+        return if buf.len() > MAX_CONFIG {
+            Err(DiscoveryError::TooLarge)
+        } else {
+            Ok(None)
+        };
+    };
+    let header = &buf[..header_end];
+    let words: Vec<&[u8]> = header.split(|&b| b == b' ').collect();
+    let length = match words.as_slice() {
+        [b"CONFIG", b"cluster", _flags, length]
+        | [b"VALUE", b"AmazonElastiCache:cluster", _flags, length] => {
+            number(length).ok_or(DiscoveryError::Malformed("bad length"))?
+        }
+        _ => {
+            let line = String::from_utf8_lossy(&header[..header.len().min(80)]).into_owned();
+            return Err(DiscoveryError::NotAnEndpoint(line));
+        }
+    };
+    let length = usize::try_from(length).map_err(|_| DiscoveryError::TooLarge)?;
+    if length > MAX_CONFIG {
+        return Err(DiscoveryError::TooLarge);
+    }
+    let body_start = header_end + 2;
+    let trailer = b"\r\nEND\r\n";
+    let Some(body_end) = body_start.checked_add(length) else {
+        return Err(DiscoveryError::TooLarge);
+    };
+    if buf.len() < body_end + trailer.len() {
+        return Ok(None);
+    }
+    if &buf[body_end..body_end + trailer.len()] != trailer {
+        return Err(DiscoveryError::Malformed("no END after the configuration"));
+    }
+    parse_body(&buf[body_start..body_end]).map(Some)
+}
+
+fn parse_body(body: &[u8]) -> Result<ClusterConfig, DiscoveryError> {
+    let text = std::str::from_utf8(body).map_err(|_| DiscoveryError::Malformed("not UTF-8"))?;
+    let mut lines = text.split('\n').map(|line| line.trim_end_matches('\r'));
+    let version = lines
+        .next()
+        .and_then(|line| line.trim().parse().ok())
+        .ok_or(DiscoveryError::Malformed("bad version"))?;
+    let nodes_line = lines.next().unwrap_or_default();
+    let mut nodes = Vec::new();
+    for entry in nodes_line.split(' ').filter(|entry| !entry.is_empty()) {
+        let mut fields = entry.split('|');
+        let (Some(host), Some(ip), Some(port), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(DiscoveryError::Malformed("a node is not host|ip|port"));
+        };
+        let port: u16 = port
+            .parse()
+            .map_err(|_| DiscoveryError::Malformed("bad port"))?;
+        // The IP saves a DNS lookup; a node without one is reached by name.
+        let host = if ip.is_empty() { host } else { ip };
+        if host.is_empty() || port == 0 {
+            return Err(DiscoveryError::Malformed("a node has no address"));
+        }
+        let node = NodeAddr::Tcp {
+            host: host.to_owned(),
+            port,
+        };
+        if !nodes.contains(&node) {
+            nodes.push(node);
+        }
+    }
+    if nodes.is_empty() {
+        return Err(DiscoveryError::NoNodes);
+    }
+    Ok(ClusterConfig { version, nodes })
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+fn number(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(body: &str) -> Vec<u8> {
+        format!("CONFIG cluster 0 {}\r\n{body}\r\nEND\r\n", body.len()).into_bytes()
+    }
+
+    fn tcp(host: &str, port: u16) -> NodeAddr {
+        NodeAddr::Tcp {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn reads_version_and_nodes() {
+        let bytes = reply("12\na.example|10.0.0.1|11211 b.example||11212\n");
+        let config = parse(&bytes).unwrap().unwrap();
+        assert_eq!(config.version, 12);
+        assert_eq!(
+            config.nodes,
+            [tcp("10.0.0.1", 11211), tcp("b.example", 11212)]
+        );
+    }
+
+    #[test]
+    fn waits_for_the_whole_reply() {
+        let bytes = reply("3\nh|127.0.0.1|1\n");
+        for cut in 0..bytes.len() {
+            assert_eq!(parse(&bytes[..cut]), Ok(None), "cut at {cut}");
+        }
+        assert!(parse(&bytes).unwrap().is_some());
+    }
+
+    #[test]
+    fn reads_the_legacy_reply() {
+        let body = "1\nh|127.0.0.1|5\n";
+        let bytes = format!(
+            "VALUE AmazonElastiCache:cluster 0 {}\r\n{body}\r\nEND\r\n",
+            body.len()
+        );
+        assert_eq!(
+            parse(bytes.as_bytes()).unwrap().unwrap().nodes,
+            [tcp("127.0.0.1", 5)]
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_configuration() {
+        assert!(matches!(
+            parse(b"ERROR\r\n"),
+            Err(DiscoveryError::NotAnEndpoint(_))
+        ));
+        assert_eq!(
+            parse(&reply("x\nh|1.2.3.4|5\n")),
+            Err(DiscoveryError::Malformed("bad version"))
+        );
+        assert_eq!(
+            parse(&reply("1\nh|1.2.3.4\n")),
+            Err(DiscoveryError::Malformed("a node is not host|ip|port"))
+        );
+        assert_eq!(
+            parse(&reply("1\nh|1.2.3.4|70000\n")),
+            Err(DiscoveryError::Malformed("bad port"))
+        );
+        assert_eq!(parse(&reply("1\n\n")), Err(DiscoveryError::NoNodes));
+        assert_eq!(
+            parse(b"CONFIG cluster 0 99999999999\r\n"),
+            Err(DiscoveryError::TooLarge)
+        );
+        let mut wrong_end = reply("1\nh|1.2.3.4|5\n");
+        let at = wrong_end.len() - 5;
+        wrong_end[at] = b'X';
+        assert!(matches!(
+            parse(&wrong_end),
+            Err(DiscoveryError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn never_panics_on_any_prefix_of_noise() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2000 {
+            let mut bytes = b"CONFIG cluster 0 ".to_vec();
+            for _ in 0..(seed % 64) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let alphabet = b"0123456789|\r\n ENDh.";
+                bytes.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            let _ = parse(&bytes);
+        }
+    }
+}
