@@ -7,7 +7,8 @@ default: test
 demo:
     cargo run --release --quiet -p memcache-tokio --example demo
 
-# Every test: needs `memcached` on PATH (the integration suite starts its own servers).
+# Every test: needs `memcached` and `nutcracker` (twemproxy) installed; the integration
+# suite starts its own servers.
 test:
     cargo test --workspace --all-features
 
