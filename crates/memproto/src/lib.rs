@@ -63,6 +63,8 @@
 #![deny(missing_docs)]
 
 mod base64;
+#[cfg(feature = "codec")]
+mod codec;
 mod command;
 mod decode;
 mod encode;
@@ -78,6 +80,8 @@ mod meta;
 mod num;
 mod response;
 
+#[cfg(feature = "codec")]
+pub use codec::{CodecError, MemcacheCodec};
 pub use command::{ArithOp, Command, Retrieve, RetrieveKind, Store, StoreMode};
 pub use decode::Decoder;
 pub use encode::{Encoder, MAX_COMMAND_LINE};
