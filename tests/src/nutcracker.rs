@@ -4,9 +4,8 @@
 //! The pool always uses `distribution: ketama` and `hash: md5`, the settings under which
 //! twemproxy places keys like libmemcached's weighted ketama.
 
-use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -238,7 +237,7 @@ impl Nutcracker {
         let Some(child) = &self.child else {
             return Ok(());
         };
-        match listens_on(child.id(), self.port) {
+        match crate::server::listens_on(child.id(), self.port) {
             Some(false) => {
                 let port = self.port;
                 self.kill();
@@ -281,61 +280,11 @@ fn config(port: u16, upstreams: &[Upstream]) -> String {
     yaml
 }
 
-/// A port for the proxy or its statistics: below the kernel's ephemeral range and handed
-/// out in sequence, like memcached's ports (see `server.rs`), from the other half of the
-/// range so that the two sequences of one process do not meet.
+/// A port for the proxy or its statistics, from the other half of the sequence memcached's
+/// ports come from.
 fn proxy_port() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    const FIRST: usize = 10_000;
-    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<usize>().ok())
-        .unwrap_or(32_768);
-    if ephemeral_start < FIRST + 2_000 {
-        return crate::server::free_port();
-    }
-    let count = ephemeral_start - FIRST;
-    let offset = (std::process::id() as usize * 7_919 + count / 2) % count;
-    for _ in 0..1_000 {
-        let port = FIRST + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % count;
-        // Skip ports something else already uses.
-        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
-            return port as u16;
-        }
-    }
-    crate::server::free_port()
-}
-
-/// Whether process `pid` has a socket listening on TCP `port` (`None` when `/proc` cannot
-/// tell).
-fn listens_on(pid: u32, port: u16) -> Option<bool> {
-    let mut inodes = HashSet::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state), Some(inode)) =
-                (fields.get(1), fields.get(3), fields.get(9))
-            else {
-                continue;
-            };
-            let local_port = local
-                .rsplit(':')
-                .next()
-                .and_then(|hex| u16::from_str_radix(hex, 16).ok());
-            // State 0A is LISTEN.
-            if local_port == Some(port) && *state == "0A" {
-                inodes.insert(format!("socket:[{inode}]"));
-            }
-        }
-    }
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    Some(fds.flatten().any(|fd| {
-        std::fs::read_link(fd.path())
-            .is_ok_and(|target| inodes.contains(target.to_string_lossy().as_ref()))
-    }))
+    crate::server::port_in_sequence(&NEXT, true)
 }
 
 /// `NUTCRACKER_BIN`, else `nutcracker` from PATH, else Debian's `/usr/sbin/nutcracker`

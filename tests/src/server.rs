@@ -364,6 +364,13 @@ impl ReadWrite for UnixStream {
 /// it killed and may restart. Each process starts at its own offset.
 fn server_port() -> u16 {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
+    port_in_sequence(&NEXT, false)
+}
+
+/// The next port of a sequence below the ephemeral range (see [`server_port`]). With
+/// `other_half`, the sequence starts half the range away, so two sequences of one process
+/// (servers and proxies) do not meet.
+pub(crate) fn port_in_sequence(next: &AtomicUsize, other_half: bool) -> u16 {
     const FIRST: usize = 10_000;
     let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
@@ -373,9 +380,10 @@ fn server_port() -> u16 {
         return free_port();
     }
     let count = ephemeral_start - FIRST;
-    let offset = std::process::id() as usize * 7_919 % count;
+    let shift = if other_half { count / 2 } else { 0 };
+    let offset = (std::process::id() as usize * 7_919 + shift) % count;
     for _ in 0..1_000 {
-        let port = FIRST + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % count;
+        let port = FIRST + (offset + next.fetch_add(1, Ordering::Relaxed)) % count;
         // Skip ports something else already uses.
         if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
             return port as u16;
@@ -386,7 +394,7 @@ fn server_port() -> u16 {
 
 /// Whether process `pid` has a socket listening on TCP `port` (`None` when `/proc` cannot
 /// tell).
-fn listens_on(pid: u32, port: u16) -> Option<bool> {
+pub(crate) fn listens_on(pid: u32, port: u16) -> Option<bool> {
     let mut inodes = HashSet::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {

@@ -443,6 +443,8 @@ async fn unsupported_commands_close_the_connection() {
     // The meta commands (`mg`, `md`) behind leases.
     refused!(client.lease("kept", hour));
     refused!(client.invalidate("kept", hour));
+    // Item information is asked for with `mg`.
+    refused!(client.get("kept").with_info());
     // No gat/gats reached a server: the item still never expires.
     assert_eq!(server_ttl(tier.holder("kept"), "kept"), -1);
 
@@ -450,6 +452,38 @@ async fn unsupported_commands_close_the_connection() {
     assert_eq!(metrics.requests_failed, failures);
     assert_eq!(metrics.connections_failed, 0);
     assert!(client.unhealthy_nodes().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_commands_fail_every_key_and_leave_the_proxy_usable() {
+    let tier = Tier::start();
+    let client = tier.client();
+    let keys = keys("batched", 20);
+    store_all(&client, &keys).await;
+    // Batched writes are quiet meta commands: each key reports the closed connection.
+    let results = client
+        .set_many(keys.iter().map(|key| (key, "new")))
+        .await
+        .unwrap();
+    assert_eq!(results.len(), keys.len());
+    for result in results.into_values() {
+        assert_closed_by_proxy(result, &tier.proxy);
+    }
+    for result in client.delete_many(&keys).await.unwrap().into_values() {
+        assert_closed_by_proxy(result, &tier.proxy);
+    }
+    // Nothing was executed, and ordinary commands still work.
+    let found = client.get_many(&keys).await.unwrap();
+    assert_eq!(found.len(), keys.len());
+    assert!(found.iter().all(|(key, item)| item.value == key));
+
+    // A client in meta mode gets nothing through.
+    let meta = Client::builder([tier.proxy.addr()])
+        .protocol(memcache_tokio::Protocol::Meta)
+        .build()
+        .unwrap();
+    assert_closed_by_proxy(meta.get(&keys[0]).await, &tier.proxy);
+    assert_closed_by_proxy(meta.set(&keys[0], "x").await, &tier.proxy);
 }
 
 #[test]

@@ -271,9 +271,10 @@ impl<R: Runtime> ClientBuilder<R> {
     /// system call per round instead of one per request, on the client and on the server.
     /// A request to an idle connection is written at once either way.
     ///
-    /// Turn it off behind a proxy that fans requests out to several servers (mcrouter,
-    /// twemproxy), where a later request could be answered before an earlier one's slow
-    /// server replies. Default: on.
+    /// Behind a proxy that fans requests out to several servers (mcrouter, twemproxy), a
+    /// gathered request also waits for the slowest server an earlier one went to: turn it
+    /// off there if that matters more than the system calls. Replies stay in order either
+    /// way. Default: on.
     pub fn coalesce_writes(mut self, enabled: bool) -> Self {
         self.config.connection.coalesce_writes = enabled;
         self

@@ -11,7 +11,7 @@ use crate::client::{resolve, unexpected, CallOptions, Client};
 use crate::engine::request::Affinity;
 use crate::error::{Error, Result};
 use crate::item::Item;
-use crate::ops::RequestFuture;
+use crate::ops::{timeout_setters, RequestFuture};
 use crate::runtime::Runtime;
 
 /// The outcome of [`Client::lease`].
@@ -102,18 +102,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
         self
     }
 
-    /// Overrides the client's operation timeout for this call (`None` disables it).
-    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.options.timeout = Some(timeout.into());
-        self
-    }
-
-    /// Fails at once with [`Error::Overloaded`] when every connection of the node is at its
-    /// in-flight budget, instead of waiting for room.
-    pub fn no_wait(mut self) -> Self {
-        self.options.no_wait = true;
-        self
-    }
+    timeout_setters!();
 
     async fn run(self) -> Result<Lease> {
         let inner = &self.client.inner;

@@ -14,10 +14,11 @@ use futures::future::join_all;
 use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, MetaStatus, Reply};
 
 use crate::client::{resolve, CallOptions, Client, Inner};
+use crate::dialect::unexpected_status;
 use crate::engine::request::Affinity;
 use crate::error::{Error, Result};
 use crate::members::Members;
-use crate::ops::RequestFuture;
+use crate::ops::{exptime_setters, timeout_setters, RequestFuture};
 use crate::protocol::Token;
 use crate::quiet::{self, QuietBatch};
 use crate::runtime::Runtime;
@@ -115,36 +116,8 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreManyRequest<'c, R, K, 
         self
     }
 
-    /// Sets every item's expiration: a `Duration` from now, a `SystemTime`, or an
-    /// [`Exptime`].
-    pub fn exptime(mut self, exptime: impl Into<Exptime>) -> Self {
-        self.exptime = exptime.into();
-        self
-    }
-
-    /// Expires every item `ttl` from now.
-    pub fn ttl(self, ttl: Duration) -> Self {
-        self.exptime(Exptime::After(ttl))
-    }
-
-    /// Expires every item at `time`.
-    pub fn expires_at(self, time: SystemTime) -> Self {
-        self.exptime(Exptime::at(time))
-    }
-
-    /// Overrides the client's operation timeout for this call (`None` disables it). Keys
-    /// whose node did not answer in time get [`Error::Timeout`].
-    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.options.timeout = Some(timeout.into());
-        self
-    }
-
-    /// Gives keys [`Error::Overloaded`] at once when their node has no room in flight,
-    /// instead of waiting for it.
-    pub fn no_wait(mut self) -> Self {
-        self.options.no_wait = true;
-        self
-    }
+    exptime_setters!();
+    timeout_setters!();
 
     async fn run(self) -> Result<KeyResults> {
         let items: Vec<(&[u8], &[u8])> = self
@@ -207,19 +180,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> KeyManyRequest<'c, R, K> {
         }
     }
 
-    /// Overrides the client's operation timeout for this call (`None` disables it). Keys
-    /// whose node did not answer in time get [`Error::Timeout`].
-    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.options.timeout = Some(timeout.into());
-        self
-    }
-
-    /// Gives keys [`Error::Overloaded`] at once when their node has no room in flight,
-    /// instead of waiting for it.
-    pub fn no_wait(mut self) -> Self {
-        self.options.no_wait = true;
-        self
-    }
+    timeout_setters!();
 
     async fn run(self) -> Result<KeyResults> {
         let items: Vec<(&[u8], &[u8])> = self
@@ -314,10 +275,6 @@ impl WriteKind {
             (_, status) => Err(unexpected_status(status)),
         }
     }
-}
-
-fn unexpected_status(status: MetaStatus) -> Error {
-    Error::UnexpectedReply(format!("{status:?}"))
 }
 
 /// One batch on its way to a node: its bytes, and which items it carries, in order.

@@ -37,6 +37,8 @@ macro_rules! timeout_setters {
     };
 }
 
+pub(crate) use timeout_setters;
+
 /// Setters for commands that take an expiration.
 macro_rules! exptime_setters {
     () => {
@@ -58,6 +60,8 @@ macro_rules! exptime_setters {
         }
     };
 }
+
+pub(crate) use exptime_setters;
 
 impl<R: Runtime> Client<R> {
     /// Stores `value` under `key`, unconditionally.
