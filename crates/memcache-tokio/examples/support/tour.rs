@@ -81,6 +81,48 @@ pub(crate) async fn run(addrs: &[&str]) -> Result<(), Box<dyn StdError>> {
         }
     }
 
+    section("batched writes (one round trip per node)");
+    let rows: Vec<(String, String)> = (1..=50)
+        .map(|n| (format!("row:{n}"), format!("value {n}")))
+        .collect();
+    let results = client
+        .set_many(rows.iter().map(|(key, value)| (key, value)))
+        .await?;
+    let stored = results.values().filter(|result| result.is_ok()).count();
+    println!("set_many of {} rows -> {stored} stored", rows.len());
+    let added = client
+        .add_many([("row:1", "again"), ("row:51", "new")])
+        .await?;
+    for key in ["row:1", "row:51"] {
+        println!("add_many {key:<6} -> {:?}", added[key.as_bytes()]);
+    }
+    let row_keys: Vec<&String> = rows.iter().map(|(key, _)| key).collect();
+    let deleted = client.delete_many(&row_keys).await?;
+    println!(
+        "delete_many of {} rows -> {} deleted",
+        row_keys.len(),
+        deleted.values().filter(|result| result.is_ok()).count()
+    );
+
+    section("item information (meta protocol)");
+    client
+        .set("session", "abc")
+        .ttl(Duration::from_secs(90))
+        .await?;
+    let item = client
+        .get("session")
+        .with_info()
+        .await?
+        .ok_or("session is missing")?;
+    if let Some(info) = item.info {
+        println!(
+            "get session .with_info() -> ttl {:?}, fetched before {:?}, {} bytes",
+            info.ttl,
+            info.fetched_before,
+            info.size.unwrap_or(0)
+        );
+    }
+
     section("incr / decr");
     client.set("hits", "41").await?;
     println!("incr hits by 1  -> {}", client.increment("hits", 1).await?);
