@@ -9,7 +9,7 @@ pub(crate) const KEY_COUNT: usize = 1000;
 pub(crate) const SMALL_VALUE: usize = 100;
 /// Size of the one large value.
 pub(crate) const LARGE_VALUE: usize = 100 * 1024;
-/// Keys per multi-get.
+/// Keys per multi-get and per batched set.
 pub(crate) const MULTI_KEYS: usize = 100;
 /// The large value's key.
 pub(crate) const LARGE_KEY: &str = "bench:large";
@@ -25,6 +25,9 @@ pub(crate) enum Op {
     GetMany,
     /// `get` of the 100 KiB value.
     GetLarge,
+    /// One batched `set` of 100 consecutive keys of the preloaded key space (100-byte
+    /// values), counted as 100 operations: one per key.
+    SetMany,
 }
 
 impl Op {
@@ -35,14 +38,24 @@ impl Op {
             Op::Set => "set 100 B",
             Op::GetMany => "get_many 100 keys",
             Op::GetLarge => "get 100 KiB",
+            Op::SetMany => "set_many 100 keys of 100 B",
         }
     }
 
-    /// Keys one operation touches (the report shows multi-key gets per key).
+    /// Keys one call touches (the report shows multi-key calls per key).
     pub(crate) fn keys(self) -> usize {
         match self {
-            Op::GetMany => MULTI_KEYS,
+            Op::GetMany | Op::SetMany => MULTI_KEYS,
             Op::Get | Op::Set | Op::GetLarge => 1,
+        }
+    }
+
+    /// Operations one call counts as: one per key for a batched set, whose keys succeed or
+    /// fail one by one; one per call otherwise.
+    pub(crate) fn ops_per_call(self) -> usize {
+        match self {
+            Op::SetMany => MULTI_KEYS,
+            Op::Get | Op::Set | Op::GetMany | Op::GetLarge => 1,
         }
     }
 }

@@ -13,6 +13,9 @@
 //! - **client**: `--concurrency` tasks sharing one client with `--connections`
 //!   connections and the default configuration, each awaiting one call at a time; and the
 //!   same gets with autobatching on.
+//! - **set_many**: each client task stores 100 keys per `set_many` call, and the raw loop
+//!   keeps as many batches of 100 quiet meta sets (each ended by `mn`) in flight; both are
+//!   counted per key. The peer has no batched set and is skipped.
 //!
 //! Run `memcache-bench --help` for the flags.
 #![warn(clippy::missing_docs_in_private_items)]
@@ -59,7 +62,8 @@ USAGE: memcache-bench [FLAGS]
   --threads N        worker threads of the tokio-mt runtime (default 1: the
                      benchmark's share of a pinned run is one CPU)
   --server-threads N memcached's worker threads, -t (default 1)
-  --only IDS         run only these workloads: get,set,get_many,large,autobatch
+  --only IDS         run only these workloads:
+                     get,autobatch,set,get_many,large,set_many
   --no-coalesce      build the client with coalesce_writes(false)
   --fresh-heap       skip the allocator warm-up (see `warm_allocator`)
   --client-only      skip the raw loop and the peer (to profile the client alone)
@@ -262,7 +266,7 @@ struct Workload {
 }
 
 /// The workloads, in the order each run executes them.
-const PLAN: [Workload; 5] = [
+const PLAN: [Workload; 6] = [
     Workload {
         name: "get",
         op: Op::Get,
@@ -286,6 +290,11 @@ const PLAN: [Workload; 5] = [
     Workload {
         name: "large",
         op: Op::GetLarge,
+        autobatch: false,
+    },
+    Workload {
+        name: "set_many",
+        op: Op::SetMany,
         autobatch: false,
     },
 ];
@@ -319,7 +328,11 @@ impl Bench {
                     &client
                 };
                 let ours = self.through_client(&runtime, which, workload.op).await;
-                let peer = if with_peer && !workload.autobatch && !args.client_only && !args.no_peer
+                let peer = if with_peer
+                    && !workload.autobatch
+                    && peer::has(workload.op)
+                    && !args.client_only
+                    && !args.no_peer
                 {
                     Some(self.through_peer(&runtime, workload.op).await)
                 } else {
@@ -393,7 +406,8 @@ impl Bench {
                 .into_iter()
                 .enumerate()
                 .map(|(index, socket)| {
-                    // Spread the requests in flight over the connections.
+                    // Spread the requests in flight over the connections (for set_many,
+                    // batches: as many in flight as the client's tasks keep).
                     let round = (self.args.concurrency + connections - 1 - index) / connections;
                     raw::raw_task(socket, plan.clone(), round, stop.clone(), index as u64 + 1)
                 })
@@ -700,6 +714,8 @@ mod tests {
         assert!(parse("--duration-secs 100000").is_err());
         assert!(parse("--runtime glommio").is_err());
         assert!(parse("--only gets").is_err());
+        let args = parse("--only set,set_many").unwrap().unwrap();
+        assert!(args.runs("set_many") && args.runs("set") && !args.runs("get"));
         assert!(parse("--concurrency 2 --connections 3").is_err());
         assert!(parse("--bogus").is_err());
         assert!(parse("--runs").is_err());

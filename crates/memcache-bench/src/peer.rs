@@ -10,6 +10,11 @@ use async_memcached::{AsciiProtocol, Client};
 use crate::data::{Data, Op, Rng, KEY_COUNT, LARGE_KEY, LARGE_VALUE, MULTI_KEYS, SMALL_VALUE};
 use crate::stats::{Stop, TaskStats};
 
+/// Whether the peer can perform `op`: it has no batched set.
+pub(crate) fn has(op: Op) -> bool {
+    op != Op::SetMany
+}
+
 /// A peer client connected to `addr`.
 pub(crate) async fn connect(addr: SocketAddr) -> Result<Client, String> {
     Client::new(format!("tcp://{addr}"))
@@ -60,6 +65,8 @@ pub(crate) async fn peer_task(
                 Ok(_) => Err("unexpected large value".to_owned()),
                 Err(error) => Err(format!("{error:?}")),
             },
+            // Never planned: see [`has`].
+            Op::SetMany => Err("async-memcached has no batched set".to_owned()),
         };
         // Its connection is unusable after a failure: the task ends there.
         if !stats.end_call(started, outcome) {

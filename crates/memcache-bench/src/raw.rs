@@ -5,6 +5,10 @@
 //! `memchr` (no copies, no allocations, no per-request state). With as many requests in
 //! flight as the client gets from its tasks, this is what the wire and the kernel cost:
 //! the floor the client's CPU per operation is measured against.
+//!
+//! A batched set is one request of the round: [`MULTI_KEYS`] quiet meta sets
+//! (`ms <key> <len> O<n> q`, the opaque being the command's position, as the client sends
+//! them) ended by `mn`, whose one reply is `MN` when every set succeeded.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,8 +25,12 @@ const READ_BUFFER: usize = 64 * 1024;
 /// Every request a raw task may send for one operation, prebuilt so the loop spends
 /// nothing on formatting.
 pub(crate) struct RawPlan {
-    /// The requests to pick from, one per operation.
+    /// The requests to pick from, one per operation; for a batched set, one per key: its
+    /// command line up to the opaque's digits.
     requests: Vec<Vec<u8>>,
+    /// For a batched set, what follows a command's key at each position of the batch: the
+    /// opaque's digits, the quiet flag and the value. Empty otherwise.
+    tails: Vec<Vec<u8>>,
     /// The operation they perform.
     op: Op,
 }
@@ -55,12 +63,49 @@ impl RawPlan {
                 .map(|first| get(&data.keys[first..first + MULTI_KEYS]))
                 .collect(),
             Op::GetLarge => vec![get(&[LARGE_KEY.to_owned()])],
+            Op::SetMany => data
+                .keys
+                .iter()
+                .map(|key| format!("ms {key} {SMALL_VALUE} O").into_bytes())
+                .collect(),
         };
-        RawPlan { requests, op }
+        let tails = if op == Op::SetMany {
+            (0..MULTI_KEYS)
+                .map(|position| {
+                    let mut bytes = format!("{position} q\r\n").into_bytes();
+                    bytes.extend_from_slice(&data.small);
+                    bytes.extend_from_slice(b"\r\n");
+                    bytes
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        RawPlan {
+            requests,
+            tails,
+            op,
+        }
+    }
+
+    /// Appends one request, picked with `rng`, to `out`.
+    fn push_request(&self, out: &mut Vec<u8>, rng: &mut Rng) {
+        if self.op == Op::SetMany {
+            let first = rng.below(KEY_COUNT - MULTI_KEYS + 1);
+            let heads = &self.requests[first..first + MULTI_KEYS];
+            for (head, tail) in heads.iter().zip(&self.tails) {
+                out.extend_from_slice(head);
+                out.extend_from_slice(tail);
+            }
+            out.extend_from_slice(b"mn\r\n");
+        } else {
+            out.extend_from_slice(&self.requests[rng.below(self.requests.len())]);
+        }
     }
 }
 
-/// Runs rounds of `round` requests on `socket` until `stop`.
+/// Runs rounds of `round` requests on `socket` until `stop`, counting each request as
+/// [`Op::ops_per_call`] operations.
 pub(crate) async fn raw_task(
     mut socket: Box<dyn Socket>,
     plan: Arc<RawPlan>,
@@ -72,11 +117,11 @@ pub(crate) async fn raw_task(
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     let mut buf = vec![0; READ_BUFFER];
-    let round_ops = round as u64;
+    let round_ops = (round * plan.op.ops_per_call()) as u64;
     while !stop.is_set() {
         out.clear();
         for _ in 0..round {
-            out.extend_from_slice(&plan.requests[rng.below(plan.requests.len())]);
+            plan.push_request(&mut out, &mut rng);
         }
         let start = Instant::now();
         match exchange(&mut socket, &out, &mut buf, round, plan.op).await {
@@ -154,7 +199,7 @@ impl Scanner {
     fn scan(&mut self, buf: &[u8]) -> Result<(usize, usize), String> {
         let (expected_values, value_len) = match self.op {
             Op::Get => (1, SMALL_VALUE),
-            Op::Set => (0, 0),
+            Op::Set | Op::SetMany => (0, 0),
             Op::GetMany => (MULTI_KEYS, SMALL_VALUE),
             Op::GetLarge => (1, LARGE_VALUE),
         };
@@ -182,7 +227,7 @@ impl Scanner {
                 }
                 self.skip = len + 2;
                 self.values += 1;
-            } else if line == b"END\r\n" && self.op != Op::Set {
+            } else if line == b"END\r\n" && expected_values > 0 {
                 if self.values != expected_values {
                     return Err(format!(
                         "{} values in a reply, expected {expected_values}",
@@ -192,6 +237,9 @@ impl Scanner {
                 self.values = 0;
                 done += 1;
             } else if line == b"STORED\r\n" && self.op == Op::Set {
+                done += 1;
+            } else if line == b"MN\r\n" && self.op == Op::SetMany {
+                // Quiet sets that succeeded say nothing: `MN` alone answers the batch.
                 done += 1;
             } else {
                 return Err(format!(
@@ -246,5 +294,27 @@ mod tests {
             .scan(b"VALUE k 0 5\r\nhello\r\n")
             .is_err());
         assert_eq!(Scanner::new(Op::Set).scan(b"STORED\r\nSTO"), Ok((8, 1)));
+        assert_eq!(Scanner::new(Op::SetMany).scan(b"MN\r\nM"), Ok((4, 1)));
+        assert!(Scanner::new(Op::SetMany).scan(b"NS O7\r\nMN\r\n").is_err());
+        assert!(Scanner::new(Op::SetMany).scan(b"END\r\n").is_err());
+        assert!(Scanner::new(Op::Set).scan(b"MN\r\n").is_err());
+    }
+
+    #[test]
+    fn batched_sets_are_quiet_meta_sets_ended_by_mn() {
+        let data = Data::new();
+        let plan = RawPlan::new(&data, Op::SetMany);
+        let mut out = Vec::new();
+        plan.push_request(&mut out, &mut Rng::new(1));
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        // A command line and a value per set, then `mn` and what follows its CRLF.
+        assert_eq!(lines.len(), 2 * MULTI_KEYS + 2);
+        let first = lines[0].strip_prefix("ms bench:key:").unwrap();
+        assert!(first.ends_with(&format!(" {SMALL_VALUE} O0 q")), "{first}");
+        let last = lines[2 * MULTI_KEYS - 2];
+        assert!(last.ends_with(&format!(" O{} q", MULTI_KEYS - 1)), "{last}");
+        assert_eq!(lines[1].as_bytes(), data.small.as_slice());
+        assert_eq!(&lines[2 * MULTI_KEYS..], ["mn", ""]);
     }
 }

@@ -1,7 +1,7 @@
 //! The markdown report: one table per runtime, the client beside the raw loop of the same
 //! run.
 
-use crate::data::{Op, KEY_COUNT, LARGE_VALUE, SMALL_VALUE};
+use crate::data::{Op, KEY_COUNT, LARGE_VALUE, MULTI_KEYS, SMALL_VALUE};
 use crate::server::Server;
 use crate::stats::{fmt_latency, fmt_rate, median, Sample};
 
@@ -29,6 +29,12 @@ impl Row {
             client: Vec::new(),
             peer: Vec::new(),
         }
+    }
+
+    /// What divides the row's per-operation figures to give them per key: the keys of a
+    /// call, unless its samples count one operation per key already.
+    fn per_key_divisor(&self) -> f64 {
+        (self.op.keys() / self.op.ops_per_call()) as f64
     }
 
     /// How the report names the workload.
@@ -91,7 +97,7 @@ pub(crate) fn print(setup: &Setup<'_>, sections: &[Section]) {
         LARGE_VALUE / 1024
     );
     println!();
-    println!("CPU: user + system time of the benchmark process per operation (the client or raw loop and the tasks driving it). Allocations: per operation, same process. Ratios: client / raw loop of the same run. Peer: async-memcached, one client (connection) per task, on tokio runs.");
+    println!("CPU: user + system time of the benchmark process per operation (the client or raw loop and the tasks driving it). Allocations: per operation, same process. get_many: CPU per key, ops/s and allocations per call; set_many: every figure per key. Ratios: client / raw loop of the same run. Peer: async-memcached, one client (connection) per task, on tokio runs.");
     for section in sections {
         println!();
         println!("### {}", section.label);
@@ -102,12 +108,8 @@ pub(crate) fn print(setup: &Setup<'_>, sections: &[Section]) {
             let (Some(raw), Some(ours)) = (median(&row.raw), median(&row.client)) else {
                 continue;
             };
-            // A multi-key get is compared per key.
-            let keys = if row.op == Op::GetMany {
-                row.op.keys() as f64
-            } else {
-                1.0
-            };
+            // A multi-key call is compared per key.
+            let keys = row.per_key_divisor();
             let (raw_cpu, our_cpu) = (raw.cpu_per_op / keys, ours.cpu_per_op / keys);
             let peer = median(&row.peer);
             let (peer_rate, peer_cpu) =
@@ -119,11 +121,7 @@ pub(crate) fn print(setup: &Setup<'_>, sections: &[Section]) {
                         )
                     });
             let peer_errors = peer.as_ref().map_or(0, |peer| peer.errors);
-            let per_key = if row.op == Op::GetMany {
-                " (per key)"
-            } else {
-                ""
-            };
+            let per_key = if row.op.keys() > 1 { " (per key)" } else { "" };
             println!(
                 "| {}{per_key} | {} | {} | {:.2} | {:.3} | {:.3} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {peer_rate} | {peer_cpu} | {} |",
                 row.what(),
@@ -141,6 +139,10 @@ pub(crate) fn print(setup: &Setup<'_>, sections: &[Section]) {
                     .map_or("n/a".to_owned(), |share| format!("{:.0}%", share * 100.0)),
                 raw.errors + ours.errors + peer_errors,
             );
+        }
+        if let Some(line) = set_many_summary(&section.rows) {
+            println!();
+            println!("{line}");
         }
         for pool in &section.pools {
             println!();
@@ -164,4 +166,32 @@ pub(crate) fn print(setup: &Setup<'_>, sections: &[Section]) {
             println!("First errors: {}", errors.join("; "));
         }
     }
+}
+
+/// The batched-set line: `set_many`'s medians per key, against its raw loop and, when the
+/// same run measured single sets, against the client's CPU per single `set`.
+fn set_many_summary(rows: &[Row]) -> Option<String> {
+    let row = rows.iter().find(|row| row.op == Op::SetMany)?;
+    let (raw, ours) = (median(&row.raw)?, median(&row.client)?);
+    let mut line = format!(
+        "set_many ({MULTI_KEYS} keys per call, counted per key): client {} keys/s, {:.3} CPU µs/key, {:.2} allocs/key; raw loop (batches of {MULTI_KEYS} quiet `ms` + `mn`, as many in flight as the client keeps) {:.3} CPU µs/key: ratio {:.2} against the raw loop",
+        fmt_rate(ours.ops_per_sec),
+        ours.cpu_per_op,
+        ours.allocs_per_op,
+        raw.cpu_per_op,
+        ratio(ours.cpu_per_op, raw.cpu_per_op),
+    );
+    let single = rows
+        .iter()
+        .find(|row| row.op == Op::Set && !row.autobatch)
+        .and_then(|row| median(&row.client));
+    match single {
+        Some(single) => line.push_str(&format!(
+            "; ratio {:.2} against the `set` workload's client, {:.3} CPU µs per single set, same run.",
+            ratio(ours.cpu_per_op, single.cpu_per_op),
+            single.cpu_per_op,
+        )),
+        None => line.push_str("; the `set` workload did not run, so no ratio against single sets."),
+    }
+    Some(line)
 }

@@ -73,6 +73,26 @@ impl TaskStats {
         }
     }
 
+    /// Records how a call started with [`TaskStats::start_call`] that counts one operation
+    /// per key ended: `ok` keys succeeded, `failed` failed, the first of them with `error`.
+    pub(crate) fn end_keys(
+        &mut self,
+        started: Option<Instant>,
+        ok: u64,
+        failed: u64,
+        error: impl FnOnce() -> String,
+    ) {
+        if ok > 0 {
+            self.success(ok, started.map(|started| started.elapsed()));
+        }
+        if failed > 0 {
+            self.errors += failed;
+            if self.first_error.is_none() {
+                self.first_error = Some(error());
+            }
+        }
+    }
+
     /// Records a success: `ops` operations in `latency` when it was measured.
     pub(crate) fn success(&mut self, ops: u64, latency: Option<Duration>) {
         self.ops += ops;
