@@ -57,11 +57,12 @@ impl<R: Runtime> ClientBuilder<R> {
     pub fn autodiscovery(mut self, endpoint: &str) -> Self {
         match NodeAddr::parse(endpoint) {
             Ok(endpoint) => {
-                self.config.discovery = Some(Discovery {
-                    endpoint,
+                let discovery = self.config.discovery.get_or_insert(Discovery {
+                    endpoint: endpoint.clone(),
                     interval: Duration::from_secs(60),
                     timeout: Duration::from_secs(5),
-                })
+                });
+                discovery.endpoint = endpoint;
             }
             Err(error) => {
                 self.error.get_or_insert(error.into());
@@ -70,19 +71,26 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
-    /// How often autodiscovery polls the configuration endpoint. Default: 60 s.
+    /// How often autodiscovery polls the configuration endpoint. Default: 60 s. Only
+    /// meaningful with [`ClientBuilder::autodiscovery`] (call it first).
     pub fn discovery_interval(mut self, interval: Duration) -> Self {
-        if let Some(discovery) = &mut self.config.discovery {
-            discovery.interval = interval.max(Duration::from_millis(1));
+        match &mut self.config.discovery {
+            Some(discovery) => discovery.interval = interval.max(Duration::from_millis(1)),
+            None => {
+                self.error.get_or_insert(ConfigError::DiscoveryNotSet);
+            }
         }
         self
     }
 
     /// How long one poll of the configuration endpoint may take, connecting included.
-    /// Default: 5 s.
+    /// Default: 5 s. Only meaningful with [`ClientBuilder::autodiscovery`] (call it first).
     pub fn discovery_timeout(mut self, timeout: Duration) -> Self {
-        if let Some(discovery) = &mut self.config.discovery {
-            discovery.timeout = timeout;
+        match &mut self.config.discovery {
+            Some(discovery) => discovery.timeout = timeout,
+            None => {
+                self.error.get_or_insert(ConfigError::DiscoveryNotSet);
+            }
         }
         self
     }

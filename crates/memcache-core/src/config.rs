@@ -142,6 +142,10 @@ pub enum ConfigError {
         /// The configured maximum.
         max: usize,
     },
+    /// A discovery setting was given before [`crate::ClientBuilder::autodiscovery`] named
+    /// the endpoint.
+    #[error("discovery_interval/discovery_timeout given before autodiscovery(endpoint)")]
+    DiscoveryNotSet,
     /// Autodiscovery learns the nodes over the network: build the client with
     /// [`crate::ClientBuilder::connect`].
     #[error("autodiscovery needs connect(), which fetches the node list first")]

@@ -20,9 +20,10 @@ thread_local! {
     static NEXT_TOKEN: Cell<u32> = const { Cell::new(0) };
 }
 
-/// A fresh opaque token for a meta request. Tokens only have to differ between requests in
-/// flight on one connection, which a per-thread counter of 2^32 values ensures with no
-/// shared state.
+/// A fresh opaque token for a meta request. Replies are paired with requests by their
+/// order; the token is a check on top of that (a reply echoing another token closes the
+/// connection), so it only has to change from request to request, which a per-thread
+/// counter does with no shared state.
 pub(crate) fn next_token() -> Token {
     let token = NEXT_TOKEN.with(|next| {
         let token = next.get();

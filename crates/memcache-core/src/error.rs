@@ -82,8 +82,8 @@ pub enum Error {
         /// The node, as configured.
         node: String,
     },
-    /// The autodiscovery configuration endpoint sent something other than a cluster
-    /// configuration.
+    /// The autodiscovery configuration endpoint's answer is not a usable cluster
+    /// configuration (not an endpoint, malformed, too large, or listing no node).
     #[error("configuration endpoint {endpoint}: {source}")]
     Discovery {
         /// The configuration endpoint, as configured.

@@ -150,14 +150,18 @@ impl<R: Runtime> Inner<R> {
     ) -> Result<HashMap<Bytes, Item>> {
         let encoder = &self.config.encoder;
         let protocol = self.config.protocol;
+        let limits = &self.config.connection.limits;
         // (node, its keys in this batch, the batch)
         let mut batches = Vec::new();
         for (node, node_keys) in per_node.iter().enumerate() {
-            let mut batch = QuietBatch::new();
+            let mut batch = QuietBatch::for_fetches(limits.max_value_len);
             let mut first = 0;
             for (at, key) in node_keys.iter().enumerate() {
                 if batch.is_full_for(key.len()) {
-                    let full = std::mem::replace(&mut batch, QuietBatch::new());
+                    let full = std::mem::replace(
+                        &mut batch,
+                        QuietBatch::for_fetches(limits.max_value_len),
+                    );
                     batches.push((node, &node_keys[first..at], full.finish(encoder)?));
                     first = at;
                 }

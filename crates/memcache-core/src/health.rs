@@ -30,22 +30,24 @@ struct Routing {
 }
 
 impl Health {
-    /// Health for `nodes`, each starting as `healthy` says.
+    /// Health for `nodes`, each starting in the given state (healthy, and the epoch of the
+    /// report that set it; `(true, 0)` for a new node).
     pub(crate) fn with_states(
         nodes: Vec<(NodeAddr, u32)>,
         distribution: Distribution,
         purge_unhealthy: bool,
         events: Option<Arc<dyn ClusterEvents>>,
-        healthy: Vec<bool>,
+        states: Vec<(bool, u64)>,
     ) -> Self {
+        let state = |i: usize| states.get(i).copied().unwrap_or((true, 0));
         let members: Vec<bool> = (0..nodes.len())
-            .map(|i| !purge_unhealthy || healthy.get(i).copied().unwrap_or(true))
+            .map(|i| !purge_unhealthy || state(i).0)
             .collect();
         let routing = Routing::build(&nodes, distribution, &members);
         let healthy = (0..nodes.len())
             .map(|i| NodeHealth {
-                healthy: healthy.get(i).copied().unwrap_or(true),
-                epoch: 0,
+                healthy: state(i).0,
+                epoch: state(i).1,
             })
             .collect();
         Health {
@@ -120,6 +122,15 @@ impl Health {
                 events.on_node_unhealthy(node);
             }
         }
+    }
+
+    /// Node `index`'s state: whether it is healthy, and the epoch of the report that said so.
+    pub(crate) fn state(&self, index: usize) -> Option<(bool, u64)> {
+        self.healthy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(index)
+            .map(|state| (state.healthy, state.epoch))
     }
 
     /// Whether each configured node is healthy.

@@ -21,8 +21,10 @@ pub struct Item {
 /// What the server knows about an item besides its value, read in the same round trip
 /// as the value (`mg` flags `t`, `l`, `h` and `s`; memcached 1.6 and later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ItemInfo {
-    /// Time left before the item expires; `None` when it never expires.
+    /// Time left before the item expires; `None` when it never expires (or the server did
+    /// not say).
     pub ttl: Option<Duration>,
     /// Time since the item was last accessed, before this fetch.
     pub last_access: Option<Duration>,

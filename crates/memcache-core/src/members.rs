@@ -2,16 +2,18 @@
 //! as a whole when autodiscovery learns a new configuration.
 //!
 //! Every operation works on one snapshot from start to end, so a change in membership
-//! never moves a request halfway: requests in flight keep their node alive until they are
-//! answered, while a node that left takes no new ones and closes once drained.
+//! never moves a request halfway: a node that left gets no new operations, while those that
+//! took the old snapshot still complete on it; it closes gracefully once the last of them
+//! lets go of it.
 
 use std::ops::Deref;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, MutexGuard, RwLock};
 
 use crate::addr::NodeAddr;
 use crate::config::Config;
 use crate::health::Health;
-use crate::node::Node;
+use crate::node::{Node, Seat};
 use crate::runtime::Runtime;
 
 /// One membership: the nodes in order, and their health and routing.
@@ -29,36 +31,52 @@ impl<R: Runtime> Members<R> {
         addrs: Vec<(NodeAddr, u32)>,
         previous: Option<&Members<R>>,
     ) -> Self {
-        let kept: Vec<Option<(Arc<Node<R>>, bool)>> = addrs
+        let kept: Vec<Option<Arc<Node<R>>>> = addrs
             .iter()
             .map(|(addr, _)| {
                 let previous = previous?;
-                let at = previous.nodes.iter().position(|node| node.addr == *addr)?;
-                let healthy = previous.health.snapshot().get(at).copied().unwrap_or(true);
-                Some((previous.nodes[at].clone(), healthy))
+                previous.position(addr).map(|at| previous.nodes[at].clone())
             })
             .collect();
-        let healthy: Vec<bool> = kept
+        // Each kept node's seat stays locked from reading its state until it sits in the
+        // new membership, so a health report either lands before (and is carried over) or
+        // after (and lands in the new membership), never in between.
+        let mut seats: Vec<Option<MutexGuard<'_, Seat>>> = kept
             .iter()
-            .map(|kept| kept.as_ref().is_none_or(|(_, healthy)| *healthy))
+            .map(|node| node.as_ref().map(|node| node.lock_seat()))
+            .collect();
+        let states = seats
+            .iter()
+            .map(|seat| {
+                seat.as_ref()
+                    .and_then(|seat| seat.health.state(seat.index))
+                    .unwrap_or((true, 0))
+            })
             .collect();
         let health = Arc::new(Health::with_states(
             addrs.clone(),
             config.distribution,
             config.purge_unhealthy_nodes,
             config.events.clone(),
-            healthy,
+            states,
         ));
+        for (index, seat) in seats.iter_mut().enumerate() {
+            if let Some(seat) = seat {
+                **seat = Seat {
+                    index,
+                    health: health.clone(),
+                };
+            }
+        }
+        drop(seats);
         let nodes = addrs
             .into_iter()
             .zip(kept)
             .enumerate()
-            .map(|(index, ((addr, _), kept))| match kept {
-                Some((node, _)) => {
-                    node.reseat(index, health.clone());
-                    node
-                }
-                None => Node::new(index, addr, runtime.clone(), config, health.clone()),
+            .map(|(index, ((addr, _), kept))| {
+                kept.unwrap_or_else(|| {
+                    Node::new(index, addr, runtime.clone(), config, health.clone())
+                })
             })
             .collect();
         Members { nodes, health }
@@ -92,22 +110,24 @@ impl<R: Runtime> Membership<R> {
         }
     }
 
-    /// Installs `members`, returning the nodes that left (to be closed).
-    pub(crate) fn replace(&self, members: Members<R>) -> Vec<Arc<Node<R>>> {
+    /// Installs `members` unless the client was closed meanwhile (`closed` is checked
+    /// under the lock, so a close cannot slip in between); returns whether it did.
+    ///
+    /// Nodes that left are not closed here: operations that took the old snapshot may
+    /// still place requests on them. Each closes gracefully once the last snapshot holding
+    /// it is gone (dropping a node closes it).
+    pub(crate) fn replace(&self, members: Members<R>, closed: &AtomicBool) -> bool {
         let Membership::Discovered(current) = self else {
-            return Vec::new();
+            return false;
         };
         let mut current = current
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let left = current
-            .nodes
-            .iter()
-            .filter(|node| members.position(&node.addr).is_none())
-            .cloned()
-            .collect();
+        if closed.load(Ordering::Acquire) {
+            return false;
+        }
         *current = Arc::new(members);
-        left
+        true
     }
 }
 

@@ -108,19 +108,13 @@ impl<R: Runtime> Node<R> {
         })
     }
 
-    /// Moves the node to `index` of a new membership whose health is `health`.
-    pub(crate) fn reseat(&self, index: usize, health: Arc<Health>) {
-        *self
-            .seat
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Seat { index, health };
-    }
-
-    fn seat(&self) -> Seat {
+    /// The node's place in its membership, locked: health reports wait while a new
+    /// membership takes the node over, so none lands on the old one after its state was
+    /// carried over.
+    pub(crate) fn lock_seat(&self) -> MutexGuard<'_, Seat> {
         self.seat
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Pool> {
@@ -274,7 +268,7 @@ impl<R: Runtime> Node<R> {
             match action {
                 Action::Connect => self.spawn_connect(),
                 Action::Health { healthy, epoch } => {
-                    let seat = self.seat();
+                    let seat = self.lock_seat();
                     seat.health.report(seat.index, healthy, epoch);
                 }
                 Action::Wake(cell) => cell.wake(),
@@ -437,10 +431,9 @@ impl<R: Runtime> Drop for Node<R> {
 }
 
 /// A node's place in a membership.
-#[derive(Clone)]
-struct Seat {
-    index: usize,
-    health: Arc<Health>,
+pub(crate) struct Seat {
+    pub(crate) index: usize,
+    pub(crate) health: Arc<Health>,
 }
 
 /// What a request was answered with.

@@ -21,17 +21,35 @@ pub(crate) const MAX_COMMANDS: usize = 1024;
 /// alone).
 pub(crate) const MAX_BYTES: usize = 256 * 1024;
 
+/// Bytes of values one batch of fetches may bring back at most, counting every value at
+/// the largest size allowed: the connection holds a batch's replies until the last one.
+const MAX_FETCHED: usize = 64 * 1024 * 1024;
+
 /// A batch being encoded.
 pub(crate) struct QuietBatch {
     buf: BytesMut,
     expects: Vec<Expect>,
+    max_commands: usize,
 }
 
 impl QuietBatch {
+    /// A batch of commands whose replies carry no value.
     pub(crate) fn new() -> Self {
+        QuietBatch::with_max_commands(MAX_COMMANDS)
+    }
+
+    /// A batch of fetches of values up to `max_value_len` bytes: short enough that all
+    /// their values together stay within [`MAX_FETCHED`].
+    pub(crate) fn for_fetches(max_value_len: usize) -> Self {
+        let most = MAX_FETCHED / max_value_len.max(1);
+        QuietBatch::with_max_commands(most.clamp(1, MAX_COMMANDS))
+    }
+
+    fn with_max_commands(max_commands: usize) -> Self {
         QuietBatch {
             buf: BytesMut::new(),
             expects: Vec::new(),
+            max_commands,
         }
     }
 
@@ -43,7 +61,7 @@ impl QuietBatch {
     /// Whether a command of about `size` bytes should start a new batch instead.
     pub(crate) fn is_full_for(&self, size: usize) -> bool {
         !self.expects.is_empty()
-            && (self.expects.len() >= MAX_COMMANDS || self.buf.len() + size > MAX_BYTES)
+            && (self.expects.len() >= self.max_commands || self.buf.len() + size > MAX_BYTES)
     }
 
     /// Encodes one command. Its opaque must be unique within the batch: the batch's

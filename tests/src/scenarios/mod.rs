@@ -93,6 +93,7 @@ macro_rules! scenarios {
                 discovery_follows_the_cluster,
                 discovery_keeps_requests_in_flight,
                 discovery_failures,
+                discovery_keeps_node_health,
             }
             unix {
                 unix_socket_basics,

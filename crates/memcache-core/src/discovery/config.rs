@@ -16,6 +16,10 @@ use crate::addr::NodeAddr;
 /// The largest configuration accepted: thousands of nodes fit easily.
 pub(crate) const MAX_CONFIG: usize = 1024 * 1024;
 
+/// The most nodes a configuration may list: far beyond any real cluster, and a bound on
+/// what a hostile endpoint can make the client build.
+pub(crate) const MAX_NODES: usize = 4096;
+
 /// A cluster configuration: its version and its nodes, in the endpoint's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ClusterConfig {
@@ -35,6 +39,9 @@ pub enum DiscoveryError {
     /// The reply is larger than any real configuration.
     #[error("cluster configuration over {MAX_CONFIG} bytes")]
     TooLarge,
+    /// The configuration lists more nodes than any real cluster has.
+    #[error("the cluster configuration lists over {MAX_NODES} nodes")]
+    TooManyNodes,
     /// The configuration lists no node.
     #[error("the cluster configuration lists no node")]
     NoNodes,
@@ -88,7 +95,11 @@ fn parse_body(body: &[u8]) -> Result<ClusterConfig, DiscoveryError> {
         .ok_or(DiscoveryError::Malformed("bad version"))?;
     let nodes_line = lines.next().unwrap_or_default();
     let mut nodes = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for entry in nodes_line.split(' ').filter(|entry| !entry.is_empty()) {
+        if nodes.len() == MAX_NODES {
+            return Err(DiscoveryError::TooManyNodes);
+        }
         let mut fields = entry.split('|');
         let (Some(host), Some(ip), Some(port), None) =
             (fields.next(), fields.next(), fields.next(), fields.next())
@@ -107,7 +118,7 @@ fn parse_body(body: &[u8]) -> Result<ClusterConfig, DiscoveryError> {
             host: host.to_owned(),
             port,
         };
-        if !nodes.contains(&node) {
+        if seen.insert(node.clone()) {
             nodes.push(node);
         }
     }
@@ -224,5 +235,18 @@ mod tests {
             }
             let _ = parse(&bytes);
         }
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    #[test]
+    fn a_huge_node_list_is_refused() {
+        let entries: Vec<String> = (0..=MAX_NODES).map(|i| format!("h||{}", i + 1)).collect();
+        let body = format!("1\n{}\n", entries.join(" "));
+        let reply = format!("CONFIG cluster 0 {}\r\n{body}\r\nEND\r\n", body.len());
+        assert_eq!(parse(reply.as_bytes()), Err(DiscoveryError::TooManyNodes));
     }
 }

@@ -1,7 +1,7 @@
 //! ElastiCache-style autodiscovery: the client asks a configuration endpoint for the
 //! cluster's nodes (`config get cluster`), routes over them, and polls for changes. When the
 //! configuration's version moves, nodes that joined take keys at once and nodes that left
-//! take no new requests, finish those in flight, then close.
+//! get no new operations, finish those already on them, then close.
 
 mod config;
 
@@ -64,7 +64,8 @@ async fn fetch<R: Runtime>(
         loop {
             match config::parse(&buf) {
                 Ok(Some(config)) => return Ok(config),
-                Ok(None) if buf.len() <= MAX_CONFIG => {}
+                // The header and trailer come on top of the configuration itself.
+                Ok(None) if buf.len() <= MAX_CONFIG + 128 => {}
                 Ok(None) => return Err(discovery_error(discovery, DiscoveryError::TooLarge)),
                 Err(error) => return Err(discovery_error(discovery, error)),
             }
@@ -110,9 +111,14 @@ pub(crate) async fn connect<R: Runtime>(
     Ok(client)
 }
 
+/// Older versions served this many polls in a row are taken as a cluster that was
+/// recreated (its counter restarted), not as a lagging endpoint.
+const OLDER_VERSION_POLLS: u32 = 3;
+
 /// Polls the endpoint every interval until the client is closed or dropped. A failed poll
 /// keeps the membership as it is: the cluster is more likely fine than gone.
-async fn poll<R: Runtime>(inner: Weak<Inner<R>>, discovery: Discovery, mut version: u64) {
+async fn poll<R: Runtime>(inner: Weak<Inner<R>>, discovery: Discovery, version: u64) {
+    let mut versions = Versions::new(version);
     loop {
         let Some(runtime) = inner.upgrade().map(|inner| inner.runtime.clone()) else {
             return;
@@ -127,11 +133,9 @@ async fn poll<R: Runtime>(inner: Weak<Inner<R>>, discovery: Discovery, mut versi
         let Ok(config) = fetch(&client.runtime, &client.config, &discovery).await else {
             continue;
         };
-        // A lagging endpoint may serve an older version: never go back.
-        if config.version <= version {
+        if !versions.accept(config.version) {
             continue;
         }
-        version = config.version;
         let current = client.members();
         let unchanged = current.nodes.len() == config.nodes.len()
             && current
@@ -139,7 +143,7 @@ async fn poll<R: Runtime>(inner: Weak<Inner<R>>, discovery: Discovery, mut versi
                 .iter()
                 .zip(&config.nodes)
                 .all(|(node, addr)| node.addr == *addr);
-        if unchanged || client.is_closed() {
+        if unchanged {
             continue;
         }
         let next = Members::new(
@@ -149,8 +153,66 @@ async fn poll<R: Runtime>(inner: Weak<Inner<R>>, discovery: Discovery, mut versi
             Some(&current),
         );
         drop(current);
-        for node in client.membership.replace(next) {
-            node.close();
+        if !client.membership.replace(next, &client.closed) {
+            return;
         }
+    }
+}
+
+/// Which configuration versions to act on: newer ones at once; older ones (a lagging
+/// endpoint) only once served [`OLDER_VERSION_POLLS`] times in a row.
+struct Versions {
+    current: u64,
+    older_seen: u32,
+}
+
+impl Versions {
+    fn new(current: u64) -> Self {
+        Versions {
+            current,
+            older_seen: 0,
+        }
+    }
+
+    /// Whether to act on a configuration of `version`.
+    fn accept(&mut self, version: u64) -> bool {
+        if version > self.current {
+            self.current = version;
+            self.older_seen = 0;
+            return true;
+        }
+        if version == self.current {
+            self.older_seen = 0;
+            return false;
+        }
+        self.older_seen += 1;
+        if self.older_seen < OLDER_VERSION_POLLS {
+            return false;
+        }
+        self.current = version;
+        self.older_seen = 0;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_versions_count_at_once_older_ones_only_when_they_last() {
+        let mut versions = Versions::new(5);
+        assert!(!versions.accept(5));
+        assert!(versions.accept(6));
+        assert!(!versions.accept(2));
+        assert!(!versions.accept(2));
+        assert!(
+            !versions.accept(6),
+            "the current version again resets the count"
+        );
+        assert!(!versions.accept(2));
+        assert!(!versions.accept(2));
+        assert!(versions.accept(2), "served three polls in a row");
+        assert!(!versions.accept(2));
     }
 }

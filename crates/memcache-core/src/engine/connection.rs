@@ -535,9 +535,15 @@ impl Connection {
         match expect {
             Expects::One(expect) => self.decoder.push(expect),
             Expects::Batch(expects) => {
+                // Commands that get no reply (`noreply`) yield none from the decoder either;
+                // `write_one` never starts a batch in which none does.
+                let replies = expects
+                    .iter()
+                    .filter(|expect| expect.expects_reply())
+                    .count();
                 in_flight.gathered = Some(Gathered {
-                    replies: Vec::with_capacity(expects.len()),
-                    left: expects.len(),
+                    replies: Vec::with_capacity(replies),
+                    left: replies,
                 });
                 for expect in expects {
                     self.decoder.push(expect);

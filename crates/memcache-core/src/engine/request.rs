@@ -37,7 +37,7 @@ impl Expects {
     pub(crate) fn expects_reply(&self) -> bool {
         match self {
             Expects::One(expect) => expect.expects_reply(),
-            Expects::Batch(expects) => !expects.is_empty(),
+            Expects::Batch(expects) => expects.iter().any(Expect::expects_reply),
         }
     }
 }
