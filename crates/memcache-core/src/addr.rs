@@ -44,12 +44,22 @@ impl NodeAddr {
         NodeAddr::Unix(path.into())
     }
 
-    /// Parses `host:port`, `[v6]:port`, or a path starting with `/` (or `unix:`).
+    /// Parses `host:port`, `[v6]:port`, `memcache://host:port`, or a unix socket path:
+    /// `/path`, `unix:/path` or `unix:///path` (all three the same node).
     pub fn parse(text: &str) -> Result<Self, AddrParseError> {
         let error = || AddrParseError(text.to_owned());
-        if let Some(path) = text.strip_prefix("unix:") {
+        // `unix:///path` is the URL form of `/path`: the same node, routed the same.
+        if let Some(path) = text
+            .strip_prefix("unix://")
+            .or_else(|| text.strip_prefix("unix:"))
+        {
+            if path.is_empty() {
+                return Err(error());
+            }
             return Ok(NodeAddr::unix(path));
         }
+        let text = text.strip_prefix("memcache://").unwrap_or(text);
+        let text = text.strip_suffix('/').unwrap_or(text);
         if text.starts_with('/') {
             return Ok(NodeAddr::unix(text));
         }
@@ -154,6 +164,35 @@ mod tests {
         ] {
             assert!(NodeAddr::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn url_forms_name_the_same_nodes() {
+        for text in ["/tmp/mc.sock", "unix:/tmp/mc.sock", "unix:///tmp/mc.sock"] {
+            assert_eq!(
+                NodeAddr::parse(text),
+                Ok(NodeAddr::unix("/tmp/mc.sock")),
+                "{text}"
+            );
+        }
+        for text in [
+            "10.0.0.1:11211",
+            "memcache://10.0.0.1:11211",
+            "memcache://10.0.0.1:11211/",
+        ] {
+            assert_eq!(
+                NodeAddr::parse(text),
+                Ok(NodeAddr::tcp("10.0.0.1", 11211)),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            NodeAddr::parse("memcache://[::1]:11211"),
+            Ok(NodeAddr::tcp("::1", 11211))
+        );
+        assert!(NodeAddr::parse("unix://").is_err());
+        assert!(NodeAddr::parse("memcache://").is_err());
+        assert!(NodeAddr::parse("memcache://host").is_err());
     }
 
     #[test]

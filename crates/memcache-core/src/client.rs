@@ -92,6 +92,12 @@ impl IntoNodeAddr for &String {
     }
 }
 
+impl IntoNodeAddr for String {
+    fn into_node_addr(self) -> Result<NodeAddr> {
+        self.as_str().into_node_addr()
+    }
+}
+
 impl IntoNodeAddr for NodeAddr {
     fn into_node_addr(self) -> Result<NodeAddr> {
         Ok(self)
