@@ -91,6 +91,13 @@ pub async fn spread_ketama<R: Runtime + Default>() {
     spread::<R>(Distribution::Ketama, "ketama").await;
 }
 
+/// libmemcached's non-weighted ketama flavours (pylibmc `{"ketama": True}`, with and
+/// without `"hash": "md5"`).
+pub async fn spread_ketama_flavours<R: Runtime + Default>() {
+    spread::<R>(Distribution::KetamaOneAtATime, "ketama_oaat").await;
+    spread::<R>(Distribution::KetamaMd5, "ketama_md5").await;
+}
+
 pub async fn node_down<R: Runtime + Default>() {
     let mut servers = [Memcached::start(), Memcached::start(), Memcached::start()];
     let timeout = Duration::from_millis(800);

@@ -87,6 +87,7 @@ macro_rules! scenarios {
             cluster {
                 spread_rendezvous,
                 spread_ketama,
+                spread_ketama_flavours,
                 node_down,
             }
             discovery {
