@@ -889,3 +889,77 @@ async fn a_value_arriving_in_small_pieces_is_read_whole() {
     assert!(proxy.bytes_to_client() > big.len() as u64);
     assert_eq!(metrics(&client).connections_created, 1);
 }
+
+// Meta protocol: opaques are checked, and a quiet batch is delivered only whole.
+
+/// Blocks until the proxy has forwarded a line starting with `prefix`.
+fn wait_line_starting(lines: &mpsc::Receiver<String>, prefix: &str) {
+    let deadline = Instant::now() + LONG;
+    tokio::task::block_in_place(|| loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.starts_with(prefix) => return,
+            Ok(_) => {}
+            Err(error) => panic!("no request line starting with {prefix:?}: {error}"),
+        }
+    });
+}
+
+async fn meta_client(proxy: &Proxy) -> Client {
+    Client::builder([proxy.addr()])
+        .protocol(memcache_tokio::Protocol::Meta)
+        .timeout(Some(LONG))
+        .min_connections(0)
+        .max_connections(1)
+        .coalesce_writes(false)
+        .connect()
+        .await
+        .expect("connect through the proxy")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_with_another_opaque_is_never_delivered() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let client = meta_client(&proxy).await;
+    client.set("a", "va").await.unwrap();
+
+    let lines = proxy.requests();
+    proxy.hold();
+    let call = spawn_get(&client, "a");
+    wait_line_starting(&lines, "mg a ");
+    // A well-formed hit for `a`, but echoing an opaque nobody sent.
+    proxy.inject(b"VA 6 O4242424242\r\nforged\r\n");
+    proxy.release();
+    let (result, _) = call.await.unwrap();
+    assert!(matches!(result, Err(Error::Protocol { .. })), "{result:?}");
+    assert_eq!(value(client.get("a").await), "va");
+    assert_eq!(metrics(&client).connections_created, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_reply_inside_a_quiet_batch_fails_the_batch_whole() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let client = meta_client(&proxy).await;
+    client.set("a", "va").await.unwrap();
+    client.set("b", "vb").await.unwrap();
+
+    let lines = proxy.requests();
+    proxy.hold();
+    let batch = {
+        let client = client.clone();
+        tokio::spawn(async move { client.get_many(["a", "b", "missing"]).await })
+    };
+    wait_line_starting(&lines, "mn");
+    // The first command's opaque is guessable; a reply forged with it shifts every real
+    // reply after it, which the batch's count and its closing `MN` expose.
+    proxy.inject(b"VA 6 O0\r\nforged\r\n");
+    proxy.release();
+    let result = batch.await.unwrap();
+    assert!(matches!(result, Err(Error::Protocol { .. })), "{result:?}");
+    let found = client.get_many(["a", "b", "missing"]).await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[&b"a"[..]].value, "va");
+    assert_eq!(found[&b"b"[..]].value, "vb");
+}
