@@ -189,17 +189,11 @@ impl Nutcracker {
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(child) = &mut self.child {
-                if let Ok(Some(status)) = child.try_wait() {
-                    let mut stderr = String::new();
-                    if let Some(mut pipe) = child.stderr.take() {
-                        let _ = pipe.read_to_string(&mut stderr);
-                    }
-                    self.child = None;
-                    let log = self.log();
-                    self.kill();
-                    return Err(format!("nutcracker exited with {status}: {stderr}{log}"));
-                }
+            if let Some(exit) = self.child.as_mut().and_then(crate::server::exited) {
+                self.child = None;
+                let log = self.log();
+                self.kill();
+                return Err(format!("nutcracker {exit}{log}"));
             }
             if self.answers_get() {
                 return self.check_owner();

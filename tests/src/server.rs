@@ -280,15 +280,9 @@ impl Memcached {
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(child) = &mut self.child {
-                if let Ok(Some(status)) = child.try_wait() {
-                    let mut stderr = String::new();
-                    if let Some(mut pipe) = child.stderr.take() {
-                        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-                    }
-                    self.child = None;
-                    return Err(format!("memcached exited with {status}: {stderr}"));
-                }
+            if let Some(exit) = self.child.as_mut().and_then(exited) {
+                self.child = None;
+                return Err(format!("memcached {exit}"));
             }
             if self.answers_version() {
                 return self.check_owner();
@@ -390,6 +384,16 @@ pub(crate) fn port_in_sequence(next: &AtomicUsize, other_half: bool) -> u16 {
         }
     }
     free_port()
+}
+
+/// If `child` has exited: its status and what it wrote to stderr, as one line to report.
+pub(crate) fn exited(child: &mut Child) -> Option<String> {
+    let status = child.try_wait().ok()??;
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    Some(format!("exited with {status}: {stderr}"))
 }
 
 /// Whether process `pid` has a socket listening on TCP `port` (`None` when `/proc` cannot

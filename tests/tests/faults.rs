@@ -16,7 +16,7 @@ mod common;
 use common::{eventually, metrics, value, wait_for, wait_request, wait_requests, LONG};
 use memcache_it::proxy::Proxy;
 use memcache_it::Memcached;
-use memcache_tokio::{Client, ClusterEvents, Error, NodeAddr};
+use memcache_tokio::{Client, ClusterEvents, Error, NodeAddr, Protocol};
 
 /// How soon a failure that does not wait for a timeout must be reported.
 const PROMPT: Duration = Duration::from_secs(1);
@@ -38,7 +38,13 @@ fn spawn_get(
 /// written as it is made (no write coalescing), so requests reach the server while the
 /// proxy holds the replies to those ahead of them.
 async fn single_connection_client(proxy: &Proxy) -> Client {
+    single_connection_client_speaking(proxy, Protocol::Text).await
+}
+
+/// [`single_connection_client`] speaking `protocol`.
+async fn single_connection_client_speaking(proxy: &Proxy, protocol: Protocol) -> Client {
     Client::builder([proxy.addr()])
+        .protocol(protocol)
         .timeout(Some(LONG))
         .min_connections(0)
         .max_connections(1)
@@ -905,23 +911,11 @@ fn wait_line_starting(lines: &mpsc::Receiver<String>, prefix: &str) {
     });
 }
 
-async fn meta_client(proxy: &Proxy) -> Client {
-    Client::builder([proxy.addr()])
-        .protocol(memcache_tokio::Protocol::Meta)
-        .timeout(Some(LONG))
-        .min_connections(0)
-        .max_connections(1)
-        .coalesce_writes(false)
-        .connect()
-        .await
-        .expect("connect through the proxy")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reply_with_another_opaque_is_never_delivered() {
     let server = Memcached::start();
     let proxy = Proxy::start(server.port());
-    let client = meta_client(&proxy).await;
+    let client = single_connection_client_speaking(&proxy, Protocol::Meta).await;
     client.set("a", "va").await.unwrap();
 
     let lines = proxy.requests();
@@ -941,7 +935,7 @@ async fn a_reply_with_another_opaque_is_never_delivered() {
 async fn a_forged_reply_inside_a_quiet_batch_fails_the_batch_whole() {
     let server = Memcached::start();
     let proxy = Proxy::start(server.port());
-    let client = meta_client(&proxy).await;
+    let client = single_connection_client_speaking(&proxy, Protocol::Meta).await;
     client.set("a", "va").await.unwrap();
     client.set("b", "vb").await.unwrap();
 

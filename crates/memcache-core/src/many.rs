@@ -14,7 +14,7 @@ use futures::future::join_all;
 use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, MetaStatus, Reply};
 
 use crate::client::{resolve, CallOptions, Client, Inner};
-use crate::dialect::unexpected_status;
+use crate::dialect;
 use crate::engine::request::Affinity;
 use crate::error::{Error, Result};
 use crate::members::Members;
@@ -263,16 +263,13 @@ impl WriteKind {
 
     /// The key's outcome from its command's reply.
     fn outcome(self, reply: Reply) -> Result<()> {
-        let status = quiet::meta(reply)?.status;
-        match (self, status) {
-            (WriteKind::Touch(_), MetaStatus::Hd) => Ok(()),
-            (WriteKind::Touch(_), MetaStatus::Quiet | MetaStatus::En) => Err(Error::NotFound),
-            (WriteKind::Touch(_), status) => Err(unexpected_status(status)),
-            (_, MetaStatus::Quiet | MetaStatus::Hd) => Ok(()),
-            (_, MetaStatus::Ns) => Err(Error::NotStored),
-            (_, MetaStatus::Ex) => Err(Error::Exists),
-            (_, MetaStatus::Nf) => Err(Error::NotFound),
-            (_, status) => Err(unexpected_status(status)),
+        // Silence means the outcome the quiet flag hides: a miss for `mg`, success else.
+        let silent = matches!(&reply, Reply::Meta(meta) if meta.status == MetaStatus::Quiet);
+        match self {
+            WriteKind::Touch(_) if silent => Err(Error::NotFound),
+            _ if silent => Ok(()),
+            WriteKind::Store { .. } => dialect::stored(reply),
+            WriteKind::Delete | WriteKind::Touch(_) => dialect::done(reply),
         }
     }
 }

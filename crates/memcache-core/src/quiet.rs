@@ -8,7 +8,7 @@
 //! it was answered.
 
 use bytes::BytesMut;
-use memproto::{Command, EncodeError, Encoder, Expect, MetaReply, MetaStatus, Reply};
+use memproto::{Command, EncodeError, Encoder, Expect, MetaStatus, Reply};
 
 use crate::engine::payload::Payload;
 use crate::engine::request::Expects;
@@ -103,12 +103,4 @@ pub(crate) fn command_replies(mut replies: Vec<Reply>, commands: usize) -> Resul
     }
     replies.pop();
     Ok(replies)
-}
-
-/// The meta reply inside `reply`, or the error a server error line means.
-pub(crate) fn meta(reply: Reply) -> Result<Box<MetaReply>> {
-    match reply {
-        Reply::Meta(meta) => Ok(meta),
-        other => Err(crate::client::unexpected(other)),
-    }
 }
