@@ -20,11 +20,21 @@ thread_local! {
     static NEXT_TOKEN: Cell<u32> = const { Cell::new(0) };
 }
 
+/// The opaque token for a request: a fresh one when it is sent as a meta command
+/// (`meta`), else an empty one, which costs nothing.
+pub(crate) fn token(meta: bool) -> Token {
+    if meta {
+        next_token()
+    } else {
+        Token::EMPTY
+    }
+}
+
 /// A fresh opaque token for a meta request. Replies are paired with requests by their
 /// order; the token is a check on top of that (a reply echoing another token closes the
 /// connection), so it only has to change from request to request, which a per-thread
 /// counter does with no shared state.
-pub(crate) fn next_token() -> Token {
+fn next_token() -> Token {
     let token = NEXT_TOKEN.with(|next| {
         let token = next.get();
         next.set(token.wrapping_add(1));

@@ -9,11 +9,12 @@ use bytes::Bytes;
 use memproto::{ArithOp, Command, Exptime, Reply, RetrieveKind, Stat, StoreMode};
 
 use crate::client::{resolve, unexpected, CallOptions, Client, IntoNodeAddr};
-use crate::dialect::{self, next_token, Fetch, StoreArgs};
+use crate::dialect::{self, Fetch, StoreArgs};
 use crate::engine::payload::Payload;
 use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
 use crate::item::Item;
+use crate::protocol::Protocol;
 use crate::runtime::Runtime;
 
 /// The future every request builder turns into.
@@ -295,7 +296,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreRequest<'c, R, K, V> {
     async fn run(self) -> Result<()> {
         let inner = &self.client.inner;
         let (key, value) = (self.key.as_ref(), self.value.as_ref());
-        let token = next_token();
+        let token = dialect::token(inner.config.protocol == Protocol::Meta);
         let args = StoreArgs {
             mode: self.mode,
             key,
@@ -377,7 +378,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
             ..self.fetch
         };
         let protocol = inner.config.protocol;
-        let token = next_token();
+        let token = dialect::token(fetch.is_meta(protocol));
         let command = if fetch.is_meta(protocol) {
             dialect::meta_get(protocol, key, fetch, token.as_bytes(), false)
         } else {
@@ -511,7 +512,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> ArithRequest<'c, R, K> {
     pub fn noreply(self) -> NoReplyRequest<'c, R> {
         let inner = &self.client.inner;
         let key = self.key.as_ref();
-        let token = next_token();
+        let token = dialect::token(inner.config.protocol == Protocol::Meta);
         let protocol = inner.config.protocol;
         let command = dialect::arith(protocol, self.op, key, self.delta, token.as_bytes());
         NoReplyRequest::new(
@@ -527,7 +528,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> ArithRequest<'c, R, K> {
     async fn run(self) -> Result<u64> {
         let inner = &self.client.inner;
         let key = self.key.as_ref();
-        let token = next_token();
+        let token = dialect::token(inner.config.protocol == Protocol::Meta);
         let protocol = inner.config.protocol;
         let command = dialect::arith(protocol, self.op, key, self.delta, token.as_bytes());
         let encode = || inner.encode(&command, key.len());
@@ -632,7 +633,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> KeyRequest<'c, R, K> {
     async fn run(self) -> Result<()> {
         let inner = &self.client.inner;
         let key = self.key.as_ref();
-        let token = next_token();
+        let token = dialect::token(inner.config.protocol == Protocol::Meta);
         let (protocol, opaque) = (inner.config.protocol, token.as_bytes());
         let command = match self.command {
             KeyCommand::Touch(exptime) => dialect::touch(protocol, key, resolve(exptime), opaque),

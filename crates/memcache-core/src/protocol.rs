@@ -49,6 +49,12 @@ pub(crate) struct Token {
 }
 
 impl Token {
+    /// No token: for requests sent in the classic protocol.
+    pub(crate) const EMPTY: Token = Token {
+        len: 0,
+        digits: [0; 20],
+    };
+
     pub(crate) fn new(mut value: u64) -> Token {
         let mut digits = [0; 20];
         let mut at = digits.len();
