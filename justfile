@@ -1,22 +1,26 @@
-# Recipes for the memcache workspace. `just --list` shows them.
+# Recipes for the memcache workspace. `just --list` shows them. `demo` and `test` run the
+# cargo aliases of .cargo/config.toml, which work without `just` too.
 
 # Run the whole test suite (unit, golden, property, fuzz-corpus replay, integration, doctests).
 default: test
 
 # A tour of the client against memcached servers it starts itself.
 demo:
-    cargo run --release --quiet -p memcache-tokio --example demo
+    cargo demo
 
-# Every test: needs `memcached` and `nutcracker` (twemproxy) installed; the integration
-# suite starts its own servers.
+# Every test. The integration suite starts its own memcached and nutcracker (twemproxy)
+# servers, installing them first when missing and it may (root or passwordless sudo).
 test:
-    cargo test --workspace --all-features
+    cargo test-all
+    cargo test -p memproto -p memcache-core --no-default-features
 
-# Formatting, clippy (default and all features; `clippy.toml` holds the MSRV that
-# `incompatible_msrv` checks) and rustdoc, all with warnings as errors.
+# Formatting, clippy (default, no default and all features; `clippy.toml` holds the MSRV
+# that `incompatible_msrv` checks) and rustdoc, all with warnings as errors. The library
+# crates alone build without default features: the test suite and the benchmark need TLS.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy -p memproto -p memcache-core -p memcache-tokio -p memcache-async-std --all-targets --no-default-features -- -D warnings
     cargo clippy --workspace --all-targets --all-features -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 

@@ -3,6 +3,9 @@
 #![allow(missing_docs)]
 
 pub mod config_endpoint;
+// Shared with the demos, which cannot depend on this crate; see the file's own comment.
+#[path = "../../crates/memcache-tokio/examples/support/debian_binary.rs"]
+mod debian_binary;
 pub mod nutcracker;
 pub mod proxy;
 pub mod scenarios;

@@ -6,16 +6,13 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::debian_binary::DebianBinary;
 use crate::server::Memcached;
-
-/// The message for a machine without twemproxy.
-const MISSING: &str =
-    "nutcracker (twemproxy) is not on PATH: install it with: apt-get install nutcracker";
 
 /// One memcached behind the proxy, as a line of the pool's `servers:` list.
 #[derive(Debug, Clone)]
@@ -163,7 +160,7 @@ impl Nutcracker {
         std::fs::write(self.config_path(), config)
             .map_err(|error| format!("cannot write the configuration: {error}"))?;
         let binary = nutcracker_binary();
-        let child = Command::new(&binary)
+        let child = Command::new(binary)
             .arg("-c")
             .arg(self.config_path())
             .args(["-a", "127.0.0.1", "-s", &self.stats_port.to_string()])
@@ -172,14 +169,8 @@ impl Nutcracker {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(error) if error.kind() == ErrorKind::NotFound => {
-                panic!("{MISSING} (cannot run {}: {error})", binary.display())
-            }
-            Err(error) => return Err(format!("cannot run nutcracker: {error}")),
-        };
+            .spawn()
+            .map_err(|error| format!("cannot run {}: {error}", binary.display()))?;
         self.child = Some(child);
         self.wait_ready()
     }
@@ -282,24 +273,12 @@ fn proxy_port() -> u16 {
 }
 
 /// `NUTCRACKER_BIN`, else `nutcracker` from PATH, else Debian's `/usr/sbin/nutcracker`
-/// (not on the PATH of ordinary users).
-fn nutcracker_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("NUTCRACKER_BIN") {
-        return PathBuf::from(path);
-    }
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("nutcracker"))
-            .find(|candidate| candidate.is_file())
-    });
-    on_path.unwrap_or_else(|| {
-        let sbin = PathBuf::from("/usr/sbin/nutcracker");
-        if sbin.is_file() {
-            sbin
-        } else {
-            panic!("{MISSING}")
-        }
-    })
+/// (not on the PATH of ordinary users), else the one apt-get installs (once per process).
+/// Panics with the one line saying what to install when there is none.
+fn nutcracker_binary() -> &'static Path {
+    static NUTCRACKER: DebianBinary =
+        DebianBinary::new("nutcracker", "nutcracker", "NUTCRACKER_BIN");
+    NUTCRACKER.path().unwrap_or_else(|hint| panic!("{hint}"))
 }
 
 #[cfg(test)]

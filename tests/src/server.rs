@@ -5,10 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::debian_binary::{running_as_root, DebianBinary};
 
 /// Where a server listens.
 #[derive(Debug, Clone)]
@@ -251,7 +253,8 @@ impl Memcached {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let mut command = Command::new(memcached_binary());
+        let binary = memcached_binary();
+        let mut command = Command::new(binary);
         match &self.listen {
             Listen::Tcp(port) => command.args(["-l", "127.0.0.1", "-p", &port.to_string()]),
             Listen::Unix(path) => command.args(["-s", &path.display().to_string(), "-a", "0700"]),
@@ -266,12 +269,7 @@ impl Memcached {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|error| {
-                format!(
-                    "cannot run {}: {error} (install memcached)",
-                    memcached_binary()
-                )
-            })?;
+            .map_err(|error| format!("cannot run {}: {error}", binary.display()))?;
         self.child = Some(child);
         self.wait_ready()
     }
@@ -445,20 +443,12 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral port")
 }
 
-fn memcached_binary() -> String {
-    std::env::var("MEMCACHED_BIN").unwrap_or_else(|_| "memcached".into())
-}
-
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix("Uid:")
-                    .map(|ids| ids.split_whitespace().next() == Some("0"))
-            })
-        })
-        .unwrap_or(false)
+/// `MEMCACHED_BIN`, else `memcached` from PATH, else the one apt-get installs (once per
+/// process). Panics with the one line saying what to install when there is none: no test
+/// can run without it.
+fn memcached_binary() -> &'static Path {
+    static MEMCACHED: DebianBinary = DebianBinary::new("memcached", "memcached", "MEMCACHED_BIN");
+    MEMCACHED.path().unwrap_or_else(|hint| panic!("{hint}"))
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! cargo run -p memcache-async-std --example async_std_demo
 //! ```
 //!
-//! Needs the `memcached` binary (`apt-get install -y memcached`), or `MEMCACHED_BIN`.
+//! Needs the `memcached` binary, or `MEMCACHED_BIN` naming one; on Debian/Ubuntu a missing
+//! memcached is installed first when run as root or with passwordless sudo.
 //! The tour itself is shared with the tokio demo: the client API is the same on both
 //! runtimes, only the executor differs.
 
@@ -22,15 +23,16 @@ mod local_memcached;
 #[path = "../../memcache-tokio/examples/support/tour.rs"]
 mod tour;
 
-use local_memcached::{install_hint, LocalMemcached};
+use local_memcached::LocalMemcached;
 
 fn main() -> ExitCode {
     // The guards own the processes: they are killed when `servers` is dropped at the end
     // of `main`, or while a panic unwinds through it.
     let servers = match [LocalMemcached::start(), LocalMemcached::start()] {
         [Ok(first), Ok(second)] => [first, second],
+        // Not installed, and not installable from here: the message says what to install.
         [Err(error), _] | [_, Err(error)] if error.kind() == io::ErrorKind::NotFound => {
-            eprintln!("{}", install_hint());
+            eprintln!("{error}");
             return ExitCode::FAILURE;
         }
         [Err(error), _] | [_, Err(error)] => {

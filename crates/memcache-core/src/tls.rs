@@ -1,4 +1,6 @@
-//! TLS for connections to memcached servers started with `-Z` (rustls, ring provider).
+//! TLS for connections to memcached servers started with `-Z` (rustls). The crypto
+//! provider is ring with the `tls-ring` feature, else aws-lc-rs with `tls-aws-lc`, else
+//! whichever the process installed as rustls' default.
 
 use std::fmt;
 use std::io;
@@ -91,7 +93,7 @@ impl Tls {
     /// `ssl_verify=False`). Anyone on the path can impersonate the server: use it only for
     /// tests or networks you trust.
     pub fn danger_accept_any_certificate() -> Result<Self, TlsError> {
-        let verifier = AcceptAnyCertificate(provider());
+        let verifier = AcceptAnyCertificate(provider()?);
         let config = builder()?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
@@ -139,12 +141,29 @@ impl Tls {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(crypto::ring::default_provider())
+#[cfg(feature = "tls-ring")]
+fn provider() -> Result<Arc<CryptoProvider>, TlsError> {
+    Ok(Arc::new(crypto::ring::default_provider()))
+}
+
+#[cfg(all(feature = "tls-aws-lc", not(feature = "tls-ring")))]
+fn provider() -> Result<Arc<CryptoProvider>, TlsError> {
+    Ok(Arc::new(crypto::aws_lc_rs::default_provider()))
+}
+
+#[cfg(not(any(feature = "tls-ring", feature = "tls-aws-lc")))]
+fn provider() -> Result<Arc<CryptoProvider>, TlsError> {
+    CryptoProvider::get_default().cloned().ok_or_else(|| {
+        TlsError::Config(
+            "no rustls crypto provider: enable the `tls-ring` or `tls-aws-lc` feature, \
+             or install one with `CryptoProvider::install_default`"
+                .to_owned(),
+        )
+    })
 }
 
 fn builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, TlsError> {
-    ClientConfig::builder_with_provider(provider())
+    ClientConfig::builder_with_provider(provider()?)
         .with_safe_default_protocol_versions()
         .map_err(|error| TlsError::Config(error.to_string()))
 }

@@ -4,11 +4,14 @@
 //! also on errors and panics.
 //!
 //! ```text
-//! cargo run -p memcache-tokio --example demo
+//! cargo demo   # the alias, in .cargo/config.toml, of the command below
+//! cargo run --release -p memcache-tokio --example demo
 //! ```
 //!
-//! Needs the `memcached` binary (`apt-get install -y memcached`), or `MEMCACHED_BIN`.
-//! The same tour runs on async-std: `cargo run -p memcache-async-std --example demo`.
+//! Needs the `memcached` binary, or `MEMCACHED_BIN` naming one; on Debian/Ubuntu a missing
+//! memcached is installed first when run as root or with passwordless sudo.
+//! The same tour runs on async-std:
+//! `cargo run -p memcache-async-std --example async_std_demo`.
 
 use std::io;
 use std::process::ExitCode;
@@ -21,15 +24,16 @@ mod local_memcached;
 #[path = "support/tour.rs"]
 mod tour;
 
-use local_memcached::{install_hint, LocalMemcached};
+use local_memcached::LocalMemcached;
 
 fn main() -> ExitCode {
     // The guards own the processes: they are killed when `servers` is dropped at the end
     // of `main`, or while a panic unwinds through it.
     let servers = match [LocalMemcached::start(), LocalMemcached::start()] {
         [Ok(first), Ok(second)] => [first, second],
+        // Not installed, and not installable from here: the message says what to install.
         [Err(error), _] | [_, Err(error)] if error.kind() == io::ErrorKind::NotFound => {
-            eprintln!("{}", install_hint());
+            eprintln!("{error}");
             return ExitCode::FAILURE;
         }
         [Err(error), _] | [_, Err(error)] => {

@@ -1,12 +1,22 @@
 //! Starts throwaway memcached servers for the demos (plain `std`, no async runtime).
 //!
-//! Shared by `memcache-tokio/examples/demo.rs` and `memcache-async-std/examples/demo.rs`
-//! (the latter includes this file with `#[path]`).
+//! Shared by `memcache-tokio/examples/demo.rs` and
+//! `memcache-async-std/examples/async_std_demo.rs` (the latter includes this file with
+//! `#[path]`).
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "debian_binary.rs"]
+mod debian_binary;
+
+use debian_binary::{running_as_root, DebianBinary};
+
+/// The memcached every server of this process runs.
+static MEMCACHED: DebianBinary = DebianBinary::new("memcached", "memcached", "MEMCACHED_BIN");
 
 /// A memcached process on a loopback port, killed when this guard is dropped (on normal
 /// exit, on `?` errors and on panics alike).
@@ -17,15 +27,20 @@ pub(crate) struct LocalMemcached {
 
 impl LocalMemcached {
     /// Starts `memcached` (or `$MEMCACHED_BIN`) on a free port of 127.0.0.1 and waits until
-    /// it accepts connections.
+    /// it accepts connections. A missing memcached is installed first when this process may
+    /// (see `debian_binary.rs`).
     ///
-    /// Fails with [`io::ErrorKind::NotFound`] when the binary is not installed.
+    /// Fails with [`io::ErrorKind::NotFound`], its message the one line saying what to
+    /// install, when the binary is missing.
     pub(crate) fn start() -> io::Result<LocalMemcached> {
+        let binary = MEMCACHED
+            .path()
+            .map_err(|hint| io::Error::new(io::ErrorKind::NotFound, hint))?;
         // The port is free when probed but another process could take it before memcached
         // binds; memcached then exits at once, and we try again with a fresh port.
         let mut last_error = None;
         for _ in 0..3 {
-            match Self::start_on(free_port()?) {
+            match Self::start_on(binary, free_port()?) {
                 Ok(server) => return Ok(server),
                 Err(error) if error.kind() == io::ErrorKind::NotFound => return Err(error),
                 Err(error) => last_error = Some(error),
@@ -34,8 +49,8 @@ impl LocalMemcached {
         Err(last_error.expect("at least one attempt"))
     }
 
-    fn start_on(port: u16) -> io::Result<LocalMemcached> {
-        let mut command = Command::new(binary());
+    fn start_on(binary: &Path, port: u16) -> io::Result<LocalMemcached> {
+        let mut command = Command::new(binary);
         command.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"]);
         if running_as_root() {
             // memcached refuses to run as root unless told which user to be.
@@ -99,35 +114,6 @@ impl Drop for LocalMemcached {
     }
 }
 
-/// The message to print when `memcached` cannot be found.
-pub(crate) fn install_hint() -> String {
-    format!(
-        "`{}` was not found: this demo starts its own memcached servers.\n\
-         Install memcached, then run the demo again:\n    \
-         apt-get install -y memcached    (Debian/Ubuntu; with sudo when not root)\n    \
-         brew install memcached          (macOS)\n\
-         or set MEMCACHED_BIN to the path of a memcached binary.",
-        binary()
-    )
-}
-
-fn binary() -> String {
-    std::env::var("MEMCACHED_BIN").unwrap_or_else(|_| "memcached".to_owned())
-}
-
 fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// Whether the real or effective user id is 0 (the `Uid:` line of `/proc/self/status`).
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                let ids = line.strip_prefix("Uid:")?;
-                Some(ids.split_whitespace().take(2).any(|id| id == "0"))
-            })
-        })
-        .unwrap_or(false)
 }
