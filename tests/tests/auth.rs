@@ -47,35 +47,43 @@ async fn authenticated_client_works() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_password_is_a_connect_error() {
+async fn wrong_password_is_an_auth_error_naming_the_node() {
     let auth = AuthServer::start();
     let client = Client::builder([auth.server.addr()])
         .credentials("alice", "looking-glass")
         .timeout(Some(Duration::from_secs(2)))
         .build()
         .unwrap();
-    match client.get("auth:key").await {
-        Err(Error::Connect { source, .. }) => {
-            assert_eq!(
-                source.kind(),
-                std::io::ErrorKind::PermissionDenied,
-                "{source}"
-            );
+    // The first call meets the refusal, and so do calls while the node backs off: the
+    // failure is remembered as what it is, not as a connect error.
+    for _ in 0..2 {
+        let error = client.get("auth:key").await.unwrap_err();
+        assert!(!error.is_transient(), "{error}");
+        assert!(error.to_string().contains(&auth.server.addr()), "{error}");
+        match error {
+            Error::Auth { node, message } => {
+                assert_eq!(node, auth.server.addr());
+                assert!(message.contains("refused the credentials"), "{message}");
+            }
+            other => panic!("expected an authentication error, got {other:?}"),
         }
-        other => panic!("expected a connect error, got {other:?}"),
     }
+    let metrics = client.metrics();
+    assert!(metrics[0].1.connections_failed >= 1, "{metrics:?}");
+    assert_eq!(metrics[0].1.connections, 0, "{metrics:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_credentials_surface_the_server_refusal() {
+async fn missing_credentials_are_an_auth_error() {
     let auth = AuthServer::start();
     let client = Client::builder([auth.server.addr()]).build().unwrap();
-    // The server refuses the connection's first command: a connect failure carrying the
-    // server's words, never a reply handed to the caller's request.
+    // The server refuses the connection's first command: an authentication failure
+    // carrying the server's words, never a reply handed to the caller's request.
     match client.get("auth:key").await {
-        Err(Error::Connect { source, .. }) => {
-            assert!(source.to_string().contains("unauthenticated"), "{source}")
+        Err(Error::Auth { node, message }) => {
+            assert_eq!(node, auth.server.addr());
+            assert!(message.contains("unauthenticated"), "{message}");
         }
-        other => panic!("expected a connect error, got {other:?}"),
+        other => panic!("expected an authentication error, got {other:?}"),
     }
 }

@@ -50,7 +50,7 @@ async fn stuck_check_is_not_delayed_by_an_answered_longer_deadline() {
     proxy.release();
     assert_eq!(value(a.await.unwrap()), "va");
     let b = b.await.unwrap();
-    assert!(matches!(b, Err(Error::Timeout)), "{b:?}");
+    assert!(matches!(b, Err(Error::Timeout { .. })), "{b:?}");
 
     // B is now the oldest request and overdue (200 ms + margin): the connection is stuck.
     // Closing it must not wait for A's deadline (5.5 s), although A is long answered.
@@ -153,7 +153,10 @@ async fn short_call_timeout_does_not_kill_a_connection_without_default_timeout()
     };
     wait_request(&lines, "get b");
     let impatient = impatient.await.unwrap();
-    assert!(matches!(impatient, Err(Error::Timeout)), "{impatient:?}");
+    assert!(
+        matches!(impatient, Err(Error::Timeout { .. })),
+        "{impatient:?}"
+    );
     // The subject is the passing of time: well past the impatient call's stuck deadline
     // (50 ms + 10 ms margin), the server is slow, not dead.
     tokio::time::sleep(Duration::from_millis(300)).await;

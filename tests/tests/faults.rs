@@ -242,7 +242,7 @@ async fn timed_out_caller_does_not_desynchronise_the_stream() {
     let lines = proxy.requests();
     proxy.hold();
     let result = client.get("a").timeout(Duration::from_millis(50)).await;
-    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
     wait_request(&lines, "get a");
     // The connection is behind `a`, whose reply is still on its way: `b` waits for it to
     // catch up (the pool may open no other connection) rather than queue behind it.
@@ -307,7 +307,7 @@ async fn stuck_connection_times_out_and_is_closed() {
     let elapsed = started.elapsed();
     // The caller's own timeout reports first; the connection, stuck behind the request,
     // is closed a little later.
-    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
     assert!(
         elapsed >= Duration::from_millis(250) && elapsed < PROMPT,
         "{elapsed:?}"
@@ -791,7 +791,7 @@ async fn timed_out_connection_takes_no_new_requests() {
     let lines = proxy.requests();
     proxy.hold_open();
     let result = client.get("a").await;
-    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
     wait_request(&lines, "get a");
 
     let right_after = {

@@ -255,7 +255,7 @@ async fn backpressure_stalled_node<R: Runtime + Default>() {
     let mut slowest = Duration::ZERO;
     for (task, (result, took)) in results.into_iter().enumerate() {
         match result {
-            Err(Error::Timeout) => {}
+            Err(Error::Timeout { .. }) => {}
             Err(Error::ConnectionLost { source, .. })
                 if source.kind() == std::io::ErrorKind::TimedOut => {}
             other => panic!("task {task}: expected a timeout, got {other:?}"),

@@ -155,7 +155,7 @@ async fn plaintext_client_fails_cleanly_against_a_tls_server() {
             Error::Connect { .. }
                 | Error::ConnectionLost { .. }
                 | Error::Protocol { .. }
-                | Error::Timeout
+                | Error::Timeout { .. }
         ),
         "{error:?}"
     );

@@ -588,8 +588,8 @@ async fn weighted_placement_agrees_with_the_client() {
     let (a, b) = (Memcached::start(), Memcached::start());
     let proxy = Nutcracker::start_with(&[Upstream::of(&a), Upstream::of(&b).weight(3)]);
     let direct = Client::builder(Vec::<String>::new())
-        .node(&a.addr(), 1)
-        .node(&b.addr(), 3)
+        .node(a.addr(), 1)
+        .node(b.addr(), 3)
         .distribution(Distribution::Ketama)
         .build()
         .unwrap();

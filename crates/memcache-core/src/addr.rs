@@ -105,6 +105,32 @@ impl std::str::FromStr for NodeAddr {
     }
 }
 
+/// Anything that names a node: a string in any form [`NodeAddr::parse`] accepts (`&str`,
+/// `String`, `&String`, ...) or a [`NodeAddr`]. The builder's node lists and the commands
+/// that address one node (`flush_all`, `stats`, ...) take it.
+pub trait IntoNodeAddr {
+    /// The node address.
+    fn into_node_addr(self) -> Result<NodeAddr, AddrParseError>;
+}
+
+impl<S: AsRef<str>> IntoNodeAddr for S {
+    fn into_node_addr(self) -> Result<NodeAddr, AddrParseError> {
+        NodeAddr::parse(self.as_ref())
+    }
+}
+
+impl IntoNodeAddr for NodeAddr {
+    fn into_node_addr(self) -> Result<NodeAddr, AddrParseError> {
+        Ok(self)
+    }
+}
+
+impl IntoNodeAddr for &NodeAddr {
+    fn into_node_addr(self) -> Result<NodeAddr, AddrParseError> {
+        Ok(self.clone())
+    }
+}
+
 impl TryFrom<&str> for NodeAddr {
     type Error = AddrParseError;
 

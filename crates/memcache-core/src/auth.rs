@@ -1,36 +1,38 @@
 //! memcached's ASCII authentication (`-Y` auth file): a `set` whose value is
 //! `<user> <password>`, sent before anything else on the connection.
 
-use std::io;
-
 use memproto::{Command, Reply, Store, StoreMode};
 
-use crate::connect::exchange;
+use crate::connect::{exchange, Failure};
 use crate::runtime::Socket;
 
+/// Authenticates the fresh connection `socket`. The server's refusal is a
+/// [`Failure::Refused`], kept apart from I/O failures so that callers learn that retrying
+/// cannot help.
 pub(crate) async fn authenticate(
     socket: &mut Box<dyn Socket>,
     user: &str,
     password: &str,
-) -> io::Result<()> {
-    let refused = |message: String| io::Error::new(io::ErrorKind::PermissionDenied, message);
+) -> Result<(), Failure> {
     let value = format!("{user} {password}");
     let command = Command::Store(Store::new(StoreMode::Set, b"auth", value.as_bytes()));
     let reply = exchange(socket, &command).await.map_err(|error| {
-        if error.kind() == io::ErrorKind::InvalidInput {
-            refused(format!("credentials cannot be sent: {error}"))
+        if error.kind() == std::io::ErrorKind::InvalidInput {
+            // The encoder refused the command: the credentials themselves are unusable.
+            Failure::Refused(format!("credentials cannot be sent: {error}"))
         } else {
-            error
+            Failure::Io(error)
         }
     })?;
     match reply {
         Reply::Stored => Ok(()),
-        Reply::Error(error) => Err(refused(format!(
-            "authentication failed: {}",
+        Reply::Error(error) => Err(Failure::Refused(format!(
+            "the server refused the credentials: {}",
             String::from_utf8_lossy(&error.message)
         ))),
-        other => Err(refused(format!(
-            "unexpected authentication reply {other:?}"
+        other => Err(Failure::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("unexpected authentication reply {other:?}"),
         ))),
     }
 }

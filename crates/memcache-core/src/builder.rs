@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use memproto::Limits;
 
-use crate::addr::NodeAddr;
+use crate::addr::{IntoNodeAddr, NodeAddr};
 use crate::client::Client;
 use crate::config::{Config, ConfigError};
 use crate::discovery::Discovery;
 use crate::error::Error;
 use crate::events::ClusterEvents;
 use crate::protocol::Protocol;
+use crate::retry::RetryPolicy;
 use crate::router::Distribution;
 
 /// emcache's default batch size.
@@ -30,12 +31,13 @@ pub struct ClientBuilder<R: Runtime> {
 }
 
 impl<R: Runtime> ClientBuilder<R> {
-    /// A builder for `nodes` (`host:port`, `[v6]:port`, or unix socket paths), driven by
-    /// `runtime`. Each node has weight 1 (weights matter for ketama only).
-    pub fn with_runtime<I, A>(runtime: R, nodes: I) -> Self
+    /// A builder for `nodes` (strings such as `host:port`, `[v6]:port`,
+    /// `memcache://host:port`, unix socket paths, or [`NodeAddr`]s), driven by `runtime`.
+    /// Each node has weight 1 (weights matter for ketama only).
+    pub fn with_runtime<I>(runtime: R, nodes: I) -> Self
     where
-        I: IntoIterator<Item = A>,
-        A: AsRef<str>,
+        I: IntoIterator,
+        I::Item: IntoNodeAddr,
     {
         let mut builder = ClientBuilder {
             runtime,
@@ -43,7 +45,7 @@ impl<R: Runtime> ClientBuilder<R> {
             error: None,
         };
         for node in nodes {
-            builder = builder.node(node.as_ref(), 1);
+            builder = builder.node(node, 1);
         }
         builder
     }
@@ -95,14 +97,44 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
-    /// Adds a node with a ketama weight.
-    pub fn node(mut self, addr: &str, weight: u32) -> Self {
-        match NodeAddr::parse(addr) {
+    /// Adds a node (a string or a [`NodeAddr`]) with a ketama weight.
+    pub fn node(mut self, addr: impl IntoNodeAddr, weight: u32) -> Self {
+        match addr.into_node_addr() {
             Ok(addr) => self.config.nodes.push((addr, weight)),
             Err(error) => {
                 self.error.get_or_insert(error.into());
             }
         }
+        self
+    }
+
+    /// Tries failed requests again under `policy`: reads after any transient failure,
+    /// other requests only when they never reached the server, all within the
+    /// operation's timeout (see [`RetryPolicy`]). Off by default: a failure is returned
+    /// at once.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use memcache_tokio::{Client, RetryPolicy};
+    ///
+    /// let client = Client::builder(["127.0.0.1:11211"])
+    ///     .retry(RetryPolicy::new(2).backoff(Duration::from_millis(5), Duration::from_millis(50)))
+    ///     .build()?;
+    /// # Ok::<(), memcache_tokio::Error>(())
+    /// ```
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.config.retry = Some(policy);
+        self
+    }
+
+    /// Reads (`get` and its family, the `*_many` fetches) answer a miss instead of an error
+    /// when their node is unavailable: it cannot be connected to, the connection fails, the
+    /// read times out, or no node is left to route to. A cache outage then degrades to
+    /// misses, which the caller handles anyway, and each such miss is counted in
+    /// [`NodeMetrics::unavailable_misses`](crate::NodeMetrics). Writes still fail. Off by
+    /// default.
+    pub fn miss_on_unavailable(mut self, enabled: bool) -> Self {
+        self.config.miss_on_unavailable = enabled;
         self
     }
 

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::future::{join_all, select, Either};
 use memproto::{Command, Exptime, Reply, ServerError, ServerErrorKind};
 
-use crate::addr::NodeAddr;
+use crate::addr::{IntoNodeAddr, NodeAddr};
 use crate::batch::BatchKey;
 use crate::builder::ClientBuilder;
 use crate::config::Config;
@@ -57,11 +57,12 @@ impl<R: Runtime> fmt::Debug for Client<R> {
 }
 
 impl<R: Runtime + Default> Client<R> {
-    /// A builder for a client of `nodes` (`host:port`, `[v6]:port`, or unix socket paths).
-    pub fn builder<I, A>(nodes: I) -> ClientBuilder<R>
+    /// A builder for a client of `nodes`: strings (`host:port`, `[v6]:port`,
+    /// `memcache://host:port`, a unix socket path or `unix:///path`) or [`NodeAddr`]s.
+    pub fn builder<I>(nodes: I) -> ClientBuilder<R>
     where
-        I: IntoIterator<Item = A>,
-        A: AsRef<str>,
+        I: IntoIterator,
+        I::Item: IntoNodeAddr,
     {
         ClientBuilder::with_runtime(R::default(), nodes)
     }
@@ -71,42 +72,6 @@ impl<R: Runtime + Default> Client<R> {
     /// [`ClientBuilder::connect`].
     pub fn discover(endpoint: &str) -> ClientBuilder<R> {
         ClientBuilder::with_runtime(R::default(), [""; 0]).autodiscovery(endpoint)
-    }
-}
-
-/// Names a node for the commands that address one node (`flush_all`, `stats`, ...).
-pub trait IntoNodeAddr {
-    /// The node address.
-    fn into_node_addr(self) -> Result<NodeAddr>;
-}
-
-impl IntoNodeAddr for &str {
-    fn into_node_addr(self) -> Result<NodeAddr> {
-        NodeAddr::parse(self).map_err(|_| Error::UnknownNode(self.to_owned()))
-    }
-}
-
-impl IntoNodeAddr for &String {
-    fn into_node_addr(self) -> Result<NodeAddr> {
-        self.as_str().into_node_addr()
-    }
-}
-
-impl IntoNodeAddr for String {
-    fn into_node_addr(self) -> Result<NodeAddr> {
-        self.as_str().into_node_addr()
-    }
-}
-
-impl IntoNodeAddr for NodeAddr {
-    fn into_node_addr(self) -> Result<NodeAddr> {
-        Ok(self)
-    }
-}
-
-impl IntoNodeAddr for &NodeAddr {
-    fn into_node_addr(self) -> Result<NodeAddr> {
-        Ok(self.clone())
     }
 }
 
@@ -150,6 +115,13 @@ impl<R: Runtime> Client<R> {
     /// when the grace runs out fail with [`Error::Closed`]. Closing applies to every clone.
     ///
     /// Dropping the last clone closes the client the same way, without waiting.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// client.close().await; // requests in flight finish, new ones fail with Error::Closed
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn close(&self) {
         let inner = &self.inner;
         inner.closed.store(true, Ordering::Release);
@@ -172,6 +144,15 @@ impl<R: Runtime> Client<R> {
     }
 
     /// The nodes, in order: as configured, or as last discovered.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// for node in client.nodes() {
+    ///     println!("{node}: {}", client.version(&node).await?);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn nodes(&self) -> Vec<NodeAddr> {
         self.inner
             .members()
@@ -183,11 +164,27 @@ impl<R: Runtime> Client<R> {
 
     /// Nodes that are healthy (the last connection attempt, or one of the few before it,
     /// succeeded).
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// println!("{} of {} nodes healthy", client.healthy_nodes().len(), client.nodes().len());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn healthy_nodes(&self) -> Vec<NodeAddr> {
         self.nodes_where(true)
     }
 
     /// Nodes declared unhealthy after repeated connection failures.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// for node in client.unhealthy_nodes() {
+    ///     eprintln!("{node} is failing to connect");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn unhealthy_nodes(&self) -> Vec<NodeAddr> {
         self.nodes_where(false)
     }
@@ -204,7 +201,18 @@ impl<R: Runtime> Client<R> {
             .collect()
     }
 
-    /// Each node's counters.
+    /// Each node's counters: connections, requests, fetch hits and misses, timeouts, and
+    /// request latency percentiles ([`NodeMetrics::latency`]). Always kept, whatever the
+    /// features; reading them copies a few kilobytes per node.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// for (node, metrics) in client.metrics() {
+    ///     println!("{node}: {} requests, {} hits, p99 {:?}", metrics.requests, metrics.hits, metrics.latency.p99);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn metrics(&self) -> Vec<(NodeAddr, NodeMetrics)> {
         self.inner
             .members()
@@ -218,6 +226,13 @@ impl<R: Runtime> Client<R> {
     ///
     /// # Errors
     /// [`Error::NoAvailableNodes`] when every node was purged from routing.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// println!("user:42 lives on {}", client.node_for("user:42")?);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn node_for(&self, key: impl AsRef<[u8]>) -> Result<NodeAddr> {
         Ok(self.inner.route(key.as_ref())?.addr.clone())
     }
@@ -244,7 +259,9 @@ impl<R: Runtime> Inner<R> {
     }
 
     pub(crate) fn node(&self, node: impl IntoNodeAddr) -> Result<NodeRef<'_, R>> {
-        let addr = node.into_node_addr()?;
+        let addr = node
+            .into_node_addr()
+            .map_err(|error| Error::UnknownNode(error.0))?;
         let members = self.members();
         members
             .position(&addr)
@@ -310,7 +327,8 @@ impl<R: Runtime> Inner<R> {
     ) -> Result<Reply> {
         let timeout = self.timeout(options.timeout);
         let call = self.call_for(encode, timeout, options, None, affinity);
-        node.request(&call).await
+        self.retrying(options.idempotent, call.deadline, || node.request(&call))
+            .await
     }
 
     /// Sends a one-node command and returns its reply, or with `noreply` queues it
@@ -347,7 +365,8 @@ impl<R: Runtime> Inner<R> {
             with_cas,
         });
         let call = self.call_for(encode, timeout, options, batch, Affinity::of_key(key));
-        node.request(&call).await
+        self.retrying(options.idempotent, call.deadline, || node.request(&call))
+            .await
     }
 
     /// Queues a command without waiting for its reply. The connection still reads the reply
@@ -373,6 +392,19 @@ pub(crate) struct CallOptions {
     pub(crate) timeout: Option<Option<Duration>>,
     /// Fail with [`Error::Overloaded`] instead of waiting for room.
     pub(crate) no_wait: bool,
+    /// Running the request twice has the effect of running it once (a read), so the
+    /// retry policy may retry it after any transient failure.
+    pub(crate) idempotent: bool,
+}
+
+impl CallOptions {
+    /// The options of a read: retried after any transient failure.
+    pub(crate) fn read() -> Self {
+        CallOptions {
+            idempotent: true,
+            ..CallOptions::default()
+        }
+    }
 }
 
 /// How long [`Client::close`] waits for aborted connections to end.

@@ -39,6 +39,10 @@ pub(crate) struct Config {
     /// How long [`crate::Client::close`] lets requests in flight finish.
     pub(crate) close_grace: Duration,
     pub(crate) events: Option<Arc<dyn ClusterEvents>>,
+    /// Failed requests are tried again under this policy.
+    pub(crate) retry: Option<crate::retry::RetryPolicy>,
+    /// Reads answer a miss instead of failing when a node is unavailable.
+    pub(crate) miss_on_unavailable: bool,
     pub(crate) credentials: Option<(String, String)>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::Tls>,
@@ -59,6 +63,8 @@ impl fmt::Debug for Config {
             .field("purge_unhealthy_nodes", &self.purge_unhealthy_nodes)
             .field("wait_when_full", &self.wait_when_full)
             .field("close_grace", &self.close_grace)
+            .field("retry", &self.retry)
+            .field("miss_on_unavailable", &self.miss_on_unavailable)
             .field(
                 "credentials",
                 &self.credentials.as_ref().map(|(user, _)| user),
@@ -97,6 +103,8 @@ impl Config {
             wait_when_full: true,
             close_grace: Duration::from_secs(5),
             events: None,
+            retry: None,
+            miss_on_unavailable: false,
             credentials: None,
             #[cfg(feature = "tls")]
             tls: None,

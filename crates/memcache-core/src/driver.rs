@@ -20,8 +20,8 @@ use crate::engine::connection::WRITE_HIGH_WATER;
 use crate::engine::request::Outcome;
 use crate::engine::ConnCell;
 use crate::error::Error;
-use crate::events::Counters;
 use crate::node::Node;
+use crate::observe::{self, Counters};
 use crate::runtime::{Runtime, Socket};
 
 /// Small reads go through a scratch buffer of this size, zeroed once...
@@ -107,8 +107,8 @@ impl<R: Runtime> Driver<R> {
             return;
         }
         let closed = self.cell.lock().close(error.clone());
-        Counters::bump(&self.counters.connections_closed);
-        self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+        observe::disconnected(&self.name, &error);
+        self.counters.closed();
         self.counters
             .requests_failed
             .fetch_add(closed.failed, Ordering::Relaxed);

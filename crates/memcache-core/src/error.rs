@@ -28,9 +28,13 @@ pub enum Error {
     /// `incr`/`decr` on a value that is not a decimal `u64`.
     #[error("value is not a number")]
     NotNumeric,
-    /// The operation did not finish within its timeout. Its reply, if it comes, is discarded.
-    #[error("operation timed out")]
-    Timeout,
+    /// The operation did not finish within its timeout (or the configuration endpoint did
+    /// not answer within the discovery timeout). Its reply, if it comes, is discarded.
+    #[error("operation on {node} timed out")]
+    Timeout {
+        /// The node (or configuration endpoint) that did not answer in time, as configured.
+        node: String,
+    },
     /// Routing has no node to use (every node was removed as unhealthy).
     #[error("no available node")]
     NoAvailableNodes,
@@ -44,6 +48,16 @@ pub enum Error {
         node: String,
         /// The last connection error.
         source: Arc<io::Error>,
+    },
+    /// The server rejected the client's credentials ([`crate::ClientBuilder::credentials`]),
+    /// or requires credentials and none were configured. Retrying cannot help: fix the
+    /// credentials or the server's user file.
+    #[error("authentication to {node} failed: {message}")]
+    Auth {
+        /// The node, as configured.
+        node: String,
+        /// What the server (or the client, for credentials it cannot send) said.
+        message: String,
     },
     /// The connection failed while the request was on it (reset, closed by the server,
     /// stuck past the timeout). The request may or may not have been executed.
@@ -100,19 +114,170 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the operation may succeed if simply retried (timeouts and connection
-    /// failures).
+    /// Whether the same request, sent again later, may succeed: the failure came from the
+    /// state of a node, a connection or the network, not from the request or its data.
+    ///
+    /// Transient:
+    /// - [`Error::Timeout`]: the reply was late, not refused; the server or the network may
+    ///   be faster next time.
+    /// - [`Error::Connect`]: the node may come back (a restart, a network blip). While the
+    ///   node backs off after failed attempts, retries fail at once with the same error
+    ///   until the backoff ends.
+    /// - [`Error::ConnectionLost`]: the retry goes on another connection.
+    /// - [`Error::Overloaded`]: room frees as replies arrive.
+    /// - [`Error::NoAvailableNodes`]: nodes removed as unhealthy return once a reconnect
+    ///   succeeds.
+    /// - [`Error::Protocol`], except a reply over the configured limits: the connection was
+    ///   closed, so the retry goes on a fresh connection whose stream is in sync. A line,
+    ///   value or reply over the client's limits (`LineTooLong`, `ValueTooLarge`,
+    ///   `TooManyLines`) is not transient: the same item breaks the same limit again.
+    ///
+    /// Not transient: everything else. [`Error::Auth`], [`Error::Invalid`],
+    /// [`Error::Config`], [`Error::UnknownNode`] and [`Error::Discovery`] need a change of
+    /// credentials, input or configuration; [`Error::NotStored`], [`Error::Exists`],
+    /// [`Error::NotFound`] and [`Error::NotNumeric`] are the server's answer about the
+    /// data, which a retry gets again; [`Error::Closed`] is final. [`Error::UnknownCommand`],
+    /// [`Error::Client`] and [`Error::UnexpectedReply`] are deliberate answers the server
+    /// gives every time. [`Error::Server`] is not transient either: memcached's server
+    /// errors are "object too large", which repeats for the same value, and "out of
+    /// memory", which lasts until items expire or are evicted, longer than a prompt retry
+    /// waits; retry those yourself, after a backoff, if your servers evict.
+    ///
+    /// Whether retrying is *safe* is another question: a timed-out or lost request may
+    /// have been executed, so only idempotent requests should be retried after those.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Error::Timeout
-                | Error::Connect { .. }
-                | Error::ConnectionLost { .. }
-                | Error::Protocol { .. }
-                | Error::Overloaded { .. }
-        )
+        match self {
+            Error::Timeout { .. }
+            | Error::Connect { .. }
+            | Error::ConnectionLost { .. }
+            | Error::Overloaded { .. }
+            | Error::NoAvailableNodes => true,
+            Error::Protocol { source, .. } => !matches!(
+                source,
+                DecodeError::LineTooLong { .. }
+                    | DecodeError::ValueTooLarge { .. }
+                    | DecodeError::TooManyLines { .. }
+            ),
+            // Every other variant is an answer or a mistake a retry meets again; new
+            // variants are not transient unless listed above.
+            _ => false,
+        }
     }
 }
 
 /// The result type of every client operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use memproto::DecodeError;
+
+    use super::*;
+    use crate::discovery::DiscoveryError;
+
+    fn io_error() -> Arc<io::Error> {
+        Arc::new(io::Error::from(io::ErrorKind::ConnectionReset))
+    }
+
+    fn protocol(source: DecodeError) -> Error {
+        Error::Protocol {
+            node: "cache-1:11211".into(),
+            source,
+        }
+    }
+
+    /// Every variant, with whether it is transient.
+    fn every_variant() -> Vec<(Error, bool)> {
+        let node = || "cache-1:11211".to_owned();
+        vec![
+            (Error::Timeout { node: node() }, true),
+            (
+                Error::Connect {
+                    node: node(),
+                    source: io_error(),
+                },
+                true,
+            ),
+            (
+                Error::ConnectionLost {
+                    node: node(),
+                    source: io_error(),
+                },
+                true,
+            ),
+            (Error::Overloaded { node: node() }, true),
+            (Error::NoAvailableNodes, true),
+            (protocol(DecodeError::BareLineFeed), true),
+            (protocol(DecodeError::MissingDataTerminator), true),
+            (protocol(DecodeError::LineTooLong { max: 2048 }), false),
+            (
+                protocol(DecodeError::ValueTooLarge { len: 10, max: 1 }),
+                false,
+            ),
+            (protocol(DecodeError::TooManyLines { max: 10 }), false),
+            (
+                Error::Auth {
+                    node: node(),
+                    message: "authentication failure".into(),
+                },
+                false,
+            ),
+            (Error::Invalid(EncodeError::NoKeys), false),
+            (Error::NotStored, false),
+            (Error::Exists, false),
+            (Error::NotFound, false),
+            (Error::NotNumeric, false),
+            (Error::UnknownNode(node()), false),
+            (Error::UnknownCommand("ERROR".into()), false),
+            (Error::Client("bad data chunk".into()), false),
+            (Error::Server("out of memory storing object".into()), false),
+            (Error::Server("object too large for cache".into()), false),
+            (Error::UnexpectedReply("STORED".into()), false),
+            (
+                Error::Discovery {
+                    endpoint: node(),
+                    source: DiscoveryError::Malformed("no nodes"),
+                },
+                false,
+            ),
+            (Error::Closed, false),
+            (Error::Config(ConfigError::NoNodes), false),
+        ]
+    }
+
+    #[test]
+    fn is_transient_answers_for_every_variant() {
+        for (error, transient) in every_variant() {
+            assert_eq!(error.is_transient(), transient, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn node_level_errors_name_their_node() {
+        for (error, _) in every_variant() {
+            let named = matches!(
+                error,
+                Error::Timeout { .. }
+                    | Error::Connect { .. }
+                    | Error::ConnectionLost { .. }
+                    | Error::Overloaded { .. }
+                    | Error::Protocol { .. }
+                    | Error::Auth { .. }
+                    | Error::UnknownNode(_)
+                    | Error::Discovery { .. }
+            );
+            if named {
+                assert!(error.to_string().contains("cache-1:11211"), "{error}");
+            }
+        }
+        assert_eq!(
+            Error::Timeout {
+                node: "cache-1:11211".into()
+            }
+            .to_string(),
+            "operation on cache-1:11211 timed out"
+        );
+    }
+}

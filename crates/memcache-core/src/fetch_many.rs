@@ -2,12 +2,12 @@
 //! as multi-key `get` lines within the server's line limit (classic) or as quiet `mg`
 //! batches in which misses cost nothing (meta), all nodes at once.
 
-use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::try_join_all;
+use futures::future::{join_all, try_join_all};
 use memproto::{Command, Reply, Retrieve, MAX_COMMAND_LINE};
 
 use crate::client::{values, CallOptions, Inner};
@@ -16,30 +16,62 @@ use crate::engine::payload::Payload;
 use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
 use crate::item::Item;
+use crate::item_map::{ItemMap, PartialItems};
 use crate::members::Members;
 use crate::node::Node;
 use crate::protocol::Token;
 use crate::quiet::{self, QuietBatch};
 use crate::runtime::Runtime;
 
+/// What a multi-key fetch does when a node fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gather {
+    /// The first failure fails the call and drops the rest.
+    Strict,
+    /// Every node is waited for; the failures are listed beside what the others had.
+    Partial,
+}
+
+impl Gather {
+    /// Runs one future per request: all of them, or until the first failure.
+    async fn run<T, F>(self, requests: impl Iterator<Item = F>) -> Result<Vec<Result<T>>>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        match self {
+            Gather::Strict => Ok(try_join_all(requests).await?.into_iter().map(Ok).collect()),
+            Gather::Partial => Ok(join_all(requests).await),
+        }
+    }
+}
+
 impl<R: Runtime> Inner<R> {
-    /// Fetches many keys. The first failure fails the call and drops the rest.
+    /// Fetches many keys. Invalid keys fail the call before anything is sent; a node's
+    /// failure fails it too, or with [`Gather::Partial`] is listed in the result.
     pub(crate) async fn retrieve_many(
         &self,
         fetch: Fetch,
         keys: &[&[u8]],
         options: CallOptions,
-    ) -> Result<HashMap<Bytes, Item>> {
+        gather: Gather,
+    ) -> Result<PartialItems> {
         // One membership for the whole call.
         let members = self.members();
         let per_node = split_by_node(&members, keys)?;
         if fetch.is_meta(self.config.protocol) {
-            self.fetch_meta(&members, fetch, &per_node, keys.len(), options)
+            self.fetch_meta(&members, fetch, &per_node, keys.len(), options, gather)
                 .await
         } else {
-            self.fetch_classic(&members, fetch, &per_node, keys.len(), options)
+            self.fetch_classic(&members, fetch, &per_node, keys.len(), options, gather)
                 .await
         }
+    }
+}
+
+/// Lists `node`'s failure once, however many of its requests failed.
+fn note_failure<R: Runtime>(result: &mut PartialItems, node: &Node<R>, error: Error) {
+    if !result.errors.iter().any(|(failed, _)| *failed == node.addr) {
+        result.errors.push((node.addr.clone(), error));
     }
 }
 
@@ -86,7 +118,8 @@ impl<R: Runtime> Inner<R> {
         per_node: &[Vec<&[u8]>],
         expected: usize,
         options: CallOptions,
-    ) -> Result<HashMap<Bytes, Item>> {
+        gather: Gather,
+    ) -> Result<PartialItems> {
         let mut chunks = Vec::new();
         for (index, node_keys) in per_node.iter().enumerate() {
             for chunk in line_chunks(node_keys) {
@@ -100,20 +133,37 @@ impl<R: Runtime> Inner<R> {
             }
         }
         let timeout = self.timeout(options.timeout);
+        let nodes: Vec<usize> = chunks.iter().map(|(index, _, _)| *index).collect();
         let calls = chunks.into_iter().map(|(index, retrieve, encoded)| {
-            self.retrieve_chunk(&members.nodes[index], retrieve, encoded, timeout, options)
+            let node = &members.nodes[index];
+            async move {
+                values(
+                    self.retrieve_chunk(node, retrieve, encoded, timeout, options)
+                        .await?,
+                )
+            }
         });
-        // Every request carries the same deadline; the first failure fails the call.
-        let replies = try_join_all(calls).await?;
-        let mut found = HashMap::with_capacity(expected);
-        for reply in replies {
-            for mut item in values(reply)? {
-                // Taken, not cloned: one reference-count update fewer per key.
-                let key = std::mem::take(&mut item.key);
-                found.insert(key, Item::from_wire(item, fetch.return_flags));
+        // Every request carries the same deadline.
+        let replies = gather.run(calls).await?;
+        let mut result = PartialItems {
+            items: ItemMap::with_capacity(expected),
+            errors: Vec::new(),
+        };
+        for (index, items) in nodes.into_iter().zip(replies) {
+            match items {
+                Ok(items) => {
+                    for mut item in items {
+                        // Taken, not cloned: one reference-count update fewer per key.
+                        let key = std::mem::take(&mut item.key);
+                        result
+                            .items
+                            .insert(key, Item::from_wire(item, fetch.return_flags));
+                    }
+                }
+                Err(error) => note_failure(&mut result, &members.nodes[index], error),
             }
         }
-        Ok(found)
+        Ok(result)
     }
 
     /// Sends one chunk of a multi-key retrieval, already encoded (to refuse invalid keys
@@ -137,7 +187,13 @@ impl<R: Runtime> Inner<R> {
         };
         let affinity = Affinity::of_keys(chunk.keys);
         let call = self.call_for(&encode, timeout, options, None, affinity);
-        node.request(&call).await
+        let reply = self
+            .retrying(options.idempotent, call.deadline, || node.request(&call))
+            .await?;
+        if let Reply::Values(items) = &reply {
+            node.fetched_many(items.len(), chunk.keys.len());
+        }
+        Ok(reply)
     }
 
     async fn fetch_meta(
@@ -147,7 +203,8 @@ impl<R: Runtime> Inner<R> {
         per_node: &[Vec<&[u8]>],
         expected: usize,
         options: CallOptions,
-    ) -> Result<HashMap<Bytes, Item>> {
+        gather: Gather,
+    ) -> Result<PartialItems> {
         let encoder = &self.config.encoder;
         let protocol = self.config.protocol;
         let limits = &self.config.connection.limits;
@@ -177,19 +234,34 @@ impl<R: Runtime> Inner<R> {
         let calls = batches.iter().map(|(node, keys, encoded)| async move {
             let encode = || Ok(encoded.clone());
             let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(keys));
-            let replies = members.nodes[*node].request_batch(&call).await?;
-            quiet::command_replies(replies, keys.len())
-        });
-        let replies = try_join_all(calls).await?;
-        let mut found = HashMap::with_capacity(expected);
-        for ((_, keys, _), replies) in batches.iter().zip(replies) {
+            let node = &members.nodes[*node];
+            let replies = self
+                .retrying(options.idempotent, call.deadline, || {
+                    node.request_batch(&call)
+                })
+                .await?;
+            let replies = quiet::command_replies(replies, keys.len())?;
+            let mut items = Vec::with_capacity(replies.len());
             for (key, reply) in keys.iter().zip(replies) {
                 if let Some(item) = dialect::fetched(reply, fetch)? {
-                    found.insert(Bytes::copy_from_slice(key), item);
+                    items.push((Bytes::copy_from_slice(key), item));
                 }
             }
+            node.fetched_many(items.len(), keys.len());
+            Ok(items)
+        });
+        let replies = gather.run(calls).await?;
+        let mut result = PartialItems {
+            items: ItemMap::with_capacity(expected),
+            errors: Vec::new(),
+        };
+        for ((node, _, _), items) in batches.iter().zip(replies) {
+            match items {
+                Ok(items) => result.items.extend(items),
+                Err(error) => note_failure(&mut result, &members.nodes[*node], error),
+            }
         }
-        Ok(found)
+        Ok(result)
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::addr::NodeAddr;
 use crate::events::ClusterEvents;
+use crate::observe;
 use crate::router::{Distribution, Router};
 
 /// Which nodes are healthy, and which receive keys.
@@ -114,8 +115,11 @@ impl Health {
                     .unwrap_or_else(|poisoned| poisoned.into_inner()) = rebuilt;
             }
         }
+        let Some((node, _)) = self.nodes.get(index) else {
+            return;
+        };
+        observe::health_changed(node, healthy);
         if let Some(events) = &self.events {
-            let node = &self.nodes[index].0;
             if healthy {
                 events.on_node_healthy(node);
             } else {

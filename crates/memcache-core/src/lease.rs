@@ -39,6 +39,19 @@ impl<R: Runtime> Client<R> {
     /// creates an empty placeholder that lives for `lease` and hands the win to exactly one
     /// caller; everyone else gets [`Lease::Pending`] until the winner stores the value or
     /// the lease runs out.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// use memcache_tokio::Lease;
+    /// match client.lease("report", Duration::from_secs(30)).await? {
+    ///     Lease::Hit(item) => println!("cached: {:?}", item.value),
+    ///     Lease::Won { .. } => client.set("report", "recomputed").await?,
+    ///     Lease::Pending { previous } => println!("being recomputed; stale: {previous:?}"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn lease<K: AsRef<[u8]>>(&self, key: K, lease: Duration) -> LeaseRequest<'_, R, K> {
         LeaseRequest {
             client: self,
@@ -52,9 +65,46 @@ impl<R: Runtime> Client<R> {
     /// Marks `key` stale instead of deleting it (meta `md` with `I`), keeping the old value
     /// for `grace`: the next [`Client::lease`] wins the right to recompute it while the
     /// others are served the stale value. Fails with [`Error::NotFound`] for a missing key.
-    pub async fn invalidate<K: AsRef<[u8]>>(&self, key: K, grace: Duration) -> Result<()> {
-        let inner = &self.inner;
-        let key = key.as_ref();
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// client
+    ///     .invalidate("report", Duration::from_secs(30))
+    ///     .timeout(Duration::from_millis(100))
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn invalidate<K: AsRef<[u8]>>(
+        &self,
+        key: K,
+        grace: Duration,
+    ) -> InvalidateRequest<'_, R, K> {
+        InvalidateRequest {
+            client: self,
+            key,
+            grace,
+            options: CallOptions::default(),
+        }
+    }
+}
+
+/// A [`Client::invalidate`] request.
+#[must_use = "requests do nothing unless awaited"]
+pub struct InvalidateRequest<'c, R: Runtime, K> {
+    client: &'c Client<R>,
+    key: K,
+    grace: Duration,
+    options: CallOptions,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> InvalidateRequest<'c, R, K> {
+    timeout_setters!();
+
+    async fn run(self) -> Result<()> {
+        let inner = &self.client.inner;
+        let key = self.key.as_ref();
         let command = Command::MetaDelete(MetaDelete {
             key,
             common: MetaCommon {
@@ -62,24 +112,28 @@ impl<R: Runtime> Client<R> {
                 ..MetaCommon::default()
             },
             invalidate: true,
-            exptime: Some(resolve(Exptime::After(grace))),
+            exptime: Some(resolve(Exptime::After(self.grace))),
             ..MetaDelete::default()
         });
         let encode = || inner.encode(&command, key.len());
         let node = inner.route(key)?;
         match inner
-            .call(
-                &node,
-                &encode,
-                CallOptions::default(),
-                Affinity::of_key(key),
-            )
+            .call(&node, &encode, self.options, Affinity::of_key(key))
             .await?
         {
             Reply::Meta(reply) if reply.status == MetaStatus::Hd => Ok(()),
             Reply::Meta(reply) if reply.status == MetaStatus::Nf => Err(Error::NotFound),
             other => Err(unexpected(other)),
         }
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for InvalidateRequest<'c, R, K> {
+    type Output = Result<()>;
+    type IntoFuture = RequestFuture<'c, ()>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
     }
 }
 

@@ -26,39 +26,46 @@ mod error;
 mod events;
 mod fetch_many;
 mod health;
+mod histogram;
 mod item;
+mod item_map;
 mod lease;
 mod many;
 mod members;
 mod node;
+mod observe;
 mod ops;
 mod protocol;
 mod quiet;
+mod retry;
 pub mod router;
 mod runtime;
 #[cfg(feature = "tls")]
 mod tls;
+mod unavailable;
 
-pub use addr::{AddrParseError, NodeAddr};
+pub use addr::{AddrParseError, IntoNodeAddr, NodeAddr};
 pub use builder::ClientBuilder;
 pub use bytes::{self, Bytes};
-pub use client::{Client, IntoNodeAddr};
+pub use client::Client;
 pub use config::ConfigError;
 pub use discovery::DiscoveryError;
 pub use error::{Error, Result};
-pub use events::{ClusterEvents, NodeMetrics};
+pub use events::{ClusterEvents, LatencySummary, NodeMetrics};
 /// The rustls crate, for building a custom [`Tls`] configuration with [`Tls::new`].
 #[cfg(feature = "tls")]
 pub use futures_rustls::rustls;
 pub use item::{Item, ItemInfo};
-pub use lease::{Lease, LeaseRequest};
+pub use item_map::{ItemMap, PartialItems};
+pub use lease::{InvalidateRequest, Lease, LeaseRequest};
 pub use many::{KeyManyRequest, KeyResults, StoreManyRequest};
 pub use memproto::{self, Exptime, Limits};
 pub use ops::{
     ArithRequest, GetManyRequest, GetRequest, KeyRequest, NoReplyRequest, NodeRequest,
-    RequestFuture, StoreRequest,
+    PartialGetManyRequest, RequestFuture, StoreRequest,
 };
 pub use protocol::Protocol;
+pub use retry::RetryPolicy;
 pub use router::Distribution;
 pub use runtime::{Runtime, Socket, SocketOptions};
 #[cfg(feature = "tls")]

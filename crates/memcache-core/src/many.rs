@@ -38,6 +38,14 @@ impl<R: Runtime> Client<R> {
     ///
     /// Sent as meta commands: needs memcached 1.6 or later (not twemproxy). Invalid keys
     /// and oversized values fail the whole call before anything is sent.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let results = client.set_many([("a", "1"), ("b", "2")]).await?;
+    /// assert!(results.values().all(Result::is_ok));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn set_many<I, K, V>(&self, items: I) -> StoreManyRequest<'_, R, K, V>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -49,6 +57,18 @@ impl<R: Runtime> Client<R> {
 
     /// Stores each item only if its key is absent, in one round trip per node; a key that
     /// exists gets [`Error::NotStored`]. See [`Client::set_many`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let results = client.add_many([("a", "1"), ("b", "2")]).await?;
+    /// for (key, result) in &results {
+    ///     if result.is_err() {
+    ///         println!("{key:?} was already there");
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn add_many<I, K, V>(&self, items: I) -> StoreManyRequest<'_, R, K, V>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -60,6 +80,13 @@ impl<R: Runtime> Client<R> {
 
     /// Deletes many keys in one round trip per node; a missing key gets
     /// [`Error::NotFound`]. See [`Client::set_many`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let results = client.delete_many(["a", "b"]).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn delete_many<I>(&self, keys: I) -> KeyManyRequest<'_, R, I::Item>
     where
         I: IntoIterator,
@@ -70,6 +97,14 @@ impl<R: Runtime> Client<R> {
 
     /// Sets a new expiration on many keys in one round trip per node; a missing key gets
     /// [`Error::NotFound`]. See [`Client::set_many`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// let results = client.touch_many(["a", "b"], Duration::from_secs(60)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn touch_many<I>(
         &self,
         keys: I,

@@ -25,8 +25,9 @@ use crate::engine::reply;
 use crate::engine::request::{Affinity, Expects, Outcome, Request};
 use crate::engine::ConnCell;
 use crate::error::{Error, Result};
-use crate::events::Counters;
 use crate::health::Health;
+use crate::item::Item;
+use crate::observe::{Counters, Operation};
 use crate::runtime::{Runtime, Socket};
 
 /// How often upkeep runs at most and at least (idle purge, reopening the minimum).
@@ -77,6 +78,7 @@ impl<R: Runtime> Node<R> {
         health: Arc<Health>,
     ) -> Arc<Self> {
         let name: Arc<str> = addr.to_string().into();
+        let counters = Arc::new(Counters::new(&name));
         let connector = Connector {
             runtime: runtime.clone(),
             addr: addr.clone(),
@@ -101,7 +103,7 @@ impl<R: Runtime> Node<R> {
             upkeep_every,
             close_grace: config.close_grace,
             seat: Mutex::new(Seat { index, health }),
-            counters: Arc::default(),
+            counters,
             upkeep_started: AtomicBool::new(false),
             shutdown: Shutdown::new(),
             me: me.clone(),
@@ -131,7 +133,7 @@ impl<R: Runtime> Node<R> {
     /// Once the request is on a connection, its driver enforces the deadline (one timer per
     /// connection, not one per request); only waiting for room takes a timer of its own.
     pub(crate) async fn request(&self, call: &Call<'_>) -> Result<Reply> {
-        match self.exchange(call).await? {
+        match self.observed(call).await? {
             Answer::One(reply) => Ok(reply),
             // Only a batch's encoding gives a batch's replies.
             Answer::Batch(_) => Err(Error::UnexpectedReply("a batch's replies".into())),
@@ -141,15 +143,31 @@ impl<R: Runtime> Node<R> {
     /// Sends a batch (its `encode` gives [`Expects::Batch`]) and waits for all its replies,
     /// in order, as [`Node::request`] does for one.
     pub(crate) async fn request_batch(&self, call: &Call<'_>) -> Result<Vec<Reply>> {
-        match self.exchange(call).await? {
+        match self.observed(call).await? {
             Answer::Batch(replies) => Ok(replies),
             Answer::One(reply) => Err(crate::client::unexpected(reply)),
         }
     }
 
-    async fn exchange(&self, call: &Call<'_>) -> Result<Answer> {
+    /// [`Node::exchange`], timed from the caller's view (waits for room included) and
+    /// traced. An invalid request fails before anything is counted.
+    async fn observed(&self, call: &Call<'_>) -> Result<Answer> {
+        let encoded = (call.encode)()?;
+        let operation = self.operation(call, &encoded.0);
+        let answer = operation.instrument(self.exchange(call, encoded)).await;
+        operation.finish(self.runtime.now(), answer.as_ref().map(Answer::replies));
+        answer
+    }
+
+    fn operation(&self, call: &Call<'_>, payload: &Payload) -> Operation<'_> {
+        let keys = call.affinity.hashes().len();
+        let now = self.runtime.now();
+        Operation::start(&self.counters, &self.name, now, payload.as_slice(), keys)
+    }
+
+    async fn exchange(&self, call: &Call<'_>, first: (Payload, Expects)) -> Result<Answer> {
         const UNSENT_RETRIES: usize = 3;
-        let mut encoded = Some((call.encode)()?);
+        let mut encoded = Some(first);
         Counters::bump(&self.counters.requests);
         let mut unsent = 0;
         loop {
@@ -182,7 +200,17 @@ impl<R: Runtime> Node<R> {
 
     /// Queues a request whose reply nobody waits for; returns once it is on a connection.
     pub(crate) async fn submit_detached(&self, call: &Call<'_>) -> Result<()> {
-        let mut encoded = Some((call.encode)()?);
+        let encoded = (call.encode)()?;
+        let operation = self.operation(call, &encoded.0);
+        let queued = operation
+            .instrument(self.queue_detached(call, encoded))
+            .await;
+        operation.finish_detached(self.runtime.now(), queued.as_ref().map(|_| ()));
+        queued
+    }
+
+    async fn queue_detached(&self, call: &Call<'_>, first: (Payload, Expects)) -> Result<()> {
+        let mut encoded = Some(first);
         Counters::bump(&self.counters.requests);
         loop {
             let (bytes, expect) = next_encoding(call, &mut encoded)?;
@@ -220,15 +248,28 @@ impl<R: Runtime> Node<R> {
         }
     }
 
+    /// A request's wait for room ([`Node::wait_until`]), counted and timed as one.
+    async fn wait_for_room(
+        &self,
+        room: oneshot::Receiver<Result<()>>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        Counters::bump(&self.counters.requests_waited);
+        let started = self.runtime.now();
+        let waited = self.wait_until(room, deadline).await;
+        let elapsed = self.runtime.now().saturating_duration_since(started);
+        self.counters.waited(elapsed);
+        waited
+    }
+
     /// Waits until the pool says to try again, failing with [`Error::Timeout`] at
     /// `deadline`. A wake-up that arrives as the deadline passes is handed on to the next
     /// waiter instead of being lost.
-    async fn wait_for_room(
+    async fn wait_until(
         &self,
         mut room: oneshot::Receiver<Result<()>>,
         deadline: Option<Instant>,
     ) -> Result<()> {
-        Counters::bump(&self.counters.requests_waited);
         let Some(deadline) = deadline else {
             return room.await.unwrap_or(Err(Error::Closed));
         };
@@ -241,7 +282,9 @@ impl<R: Runtime> Node<R> {
                 if let Ok(Some(Ok(()))) = room.try_recv() {
                     self.room(1);
                 }
-                Err(Error::Timeout)
+                Err(Error::Timeout {
+                    node: self.name.to_string(),
+                })
             }
             Either::Right((Ok(result), _)) => result,
             Either::Right((Err(oneshot::Canceled), _)) => Err(Error::Closed),
@@ -284,36 +327,37 @@ impl<R: Runtime> Node<R> {
         };
         let attempt = self.connector.open();
         let shutdown = self.shutdown.signal();
+        let runtime = self.runtime.clone();
+        let name = self.name.clone();
         self.runtime.spawn(async move {
+            let started = runtime.now();
             futures::pin_mut!(attempt);
             let result = match select(attempt, shutdown).await {
                 Either::Left((result, _)) => result,
-                Either::Right(_) => Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "client closed",
-                )),
+                Either::Right(_) => Err(aborted(&name, "client closed")),
             };
-            guard.report(result);
+            let elapsed = runtime.now().saturating_duration_since(started);
+            guard.report(result, Some(elapsed));
         });
     }
 
-    fn connected(&self, result: io::Result<Box<dyn Socket>>) {
+    /// A connection attempt ended, `elapsed` after it started (`None` when its task ended
+    /// without a result).
+    fn connected(&self, result: Result<Box<dyn Socket>>, elapsed: Option<Duration>) {
         let established = self.with_pool(|pool, now| match result {
             Ok(socket) => {
                 let cell = ConnCell::new(Connection::new(self.name.clone(), &self.connection, now));
                 // Counted before the pool wakes anyone, so a woken caller sees it.
-                Counters::bump(&self.counters.connections_created);
-                self.counters.connections.fetch_add(1, Ordering::Relaxed);
+                self.counters.opened(elapsed);
                 if pool.connected(cell.clone()) {
                     Some((socket, cell))
                 } else {
-                    Counters::bump(&self.counters.connections_closed);
-                    self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+                    self.counters.closed();
                     None
                 }
             }
             Err(error) => {
-                Counters::bump(&self.counters.connections_failed);
+                self.counters.open_failed(elapsed);
                 pool.connect_failed(now, error);
                 None
             }
@@ -390,7 +434,8 @@ impl<R: Runtime> Node<R> {
         });
         match waiter {
             None => Ok(()),
-            Some(waiter) => self.wait_for_room(waiter, None).await,
+            // No request waits here: neither counted nor timed as one.
+            Some(waiter) => self.wait_until(waiter, None).await,
         }
     }
 
@@ -410,6 +455,22 @@ impl<R: Runtime> Node<R> {
     /// Completes once the node is closed and every connection has ended.
     pub(crate) fn drained(&self) -> oneshot::Receiver<()> {
         self.lock().on_drained()
+    }
+
+    /// Counts a single-key fetch's outcome as a hit or a miss, and passes it on.
+    pub(crate) fn fetched(&self, item: Result<Option<Item>>) -> Result<Option<Item>> {
+        match &item {
+            Ok(Some(_)) => self.counters.fetched(1, 0),
+            Ok(None) => self.counters.fetched(0, 1),
+            Err(_) => {}
+        }
+        item
+    }
+
+    /// Counts a multi-key fetch's share on this node: `found` of its `asked` keys.
+    pub(crate) fn fetched_many(&self, found: usize, asked: usize) {
+        let found = found.min(asked);
+        self.counters.fetched(found as u64, (asked - found) as u64);
     }
 
     fn lost(&self, message: &str) -> Error {
@@ -442,6 +503,15 @@ enum Answer {
     Batch(Vec<Reply>),
 }
 
+impl Answer {
+    fn replies(&self) -> &[Reply] {
+        match self {
+            Answer::One(reply) => std::slice::from_ref(reply),
+            Answer::Batch(replies) => replies,
+        }
+    }
+}
+
 /// The request's bytes for the next attempt: the first encoding (made up front, so an
 /// invalid request fails before anything is counted or sent), then a fresh one for each
 /// attempt after a wait for room.
@@ -462,10 +532,10 @@ struct ConnectGuard<R: Runtime> {
 }
 
 impl<R: Runtime> ConnectGuard<R> {
-    fn report(mut self, result: io::Result<Box<dyn Socket>>) {
+    fn report(mut self, result: Result<Box<dyn Socket>>, elapsed: Option<Duration>) {
         self.reported = true;
         if let Some(node) = self.node.upgrade() {
-            node.connected(result);
+            node.connected(result, elapsed);
         }
     }
 }
@@ -474,12 +544,21 @@ impl<R: Runtime> Drop for ConnectGuard<R> {
     fn drop(&mut self) {
         if !self.reported {
             if let Some(node) = self.node.upgrade() {
-                node.connected(Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "connection attempt ended without a result",
-                )));
+                let error = aborted(&node.name, "connection attempt ended without a result");
+                node.connected(Err(error), None);
             }
         }
+    }
+}
+
+/// The error of a connection attempt to `node` cut short by the client itself.
+fn aborted(node: &str, message: &str) -> Error {
+    Error::Connect {
+        node: node.to_owned(),
+        source: Arc::new(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            message.to_owned(),
+        )),
     }
 }
 

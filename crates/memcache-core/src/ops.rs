@@ -8,21 +8,36 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use memproto::{ArithOp, Command, Exptime, Reply, RetrieveKind, Stat, StoreMode};
 
-use crate::client::{resolve, unexpected, CallOptions, Client, IntoNodeAddr};
+use crate::addr::IntoNodeAddr;
+use crate::client::{resolve, unexpected, CallOptions, Client};
 use crate::dialect::{self, Fetch, StoreArgs};
 use crate::engine::payload::Payload;
 use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
+use crate::fetch_many::Gather;
 use crate::item::Item;
+use crate::item_map::{ItemMap, PartialItems};
 use crate::protocol::Protocol;
 use crate::runtime::Runtime;
 
 /// The future every request builder turns into.
 pub type RequestFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
-/// Setters every builder has.
+/// Setters every builder has, and `send`.
 macro_rules! timeout_setters {
     () => {
+        /// Turns the request into a [`Future`](std::future::Future) (a [`RequestFuture`]),
+        /// for combinators that take futures rather than `IntoFuture` values:
+        /// `futures::future::join_all`, `futures::join!`, `FuturesUnordered`,
+        /// `buffer_unordered`, `tokio::spawn`. Nothing is sent until it is polled;
+        /// `.await` on the builder does the same in one step.
+        pub fn send(self) -> <Self as std::future::IntoFuture>::IntoFuture
+        where
+            Self: std::future::IntoFuture,
+        {
+            std::future::IntoFuture::into_future(self)
+        }
+
         /// Overrides the client's operation timeout for this call (`None` disables it).
         pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
             self.options.timeout = Some(timeout.into());
@@ -148,7 +163,26 @@ impl<R: Runtime> Client<R> {
         GetRequest::new(self, RetrieveKind::Gats(exptime.into()), key)
     }
 
-    /// Fetches many keys at once; the map holds the keys found.
+    /// Fetches many keys at once, in one round trip per node; the [`ItemMap`] holds the
+    /// keys found, and looks them up by `&str` as well as by bytes. A node that fails
+    /// fails the call; [`GetManyRequest::partial`] returns what the others had instead.
+    ///
+    /// Keys are anything `AsRef<[u8]>`: `["a", "bb"]`, a `Vec<String>`, a slice of
+    /// `Bytes`. Byte-string literals of different lengths are different array types
+    /// (`&[u8; 1]`, `&[u8; 2]`), which no array literal can mix, so make the first one a
+    /// slice and the others follow: `[&b"a"[..], b"bb"]`.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let found = client.get_many(["user:1", "user:2"]).await?;
+    /// if let Some(item) = found.get("user:1") {
+    ///     println!("user:1 = {:?}", item.value);
+    /// }
+    /// let raw = client.get_many([&b"a"[..], b"bb"]).await?;
+    /// # let _ = raw;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get_many<I>(&self, keys: I) -> GetManyRequest<'_, R, I::Item>
     where
         I: IntoIterator,
@@ -158,6 +192,16 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Fetches many keys with their CAS tokens.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let found = client.gets_many(["a", "b"]).await?;
+    /// if let Some(item) = found.get("a") {
+    ///     client.cas("a", "new", item.cas.unwrap_or_default()).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn gets_many<I>(&self, keys: I) -> GetManyRequest<'_, R, I::Item>
     where
         I: IntoIterator,
@@ -167,6 +211,14 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Fetches many keys and sets a new expiration on those found.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// let found = client.gat_many(["a", "b"], Duration::from_secs(300)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn gat_many<I>(
         &self,
         keys: I,
@@ -180,6 +232,14 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Fetches many keys with CAS tokens and sets a new expiration on those found.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// let found = client.gats_many(["a", "b"], Duration::from_secs(300)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn gats_many<I>(
         &self,
         keys: I,
@@ -195,16 +255,40 @@ impl<R: Runtime> Client<R> {
     /// Adds `delta` to the counter at `key` and returns the new value. The server wraps
     /// around at 2^64. Fails with [`Error::NotFound`] for a missing key and
     /// [`Error::NotNumeric`] for a value that is not a decimal number.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// client.set("hits", "0").await?;
+    /// assert_eq!(client.increment("hits", 5).await?, 5);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn increment<K: AsRef<[u8]>>(&self, key: K, delta: u64) -> ArithRequest<'_, R, K> {
         ArithRequest::new(self, ArithOp::Incr, key, delta)
     }
 
     /// Subtracts `delta` from the counter at `key` and returns the new value, stopping at 0.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// client.set("stock", "3").await?;
+    /// assert_eq!(client.decrement("stock", 5).await?, 0); // stops at zero
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn decrement<K: AsRef<[u8]>>(&self, key: K, delta: u64) -> ArithRequest<'_, R, K> {
         ArithRequest::new(self, ArithOp::Decr, key, delta)
     }
 
     /// Sets a new expiration on `key`; fails with [`Error::NotFound`] if it is missing.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// client.touch("session:9", Duration::from_secs(3600)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn touch<K: AsRef<[u8]>>(
         &self,
         key: K,
@@ -214,32 +298,85 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Deletes `key`; fails with [`Error::NotFound`] if it is missing.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use memcache_tokio::Error;
+    /// match client.delete("user:42").await {
+    ///     Ok(()) | Err(Error::NotFound) => {} // gone either way
+    ///     Err(other) => return Err(other),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn delete<K: AsRef<[u8]>>(&self, key: K) -> KeyRequest<'_, R, K> {
         KeyRequest::new(self, KeyCommand::Delete, key)
     }
 
     /// Invalidates every item on one node, now or after [`NodeRequest::delay`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// for (i, node) in client.nodes().iter().enumerate() {
+    ///     // Staggered, so the nodes are not refilled all at once.
+    ///     client.flush_all(node).delay(Duration::from_secs(10 * i as u64)).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn flush_all(&self, node: impl IntoNodeAddr) -> NodeRequest<'_, R, ()> {
         NodeRequest::new(self, node, NodeCommand::FlushAll { delay: None })
     }
 
     /// The server version of one node.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let version = client.version("127.0.0.1:11211").await?;
+    /// println!("memcached {version}");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn version(&self, node: impl IntoNodeAddr) -> NodeRequest<'_, R, String> {
         NodeRequest::new(self, node, NodeCommand::Version)
     }
 
     /// One node's statistics (`stats`), or a group of them with [`NodeRequest::args`]
     /// (`"settings"`, `"slabs"`, `"items"`, ...).
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let stats = client.stats("127.0.0.1:11211").await?;
+    /// let settings = client.stats("127.0.0.1:11211").args(["settings"]).await?;
+    /// println!("{} items, max {} bytes", stats["curr_items"], settings["item_size_max"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stats(&self, node: impl IntoNodeAddr) -> NodeRequest<'_, R, HashMap<String, String>> {
         NodeRequest::new(self, node, NodeCommand::Stats { args: Vec::new() })
     }
 
     /// Sets one node's logging verbosity.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// client.verbosity("127.0.0.1:11211", 1).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn verbosity(&self, node: impl IntoNodeAddr, level: u32) -> NodeRequest<'_, R, ()> {
         NodeRequest::new(self, node, NodeCommand::Verbosity(level))
     }
 
     /// Sets one node's memory limit, in megabytes.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// client.cache_memlimit("127.0.0.1:11211", 1024).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn cache_memlimit(
         &self,
         node: impl IntoNodeAddr,
@@ -349,7 +486,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
                 return_flags: false,
                 info: false,
             },
-            options: CallOptions::default(),
+            options: CallOptions::read(),
         }
     }
 
@@ -399,7 +536,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
                     .await?
             }
         };
-        dialect::fetched(reply, fetch)
+        node.fetched(dialect::fetched(reply, fetch))
     }
 }
 
@@ -408,7 +545,13 @@ impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for GetRequest<'c, R
     type IntoFuture = RequestFuture<'c, Option<Item>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+        Box::pin(async move {
+            let inner = self.client.inner.clone();
+            match self.run().await {
+                Err(error) if inner.read_miss_instead(&error, None) => Ok(None),
+                other => other,
+            }
+        })
     }
 }
 
@@ -442,7 +585,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
                 return_flags: false,
                 info: false,
             },
-            options: CallOptions::default(),
+            options: CallOptions::read(),
         }
     }
 
@@ -461,9 +604,28 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
 
     timeout_setters!();
 
-    async fn run(self) -> Result<HashMap<Bytes, Item>> {
+    /// Waits for every node and returns what the reachable ones had, with each failed
+    /// node's error, instead of failing the whole call on the first failure. Invalid keys
+    /// still fail it before anything is sent.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let found = client.get_many(["a", "b", "c"]).partial().await?;
+    /// for (node, error) in &found.errors {
+    ///     eprintln!("{node} did not answer: {error}");
+    /// }
+    /// let a = found.items.get("a");
+    /// # let _ = a;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn partial(self) -> PartialGetManyRequest<'c, R, K> {
+        PartialGetManyRequest { request: self }
+    }
+
+    async fn gather(self, gather: Gather) -> Result<PartialItems> {
         if self.keys.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(PartialItems::default());
         }
         let keys: Vec<&[u8]> = self.keys.iter().map(AsRef::as_ref).collect();
         let fetch = Fetch {
@@ -472,17 +634,52 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
         };
         self.client
             .inner
-            .retrieve_many(fetch, &keys, self.options)
+            .retrieve_many(fetch, &keys, self.options, gather)
             .await
     }
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for GetManyRequest<'c, R, K> {
-    type Output = Result<HashMap<Bytes, Item>>;
-    type IntoFuture = RequestFuture<'c, HashMap<Bytes, Item>>;
+    type Output = Result<ItemMap>;
+    type IntoFuture = RequestFuture<'c, ItemMap>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+        Box::pin(async move {
+            let inner = self.client.inner.clone();
+            if !inner.config.miss_on_unavailable {
+                return Ok(self.gather(Gather::Strict).await?.items);
+            }
+            match self.gather(Gather::Partial).await {
+                Ok(partial) => inner.misses_for_unavailable(partial),
+                Err(error) if inner.read_miss_instead(&error, None) => Ok(ItemMap::default()),
+                Err(error) => Err(error),
+            }
+        })
+    }
+}
+
+/// A multi-key fetch that returns partial results ([`GetManyRequest::partial`]).
+#[must_use = "requests do nothing unless awaited"]
+pub struct PartialGetManyRequest<'c, R: Runtime, K> {
+    request: GetManyRequest<'c, R, K>,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> PartialGetManyRequest<'c, R, K> {
+    /// Turns the request into a [`Future`](std::future::Future) (see [`GetRequest::send`]).
+    pub fn send(self) -> RequestFuture<'c, PartialItems>
+    where
+        K: Send + 'c,
+    {
+        self.into_future()
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for PartialGetManyRequest<'c, R, K> {
+    type Output = Result<PartialItems>;
+    type IntoFuture = RequestFuture<'c, PartialItems>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.request.gather(Gather::Partial))
     }
 }
 
@@ -683,12 +880,19 @@ pub struct NodeRequest<'c, R: Runtime, T> {
 
 impl<'c, R: Runtime, T> NodeRequest<'c, R, T> {
     fn new(client: &'c Client<R>, node: impl IntoNodeAddr, command: NodeCommand) -> Self {
+        let read = matches!(command, NodeCommand::Version | NodeCommand::Stats { .. });
         NodeRequest {
             client,
-            node: node.into_node_addr(),
+            node: node
+                .into_node_addr()
+                .map_err(|error| Error::UnknownNode(error.0)),
             command,
             noreply: false,
-            options: CallOptions::default(),
+            options: if read {
+                CallOptions::read()
+            } else {
+                CallOptions::default()
+            },
             output: std::marker::PhantomData,
         }
     }

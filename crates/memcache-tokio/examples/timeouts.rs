@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     match client.set("key", "value").await {
         Ok(()) => println!("set key on {nodes:?}: ok within the 500 ms client timeout"),
-        Err(Error::Timeout) => println!("Set operation timed out, retry?"),
+        Err(Error::Timeout { .. }) => println!("Set operation timed out, retry?"),
         Err(error) => return Err(error.into()),
     }
     // Per call: `.timeout(d)` overrides the client's timeout, `.timeout(None)` disables it.
@@ -50,10 +50,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = with_timeout(Some(Duration::from_millis(200)))?;
     let started = Instant::now();
     match client.get("key").await {
-        Err(Error::Timeout) => println!(
-            "  get, client timeout 200 ms          -> Error::Timeout after {:?} (is_transient: {})",
+        Err(error @ Error::Timeout { .. }) => println!(
+            "  get, client timeout 200 ms          -> {error} after {:?} (is_transient: {})",
             started.elapsed(),
-            Error::Timeout.is_transient()
+            error.is_transient()
         ),
         other => println!("  get -> unexpected {other:?}"),
     }
@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = with_timeout(Some(Duration::from_millis(200)))?;
     let started = Instant::now();
     match client.get("key").timeout(Duration::from_millis(50)).await {
-        Err(Error::Timeout) => println!(
+        Err(Error::Timeout { .. }) => println!(
             "  get .timeout(50 ms) overrides it    -> Error::Timeout after {:?}",
             started.elapsed()
         ),

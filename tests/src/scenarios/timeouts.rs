@@ -31,7 +31,7 @@ fn key_on<R: Runtime>(client: &Client<R>, addr: &str, prefix: &str) -> String {
 #[track_caller]
 fn assert_timed_out<T: std::fmt::Debug>(result: Result<T, Error>) {
     match result {
-        Err(Error::Timeout) => {}
+        Err(Error::Timeout { .. }) => {}
         Err(Error::ConnectionLost { source, .. }) if source.kind() == ErrorKind::TimedOut => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
@@ -53,7 +53,7 @@ pub async fn blackhole_times_out<R: Runtime + Default>() {
         .unwrap();
     let ms = Duration::from_millis;
     let started = Instant::now();
-    assert_err!(client.get("k").await, Error::Timeout);
+    assert_err!(client.get("k").await, Error::Timeout { .. });
     assert_between(started.elapsed(), ms(90), ms(1000));
     assert!(hole.accepted() >= 1, "the connection was made");
 
@@ -74,27 +74,33 @@ pub async fn per_call_timeout<R: Runtime + Default>() {
         .unwrap();
     let ms = Duration::from_millis;
     let started = Instant::now();
-    assert_err!(client.get("k").timeout(ms(100)).await, Error::Timeout);
+    assert_err!(
+        client.get("k").timeout(ms(100)).await,
+        Error::Timeout { .. }
+    );
     assert_between(started.elapsed(), ms(90), ms(1000));
     let started = Instant::now();
     assert_err!(
         client.set("k", "v").timeout(Some(ms(150))).await,
-        Error::Timeout
+        Error::Timeout { .. }
     );
     assert_between(started.elapsed(), ms(140), ms(1000));
     let started = Instant::now();
     assert_err!(
         client.get_many(["a", "b"]).timeout(ms(100)).await,
-        Error::Timeout
+        Error::Timeout { .. }
     );
-    assert_err!(client.delete("k").timeout(ms(100)).await, Error::Timeout);
+    assert_err!(
+        client.delete("k").timeout(ms(100)).await,
+        Error::Timeout { .. }
+    );
     assert_err!(
         client.touch("k", ms(1000)).timeout(ms(100)).await,
-        Error::Timeout
+        Error::Timeout { .. }
     );
     assert_err!(
         client.stats(hole.addr().as_str()).timeout(ms(100)).await,
-        Error::Timeout
+        Error::Timeout { .. }
     );
     assert_between(started.elapsed(), ms(390), ms(2000));
 }
@@ -218,7 +224,7 @@ pub async fn connect_timeout<R: Runtime + Default>() {
         .build()
         .unwrap();
     let started = Instant::now();
-    assert_err!(client.get("k").await, Error::Timeout);
+    assert_err!(client.get("k").await, Error::Timeout { .. });
     assert_between(started.elapsed(), ms(90), ms(1000));
 }
 
@@ -235,7 +241,7 @@ pub async fn works_after_timeout<R: Runtime + Default>() {
     let good = key_on(&client, &server.addr(), &format!("{p}good"));
     let bad = key_on(&client, &hole.addr(), &format!("{p}bad"));
     client.set(&good, "ok").timeout(LENIENT).await.unwrap();
-    assert_err!(client.get(&bad).await, Error::Timeout);
+    assert_err!(client.get(&bad).await, Error::Timeout { .. });
     for round in 0..3 {
         assert_timed_out(client.get(&bad).await);
         assert_timed_out(client.set(&bad, "x").await);
@@ -284,7 +290,7 @@ pub async fn abandoned_replies_stay_in_step<R: Runtime + Default>() {
         for (key, result) in join_all(calls).await {
             match result {
                 Ok(item) => assert_eq!(item.unwrap().value, key.as_bytes(), "round {round}"),
-                Err(Error::Timeout) => {}
+                Err(Error::Timeout { .. }) => {}
                 Err(other) => panic!("round {round}: {other:?}"),
             }
         }

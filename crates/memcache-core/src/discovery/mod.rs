@@ -47,10 +47,8 @@ async fn fetch<R: Runtime>(
         tls: config.tls.clone(),
     };
     let exchange = async {
-        let mut socket = connector.open().await.map_err(|source| Error::Connect {
-            node: discovery.endpoint.to_string(),
-            source: Arc::new(source),
-        })?;
+        // Named after the endpoint: `Error::Connect`, or `Error::Auth` for refused credentials.
+        let mut socket = connector.open().await?;
         let lost = |source: std::io::Error| Error::ConnectionLost {
             node: discovery.endpoint.to_string(),
             source: Arc::new(source),
@@ -80,7 +78,9 @@ async fn fetch<R: Runtime>(
     futures::pin_mut!(exchange, timer);
     match select(exchange, timer).await {
         Either::Left((result, _)) => result,
-        Either::Right(_) => Err(Error::Timeout),
+        Either::Right(_) => Err(Error::Timeout {
+            node: discovery.endpoint.to_string(),
+        }),
     }
 }
 

@@ -32,7 +32,7 @@ use memproto::{Decoder, Limits, Reply};
 
 use crate::batch::{self, Batch, Flushed};
 use crate::engine::reply;
-use crate::engine::request::{Affinity, Caller, Expects, Outcome, Request};
+use crate::engine::request::{self, Affinity, Caller, Expects, Outcome, Request};
 use crate::error::Error;
 
 /// How much a connection may carry at once, counted from submission to reply.
@@ -165,12 +165,12 @@ impl Callers {
     }
 
     /// Fails the callers whose deadline has passed by `now`.
-    fn expire(&mut self, now: Instant) {
+    fn expire(&mut self, now: Instant, node: &str) {
         match self {
-            Callers::One(caller) => caller.expire(now),
+            Callers::One(caller) => caller.expire(now, node),
             Callers::Many(callers) => {
                 for (_, caller) in callers {
-                    caller.expire(now);
+                    caller.expire(now, node);
                 }
             }
         }
@@ -394,7 +394,10 @@ impl Connection {
             if request.is_abandoned(now) {
                 self.forget_unwritten(&request);
                 if let Some(sender) = request.reply {
-                    let _ = sender.send(Outcome::Failed(Error::Timeout));
+                    // A caller that left is owed no error (naming the node allocates).
+                    if !sender.is_canceled() {
+                        let _ = sender.send(Outcome::Failed(request::timeout(&self.node)));
+                    }
                 }
                 continue;
             }
@@ -655,7 +658,7 @@ impl Connection {
                 .checked_sub(self.queue_seq)
                 .and_then(|index| usize::try_from(index).ok());
             if let Some(request) = index.and_then(|index| self.queued.get_mut(index)) {
-                request.expire(now);
+                request.expire(now, &self.node);
             }
         }
         while let Some(Reverse((at, seq))) = self.deadlines.peek().copied() {
@@ -678,7 +681,7 @@ impl Connection {
                     "no reply within the operation timeout",
                 ));
             }
-            entry.callers.expire(now);
+            entry.callers.expire(now, &self.node);
             // A caller's deadline passed with its reply still due: later requests would
             // queue behind it, so take no more until it is answered.
             self.behind_until = Some(self.behind_until.map_or(seq, |behind| behind.max(seq)));

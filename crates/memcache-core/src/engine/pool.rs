@@ -11,7 +11,6 @@
 //! on a pool that has nothing left to give.
 
 use std::collections::VecDeque;
-use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,7 +91,8 @@ pub(crate) struct Pool {
     waiters: VecDeque<oneshot::Sender<Result<(), Error>>>,
     failures: u32,
     retry_at: Option<Instant>,
-    last_error: Option<Arc<io::Error>>,
+    /// The last connect failure, as callers are told it while the node backs off.
+    last_error: Option<Error>,
     healthy: bool,
     closing: bool,
     drained: Vec<oneshot::Sender<()>>,
@@ -281,10 +281,7 @@ impl Pool {
     /// The error for a node that is backing off after failed connects, if it is.
     fn backoff_error(&self, now: Instant) -> Option<Error> {
         match (self.retry_at, &self.last_error) {
-            (Some(at), Some(error)) if now < at => Some(Error::Connect {
-                node: self.node.to_string(),
-                source: error.clone(),
-            }),
+            (Some(at), Some(error)) if now < at => Some(error.clone()),
             _ => None,
         }
     }
@@ -333,16 +330,16 @@ impl Pool {
         true
     }
 
-    /// A connection attempt failed: back off, and fail the waiting callers if nothing else
-    /// can serve them.
-    pub(crate) fn connect_failed(&mut self, now: Instant, error: io::Error) {
+    /// A connection attempt failed with `error` (an [`Error::Connect`] or [`Error::Auth`]
+    /// naming the node): back off, and fail the waiting callers with it if nothing else can
+    /// serve them.
+    pub(crate) fn connect_failed(&mut self, now: Instant, error: Error) {
         self.connecting = self.connecting.saturating_sub(1);
         if self.closing {
             // Attempts cut short by the close say nothing about the node's health.
             self.check_drained();
             return;
         }
-        let error = Arc::new(error);
         self.failures = self.failures.saturating_add(1);
         let delay = self.config.backoff_after(self.failures);
         self.retry_at = Some(later(now, delay));
@@ -353,10 +350,7 @@ impl Pool {
             self.report_health(false);
         }
         if open == 0 && self.connecting == 0 {
-            self.wake_all(Err(Error::Connect {
-                node: self.node.to_string(),
-                source: error,
-            }));
+            self.wake_all(Err(error));
         }
         self.check_drained();
     }

@@ -201,10 +201,12 @@ mod tests {
         let (sender, mut receiver) = channel();
         assert!(matches!(receiver.try_recv(), Ok(None)));
         assert!(!sender.is_canceled());
-        assert!(sender.send(Outcome::Failed(Error::Timeout)).is_ok());
+        assert!(sender
+            .send(Outcome::Failed(Error::Timeout { node: "n".into() }))
+            .is_ok());
         assert!(matches!(
             receiver.try_recv(),
-            Ok(Some(Outcome::Failed(Error::Timeout)))
+            Ok(Some(Outcome::Failed(Error::Timeout { .. })))
         ));
         assert!(matches!(receiver.try_recv(), Err(Canceled)));
     }
@@ -224,7 +226,9 @@ mod tests {
     fn a_recycled_slot_starts_empty() {
         let (sender, receiver) = channel();
         let first = sender.slot.as_ref().map(Arc::as_ptr);
-        assert!(sender.send(Outcome::Failed(Error::Timeout)).is_ok());
+        assert!(sender
+            .send(Outcome::Failed(Error::Timeout { node: "n".into() }))
+            .is_ok());
         drop(receiver);
         // The slot went back to this thread's list and is handed out again, clean.
         let (sender, mut receiver) = channel();
@@ -237,10 +241,12 @@ mod tests {
     fn a_waiting_receiver_is_woken() {
         let (sender, receiver) = channel();
         let waiter = std::thread::spawn(move || futures::executor::block_on(receiver));
-        assert!(sender.send(Outcome::Failed(Error::Timeout)).is_ok());
+        assert!(sender
+            .send(Outcome::Failed(Error::Timeout { node: "n".into() }))
+            .is_ok());
         assert!(matches!(
             waiter.join().unwrap(),
-            Ok(Outcome::Failed(Error::Timeout))
+            Ok(Outcome::Failed(Error::Timeout { .. }))
         ));
     }
 }

@@ -90,15 +90,22 @@ impl Request {
         self.reply.is_none() && !self.timed_out
     }
 
-    /// Tells the caller its time ran out if its deadline has passed by `now`; the request
-    /// stays queued (and is skipped when its turn comes).
-    pub(crate) fn expire(&mut self, now: Instant) {
+    /// Tells the caller its time ran out on `node` if its deadline has passed by `now`;
+    /// the request stays queued (and is skipped when its turn comes).
+    pub(crate) fn expire(&mut self, now: Instant, node: &str) {
         if self.deadline.is_some_and(|deadline| deadline <= now) {
             if let Some(sender) = self.reply.take() {
                 self.timed_out = true;
-                let _ = sender.send(Outcome::Failed(Error::Timeout));
+                let _ = sender.send(Outcome::Failed(timeout(node)));
             }
         }
+    }
+}
+
+/// The error for a caller whose deadline passed while its request was on `node`.
+pub(crate) fn timeout(node: &str) -> Error {
+    Error::Timeout {
+        node: node.to_owned(),
     }
 }
 
@@ -110,12 +117,12 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    /// Fails the caller with [`Error::Timeout`] if its deadline has passed by `now`; its
-    /// reply, when it comes, is read and dropped.
-    pub(crate) fn expire(&mut self, now: Instant) {
+    /// Fails the caller with [`Error::Timeout`] on `node` if its deadline has passed by
+    /// `now`; its reply, when it comes, is read and dropped.
+    pub(crate) fn expire(&mut self, now: Instant, node: &str) {
         if self.deadline.is_some_and(|deadline| deadline <= now) {
             if let Some(sender) = self.sender.take() {
-                let _ = sender.send(Outcome::Failed(Error::Timeout));
+                let _ = sender.send(Outcome::Failed(timeout(node)));
             }
         }
     }

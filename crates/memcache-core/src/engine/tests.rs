@@ -337,14 +337,14 @@ fn the_connection_times_callers_out_itself() {
     conn.handle_timeout(start + 50 * MS).unwrap();
     assert!(matches!(
         reply(&mut rb),
-        Some(Outcome::Failed(Error::Timeout))
+        Some(Outcome::Failed(Error::Timeout { node })) if &*node == "node:1"
     ));
     assert!(reply(&mut ra).is_none());
     assert_eq!(conn.poll_timeout(), Some(start + 100 * MS));
     conn.handle_timeout(start + 100 * MS).unwrap();
     assert!(matches!(
         reply(&mut ra),
-        Some(Outcome::Failed(Error::Timeout))
+        Some(Outcome::Failed(Error::Timeout { node })) if &*node == "node:1"
     ));
     // `b` is never written; `a`'s late reply is read and dropped.
     assert!(transmit(&mut conn, start + 101 * MS).is_empty());
@@ -382,7 +382,7 @@ fn merged_gets_time_out_caller_by_caller() {
     conn.handle_timeout(start + 100 * MS).unwrap();
     assert!(matches!(
         reply(&mut ra),
-        Some(Outcome::Failed(Error::Timeout))
+        Some(Outcome::Failed(Error::Timeout { node })) if &*node == "node:1"
     ));
     assert!(reply(&mut rb).is_none(), "b's deadline has not come");
     feed(&mut conn, b"VALUE b 0 1\r\n2\r\nEND\r\n").unwrap();
@@ -646,8 +646,11 @@ fn full_pool_with_a_waiter(now: Instant) -> FullPool {
     }
 }
 
-fn refused() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionRefused, "refused")
+fn refused() -> Error {
+    Error::Connect {
+        node: "node:1".into(),
+        source: Arc::new(io::Error::new(io::ErrorKind::ConnectionRefused, "refused")),
+    }
 }
 
 #[test]
@@ -925,7 +928,7 @@ fn timed_out_queued_requests_are_not_handed_back() {
     conn.handle_timeout(start + 10 * MS).unwrap();
     assert!(matches!(
         reply(&mut ra),
-        Some(Outcome::Failed(Error::Timeout))
+        Some(Outcome::Failed(Error::Timeout { node })) if &*node == "node:1"
     ));
     let closed = conn.close(Error::Closed);
     assert!(closed.unsent_detached.is_empty());

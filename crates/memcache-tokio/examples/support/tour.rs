@@ -170,7 +170,7 @@ pub(crate) async fn run(addrs: &[&str]) -> Result<(), Box<dyn StdError>> {
         .build()?;
     let started = Instant::now();
     match stuck.get("anything").await {
-        Err(Error::Timeout) => println!(
+        Err(Error::Timeout { .. }) => println!(
             "get from a server that never answers ({silent_addr}) -> Error::Timeout after {:?}",
             started.elapsed()
         ),

@@ -116,7 +116,7 @@ impl Tally {
         match result {
             Ok(_) | Err(Error::NotFound | Error::Exists | Error::NotStored) => self.ok += 1,
             Err(error) => match error {
-                Error::Timeout => *self.errors.entry("timeout").or_default() += 1,
+                Error::Timeout { .. } => *self.errors.entry("timeout").or_default() += 1,
                 Error::ConnectionLost { .. } => {
                     *self.errors.entry("connection_lost").or_default() += 1
                 }

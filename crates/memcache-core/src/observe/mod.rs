@@ -1,0 +1,177 @@
+//! What the client reports about its work besides results: the counters and latency
+//! histogram behind [`crate::Client::metrics`] (always kept), `tracing` spans and events
+//! (feature `tracing`) and `metrics` facade series (feature `metrics`).
+//!
+//! Call sites stay one line with no `cfg` of their own: every hook here compiles to
+//! nothing when its feature is off.
+
+mod counters;
+#[cfg(feature = "metrics")]
+mod metrics;
+mod operation;
+#[cfg(feature = "tracing")]
+mod tracing;
+
+use std::time::Duration;
+
+use memproto::{Reply, ServerErrorKind};
+
+use crate::addr::NodeAddr;
+use crate::error::Error;
+
+pub(crate) use counters::Counters;
+pub(crate) use operation::Operation;
+
+/// The step of opening a connection that failed, named in its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// The TCP or unix socket connect.
+    Socket,
+    /// The TLS handshake.
+    #[cfg(feature = "tls")]
+    Tls,
+    /// Sending the credentials.
+    Auth,
+    /// The first `version` round trip.
+    Probe,
+    /// The connect timeout passed first.
+    Timeout,
+}
+
+impl Stage {
+    /// The stage's name in events.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Stage::Socket => "socket",
+            #[cfg(feature = "tls")]
+            Stage::Tls => "tls",
+            Stage::Auth => "auth",
+            Stage::Probe => "probe",
+            Stage::Timeout => "timeout",
+        }
+    }
+}
+
+/// How a request failed, as the `kind` label and the span's `outcome` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    Timeout,
+    Connect,
+    Auth,
+    ConnectionLost,
+    Protocol,
+    Overloaded,
+    Closed,
+    /// `SERVER_ERROR`.
+    Server,
+    /// `CLIENT_ERROR`.
+    Client,
+    /// `ERROR`.
+    UnknownCommand,
+    UnexpectedReply,
+    /// Anything else (errors found above the node, such as an invalid request).
+    Other,
+}
+
+impl ErrorKind {
+    /// Every kind, in discriminant order (the facade keeps one handle per kind).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const ALL: [ErrorKind; 12] = [
+        ErrorKind::Timeout,
+        ErrorKind::Connect,
+        ErrorKind::Auth,
+        ErrorKind::ConnectionLost,
+        ErrorKind::Protocol,
+        ErrorKind::Overloaded,
+        ErrorKind::Closed,
+        ErrorKind::Server,
+        ErrorKind::Client,
+        ErrorKind::UnknownCommand,
+        ErrorKind::UnexpectedReply,
+        ErrorKind::Other,
+    ];
+
+    /// The kind's label.
+    #[cfg_attr(not(any(feature = "tracing", feature = "metrics")), allow(dead_code))]
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Auth => "auth",
+            ErrorKind::ConnectionLost => "connection_lost",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Server => "server_error",
+            ErrorKind::Client => "client_error",
+            ErrorKind::UnknownCommand => "unknown_command",
+            ErrorKind::UnexpectedReply => "unexpected_reply",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    /// The kind of a request's error.
+    pub(crate) fn of(error: &Error) -> ErrorKind {
+        match error {
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Connect { .. } => ErrorKind::Connect,
+            Error::Auth { .. } => ErrorKind::Auth,
+            Error::ConnectionLost { .. } => ErrorKind::ConnectionLost,
+            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Overloaded { .. } => ErrorKind::Overloaded,
+            Error::Closed => ErrorKind::Closed,
+            Error::Server(_) => ErrorKind::Server,
+            Error::Client(_) => ErrorKind::Client,
+            Error::UnknownCommand(_) => ErrorKind::UnknownCommand,
+            Error::UnexpectedReply(_) => ErrorKind::UnexpectedReply,
+            // The node's request path sees none of the others.
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// The kind of a reply that is an error line, if it is one: the server answered, but
+    /// the request failed all the same.
+    pub(crate) fn of_reply(reply: &Reply) -> Option<ErrorKind> {
+        match reply {
+            Reply::Error(error) => Some(match error.kind {
+                ServerErrorKind::Error => ErrorKind::UnknownCommand,
+                ServerErrorKind::Client => ErrorKind::Client,
+                ServerErrorKind::Server => ErrorKind::Server,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A connection to `node` was established in `elapsed`.
+pub(crate) fn connected(node: &NodeAddr, elapsed: Duration) {
+    #[cfg(feature = "tracing")]
+    self::tracing::connected(node, elapsed);
+    #[cfg(not(feature = "tracing"))]
+    let _ = (node, elapsed);
+}
+
+/// A connection attempt to `node` failed at `stage` after `elapsed`, with `error`.
+pub(crate) fn connect_failed(node: &NodeAddr, stage: Stage, elapsed: Duration, error: &Error) {
+    #[cfg(feature = "tracing")]
+    self::tracing::connect_failed(node, stage, elapsed, error);
+    #[cfg(not(feature = "tracing"))]
+    let _ = (node, stage, elapsed, error);
+}
+
+/// A connection to `node` ended because of `reason`.
+pub(crate) fn disconnected(node: &str, reason: &Error) {
+    #[cfg(feature = "tracing")]
+    self::tracing::disconnected(node, reason);
+    #[cfg(not(feature = "tracing"))]
+    let _ = (node, reason);
+}
+
+/// `node` turned healthy or unhealthy.
+pub(crate) fn health_changed(node: &NodeAddr, healthy: bool) {
+    #[cfg(feature = "tracing")]
+    self::tracing::health_changed(node, healthy);
+    #[cfg(not(feature = "tracing"))]
+    let _ = (node, healthy);
+}
