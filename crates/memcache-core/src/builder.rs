@@ -138,6 +138,31 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// Stores values of at least the given size lz4-compressed (feature `lz4`), when that
+    /// makes them smaller; the compression is marked in the item's flags. Reads decompress
+    /// whatever the flags say, so values written before, or by a client without
+    /// compression, still read back. Raw `get` returns the bytes as stored; `get_as` and
+    /// [`Item::decode`](crate::Item::decode) decompress. Off by default.
+    ///
+    /// ```no_run
+    /// # async fn f() -> memcache_tokio::Result<()> {
+    /// use memcache_tokio::{Client, Compression};
+    ///
+    /// let client = Client::builder(["127.0.0.1:11211"])
+    ///     .compression(Compression::lz4(1024))
+    ///     .build()?;
+    /// client.set("page:/", "<html>...".repeat(500)).await?; // stored compressed
+    /// let page: Option<String> = client.get_as("page:/").await?;
+    /// # let _ = page;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "lz4")]
+    pub fn compression(mut self, compression: crate::value::Compression) -> Self {
+        self.config.compression = Some(compression);
+        self
+    }
+
     /// The default per-operation timeout, covering the wait for a connection, the write and
     /// the reply. `None` disables it. Default: 1 second. Each call can override it.
     ///

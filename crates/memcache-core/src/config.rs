@@ -43,6 +43,9 @@ pub(crate) struct Config {
     pub(crate) retry: Option<crate::retry::RetryPolicy>,
     /// Reads answer a miss instead of failing when a node is unavailable.
     pub(crate) miss_on_unavailable: bool,
+    /// Large values are stored compressed.
+    #[cfg(feature = "lz4")]
+    pub(crate) compression: Option<crate::value::Compression>,
     pub(crate) credentials: Option<(String, String)>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::Tls>,
@@ -65,6 +68,7 @@ impl fmt::Debug for Config {
             .field("close_grace", &self.close_grace)
             .field("retry", &self.retry)
             .field("miss_on_unavailable", &self.miss_on_unavailable)
+            .field("compression", &self.compression())
             .field(
                 "credentials",
                 &self.credentials.as_ref().map(|(user, _)| user),
@@ -105,10 +109,21 @@ impl Config {
             events: None,
             retry: None,
             miss_on_unavailable: false,
+            #[cfg(feature = "lz4")]
+            compression: None,
             credentials: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// The compression configured, as `Debug` shows it (`None` without the `lz4` feature).
+    fn compression(&self) -> Option<&dyn fmt::Debug> {
+        #[cfg(feature = "lz4")]
+        if let Some(compression) = &self.compression {
+            return Some(compression);
+        }
+        None
     }
 
     /// Sets the largest value stored; the decoder's limits follow unless set explicitly.

@@ -111,6 +111,11 @@ pub enum Error {
     /// The client configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+    /// A value could not be encoded for a store (nothing was sent), or a fetched value is
+    /// not of the type asked for: stored in another format, not a number, corrupt. The
+    /// item is left as it is; `get` reads it as raw bytes.
+    #[error("value: {0}")]
+    Value(#[from] crate::value::ValueError),
 }
 
 impl Error {
@@ -136,8 +141,9 @@ impl Error {
     /// [`Error::Config`], [`Error::UnknownNode`] and [`Error::Discovery`] need a change of
     /// credentials, input or configuration; [`Error::NotStored`], [`Error::Exists`],
     /// [`Error::NotFound`] and [`Error::NotNumeric`] are the server's answer about the
-    /// data, which a retry gets again; [`Error::Closed`] is final. [`Error::UnknownCommand`],
-    /// [`Error::Client`] and [`Error::UnexpectedReply`] are deliberate answers the server
+    /// data, which a retry gets again, and [`Error::Value`] is about the value itself;
+    /// [`Error::Closed`] is final. [`Error::UnknownCommand`], [`Error::Client`] and
+    /// [`Error::UnexpectedReply`] are deliberate answers the server
     /// gives every time. [`Error::Server`] is not transient either: memcached's server
     /// errors are "object too large", which repeats for the same value, and "out of
     /// memory", which lasts until items expire or are evicted, longer than a prompt retry
@@ -244,6 +250,7 @@ mod tests {
             ),
             (Error::Closed, false),
             (Error::Config(ConfigError::NoNodes), false),
+            (Error::Value(crate::value::ValueError::NotUtf8), false),
         ]
     }
 

@@ -5,6 +5,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use memproto::MetaFlags;
 
+use crate::value::{FromValue, ValueError};
+
 /// A fetched item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -50,6 +52,27 @@ impl ItemInfo {
 }
 
 impl Item {
+    /// The value as a `T`, read by the format its flags name and decompressed if they say
+    /// so (see [`Client::get_as`](crate::Client::get_as)). The item must have been fetched
+    /// with `return_flags()`, else [`ValueError::FlagsNotFetched`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let found = client.get_many(["hits:a", "hits:b"]).return_flags().await?;
+    /// for (key, item) in &found {
+    ///     let hits: u64 = item.decode()?;
+    ///     println!("{key:?}: {hits}");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn decode<T: FromValue>(&self) -> Result<T, ValueError> {
+        let flags = self.flags.ok_or(ValueError::FlagsNotFetched)?;
+        // No client limit is known here: a compressed value is bounded by what its block
+        // can expand to.
+        crate::value::decode(self.value.clone(), flags, usize::MAX)
+    }
+
     pub(crate) fn from_wire(item: memproto::Item, return_flags: bool) -> Self {
         Item {
             value: item.value,

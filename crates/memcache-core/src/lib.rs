@@ -25,6 +25,7 @@ mod engine;
 mod error;
 mod events;
 mod fetch_many;
+mod get_as;
 mod health;
 mod histogram;
 mod item;
@@ -43,6 +44,7 @@ mod runtime;
 #[cfg(feature = "tls")]
 mod tls;
 mod unavailable;
+mod value;
 
 pub use addr::{AddrParseError, IntoNodeAddr, NodeAddr};
 pub use builder::ClientBuilder;
@@ -55,6 +57,7 @@ pub use events::{ClusterEvents, LatencySummary, NodeMetrics};
 /// The rustls crate, for building a custom [`Tls`] configuration with [`Tls::new`].
 #[cfg(feature = "tls")]
 pub use futures_rustls::rustls;
+pub use get_as::GetAsRequest;
 pub use item::{Item, ItemInfo};
 pub use item_map::{ItemMap, PartialItems};
 pub use lease::{InvalidateRequest, Lease, LeaseRequest};
@@ -70,3 +73,8 @@ pub use router::Distribution;
 pub use runtime::{Runtime, Socket, SocketOptions};
 #[cfg(feature = "tls")]
 pub use tls::{Tls, TlsError};
+#[cfg(feature = "lz4")]
+pub use value::Compression;
+pub use value::{Encoded, Format, FromValue, ToValue, ValueError};
+#[cfg(feature = "serde")]
+pub use value::{Json, MsgPack};

@@ -22,6 +22,15 @@ use crate::ops::{exptime_setters, timeout_setters, RequestFuture};
 use crate::protocol::Token;
 use crate::quiet::{self, QuietBatch};
 use crate::runtime::Runtime;
+use crate::value::{self, ToValue};
+
+/// One key of a batched write: for stores, the value as it goes on the wire and its flags.
+#[derive(Clone, Copy)]
+struct Write<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+    flags: u32,
+}
 
 /// Each key's outcome of a batched write.
 pub type KeyResults = HashMap<Bytes, Result<()>>;
@@ -50,7 +59,7 @@ impl<R: Runtime> Client<R> {
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<[u8]>,
-        V: AsRef<[u8]>,
+        V: ToValue,
     {
         StoreManyRequest::new(self, MetaSetMode::Set, items)
     }
@@ -73,7 +82,7 @@ impl<R: Runtime> Client<R> {
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<[u8]>,
-        V: AsRef<[u8]>,
+        V: ToValue,
     {
         StoreManyRequest::new(self, MetaSetMode::Add, items)
     }
@@ -129,7 +138,7 @@ pub struct StoreManyRequest<'c, R: Runtime, K, V> {
     options: CallOptions,
 }
 
-impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreManyRequest<'c, R, K, V> {
+impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreManyRequest<'c, R, K, V> {
     fn new(
         client: &'c Client<R>,
         mode: MetaSetMode,
@@ -145,7 +154,8 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreManyRequest<'c, R, K, 
         }
     }
 
-    /// Stores these client flags with every item.
+    /// Stores these client flags with every item (an encoded value packs its format into
+    /// the top byte, see [`Client::set`]).
     pub fn flags(mut self, flags: u32) -> Self {
         self.flags = flags;
         self
@@ -155,14 +165,28 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreManyRequest<'c, R, K, 
     timeout_setters!();
 
     async fn run(self) -> Result<KeyResults> {
-        let items: Vec<(&[u8], &[u8])> = self
+        let config = &self.client.inner.config;
+        let encoded = self
             .items
             .iter()
-            .map(|(key, value)| (key.as_ref(), value.as_ref()))
+            .map(|(_, value)| value.to_value())
+            .collect::<Result<Vec<_>, _>>()?;
+        let stored = encoded
+            .iter()
+            .map(|encoded| value::prepare(encoded, self.flags, config))
+            .collect::<Result<Vec<_>, _>>()?;
+        let items: Vec<Write<'_>> = self
+            .items
+            .iter()
+            .zip(&stored)
+            .map(|((key, _), stored)| Write {
+                key: key.as_ref(),
+                value: &stored.bytes,
+                flags: stored.flags,
+            })
             .collect();
         let kind = WriteKind::Store {
             mode: self.mode,
-            flags: self.flags,
             exptime: resolve(self.exptime),
         };
         self.client
@@ -176,7 +200,7 @@ impl<'c, R, K, V> IntoFuture for StoreManyRequest<'c, R, K, V>
 where
     R: Runtime,
     K: AsRef<[u8]> + Send + Sync + 'c,
-    V: AsRef<[u8]> + Send + Sync + 'c,
+    V: ToValue + Send + Sync + 'c,
 {
     type Output = Result<KeyResults>;
     type IntoFuture = RequestFuture<'c, KeyResults>;
@@ -218,10 +242,14 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> KeyManyRequest<'c, R, K> {
     timeout_setters!();
 
     async fn run(self) -> Result<KeyResults> {
-        let items: Vec<(&[u8], &[u8])> = self
+        let items: Vec<Write<'_>> = self
             .keys
             .iter()
-            .map(|key| (key.as_ref(), &b""[..]))
+            .map(|key| Write {
+                key: key.as_ref(),
+                value: b"",
+                flags: 0,
+            })
             .collect();
         let kind = match self.command {
             KeyManyCommand::Delete => WriteKind::Delete,
@@ -246,11 +274,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]> + Send + Sync + 'c> IntoFuture for KeyManyRe
 /// Which command every key of a batched write gets.
 #[derive(Debug, Clone, Copy)]
 enum WriteKind {
-    Store {
-        mode: MetaSetMode,
-        flags: u32,
-        exptime: Exptime,
-    },
+    Store { mode: MetaSetMode, exptime: Exptime },
     Delete,
     Touch(Exptime),
 }
@@ -261,18 +285,10 @@ impl WriteKind {
         !matches!(self, WriteKind::Store { .. }) || value.len() <= QUIET_MAX_VALUE
     }
 
-    fn command<'a>(
-        self,
-        key: &'a [u8],
-        value: &'a [u8],
-        common: memproto::MetaCommon<'a>,
-    ) -> Command<'a> {
+    fn command<'a>(self, write: &Write<'a>, common: memproto::MetaCommon<'a>) -> Command<'a> {
+        let Write { key, value, flags } = *write;
         match self {
-            WriteKind::Store {
-                mode,
-                flags,
-                exptime,
-            } => Command::MetaSet(MetaSet {
+            WriteKind::Store { mode, exptime } => Command::MetaSet(MetaSet {
                 key,
                 value,
                 common,
@@ -325,7 +341,7 @@ impl<R: Runtime> Inner<R> {
     async fn write_many(
         &self,
         kind: WriteKind,
-        items: &[(&[u8], &[u8])],
+        items: &[Write<'_>],
         options: CallOptions,
     ) -> Result<KeyResults> {
         let unique = last_of_each_key(items);
@@ -337,7 +353,7 @@ impl<R: Runtime> Inner<R> {
             Some(node) => per_node[node].push(item),
             None => {
                 results.insert(
-                    Bytes::copy_from_slice(items[item].0),
+                    Bytes::copy_from_slice(items[item].key),
                     Err(Error::NoAvailableNodes),
                 );
             }
@@ -347,7 +363,7 @@ impl<R: Runtime> Inner<R> {
         let members = &*members;
         let sends = chunks.iter().map(|chunk| async move {
             let encode = || Ok(chunk.encoded.clone());
-            let keys: Vec<&[u8]> = chunk.items.iter().map(|&item| items[item].0).collect();
+            let keys: Vec<&[u8]> = chunk.items.iter().map(|&item| items[item].key).collect();
             let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(&keys));
             let replies = members.nodes[chunk.node].request_batch(&call).await?;
             quiet::command_replies(replies, chunk.items.len())
@@ -356,12 +372,13 @@ impl<R: Runtime> Inner<R> {
             match replies {
                 Ok(replies) => {
                     for (&item, reply) in chunk.items.iter().zip(replies) {
-                        results.insert(Bytes::copy_from_slice(items[item].0), kind.outcome(reply));
+                        results
+                            .insert(Bytes::copy_from_slice(items[item].key), kind.outcome(reply));
                     }
                 }
                 Err(error) => {
                     for &item in &chunk.items {
-                        results.insert(Bytes::copy_from_slice(items[item].0), Err(error.clone()));
+                        results.insert(Bytes::copy_from_slice(items[item].key), Err(error.clone()));
                     }
                 }
             }
@@ -374,7 +391,7 @@ impl<R: Runtime> Inner<R> {
     fn encode_chunks(
         &self,
         kind: WriteKind,
-        items: &[(&[u8], &[u8])],
+        items: &[Write<'_>],
         per_node: Vec<Vec<usize>>,
     ) -> Result<Vec<Chunk>> {
         let encoder = &self.config.encoder;
@@ -383,11 +400,12 @@ impl<R: Runtime> Inner<R> {
         for (node, mut node_items) in per_node.into_iter().enumerate() {
             // Answered commands go first, so no quiet one is pending when their reply (or
             // an error line) arrives.
-            node_items.sort_by_key(|&item| kind.is_quiet(items[item].1));
+            node_items.sort_by_key(|&item| kind.is_quiet(items[item].value));
             let mut batch = QuietBatch::new();
             let mut carried = Vec::new();
             for item in node_items {
-                let (key, value) = items[item];
+                let write = &items[item];
+                let (key, value) = (write.key, write.value);
                 if batch.is_full_for(key.len() + value.len()) {
                     let full = std::mem::replace(&mut batch, QuietBatch::new());
                     chunks.push(Chunk {
@@ -399,7 +417,7 @@ impl<R: Runtime> Inner<R> {
                 let token = Token::new(batch.len() as u64);
                 let common =
                     protocol.meta_common(key, Some(token.as_bytes()), kind.is_quiet(value));
-                batch.push(encoder, &kind.command(key, value, common))?;
+                batch.push(encoder, &kind.command(write, common))?;
                 carried.push(item);
             }
             if batch.len() > 0 {
@@ -418,14 +436,14 @@ impl<R: Runtime> Inner<R> {
 /// when no node is available) to `each`.
 fn route_indexed<R: Runtime>(
     members: &Members<R>,
-    items: &[(&[u8], &[u8])],
+    items: &[Write<'_>],
     unique: &[usize],
     mut each: impl FnMut(usize, Option<usize>),
 ) {
     let mut next = unique.iter();
     members
         .health
-        .route_each(unique.iter().map(|&item| items[item].0), |_, node| {
+        .route_each(unique.iter().map(|&item| items[item].key), |_, node| {
             if let Some(&item) = next.next() {
                 each(item, node);
             }
@@ -433,15 +451,15 @@ fn route_indexed<R: Runtime>(
 }
 
 /// Positions of the items to send: the last one of each key, in input order.
-fn last_of_each_key(items: &[(&[u8], &[u8])]) -> Vec<usize> {
+fn last_of_each_key(items: &[Write<'_>]) -> Vec<usize> {
     let mut position: HashMap<&[u8], usize, foldhash::fast::RandomState> =
         HashMap::with_capacity_and_hasher(items.len(), foldhash::fast::RandomState::default());
     let mut unique = Vec::with_capacity(items.len());
-    for (item, (key, _)) in items.iter().enumerate() {
-        match position.get(key) {
+    for (item, write) in items.iter().enumerate() {
+        match position.get(write.key) {
             Some(&at) => unique[at] = item,
             None => {
-                position.insert(key, unique.len());
+                position.insert(write.key, unique.len());
                 unique.push(item);
             }
         }
@@ -455,7 +473,12 @@ mod tests {
 
     #[test]
     fn a_repeated_key_keeps_its_last_value_and_first_place() {
-        let items: Vec<(&[u8], &[u8])> = vec![(b"a", b"1"), (b"b", b"2"), (b"a", b"3")];
+        let write = |key: &'static [u8], value: &'static [u8]| Write {
+            key,
+            value,
+            flags: 0,
+        };
+        let items = vec![write(b"a", b"1"), write(b"b", b"2"), write(b"a", b"3")];
         assert_eq!(last_of_each_key(&items), vec![2, 1]);
     }
 
@@ -471,7 +494,6 @@ mod tests {
         };
         let set = WriteKind::Store {
             mode: MetaSetMode::Set,
-            flags: 0,
             exptime: Exptime::Never,
         };
         assert!(set.outcome(meta(MetaStatus::Quiet)).is_ok());

@@ -1,5 +1,6 @@
 //! Request builders: each operation returns one; set options, then `.await` it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -19,6 +20,7 @@ use crate::item::Item;
 use crate::item_map::{ItemMap, PartialItems};
 use crate::protocol::Protocol;
 use crate::runtime::Runtime;
+use crate::value::{self, ToValue};
 
 /// The future every request builder turns into.
 pub type RequestFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
@@ -81,25 +83,59 @@ pub(crate) use exptime_setters;
 
 impl<R: Runtime> Client<R> {
     /// Stores `value` under `key`, unconditionally.
-    pub fn set<K: AsRef<[u8]>, V: AsRef<[u8]>>(
-        &self,
-        key: K,
-        value: V,
-    ) -> StoreRequest<'_, R, K, V> {
+    ///
+    /// The value is anything [`ToValue`]: bytes and text as they are (`&str`, `String`,
+    /// `&[u8]`, `Vec<u8>`, `Bytes`, borrowed, never copied), integers in decimal (so
+    /// `increment` works on them), and with the `serde` feature `Json` and
+    /// `MsgPack` of any serde type. Encoded values mark their format in
+    /// the top byte of the flags, for [`Client::get_as`] to check; bytes and text leave the
+    /// flags as given. With [`ClientBuilder::compression`](crate::ClientBuilder) large
+    /// values are stored compressed.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// client.set("greeting", "hello").await?;
+    /// client.set("hits", 0u64).ttl(Duration::from_secs(60)).await?;
+    /// client.set("raw", vec![0u8, 1, 2]).flags(42).noreply().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set<K: AsRef<[u8]>, V: ToValue>(&self, key: K, value: V) -> StoreRequest<'_, R, K, V> {
         StoreRequest::new(self, StoreMode::Set, key, value)
     }
 
     /// Stores `value` only if `key` does not exist; otherwise fails with [`Error::NotStored`].
-    pub fn add<K: AsRef<[u8]>, V: AsRef<[u8]>>(
-        &self,
-        key: K,
-        value: V,
-    ) -> StoreRequest<'_, R, K, V> {
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// use memcache_tokio::Error;
+    ///
+    /// // A lock: whoever adds the key first holds it for 30 seconds.
+    /// match client.add("lock:report", "worker-7").ttl(Duration::from_secs(30)).await {
+    ///     Ok(()) => println!("locked"),
+    ///     Err(Error::NotStored) => println!("someone else holds it"),
+    ///     Err(other) => return Err(other),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn add<K: AsRef<[u8]>, V: ToValue>(&self, key: K, value: V) -> StoreRequest<'_, R, K, V> {
         StoreRequest::new(self, StoreMode::Add, key, value)
     }
 
     /// Stores `value` only if `key` exists; otherwise fails with [`Error::NotStored`].
-    pub fn replace<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// // Refreshes a cached value without creating it for keys nobody reads.
+    /// client.replace("user:1:name", "Ada Lovelace").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn replace<K: AsRef<[u8]>, V: ToValue>(
         &self,
         key: K,
         value: V,
@@ -108,8 +144,17 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Appends `value` to the existing value; fails with [`Error::NotStored`] if `key` is
-    /// missing. Flags and expiration are left as they were.
-    pub fn append<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    /// missing. Flags and expiration are left as they were. The value is joined as raw
+    /// bytes, so an encoded one (JSON, MessagePack) is refused with [`Error::Value`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// client.set("log", "start;").await?;
+    /// client.append("log", "step 1;").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn append<K: AsRef<[u8]>, V: ToValue>(
         &self,
         key: K,
         value: V,
@@ -118,8 +163,16 @@ impl<R: Runtime> Client<R> {
     }
 
     /// Prepends `value` to the existing value; fails with [`Error::NotStored`] if `key` is
-    /// missing. Flags and expiration are left as they were.
-    pub fn prepend<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    /// missing. Flags and expiration are left as they were, and the value is joined as raw
+    /// bytes (see [`Client::append`]).
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// client.prepend("recent", "newest,").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prepend<K: AsRef<[u8]>, V: ToValue>(
         &self,
         key: K,
         value: V,
@@ -130,7 +183,25 @@ impl<R: Runtime> Client<R> {
     /// Stores `value` only if the item's CAS token is still `cas` (from [`Client::gets`]).
     /// Fails with [`Error::Exists`] if the item changed since, and [`Error::NotFound`] if it
     /// is gone.
-    pub fn cas<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use memcache_tokio::Error;
+    ///
+    /// // Read, modify, write back unless someone wrote in between; then try again.
+    /// loop {
+    ///     let Some(item) = client.gets("likes").return_flags().await? else { break };
+    ///     let likes: u64 = item.decode().unwrap_or(0);
+    ///     match client.cas("likes", likes + 1, item.cas.unwrap_or_default()).await {
+    ///         Ok(()) | Err(Error::NotFound) => break,
+    ///         Err(Error::Exists) => continue,
+    ///         Err(other) => return Err(other),
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cas<K: AsRef<[u8]>, V: ToValue>(
         &self,
         key: K,
         value: V,
@@ -139,22 +210,61 @@ impl<R: Runtime> Client<R> {
         StoreRequest::new(self, StoreMode::Cas(cas), key, value)
     }
 
-    /// Fetches `key`'s value; `None` if it is missing.
+    /// Fetches `key`'s value as raw bytes; `None` if it is missing. [`Client::get_as`]
+    /// reads it as a typed value instead.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// if let Some(item) = client.get("greeting").return_flags().await? {
+    ///     println!("{:?} (flags {:?})", item.value, item.flags);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn get<K: AsRef<[u8]>>(&self, key: K) -> GetRequest<'_, R, K> {
         GetRequest::new(self, RetrieveKind::Get, key)
     }
 
-    /// Fetches `key`'s value and CAS token.
+    /// Fetches `key`'s value and CAS token, for [`Client::cas`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// if let Some(item) = client.gets("config").await? {
+    ///     client.cas("config", "v2", item.cas.unwrap_or_default()).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn gets<K: AsRef<[u8]>>(&self, key: K) -> GetRequest<'_, R, K> {
         GetRequest::new(self, RetrieveKind::Gets, key)
     }
 
-    /// Fetches `key`'s value and sets a new expiration on it.
+    /// Fetches `key`'s value and sets a new expiration on it (sliding expiry).
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// // Each read keeps the session alive for another 30 minutes.
+    /// let session = client.gat("session:9", Duration::from_secs(1800)).await?;
+    /// # let _ = session;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn gat<K: AsRef<[u8]>>(&self, key: K, exptime: impl Into<Exptime>) -> GetRequest<'_, R, K> {
         GetRequest::new(self, RetrieveKind::Gat(exptime.into()), key)
     }
 
     /// Fetches `key`'s value and CAS token and sets a new expiration on it.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// if let Some(item) = client.gats("session:9", Duration::from_secs(1800)).await? {
+    ///     client.cas("session:9", "renewed", item.cas.unwrap_or_default()).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn gats<K: AsRef<[u8]>>(
         &self,
         key: K,
@@ -399,7 +509,7 @@ pub struct StoreRequest<'c, R: Runtime, K, V> {
     options: CallOptions,
 }
 
-impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreRequest<'c, R, K, V> {
+impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreRequest<'c, R, K, V> {
     fn new(client: &'c Client<R>, mode: StoreMode, key: K, value: V) -> Self {
         StoreRequest {
             client,
@@ -432,13 +542,25 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: AsRef<[u8]>> StoreRequest<'c, R, K, V> {
 
     async fn run(self) -> Result<()> {
         let inner = &self.client.inner;
-        let (key, value) = (self.key.as_ref(), self.value.as_ref());
+        let key = self.key.as_ref();
+        let encoded = self.value.to_value()?;
+        let (value, flags) = match self.mode {
+            // They join an existing value, whose flags (and so encoding) the server keeps.
+            StoreMode::Append | StoreMode::Prepend => {
+                (Cow::Borrowed(value::raw(&encoded)?), self.flags)
+            }
+            _ => {
+                let stored = value::prepare(&encoded, self.flags, &inner.config)?;
+                (stored.bytes, stored.flags)
+            }
+        };
+        let value = &*value;
         let token = dialect::token(inner.config.protocol == Protocol::Meta);
         let args = StoreArgs {
             mode: self.mode,
             key,
             value,
-            flags: self.flags,
+            flags,
             exptime: resolve(self.exptime),
         };
         let command = dialect::store(inner.config.protocol, args, token.as_bytes());
@@ -457,7 +579,7 @@ impl<'c, R, K, V> IntoFuture for StoreRequest<'c, R, K, V>
 where
     R: Runtime,
     K: AsRef<[u8]> + Send + 'c,
-    V: AsRef<[u8]> + Send + 'c,
+    V: ToValue + Send + 'c,
 {
     type Output = Result<()>;
     type IntoFuture = RequestFuture<'c, ()>;

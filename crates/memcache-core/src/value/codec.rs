@@ -11,8 +11,8 @@ use crate::value::{Encoded, Format, ValueError};
 /// A value that can be stored: it turns itself into bytes and names their [`Format`].
 ///
 /// Raw bytes and text are stored as they are (borrowed, not copied); integers in ASCII
-/// decimal, so that `increment` and `decrement` work on them; [`crate::Json`] and
-/// [`crate::MsgPack`] (feature `serde`) serialize.
+/// decimal, so that `increment` and `decrement` work on them; `Json` and
+/// `MsgPack` (feature `serde`) serialize.
 pub trait ToValue {
     /// The bytes to store and their format.
     fn to_value(&self) -> Result<Encoded<'_>, ValueError>;

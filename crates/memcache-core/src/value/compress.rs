@@ -44,6 +44,11 @@ pub(crate) fn decompress(data: &[u8], max_len: usize) -> Result<Vec<u8>, ValueEr
     let (size, block) = data.split_at_checked(4).ok_or(ValueError::Corrupt)?;
     let size: [u8; 4] = size.try_into().map_err(|_| ValueError::Corrupt)?;
     let declared = usize::try_from(u32::from_le_bytes(size)).map_err(|_| ValueError::Corrupt)?;
+    // lz4 writes at most 255 bytes per byte of block (a run's length bytes each add
+    // 255), plus a few for the last literals: a larger size cannot be genuine.
+    if declared > block.len().saturating_mul(255).saturating_add(64) {
+        return Err(ValueError::Corrupt);
+    }
     if declared > max_len {
         return Err(ValueError::TooLarge {
             declared,

@@ -23,9 +23,9 @@ const RESERVED_MASK: u32 = 0x3 << 30;
 pub enum Format {
     /// The bytes are the value: raw bytes, text, or a decimal integer.
     Plain,
-    /// JSON (serde_json), written by [`crate::Json`].
+    /// JSON (serde_json), written by `Json`.
     Json,
-    /// MessagePack with named fields (rmp-serde), written by [`crate::MsgPack`].
+    /// MessagePack with named fields (rmp-serde), written by `MsgPack`.
     MessagePack,
 }
 
