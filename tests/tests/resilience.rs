@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use memcache_it::proxy::Proxy;
 use memcache_it::Memcached;
-use memcache_tokio::{Client, Error, NodeAddr, Protocol, RetryPolicy};
+use memcache_tokio::{keys, Client, Error, NodeAddr, Protocol, RetryPolicy};
 
 /// The bound on operations that must succeed.
 const LONG: Duration = Duration::from_secs(5);
@@ -92,9 +92,22 @@ async fn fetched_items_are_looked_up_by_str_bytes_or_string() {
     assert_eq!(found.value(b"bb").unwrap(), "2");
     assert_eq!(found.get(String::from("bb")).unwrap().value, "2");
     assert!(!found.contains_key("missing"));
-    // Byte-string keys of different lengths: the first one a slice, the others follow.
-    let raw = client.get_many([&b"a"[..], b"bb"]).await.unwrap();
+    // Byte-string keys of one length, of different lengths (keys!, or the first a
+    // slice), and mixed with text.
+    let same = client.get_many([b"a", b"b"]).await.unwrap();
+    assert_eq!(same.len(), 1);
+    let raw = client.get_many(keys![b"a", b"bb"]).await.unwrap();
     assert_eq!(raw.len(), 2);
+    let sliced = client.get_many([&b"a"[..], b"bb"]).await.unwrap();
+    assert_eq!(sliced, raw);
+    let owned = String::from("bb");
+    let mixed = client
+        .get_many(keys![b"a", "missing", owned])
+        .await
+        .unwrap();
+    assert_eq!(mixed, raw);
+    let deleted = client.delete_many(keys![b"a", b"bb"]).await.unwrap();
+    assert!(deleted.values().all(Result::is_ok), "{deleted:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

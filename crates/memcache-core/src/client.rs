@@ -59,6 +59,21 @@ impl<R: Runtime> fmt::Debug for Client<R> {
 impl<R: Runtime + Default> Client<R> {
     /// A builder for a client of `nodes`: strings (`host:port`, `[v6]:port`,
     /// `memcache://host:port`, a unix socket path or `unix:///path`) or [`NodeAddr`]s.
+    ///
+    /// ```no_run
+    /// # async fn f() -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// use memcache_tokio::{Client, NodeAddr};
+    ///
+    /// let client = Client::builder(["10.0.0.1:11211", "memcache://10.0.0.2:11211"])
+    ///     .node(NodeAddr::tcp("10.0.0.3", 11211), 2) // twice the share of keys
+    ///     .timeout(Some(Duration::from_millis(250)))
+    ///     .connect() // or build(), which connects lazily
+    ///     .await?;
+    /// # let _ = client;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder<I>(nodes: I) -> ClientBuilder<R>
     where
         I: IntoIterator,
@@ -70,6 +85,18 @@ impl<R: Runtime + Default> Client<R> {
     /// A builder for a client whose nodes come from an ElastiCache-style configuration
     /// endpoint (`host:port`); see [`ClientBuilder::autodiscovery`]. Finish it with
     /// [`ClientBuilder::connect`].
+    ///
+    /// ```no_run
+    /// # async fn f() -> memcache_tokio::Result<()> {
+    /// use memcache_tokio::Client;
+    ///
+    /// let client = Client::discover("my-cluster.cfg.use1.cache.amazonaws.com:11211")
+    ///     .connect()
+    ///     .await?;
+    /// println!("nodes: {:?}", client.nodes());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn discover(endpoint: &str) -> ClientBuilder<R> {
         ClientBuilder::with_runtime(R::default(), [""; 0]).autodiscovery(endpoint)
     }

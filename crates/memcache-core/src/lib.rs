@@ -30,6 +30,7 @@ mod health;
 mod histogram;
 mod item;
 mod item_map;
+mod keys;
 mod lease;
 mod many;
 mod members;

@@ -277,10 +277,11 @@ impl<R: Runtime> Client<R> {
     /// keys found, and looks them up by `&str` as well as by bytes. A node that fails
     /// fails the call; [`GetManyRequest::partial`] returns what the others had instead.
     ///
-    /// Keys are anything `AsRef<[u8]>`: `["a", "bb"]`, a `Vec<String>`, a slice of
-    /// `Bytes`. Byte-string literals of different lengths are different array types
-    /// (`&[u8; 1]`, `&[u8; 2]`), which no array literal can mix, so make the first one a
-    /// slice and the others follow: `[&b"a"[..], b"bb"]`.
+    /// Keys are anything `AsRef<[u8]>`: `["a", "bb"]`, `[b"a", b"b"]`, a `Vec<String>`, a
+    /// slice of `Bytes`. Byte-string literals of different lengths are different array
+    /// types (`&[u8; 1]`, `&[u8; 2]`), which no array literal can mix: write them with
+    /// [`keys!`](crate::keys) (`keys![b"a", b"bb"]`, which takes text and `String`s
+    /// alongside), or make the first one a slice: `[&b"a"[..], b"bb"]`.
     ///
     /// ```no_run
     /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
@@ -288,7 +289,7 @@ impl<R: Runtime> Client<R> {
     /// if let Some(item) = found.get("user:1") {
     ///     println!("user:1 = {:?}", item.value);
     /// }
-    /// let raw = client.get_many([&b"a"[..], b"bb"]).await?;
+    /// let raw = client.get_many(memcache_tokio::keys![b"a", b"bb"]).await?;
     /// # let _ = raw;
     /// # Ok(())
     /// # }
