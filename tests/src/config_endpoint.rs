@@ -1,12 +1,15 @@
 //! A configuration endpoint in the style of ElastiCache's: it answers `config get cluster`
 //! with a version and a node list the test changes as it goes, and `version` like a
-//! memcached node (clients check a new connection with it).
+//! memcached node (clients check a new connection with it). It speaks plain text, or TLS
+//! like the endpoint of a cluster with encryption in transit.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+use memcache_core::rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use crate::server::Memcached;
 
@@ -30,11 +33,21 @@ pub struct ConfigEndpoint {
 impl ConfigEndpoint {
     /// Starts an endpoint listing `servers` at version 1.
     pub fn start(servers: &[&Memcached]) -> ConfigEndpoint {
+        Self::launch(node_entries(servers), None)
+    }
+
+    /// Starts an endpoint that speaks TLS with `tls` and lists `entries` (`host|ip|port`
+    /// each, sent as given) at version 1.
+    pub fn start_tls(entries: &[String], tls: Arc<ServerConfig>) -> ConfigEndpoint {
+        Self::launch(entries.to_vec(), Some(tls))
+    }
+
+    fn launch(nodes: Vec<String>, tls: Option<Arc<ServerConfig>>) -> ConfigEndpoint {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             version: 1,
-            nodes: node_entries(servers),
+            nodes,
             garbage: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -47,8 +60,17 @@ impl ConfigEndpoint {
                         return;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (state, asked) = (state.clone(), asked.clone());
-                    std::thread::spawn(move || serve(stream, &state, &asked));
+                    let (state, asked, tls) = (state.clone(), asked.clone(), tls.clone());
+                    std::thread::spawn(move || match tls {
+                        None => serve(stream, &state, &asked),
+                        Some(tls) => {
+                            // The handshake runs on the first read.
+                            if let Ok(connection) = ServerConnection::new(tls) {
+                                let stream = StreamOwned::new(connection, stream);
+                                serve(stream, &state, &asked);
+                            }
+                        }
+                    });
                 }
             })
         };
@@ -64,6 +86,11 @@ impl ConfigEndpoint {
     /// The address to give the client.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The port it listens on (on 127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Serves `servers` from now on, under the next version.
@@ -120,13 +147,15 @@ fn node_entry(port: u16) -> String {
     format!("node{port}.cache.test|127.0.0.1|{port}")
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>, asked: &AtomicUsize) {
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let reader = BufReader::new(stream);
-    for line in reader.lines() {
-        let Ok(line) = line else { return };
+/// Answers one connection's commands until it closes or sends `quit`.
+fn serve(stream: impl Read + Write, state: &Mutex<State>, asked: &AtomicUsize) {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if !matches!(reader.read_line(&mut line), Ok(read) if read > 0) {
+            return;
+        }
         let reply = match line.trim_end() {
             "version" => b"VERSION 1.6.18\r\n".to_vec(),
             "config get cluster" => {
@@ -140,12 +169,17 @@ fn serve(stream: TcpStream, state: &Mutex<State>, asked: &AtomicUsize) {
                     }
                 }
             }
-            "quit" => break,
+            // Dropping the stream closes the connection.
+            "quit" => return,
             _ => b"ERROR\r\n".to_vec(),
         };
-        if writer.write_all(&reply).is_err() {
+        let writer = reader.get_mut();
+        if writer
+            .write_all(&reply)
+            .and_then(|()| writer.flush())
+            .is_err()
+        {
             return;
         }
     }
-    let _ = writer.shutdown(Shutdown::Both);
 }

@@ -53,6 +53,11 @@ struct State {
     truncate_after: Option<usize>,
     /// Reply bytes are forwarded in writes of at most this many bytes.
     trickle: Option<usize>,
+    /// The pause between two trickled writes.
+    trickle_pause: Option<std::time::Duration>,
+    /// Meta command lines are renamed on their way to the server, which answers `ERROR`:
+    /// a server without meta commands.
+    no_meta: bool,
     next_id: u64,
     conns: HashMap<u64, Conn>,
 }
@@ -168,8 +173,27 @@ impl Proxy {
     /// Forwards reply bytes in separate writes of at most `piece` bytes (`None`: as read),
     /// so a large reply reaches the client over many reads.
     pub fn trickle(&self, piece: Option<usize>) {
-        self.shared
-            .update(|state| state.trickle = piece.map(|piece| piece.max(1)));
+        self.shared.update(|state| {
+            state.trickle = piece.map(|piece| piece.max(1));
+            state.trickle_pause = None;
+        });
+    }
+
+    /// Forwards reply bytes `piece` bytes at a time with `pause` between writes: a reply
+    /// that trickles in, however small.
+    pub fn trickle_slowly(&self, piece: usize, pause: std::time::Duration) {
+        self.shared.update(|state| {
+            state.trickle = Some(piece.max(1));
+            state.trickle_pause = Some(pause);
+        });
+    }
+
+    /// While on, the server behaves as one without meta commands (memcached before 1.6):
+    /// every meta command line (`mg`, `ms`, `md`, `ma`, `mn`, `me`) is renamed so the
+    /// server answers it with `ERROR`, and an `ms` data block reaches it as a line of its
+    /// own, as it would an old server.
+    pub fn no_meta(&self, on: bool) {
+        self.shared.update(|state| state.no_meta = on);
     }
 
     /// Forwards `bytes` more reply bytes, then closes the connection that carried the last
@@ -362,13 +386,15 @@ fn serve(client: TcpStream, shared: Arc<Shared>) {
 fn pump_requests(id: u64, mut client: TcpStream, mut upstream: TcpStream, shared: &Shared) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut line = Vec::new();
+    // With `no_meta`: bytes of a line not complete yet, held back until it is.
+    let mut partial: Vec<u8> = Vec::new();
     loop {
         // Look before reading: a reset must leave the bytes unread.
         match client.peek(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        let blackhole = {
+        let (blackhole, no_meta) = {
             let state = lock(&shared.state);
             match state.conns.get(&id) {
                 Some(conn) if conn.reset => {
@@ -378,7 +404,7 @@ fn pump_requests(id: u64, mut client: TcpStream, mut upstream: TcpStream, shared
                     let _ = upstream.shutdown(Shutdown::Both);
                     return;
                 }
-                _ => state.blackhole,
+                _ => (state.blackhole, state.no_meta),
             }
         };
         let read = match client.read(&mut buf) {
@@ -386,7 +412,13 @@ fn pump_requests(id: u64, mut client: TcpStream, mut upstream: TcpStream, shared
             Ok(read) => read,
         };
         if !blackhole {
-            if upstream.write_all(&buf[..read]).is_err() {
+            let forwarded = if no_meta || !partial.is_empty() {
+                partial.extend_from_slice(&buf[..read]);
+                upstream.write_all(&without_meta(&mut partial))
+            } else {
+                upstream.write_all(&buf[..read])
+            };
+            if forwarded.is_err() {
                 break;
             }
             shared
@@ -411,6 +443,34 @@ fn pump_requests(id: u64, mut client: TcpStream, mut upstream: TcpStream, shared
     }
     // The server then closes its side, which ends the reply pumps.
     let _ = upstream.shutdown(Shutdown::Both);
+}
+
+/// The complete lines of `pending`, meta command lines renamed (so that memcached answers
+/// them `ERROR`); an incomplete last line stays in `pending`.
+fn without_meta(pending: &mut Vec<u8>) -> Vec<u8> {
+    let complete = pending
+        .windows(2)
+        .rposition(|pair| pair == b"\r\n")
+        .map_or(0, |at| at + 2);
+    let rest = pending.split_off(complete);
+    let lines = std::mem::replace(pending, rest);
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines.split_inclusive(|&byte| byte == b'\n') {
+        let is_meta = matches!(
+            line,
+            [
+                b'm',
+                b'g' | b's' | b'd' | b'a' | b'n' | b'e',
+                b' ' | b'\r',
+                ..
+            ]
+        );
+        if is_meta {
+            out.extend_from_slice(b"x");
+        }
+        out.extend_from_slice(line);
+    }
+    out
 }
 
 /// Server to queue. Ends when the server closes.
@@ -439,7 +499,7 @@ fn read_replies(id: u64, mut upstream: TcpStream, shared: Arc<Shared>) {
 /// Queue to client, through the faults. Ends when the connection closes.
 fn write_replies(id: u64, mut client: TcpStream, shared: &Shared) {
     loop {
-        let (inject, chunk, close, trickle) = {
+        let (inject, chunk, close, trickle, pause) = {
             let mut state = lock(&shared.state);
             loop {
                 let hold = state.hold;
@@ -479,10 +539,19 @@ fn write_replies(id: u64, mut client: TcpStream, shared: &Shared) {
                     }
                 }
             }
-            (state.inject.take(), chunk, close, state.trickle)
+            (
+                state.inject.take(),
+                chunk,
+                close,
+                state.trickle,
+                state.trickle_pause,
+            )
         };
         for bytes in inject.iter().chain(Some(&chunk)) {
             for piece in bytes.chunks(trickle.unwrap_or(usize::MAX).min(bytes.len().max(1))) {
+                if let Some(pause) = pause {
+                    thread::sleep(pause);
+                }
                 if client.write_all(piece).is_err() {
                     return;
                 }

@@ -620,8 +620,9 @@ async fn dead_node_fails_fast_while_backing_off() {
         assert!(matches!(result, Err(Error::Connect { .. })), "{result:?}");
     }
     assert!(started.elapsed() < PROMPT, "{:?}", started.elapsed());
+    // The attempts that took the node down (three in a row), and none since.
     let metrics = metrics(&client);
-    assert_eq!(metrics.connections_failed, 1, "{metrics:?}");
+    assert_eq!(metrics.connections_failed, 3, "{metrics:?}");
     assert_eq!(metrics.connections_created, 0, "{metrics:?}");
 }
 
@@ -956,4 +957,161 @@ async fn a_forged_reply_inside_a_quiet_batch_fails_the_batch_whole() {
     assert_eq!(found.len(), 2);
     assert_eq!(found[&b"a"[..]].value, "va");
     assert_eq!(found[&b"b"[..]].value, "vb");
+}
+
+// Correct under every reply and fault.
+
+/// A reply trickling in a byte at a time makes progress, but never postpones the stuck
+/// deadline: the connection closes at it, and no new request is written on it meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trickling_connection_is_closed_at_its_stuck_deadline() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let client = Client::builder([proxy.addr()])
+        .timeout(Some(Duration::from_millis(300)))
+        .min_connections(0)
+        .max_connections(1)
+        .connect()
+        .await
+        .unwrap();
+    client.set("k", "v".repeat(200)).await.unwrap();
+
+    // About 12 s for the whole reply.
+    proxy.trickle_slowly(1, Duration::from_millis(50));
+    let started = Instant::now();
+    let result = client.get("k").await;
+    assert!(
+        matches!(result, Err(Error::Timeout { written: true, .. })),
+        "{result:?}"
+    );
+    // Closed at the stuck deadline (300 ms and a margin), not when the reply is done.
+    eventually("the trickling connection to close", PROMPT, || {
+        metrics(&client).connections_closed == 1
+    })
+    .await;
+    assert!(started.elapsed() < PROMPT, "{:?}", started.elapsed());
+
+    proxy.trickle(None);
+    assert_eq!(value(client.get("k").await).len(), 200);
+    assert_eq!(metrics(&client).connections_created, 2);
+}
+
+/// A node whose first connection fails its probe (garbage before the `version` answer)
+/// is not down: the call is served on a fresh connection, at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_bad_connection_does_not_take_the_node_out() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let client = Client::builder([proxy.addr()])
+        .timeout(Some(LONG))
+        .min_connections(0)
+        .max_connections(1)
+        .build()
+        .unwrap();
+    proxy.inject(b"garbage\r\n");
+    let started = Instant::now();
+    assert_eq!(client.get("k").await.unwrap(), None);
+    assert!(started.elapsed() < PROMPT, "{:?}", started.elapsed());
+    let metrics = metrics(&client);
+    assert_eq!(metrics.connections_failed, 1, "{metrics:?}");
+    assert_eq!(metrics.connections_created, 1, "{metrics:?}");
+    assert!(client.unhealthy_nodes().is_empty());
+}
+
+/// A listener that accepts and then closes, or writes garbage, never draws a storm of
+/// connection attempts, however hard callers push.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_listener_draws_no_connection_storm() {
+    use memcache_it::scenarios::support::{Hostile, Hostility};
+    for hostility in [
+        Hostility::Close,
+        Hostility::Garbage,
+        Hostility::ErrorThenClose,
+    ] {
+        let listener = Hostile::start(hostility);
+        let client = Client::builder([listener.addr()])
+            .timeout(Some(Duration::from_millis(200)))
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let mut calls = 0;
+        while started.elapsed() < Duration::from_secs(2) {
+            let result = client.get("k").await;
+            assert!(
+                matches!(
+                    result,
+                    Err(Error::Connect { .. } | Error::Timeout { written: false, .. })
+                ),
+                "{hostility:?}: {result:?}"
+            );
+            calls += 1;
+            tokio::task::yield_now().await;
+        }
+        // Three attempts take the node down; then one probe per backoff, doubling from
+        // 25-50 ms: about ten in two seconds, against thousands of calls.
+        let accepted = listener.accepted();
+        assert!(calls > 100, "{hostility:?}: {calls} calls");
+        assert!(
+            accepted <= 14,
+            "{hostility:?}: {accepted} connections in 2 s"
+        );
+        assert_eq!(client.unhealthy_nodes().len(), 1, "{hostility:?}");
+    }
+}
+
+/// Against a server without meta commands, meta fetches are an unknown command, whatever
+/// the availability policy: never a miss, never a broken connection, never a reconnect.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_without_meta_commands_is_an_unknown_command_not_a_miss() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let meta = Client::builder([proxy.addr()])
+        .protocol(Protocol::Meta)
+        .timeout(Some(LONG))
+        .max_connections(1)
+        .miss_on_unavailable(true)
+        .retry(memcache_tokio::RetryPolicy::new(3))
+        .connect()
+        .await
+        .unwrap();
+    let text = Client::builder([proxy.addr()])
+        .timeout(Some(LONG))
+        .max_connections(1)
+        .miss_on_unavailable(true)
+        .connect()
+        .await
+        .unwrap();
+    text.set("a", "va").await.unwrap();
+    proxy.no_meta(true);
+
+    let result = meta.get_many(["a", "b", "c"]).await;
+    assert!(
+        matches!(result, Err(Error::UnknownCommand(_))),
+        "{result:?}"
+    );
+    let result = meta.get("a").await;
+    assert!(
+        matches!(result, Err(Error::UnknownCommand(_))),
+        "{result:?}"
+    );
+    let result = meta.delete_many(["a", "b"]).await.unwrap();
+    assert!(
+        result
+            .values()
+            .all(|r| matches!(r, Err(Error::UnknownCommand(_)))),
+        "{result:?}"
+    );
+    let result = text.get_many(["a", "b"]).with_info().await;
+    assert!(
+        matches!(result, Err(Error::UnknownCommand(_))),
+        "{result:?}"
+    );
+    let error = result.unwrap_err();
+    assert!(!error.is_transient());
+
+    // The connections stayed in sync: classic commands go on over them.
+    assert_eq!(value(text.get("a").await), "va");
+    assert_eq!(metrics(&meta).connections_created, 1);
+    assert_eq!(metrics(&text).connections_created, 1);
+    assert_eq!(metrics(&meta).unavailable_misses, 0);
 }

@@ -313,7 +313,7 @@ async fn operations_are_spans_naming_the_node_and_timeouts_are_events() {
         .await;
     server.cont();
     match timed_out {
-        Err(Error::Timeout { node: late }) => assert_eq!(late, node),
+        Err(Error::Timeout { node: late, .. }) => assert_eq!(late, node),
         other => panic!("expected a timeout, got {other:?}"),
     }
     client.close().await;

@@ -2,17 +2,25 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use memcache_it::config_endpoint::ConfigEndpoint;
 use memcache_it::Memcached;
-use memcache_tokio::{Client, Error, Tls};
+use memcache_tokio::rustls::crypto::ring;
+use memcache_tokio::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use memcache_tokio::rustls::ServerConfig;
+use memcache_tokio::{Client, Error, NodeAddr, Tls};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 
-/// A CA, a server certificate it signed (for `localhost` and `127.0.0.1`), and a
-/// memcached serving TLS with it. The PEM files are removed on drop.
+/// A CA, a server certificate it signed (for `localhost` and `127.0.0.1` unless told
+/// otherwise), and a memcached serving TLS with it. The PEM files are removed on drop.
 struct TlsServer {
     server: Memcached,
     ca_pem: String,
+    /// The server's certificate and key, for other TLS servers of the same cluster.
+    cert: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
     files: Vec<PathBuf>,
 }
 
@@ -38,9 +46,14 @@ fn certificate_authority() -> (rcgen::Certificate, KeyPair) {
 
 impl TlsServer {
     fn start() -> Self {
+        Self::start_for(&["localhost", "127.0.0.1"])
+    }
+
+    /// A server whose certificate names exactly `names`.
+    fn start_for(names: &[&str]) -> Self {
         let (ca, ca_key) = certificate_authority();
-        let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .expect("params");
+        let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+        let params = CertificateParams::new(names).expect("params");
         let key = KeyPair::generate().expect("server key");
         let cert = params
             .signed_by(&key, &ca, &ca_key)
@@ -56,8 +69,22 @@ impl TlsServer {
         TlsServer {
             server,
             ca_pem: ca.pem(),
+            cert: cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(key.serialize_der()),
             files: vec![cert_file, key_file],
         }
+    }
+
+    /// A rustls server configuration presenting this server's certificate.
+    fn server_config(&self) -> Arc<ServerConfig> {
+        let key = PrivateKeyDer::Pkcs8(self.key.clone_key());
+        let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![self.cert.clone()], key)
+            .expect("server certificate");
+        Arc::new(config)
     }
 }
 
@@ -158,6 +185,44 @@ async fn plaintext_client_fails_cleanly_against_a_tls_server() {
                 | Error::Timeout { .. }
         ),
         "{error:?}"
+    );
+}
+
+/// Autodiscovery reaches a node at the IP its configuration lists but checks the
+/// certificate against the node's host name, which is what certificates name (this one
+/// names `localhost` only). The endpoint speaks TLS too, with the same certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovered_node_is_verified_against_its_host_name() {
+    let tls = TlsServer::start_for(&["localhost"]);
+    let port = tls.server.port();
+    let ca = || Tls::with_ca_pem(tls.ca_pem.as_bytes()).unwrap();
+    let entries = [format!("localhost|127.0.0.1|{port}")];
+    let endpoint = ConfigEndpoint::start_tls(&entries, tls.server_config());
+    let client = Client::discover(&format!("localhost:{}", endpoint.port()))
+        .tls(ca())
+        .connect()
+        .await
+        .expect("the node's certificate names its host");
+    // Reached, and named (so routed), by its IP.
+    assert_eq!(client.nodes(), [NodeAddr::tcp("127.0.0.1", port)]);
+    client
+        .set("tls:discovered", "through the IP")
+        .await
+        .unwrap();
+    let item = client.get("tls:discovered").await.unwrap().unwrap();
+    assert_eq!(item.value, "through the IP");
+    client.close().await;
+
+    // The host name is checked, not taken on trust.
+    let entries = [format!("other.example|127.0.0.1|{port}")];
+    let endpoint = ConfigEndpoint::start_tls(&entries, tls.server_config());
+    let refused = Client::discover(&format!("localhost:{}", endpoint.port()))
+        .tls(ca())
+        .connect()
+        .await;
+    assert!(
+        matches!(refused, Err(Error::Connect { ref node, .. }) if node.starts_with("127.0.0.1:")),
+        "{refused:?}"
     );
 }
 

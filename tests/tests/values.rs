@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use memcache_it::Memcached;
+use memcache_tokio::memproto::Encoder;
 use memcache_tokio::{
     Bytes, Client, Compression, Error, Format, Json, MsgPack, Protocol, ValueError,
 };
@@ -230,5 +231,235 @@ async fn large_values_are_compressed_and_every_client_reads_them() {
         // An item fetched without its flags cannot be decoded.
         let item = plain.get("batch:json").await.unwrap().unwrap();
         assert_eq!(item.decode::<Bytes>(), Err(ValueError::FlagsNotFetched));
+    }
+}
+
+/// This client's flags for a plain value it lz4-compressed.
+const LZ4: u32 = 0x1000_0000;
+
+/// A genuine lz4 value of this client's format (4-byte little-endian size, then the block)
+/// that expands about 255 times: one literal, one match of `runs` 255-byte length
+/// extensions repeating it, and the 5 literals a block ends with. Returns it with the size
+/// it declares.
+fn lz4_bomb(runs: usize) -> (Vec<u8>, usize) {
+    let mut block = vec![0x1F, b'a', 1, 0];
+    block.resize(block.len() + runs, 255);
+    block.extend_from_slice(&[0, 0x50, b'a', b'a', b'a', b'a', b'a']);
+    let declared = 1 + (4 + 15 + 255 * runs) + 5;
+    let mut value = u32::try_from(declared).unwrap().to_le_bytes().to_vec();
+    value.extend_from_slice(&block);
+    (value, declared)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn item_decode_is_bounded_by_the_clients_largest_value() {
+    let server = Memcached::start();
+    // Just under 1 MiB on the wire, declaring about 255 MiB decompressed.
+    let (bomb, declared) = lz4_bomb(1024 * 1024 - 1024 - 15);
+    assert!(declared > 250 * 1024 * 1024);
+    for protocol in [Protocol::Text, Protocol::Meta] {
+        let client = client(&server, protocol);
+        // A raw set: plain bytes keep the flags as given, here marking lz4.
+        client.set("bomb", &bomb).flags(LZ4).await.unwrap();
+        let max = Encoder::DEFAULT_MAX_VALUE_LEN;
+        let too_large = ValueError::TooLarge { declared, max };
+
+        // get_as refuses it before allocating the declared size...
+        let read = client.get_as::<Bytes, _>("bomb").await;
+        assert!(
+            matches!(&read, Err(Error::Value(error)) if *error == too_large),
+            "{read:?}"
+        );
+        // ...and so does Item::decode, on the items of every fetch.
+        let found = client.get_many(["bomb"]).return_flags().await.unwrap();
+        let item = found.get("bomb").unwrap();
+        assert_eq!(item.max_value_len(), max);
+        assert_eq!(item.decode::<Bytes>(), Err(too_large.clone()));
+        assert_eq!(item.decode::<String>(), Err(too_large.clone()));
+        let item = client.get("bomb").return_flags().await.unwrap().unwrap();
+        assert_eq!(item.decode::<Vec<u8>>(), Err(too_large.clone()));
+        let found = client.gets_many(["bomb"]).return_flags().await.unwrap();
+        assert_eq!(found.get("bomb").unwrap().decode::<Bytes>(), Err(too_large));
+
+        // The bound is the client's configured one.
+        let larger = Client::builder([server.addr()])
+            .protocol(protocol)
+            .max_value_len(2 * 1024 * 1024)
+            .build()
+            .unwrap();
+        let found = larger.get_many(["bomb"]).return_flags().await.unwrap();
+        assert_eq!(
+            found.get("bomb").unwrap().decode::<Bytes>(),
+            Err(ValueError::TooLarge {
+                declared,
+                max: 2 * 1024 * 1024
+            })
+        );
+        // The raw bytes are still there for whoever wants them.
+        assert_eq!(item.value.len(), bomb.len());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_and_prepend_refuse_encoded_items_and_leave_them_readable() {
+    let server = Memcached::start();
+    for protocol in [Protocol::Text, Protocol::Meta] {
+        let plain = client(&server, protocol);
+        let compressed = compressing(&server, protocol);
+        let page = "<li>an item of a long list</li>\n".repeat(400);
+        compressed.set("page", &page).await.unwrap();
+        plain.set("user", Json(ada())).await.unwrap();
+        plain.set("packed", MsgPack(ada())).await.unwrap();
+
+        let refusals = [
+            ("page", Format::Plain, true),
+            ("user", Format::Json, false),
+            ("packed", Format::MessagePack, false),
+        ];
+        for (key, format, lz4) in refusals {
+            let expected = ValueError::Encoded {
+                format,
+                compressed: lz4,
+            };
+            for joined in [
+                plain.append(key, "tail").await,
+                plain.prepend(key, "head").await,
+                compressed.append(key, "tail").noreply().await,
+            ] {
+                assert!(
+                    matches!(&joined, Err(Error::Value(error)) if *error == expected),
+                    "{key}: {joined:?}"
+                );
+            }
+        }
+        // Nothing was joined: every item still decodes.
+        let read: Option<String> = plain.get_as("page").await.unwrap();
+        assert_eq!(read.as_deref(), Some(page.as_str()));
+        let user: Json<User> = plain.get_as("user").await.unwrap().unwrap();
+        let packed: MsgPack<User> = plain.get_as("packed").await.unwrap().unwrap();
+        assert_eq!((user.0, packed.0), (ada(), ada()));
+
+        // Plain items join as before, raw flags in the top byte included (they are the
+        // user's, not an encoding).
+        plain.set("log", "a").await.unwrap();
+        plain.append("log", "b").await.unwrap();
+        plain.prepend("log", "<").await.unwrap();
+        plain.append("log", "c").unchecked().await.unwrap();
+        plain.append("log", "d").noreply().await.unwrap();
+        plain
+            .append("log", 1u8)
+            .noreply()
+            .unchecked()
+            .await
+            .unwrap();
+        assert_eq!(plain.get("log").await.unwrap().unwrap().value, "<abcd1");
+        plain.set("flagged", "x").flags(0xFFFF_FFFF).await.unwrap();
+        plain.append("flagged", "y").await.unwrap();
+        let flagged = plain.get("flagged").return_flags().await.unwrap().unwrap();
+        assert_eq!(
+            (flagged.value.as_ref(), flagged.flags),
+            (&b"xy"[..], Some(0xFFFF_FFFF))
+        );
+
+        // A missing key is NotStored, checked or not; noreply reports nothing.
+        plain.delete("absent").await.ok();
+        for joined in [
+            plain.append("absent", "x").await,
+            plain.prepend("absent", "x").await,
+            plain.append("absent", "x").unchecked().await,
+        ] {
+            assert!(matches!(joined, Err(Error::NotStored)), "{joined:?}");
+        }
+        plain.append("absent", "x").noreply().await.unwrap();
+        assert_eq!(plain.get("absent").await.unwrap(), None);
+
+        // The opt-out does what it says: the compressed item is corrupted.
+        compressed.set("page:unchecked", &page).await.unwrap();
+        plain
+            .append("page:unchecked", "tail")
+            .unchecked()
+            .await
+            .unwrap();
+        assert!(matches!(
+            plain.get_as::<String, _>("page:unchecked").await,
+            Err(Error::Value(ValueError::Corrupt))
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_checked_appends_lose_and_repeat_nothing() {
+    let server = Memcached::start();
+    for protocol in [Protocol::Text, Protocol::Meta] {
+        let client = client(&server, protocol);
+        client.set("tally", "").await.unwrap();
+        let writers = (0..4u8).map(|writer| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    // Losing the CAS race 5 times in a row is Exists: try again.
+                    loop {
+                        match client.append("tally", [b'a' + writer]).await {
+                            Ok(()) => break,
+                            Err(Error::Exists) => continue,
+                            Err(other) => panic!("{other}"),
+                        }
+                    }
+                }
+            })
+        });
+        for writer in futures::future::join_all(writers).await {
+            writer.unwrap();
+        }
+        let tally = client.get("tally").await.unwrap().unwrap().value;
+        for writer in 0..4u8 {
+            let count = tally.iter().filter(|&&byte| byte == b'a' + writer).count();
+            assert_eq!(count, 25, "{protocol:?}: {tally:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_reads_take_any_flags_typed_reads_stay_strict() {
+    let server = Memcached::start();
+    for protocol in [Protocol::Text, Protocol::Meta] {
+        let client = client(&server, protocol);
+        // Flags no encoding of ours uses, as other clients write them: all set, a reserved
+        // bit, and PHP's user flags (bits 16–31) landing on our lz4 bit, with and
+        // without PHP's own compression bit (0x10).
+        for flags in [0xFFFF_FFFF, 0x4000_0000, LZ4, LZ4 | 0x10] {
+            client
+                .set("foreign", "written elsewhere")
+                .flags(flags)
+                .await
+                .unwrap();
+            let bytes: Option<Bytes> = client.get_as("foreign").await.unwrap();
+            assert_eq!(bytes.unwrap(), "written elsewhere", "{flags:#x}");
+            let vec: Option<Vec<u8>> = client.get_as("foreign").await.unwrap();
+            assert_eq!(vec.unwrap(), b"written elsewhere", "{flags:#x}");
+            let found = client.get_many(["foreign"]).return_flags().await.unwrap();
+            let item = found.get("foreign").unwrap();
+            assert_eq!(item.decode::<Bytes>().unwrap(), "written elsewhere");
+
+            let typed = client.get_as::<String, _>("foreign").await;
+            assert!(
+                matches!(
+                    typed,
+                    Err(Error::Value(
+                        ValueError::UnknownEncoding { .. } | ValueError::Corrupt
+                    ))
+                ),
+                "{flags:#x}: {typed:?}"
+            );
+            assert!(client.get_as::<u64, _>("foreign").await.is_err());
+        }
+        // Values this client compressed are still decompressed for the raw types.
+        let page = "<li>an item of a long list</li>\n".repeat(400);
+        compressing(&server, protocol)
+            .set("ours", &page)
+            .await
+            .unwrap();
+        let bytes: Option<Bytes> = client.get_as("ours").await.unwrap();
+        assert_eq!(bytes.unwrap(), page.as_bytes());
     }
 }

@@ -24,6 +24,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod socket;
+
 use std::future::Future;
 use std::io;
 #[cfg(unix)]
@@ -61,7 +63,7 @@ impl Runtime for AsyncStdRuntime {
             match async_io::Async::<std::net::TcpStream>::connect(addr).await {
                 Ok(stream) => {
                     options.apply(stream.get_ref())?;
-                    return Ok(Box::new(stream) as Box<dyn Socket>);
+                    return Ok(Box::new(socket::TcpSocket(stream)) as Box<dyn Socket>);
                 }
                 Err(error) => last_error = Some(error),
             }

@@ -56,6 +56,16 @@ impl<R: Runtime> ClientBuilder<R> {
     /// the configuration's version moves, nodes that joined take their keys at once, and
     /// nodes that left take no new requests and close once their requests in flight are
     /// answered. A poll that fails keeps the nodes as they are.
+    ///
+    /// The configuration lists each node as `host|ip|port`. The client connects to
+    /// `ip:port`, and that is also the node's name: keys are routed by it, and
+    /// [`Client::nodes`](crate::Client::nodes) lists it (`host:port` for an entry without an
+    /// IP). Other clients sharing the cluster place keys on the same nodes only if they hash
+    /// the same name (pymemcache's ElastiCache client does; clients that hash the host name
+    /// do not). With `ClientBuilder::tls`, each node's certificate is checked against its
+    /// `host` (also sent as SNI), unless `Tls::server_name` names
+    /// one for all nodes; the endpoint's own certificate is checked against the endpoint's
+    /// host as given here.
     pub fn autodiscovery(mut self, endpoint: &str) -> Self {
         match NodeAddr::parse(endpoint) {
             Ok(endpoint) => {
@@ -242,15 +252,25 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
-    /// Consecutive connection failures after which a node is unhealthy. Default: 3.
+    /// Consecutive failed connection attempts after which a node is down (libmemcached's
+    /// `server_failure_limit`, mcrouter's TKO). Default: 3.
+    ///
+    /// Below it, a failed attempt (refused, timed out, or a server that answered the first
+    /// request with garbage or an error line) is retried at once for the callers waiting
+    /// for a connection, within their deadlines. At it, the node is unhealthy: its calls
+    /// fail at once with [`Error::Connect`](crate::Error::Connect) while it backs off (see
+    /// [`ClientBuilder::reconnect_backoff`]), one probe goes through per backoff, and one
+    /// successful probe brings it back.
     pub fn unhealthy_after(mut self, failures: u32) -> Self {
         self.config.pool.unhealthy_after = failures.max(1);
         self
     }
 
-    /// Delay between reconnection attempts after failures: doubling from `min`, capped at
-    /// `max`. Default: 50 ms to 5 s. While a node backs off, its operations fail at once
-    /// with [`Error::Connect`].
+    /// Delay between probes of a node that is down ([`ClientBuilder::unhealthy_after`]):
+    /// doubling from `min` with each failed probe, capped at `max`, each wait drawn at
+    /// random from the upper half of its value so that clients do not probe in step.
+    /// Default: 50 ms to 5 s. While a node backs off, its operations fail at once with
+    /// [`Error::Connect`](crate::Error::Connect).
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.config.pool.backoff = (min, max.max(min));
         self

@@ -18,7 +18,7 @@ use crate::engine::pool::later;
 use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
 use crate::events::NodeMetrics;
-use crate::members::{Members, MembersRef, Membership, NodeRef};
+use crate::members::{Member, Members, MembersRef, Membership, NodeRef};
 use crate::node::{Call, Encode, Node};
 use crate::runtime::Runtime;
 
@@ -104,7 +104,13 @@ impl<R: Runtime + Default> Client<R> {
 
 impl<R: Runtime> Client<R> {
     pub(crate) fn from_config(runtime: R, config: Config) -> Self {
-        let members = Members::new(&runtime, &config, config.nodes.clone(), None);
+        let configured = config
+            .nodes
+            .iter()
+            .cloned()
+            .map(Member::configured)
+            .collect();
+        let members = Members::new(&runtime, &config, configured, None);
         Client::with_membership(runtime, config, Membership::Fixed(members))
     }
 
@@ -459,15 +465,17 @@ pub(crate) fn values(reply: Reply) -> Result<memproto::Items> {
     }
 }
 
-/// The error for a reply the command cannot produce (including server error lines).
+/// The error for a reply the command cannot produce, or the typed error of a server error
+/// line (one that may be this quiet command's is taken as its: see
+/// [`Reply::Unattributed`]).
 pub(crate) fn unexpected(reply: Reply) -> Error {
     match reply {
-        Reply::Error(error) => server_error(error),
+        Reply::Error(error) | Reply::Unattributed(error) => server_error(error),
         other => Error::UnexpectedReply(format!("{other:?}")),
     }
 }
 
-fn server_error(error: ServerError) -> Error {
+pub(crate) fn server_error(error: ServerError) -> Error {
     let message = String::from_utf8_lossy(&error.message).into_owned();
     match error.kind {
         ServerErrorKind::Error => Error::UnknownCommand(message),

@@ -117,6 +117,7 @@ pub(crate) fn meta_item(meta: MetaReply, fetch: Fetch) -> Item {
         },
         cas: flags.cas,
         info,
+        max_value_len: crate::item::DEFAULT_MAX_VALUE_LEN,
     }
 }
 

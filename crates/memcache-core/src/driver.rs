@@ -33,6 +33,10 @@ const DIRECT_READ_MAX: usize = 256 * 1024;
 /// Buffers that grew past these during a burst are given back once empty.
 const READ_KEEP: usize = 4 * READ_CHUNK;
 const WRITE_KEEP: usize = 2 * WRITE_HIGH_WATER;
+/// How long a connection the client closed may take to drain, and how many reply bytes
+/// nobody waits for it may read meanwhile (see [`Driver::drain`]).
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
 
 /// Starts the driver task for a freshly established connection.
 pub(crate) fn spawn<R: Runtime>(
@@ -58,6 +62,7 @@ pub(crate) fn spawn<R: Runtime>(
         fill: None,
         gathered: false,
         finished: false,
+        write_closed: false,
     };
     runtime.spawn(driver.run());
 }
@@ -84,6 +89,8 @@ struct Driver<R: Runtime> {
     /// on an idle socket (see [`Driver::poll_drive`]).
     gathered: bool,
     finished: bool,
+    /// The write side was shut down (while draining).
+    write_closed: bool,
 }
 
 impl<R: Runtime> Drop for Driver<R> {
@@ -95,10 +102,87 @@ impl<R: Runtime> Drop for Driver<R> {
     }
 }
 
+/// How a connection ended, and so how its socket is let go.
+enum Ending {
+    /// The client closed it (stuck, behind a timed-out request, idle, closing, left the
+    /// cluster) while the stream was in sync: commands already written must still reach
+    /// the server, so the socket is half-closed and drained, never reset.
+    ByClient(Error),
+    /// The server closed it, the socket failed, or its replies broke the protocol (the
+    /// stream is no longer trusted): the socket is dropped as it is.
+    Other(Error),
+}
+
 impl<R: Runtime> Driver<R> {
     async fn run(mut self) {
-        let error = poll_fn(|cx| self.poll_drive(cx)).await;
-        self.finish(error);
+        let ending = poll_fn(|cx| self.poll_drive(cx)).await;
+        match ending {
+            Ending::ByClient(error) => {
+                self.finish(error);
+                self.drain().await;
+            }
+            Ending::Other(error) => self.finish(error),
+        }
+    }
+
+    /// Lets go of the socket without losing what was written to it: writes what the
+    /// state machine handed over, half-closes (the server reads every command, then end
+    /// of stream), and reads and drops replies nobody waits for any more until the server
+    /// closes its side. Closing with replies unread would make the kernel reset the
+    /// connection, and the server discard commands it had received but not yet read, a
+    /// `noreply` write among them. Bounded by [`DRAIN_TIME`] and [`DRAIN_BYTES`], so a
+    /// server that never closes cannot hold the socket.
+    async fn drain(&mut self) {
+        let started = self.runtime.now();
+        let deadline = self.runtime.sleep(DRAIN_TIME);
+        futures::pin_mut!(deadline);
+        let mut read = 0usize;
+        let drained = poll_fn(|cx| {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            self.poll_drain(cx, &mut read)
+        })
+        .await;
+        let elapsed = self.runtime.now().saturating_duration_since(started);
+        self.counters.drained(drained);
+        observe::drain_finished(&self.name, drained, read, elapsed);
+    }
+
+    /// One step of [`Driver::drain`]: `Ready(true)` at the server's end of stream,
+    /// `Ready(false)` when the socket failed or [`DRAIN_BYTES`] were read.
+    fn poll_drain(&mut self, cx: &mut Context<'_>, read: &mut usize) -> Poll<bool> {
+        loop {
+            if !self.out.is_empty() {
+                match Pin::new(&mut self.socket).poll_write(cx, &self.out) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(false),
+                    Poll::Ready(Ok(written)) => {
+                        self.out.advance(written);
+                        continue;
+                    }
+                    Poll::Pending => {}
+                }
+            } else if !self.write_closed {
+                match Pin::new(&mut self.socket).poll_close(cx) {
+                    Poll::Ready(Ok(())) => self.write_closed = true,
+                    Poll::Ready(Err(_)) => return Poll::Ready(false),
+                    Poll::Pending => {}
+                }
+            }
+            // Read all along: a server blocked writing replies reads no more commands.
+            match Pin::new(&mut self.socket).poll_read(cx, &mut self.scratch) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(self.out.is_empty()),
+                Poll::Ready(Ok(n)) => {
+                    *read = read.saturating_add(n);
+                    if *read > DRAIN_BYTES {
+                        return Poll::Ready(false);
+                    }
+                }
+                Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(false),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 
     /// Closes the state machine (failing what is left) and tells the pool, once.
@@ -114,6 +198,10 @@ impl<R: Runtime> Driver<R> {
             .fetch_add(closed.failed, Ordering::Relaxed);
         if let Some(node) = self.node.upgrade() {
             node.conn_closed(&self.cell, closed.unsent_detached);
+        } else if !closed.unsent_detached.is_empty() {
+            let dropped = closed.unsent_detached.len() as u64;
+            self.counters.writes_dropped(dropped);
+            observe::writes_dropped(&self.name, dropped, &error);
         }
         // Only now may the callers of unwritten requests retry: the writes re-placed above
         // go first.
@@ -123,7 +211,7 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Drives the connection until it ends, returning why it ended.
-    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Error> {
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
         loop {
             self.cell.register(cx.waker());
             let now = self.runtime.now();
@@ -131,13 +219,14 @@ impl<R: Runtime> Driver<R> {
             let (deadline, needed, freed) = {
                 let mut conn = self.cell.lock();
                 if let Some(reason) = conn.close_reason() {
-                    return Poll::Ready(reason.clone());
+                    // Closed from outside the driver: the client aborted it.
+                    return Poll::Ready(Ending::ByClient(reason.clone()));
                 }
                 if conn.is_drained() && self.out.is_empty() {
-                    return Poll::Ready(self.lost(
+                    return Poll::Ready(Ending::ByClient(self.lost(
                         io::ErrorKind::NotConnected,
                         "connection closed by the client",
-                    ));
+                    )));
                 }
                 let freed = if self.out.len() < WRITE_HIGH_WATER && conn.wants_transmit() {
                     if self.out.is_empty() && !self.gathered {
@@ -175,17 +264,18 @@ impl<R: Runtime> Driver<R> {
             let mut progress = false;
             match self.poll_write(cx) {
                 Poll::Ready(Ok(())) => progress = true,
-                Poll::Ready(Err(error)) => return Poll::Ready(error),
+                Poll::Ready(Err(error)) => return Poll::Ready(Ending::Other(error)),
                 Poll::Pending => {}
             }
             match self.poll_read(cx, needed) {
                 Poll::Ready(Ok(())) => progress = true,
-                Poll::Ready(Err(error)) => return Poll::Ready(error),
+                Poll::Ready(Err(error)) => return Poll::Ready(Ending::Other(error)),
                 Poll::Pending => {}
             }
             match self.poll_timer(cx, now, deadline) {
                 Poll::Ready(Ok(())) => progress = true,
-                Poll::Ready(Err(error)) => return Poll::Ready(error),
+                // A deadline closed it (stuck, or the close grace ran out).
+                Poll::Ready(Err(error)) => return Poll::Ready(Ending::ByClient(error)),
                 Poll::Pending => {}
             }
             if !progress || gather {

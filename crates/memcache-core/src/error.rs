@@ -30,10 +30,17 @@ pub enum Error {
     NotNumeric,
     /// The operation did not finish within its timeout (or the configuration endpoint did
     /// not answer within the discovery timeout). Its reply, if it comes, is discarded.
-    #[error("operation on {node} timed out")]
+    ///
+    /// `written` says whether the request had been handed to the connection by then: if
+    /// not, the server never saw it and sending it again is safe whatever it does
+    /// ([`Error::is_retry_safe`]); if so, it may have been executed.
+    #[error("operation on {node} timed out{}", if *written { "" } else { " before it was sent" })]
     Timeout {
         /// The node (or configuration endpoint) that did not answer in time, as configured.
         node: String,
+        /// Whether the request was written to the connection (and so may have been
+        /// executed) before the deadline passed.
+        written: bool,
     },
     /// Routing has no node to use (every node was removed as unhealthy).
     #[error("no available node")]
@@ -119,55 +126,78 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the same request, sent again later, may succeed: the failure came from the
-    /// state of a node, a connection or the network, not from the request or its data.
+    /// Whether the same request, sent again later, may succeed: the node could not serve
+    /// it (it was unreachable, down, overloaded, too slow, or its connection failed), not
+    /// because of the request, its data, or what the server answered. This is the one
+    /// classification of *unavailability*: the retry policy ([`crate::RetryPolicy`]) retries
+    /// exactly these, and [`crate::ClientBuilder::miss_on_unavailable`] turns exactly these
+    /// into misses.
     ///
     /// Transient:
     /// - [`Error::Timeout`]: the reply was late, not refused; the server or the network may
     ///   be faster next time.
     /// - [`Error::Connect`]: the node may come back (a restart, a network blip). While the
-    ///   node backs off after failed attempts, retries fail at once with the same error
-    ///   until the backoff ends.
+    ///   node is marked down after repeated failures, calls fail at once with this error.
     /// - [`Error::ConnectionLost`]: the retry goes on another connection.
     /// - [`Error::Overloaded`]: room frees as replies arrive.
     /// - [`Error::NoAvailableNodes`]: nodes removed as unhealthy return once a reconnect
     ///   succeeds.
-    /// - [`Error::Protocol`], except a reply over the configured limits: the connection was
-    ///   closed, so the retry goes on a fresh connection whose stream is in sync. A line,
-    ///   value or reply over the client's limits (`LineTooLong`, `ValueTooLarge`,
-    ///   `TooManyLines`) is not transient: the same item breaks the same limit again.
     ///
-    /// Not transient: everything else. [`Error::Auth`], [`Error::Invalid`],
-    /// [`Error::Config`], [`Error::UnknownNode`] and [`Error::Discovery`] need a change of
-    /// credentials, input or configuration; [`Error::NotStored`], [`Error::Exists`],
-    /// [`Error::NotFound`] and [`Error::NotNumeric`] are the server's answer about the
-    /// data, which a retry gets again, and [`Error::Value`] is about the value itself;
-    /// [`Error::Closed`] is final. [`Error::UnknownCommand`], [`Error::Client`] and
-    /// [`Error::UnexpectedReply`] are deliberate answers the server
-    /// gives every time. [`Error::Server`] is not transient either: memcached's server
-    /// errors are "object too large", which repeats for the same value, and "out of
-    /// memory", which lasts until items expire or are evicted, longer than a prompt retry
-    /// waits; retry those yourself, after a backoff, if your servers evict.
+    /// Not transient: everything else. An answer from the server always surfaces:
+    /// [`Error::NotStored`], [`Error::Exists`], [`Error::NotFound`] and
+    /// [`Error::NotNumeric`] are about the data; [`Error::UnknownCommand`] (a server that
+    /// lacks the command, such as meta commands before memcached 1.6), [`Error::Client`]
+    /// and [`Error::UnexpectedReply`] repeat every time; [`Error::Server`] is memcached's
+    /// "object too large", which repeats for the same value, or "out of memory", which
+    /// lasts until items expire or are evicted, longer than a prompt retry waits (retry
+    /// those yourself, after a backoff, if your servers evict). [`Error::Protocol`] means
+    /// the server broke the protocol: the connection was closed, and a server that does so
+    /// is not to be papered over. [`Error::Auth`], [`Error::Invalid`], [`Error::Config`],
+    /// [`Error::UnknownNode`], [`Error::Discovery`] and [`Error::Value`] need a change of
+    /// credentials, input or configuration; [`Error::Closed`] is final.
     ///
-    /// Whether retrying is *safe* is another question: a timed-out or lost request may
-    /// have been executed, so only idempotent requests should be retried after those.
+    /// Whether retrying is *safe* is another question, answered by
+    /// [`Error::is_retry_safe`]: a timed-out or lost request may have been executed, so
+    /// only idempotent requests should be retried after those.
     pub fn is_transient(&self) -> bool {
-        match self {
+        // New variants are not transient unless listed here.
+        matches!(
+            self,
             Error::Timeout { .. }
-            | Error::Connect { .. }
-            | Error::ConnectionLost { .. }
-            | Error::Overloaded { .. }
-            | Error::NoAvailableNodes => true,
-            Error::Protocol { source, .. } => !matches!(
-                source,
-                DecodeError::LineTooLong { .. }
-                    | DecodeError::ValueTooLarge { .. }
-                    | DecodeError::TooManyLines { .. }
-            ),
-            // Every other variant is an answer or a mistake a retry meets again; new
-            // variants are not transient unless listed above.
-            _ => false,
-        }
+                | Error::Connect { .. }
+                | Error::ConnectionLost { .. }
+                | Error::Overloaded { .. }
+                | Error::NoAvailableNodes
+        )
+    }
+
+    /// Whether the server certainly did not execute the request, so that sending it again
+    /// cannot apply it twice, whatever the command (an `incr`, an `append`):
+    /// - [`Error::Timeout`] with `written: false`: the deadline passed before the request
+    ///   was handed to a connection;
+    /// - [`Error::Connect`], [`Error::Overloaded`], [`Error::NoAvailableNodes`]: no
+    ///   connection took it;
+    /// - [`Error::Invalid`], [`Error::Value`], [`Error::Config`], [`Error::UnknownNode`],
+    ///   [`Error::Auth`]: refused before a byte of it was sent.
+    ///
+    /// Everything else may have been executed: [`Error::Timeout`] with `written: true`
+    /// and [`Error::ConnectionLost`] (the request was on the wire), the server's answers
+    /// (executed or refused by the server itself), [`Error::Protocol`] (the reply could
+    /// not be read) and [`Error::Closed`] (for a request in flight when the client
+    /// closed). Whether a retry can *succeed* is [`Error::is_transient`].
+    pub fn is_retry_safe(&self) -> bool {
+        matches!(
+            self,
+            Error::Timeout { written: false, .. }
+                | Error::Connect { .. }
+                | Error::Overloaded { .. }
+                | Error::NoAvailableNodes
+                | Error::Invalid(_)
+                | Error::Value(_)
+                | Error::Config(_)
+                | Error::UnknownNode(_)
+                | Error::Auth { .. }
+        )
     }
 }
 
@@ -198,7 +228,20 @@ mod tests {
     fn every_variant() -> Vec<(Error, bool)> {
         let node = || "cache-1:11211".to_owned();
         vec![
-            (Error::Timeout { node: node() }, true),
+            (
+                Error::Timeout {
+                    node: node(),
+                    written: true,
+                },
+                true,
+            ),
+            (
+                Error::Timeout {
+                    node: node(),
+                    written: false,
+                },
+                true,
+            ),
             (
                 Error::Connect {
                     node: node(),
@@ -215,8 +258,8 @@ mod tests {
             ),
             (Error::Overloaded { node: node() }, true),
             (Error::NoAvailableNodes, true),
-            (protocol(DecodeError::BareLineFeed), true),
-            (protocol(DecodeError::MissingDataTerminator), true),
+            (protocol(DecodeError::BareLineFeed), false),
+            (protocol(DecodeError::MissingDataTerminator), false),
             (protocol(DecodeError::LineTooLong { max: 2048 }), false),
             (
                 protocol(DecodeError::ValueTooLarge { len: 10, max: 1 }),
@@ -281,10 +324,38 @@ mod tests {
         }
         assert_eq!(
             Error::Timeout {
-                node: "cache-1:11211".into()
+                node: "cache-1:11211".into(),
+                written: true,
             }
             .to_string(),
             "operation on cache-1:11211 timed out"
+        );
+    }
+
+    #[test]
+    fn only_requests_never_sent_are_retry_safe() {
+        let safe = |error: Error| error.is_retry_safe();
+        let timeout = |written| Error::Timeout {
+            node: "n".into(),
+            written,
+        };
+        assert!(safe(timeout(false)));
+        assert!(!safe(timeout(true)));
+        assert!(safe(Error::Connect {
+            node: "n".into(),
+            source: io_error(),
+        }));
+        assert!(!safe(Error::ConnectionLost {
+            node: "n".into(),
+            source: io_error(),
+        }));
+        assert!(!safe(protocol(DecodeError::BareLineFeed)));
+        assert!(!safe(Error::Server("out of memory".into())));
+        assert!(!safe(Error::Closed));
+        assert!(safe(Error::Invalid(EncodeError::NoKeys)));
+        assert_eq!(
+            timeout(false).to_string(),
+            "operation on n timed out before it was sent"
         );
     }
 }

@@ -48,6 +48,15 @@ pub struct NodeMetrics {
     /// Reads answered as misses because the node was unavailable
     /// ([`crate::ClientBuilder::miss_on_unavailable`]): one per failed request.
     pub unavailable_misses: u64,
+    /// Connections the client closed that drained to the server's end of stream: every
+    /// command written on them reached the server.
+    pub drains_completed: u64,
+    /// Connections the client closed whose drain was cut at its bound (time or bytes) or
+    /// failed: commands the server had not read yet may have been lost.
+    pub drains_cut: u64,
+    /// Fire-and-forget (`noreply`) writes never sent: their connection closed before
+    /// writing them and no other connection would take them (the client was closing).
+    pub writes_dropped: u64,
     /// How long requests that waited for their outcome took, from the caller's view: from
     /// the call reaching the node, through any wait for a connection or for room, to the
     /// outcome, whatever it was. Requests whose caller gave up first are not counted.

@@ -14,7 +14,11 @@ impl<R: Runtime> Client<R> {
     /// Fetches `key`'s value as a `T`; `None` if it is missing. The value is read by the
     /// format its flags name (and decompressed if they say so): a value stored in another
     /// format than `T` reads is [`Error::Value`] with [`ValueError::WrongFormat`], never
-    /// a misread. `Bytes` and `Vec<u8>` read any value as its bytes.
+    /// a misread. `Bytes` and `Vec<u8>` read any value as its bytes, whatever its flags
+    /// (another client's included): decompressed if this client compressed it, else as
+    /// stored. A compressed value may declare at most the client's
+    /// [`max_value_len`](crate::ClientBuilder::max_value_len), else
+    /// [`ValueError::TooLarge`], refused before anything is allocated for it.
     ///
     /// ```no_run
     /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {

@@ -144,12 +144,7 @@ mod tests {
     use super::*;
 
     fn item(value: &'static str) -> Item {
-        Item {
-            value: Bytes::from_static(value.as_bytes()),
-            flags: None,
-            cas: None,
-            info: None,
-        }
+        Item::new(Bytes::from_static(value.as_bytes()))
     }
 
     #[test]

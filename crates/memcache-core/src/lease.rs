@@ -185,15 +185,16 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
             .await?
         {
             Reply::Meta(reply) if matches!(reply.status, MetaStatus::Va | MetaStatus::Hd) => {
-                Ok(classify(*reply))
+                Ok(classify(*reply, inner.config.encoder.max_value_len()))
             }
             other => Err(unexpected(other)),
         }
     }
 }
 
-/// Reads the win (`W`), already-won (`Z`) and stale (`X`) flags of a vivifying `mg`.
-fn classify(reply: MetaReply) -> Lease {
+/// Reads the win (`W`), already-won (`Z`) and stale (`X`) flags of a vivifying `mg`. The
+/// items' compressed values decode within `max_value_len`, the client's largest.
+fn classify(reply: MetaReply, max_value_len: usize) -> Lease {
     let flags = &reply.flags;
     let value = reply.value.unwrap_or_default();
     let (won, already_won, stale) = (flags.won, flags.already_won, flags.stale);
@@ -204,6 +205,7 @@ fn classify(reply: MetaReply) -> Lease {
         flags: flags.flags,
         cas: flags.cas,
         info: None,
+        max_value_len,
     };
     let previous = (!placeholder).then_some(item.clone());
     if won {

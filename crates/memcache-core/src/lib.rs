@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod addr;
+mod append;
 mod auth;
 mod batch;
 mod builder;
@@ -48,6 +49,7 @@ mod unavailable;
 mod value;
 
 pub use addr::{AddrParseError, IntoNodeAddr, NodeAddr};
+pub use append::AppendRequest;
 pub use builder::ClientBuilder;
 pub use bytes::{self, Bytes};
 pub use client::Client;

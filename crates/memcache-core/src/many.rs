@@ -1,9 +1,12 @@
 //! Batched writes: `set_many`, `add_many`, `delete_many` and `touch_many`.
 //!
-//! Keys are split by node and each node's share is sent as quiet meta batches
-//! ([`crate::quiet`]): one round trip per node, whatever the number of keys. Every key gets
-//! its own outcome; a failure (a key not stored, a node down) is reported for the keys it
-//! concerns and hides nothing else.
+//! Keys are split by node and each node's share is sent as meta batches ended by `mn`
+//! ([`crate::quiet`]): one round trip per node, whatever the number of keys. No command is
+//! quiet: each gets its own reply, carrying its opaque, in its place, so every key's
+//! outcome is the server's answer to that key, an error line (`SERVER_ERROR object too
+//! large for cache`) included, and a failing key leaves the connection and every other
+//! request on it untouched. A failure (a key not stored, a node down) is reported for the
+//! keys it concerns and hides nothing else.
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
@@ -11,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::future::join_all;
-use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, MetaStatus, Reply};
+use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, Reply};
 
 use crate::client::{resolve, CallOptions, Client, Inner};
 use crate::dialect;
@@ -34,12 +37,6 @@ struct Write<'a> {
 
 /// Each key's outcome of a batched write.
 pub type KeyResults = HashMap<Bytes, Result<()>>;
-
-/// Values longer than this are stored with a reply even in a batch, ahead of the quiet
-/// commands: a server error line (a value over the server's item size limit) names no
-/// opaque, so it can only be paired with a command the server answers anyway. For a value
-/// this long the reply costs nothing.
-const QUIET_MAX_VALUE: usize = 4096;
 
 impl<R: Runtime> Client<R> {
     /// Stores many items, unconditionally, in one round trip per node. Each key's outcome
@@ -280,11 +277,6 @@ enum WriteKind {
 }
 
 impl WriteKind {
-    /// Whether the server stays silent on this item's success (see [`QUIET_MAX_VALUE`]).
-    fn is_quiet(self, value: &[u8]) -> bool {
-        !matches!(self, WriteKind::Store { .. }) || value.len() <= QUIET_MAX_VALUE
-    }
-
     fn command<'a>(self, write: &Write<'a>, common: memproto::MetaCommon<'a>) -> Command<'a> {
         let Write { key, value, flags } = *write;
         match self {
@@ -302,7 +294,7 @@ impl WriteKind {
                 common,
                 ..MetaDelete::default()
             }),
-            // `mg` with `T` and no `v`: a hit answers `HD` (quiet or not), a miss is silent.
+            // `mg` with `T` and no `v`: a hit answers `HD`, a miss `EN`.
             WriteKind::Touch(exptime) => Command::MetaGet(MetaGet {
                 key,
                 common,
@@ -312,13 +304,9 @@ impl WriteKind {
         }
     }
 
-    /// The key's outcome from its command's reply.
+    /// The key's outcome from its command's reply: what the single-key call would say.
     fn outcome(self, reply: Reply) -> Result<()> {
-        // Silence means the outcome the quiet flag hides: a miss for `mg`, success else.
-        let silent = matches!(&reply, Reply::Meta(meta) if meta.status == MetaStatus::Quiet);
         match self {
-            WriteKind::Touch(_) if silent => Err(Error::NotFound),
-            _ if silent => Ok(()),
             WriteKind::Store { .. } => dialect::stored(reply),
             WriteKind::Delete | WriteKind::Touch(_) => dialect::done(reply),
         }
@@ -336,7 +324,7 @@ struct Chunk {
 }
 
 impl<R: Runtime> Inner<R> {
-    /// Sends `kind` for every `(key, value)` (values only for stores) in quiet batches, one
+    /// Sends `kind` for every `(key, value)` (values only for stores) in meta batches, one
     /// round trip per node, and returns each key's outcome.
     async fn write_many(
         &self,
@@ -386,8 +374,7 @@ impl<R: Runtime> Inner<R> {
         Ok(results)
     }
 
-    /// Encodes every node's items into batches, replies first for the commands that need
-    /// one. Nothing is sent if any item is invalid.
+    /// Encodes every node's items into batches. Nothing is sent if any item is invalid.
     fn encode_chunks(
         &self,
         kind: WriteKind,
@@ -397,10 +384,7 @@ impl<R: Runtime> Inner<R> {
         let encoder = &self.config.encoder;
         let protocol = self.config.protocol;
         let mut chunks = Vec::new();
-        for (node, mut node_items) in per_node.into_iter().enumerate() {
-            // Answered commands go first, so no quiet one is pending when their reply (or
-            // an error line) arrives.
-            node_items.sort_by_key(|&item| kind.is_quiet(items[item].value));
+        for (node, node_items) in per_node.into_iter().enumerate() {
             let mut batch = QuietBatch::new();
             let mut carried = Vec::new();
             for item in node_items {
@@ -415,8 +399,8 @@ impl<R: Runtime> Inner<R> {
                     });
                 }
                 let token = Token::new(batch.len() as u64);
-                let common =
-                    protocol.meta_common(key, Some(token.as_bytes()), kind.is_quiet(value));
+                // Not quiet: see the module's documentation.
+                let common = protocol.meta_common(key, Some(token.as_bytes()), false);
                 batch.push(encoder, &kind.command(write, common))?;
                 carried.push(item);
             }
@@ -469,6 +453,8 @@ fn last_of_each_key(items: &[Write<'_>]) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
+    use memproto::MetaStatus;
+
     use super::*;
 
     #[test]
@@ -483,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_follow_the_status() {
+    fn outcomes_are_what_the_single_call_says() {
         let meta = |status| {
             Reply::Meta(Box::new(memproto::MetaReply {
                 status,
@@ -496,11 +482,26 @@ mod tests {
             mode: MetaSetMode::Set,
             exptime: Exptime::Never,
         };
-        assert!(set.outcome(meta(MetaStatus::Quiet)).is_ok());
         assert!(set.outcome(meta(MetaStatus::Hd)).is_ok());
         assert!(matches!(
             set.outcome(meta(MetaStatus::Ns)),
             Err(Error::NotStored)
+        ));
+        let too_large = memproto::ServerError {
+            kind: memproto::ServerErrorKind::Server,
+            message: Bytes::from_static(b"object too large for cache"),
+        };
+        assert!(matches!(
+            set.outcome(Reply::Error(too_large)),
+            Err(Error::Server(message)) if message == "object too large for cache"
+        ));
+        let unknown = memproto::ServerError {
+            kind: memproto::ServerErrorKind::Error,
+            message: Bytes::new(),
+        };
+        assert!(matches!(
+            WriteKind::Delete.outcome(Reply::Error(unknown)),
+            Err(Error::UnknownCommand(_))
         ));
         assert!(matches!(
             WriteKind::Delete.outcome(meta(MetaStatus::Nf)),
@@ -509,10 +510,8 @@ mod tests {
         let touch = WriteKind::Touch(Exptime::Never);
         assert!(touch.outcome(meta(MetaStatus::Hd)).is_ok());
         assert!(matches!(
-            touch.outcome(meta(MetaStatus::Quiet)),
+            touch.outcome(meta(MetaStatus::En)),
             Err(Error::NotFound)
         ));
-        assert!(!set.is_quiet(&[0; QUIET_MAX_VALUE + 1]));
-        assert!(WriteKind::Delete.is_quiet(b""));
     }
 }

@@ -6,6 +6,7 @@
 //! took the old snapshot still complete on it; it closes gracefully once the last of them
 //! lets go of it.
 
+use std::borrow::Cow;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, MutexGuard, RwLock};
@@ -16,26 +17,54 @@ use crate::health::Health;
 use crate::node::{Node, Seat};
 use crate::runtime::Runtime;
 
+/// One node of a membership, as configured or as discovered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Member {
+    /// Where the node is reached; also its identity, which routing hashes.
+    pub(crate) addr: NodeAddr,
+    /// Its ketama weight.
+    pub(crate) weight: u32,
+    /// The name TLS checks the node's certificate against (and sends as SNI) instead of
+    /// the host in `addr`: a discovered node is reached at its IP, while its certificate
+    /// names its host.
+    pub(crate) tls_name: Option<String>,
+}
+
+impl Member {
+    /// A configured node: reached, and its certificate checked, as named.
+    pub(crate) fn configured((addr, weight): (NodeAddr, u32)) -> Self {
+        Member {
+            addr,
+            weight,
+            tls_name: None,
+        }
+    }
+}
+
 /// One membership: the nodes in order, and their health and routing.
 pub(crate) struct Members<R: Runtime> {
     pub(crate) nodes: Vec<Arc<Node<R>>>,
     pub(crate) health: Arc<Health>,
+    /// Each node's [`Member::tls_name`], by index (nodes do not keep it).
+    tls_names: Vec<Option<String>>,
 }
 
 impl<R: Runtime> Members<R> {
-    /// A membership of `addrs` (weight 1 each, or as configured), reusing the nodes of
-    /// `previous` that stay, so their connections and health carry over.
+    /// A membership of `members`, reusing the nodes of `previous` that stay (same address
+    /// and TLS name), so their connections and health carry over.
     pub(crate) fn new(
         runtime: &R,
         config: &Config,
-        addrs: Vec<(NodeAddr, u32)>,
+        members: Vec<Member>,
         previous: Option<&Members<R>>,
     ) -> Self {
-        let kept: Vec<Option<Arc<Node<R>>>> = addrs
+        let kept: Vec<Option<Arc<Node<R>>>> = members
             .iter()
-            .map(|(addr, _)| {
+            .map(|member| {
                 let previous = previous?;
-                previous.position(addr).map(|at| previous.nodes[at].clone())
+                previous
+                    .position_of(member)
+                    .map(|at| previous.nodes[at].clone())
             })
             .collect();
         // Each kept node's seat stays locked from reading its state until it sits in the
@@ -53,8 +82,12 @@ impl<R: Runtime> Members<R> {
                     .unwrap_or((true, 0))
             })
             .collect();
+        let weighted = members
+            .iter()
+            .map(|member| (member.addr.clone(), member.weight))
+            .collect();
         let health = Arc::new(Health::with_states(
-            addrs.clone(),
+            weighted,
             config.distribution,
             config.purge_unhealthy_nodes,
             config.events.clone(),
@@ -69,23 +102,64 @@ impl<R: Runtime> Members<R> {
             }
         }
         drop(seats);
-        let nodes = addrs
+        let tls_names = members
+            .iter()
+            .map(|member| member.tls_name.clone())
+            .collect();
+        let nodes = members
             .into_iter()
             .zip(kept)
             .enumerate()
-            .map(|(index, ((addr, _), kept))| {
+            .map(|(index, (member, kept))| {
                 kept.unwrap_or_else(|| {
-                    Node::new(index, addr, runtime.clone(), config, health.clone())
+                    let config = node_config(config, member.tls_name.as_deref());
+                    Node::new(index, member.addr, runtime.clone(), &config, health.clone())
                 })
             })
             .collect();
-        Members { nodes, health }
+        Members {
+            nodes,
+            health,
+            tls_names,
+        }
     }
 
     /// The index of the node configured as `addr`.
     pub(crate) fn position(&self, addr: &NodeAddr) -> Option<usize> {
         self.nodes.iter().position(|node| node.addr == *addr)
     }
+
+    /// The index of the node that is `member`: same address, certificate checked against
+    /// the same name.
+    fn position_of(&self, member: &Member) -> Option<usize> {
+        self.position(&member.addr)
+            .filter(|&at| self.tls_names.get(at) == Some(&member.tls_name))
+    }
+
+    /// Whether this membership is exactly `members`, in order (weights aside: discovered
+    /// nodes all weigh 1).
+    pub(crate) fn lists(&self, members: &[Member]) -> bool {
+        self.nodes.len() == members.len()
+            && self.nodes.iter().zip(&self.tls_names).zip(members).all(
+                |((node, tls_name), member)| {
+                    node.addr == member.addr && *tls_name == member.tls_name
+                },
+            )
+    }
+}
+
+/// The configuration a new node is built with: the client's, except that TLS checks the
+/// certificate against `tls_name` when the node has one (see [`Member::tls_name`]).
+fn node_config<'a>(config: &'a Config, tls_name: Option<&str>) -> Cow<'a, Config> {
+    #[cfg(feature = "tls")]
+    if let (Some(tls), Some(name)) = (&config.tls, tls_name) {
+        let mut config = config.clone();
+        config.tls = Some(tls.for_node(name));
+        return Cow::Owned(config);
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = tls_name;
+    Cow::Borrowed(config)
 }
 
 /// The client's membership.

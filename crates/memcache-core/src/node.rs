@@ -284,6 +284,7 @@ impl<R: Runtime> Node<R> {
                 }
                 Err(Error::Timeout {
                     node: self.name.to_string(),
+                    written: false,
                 })
             }
             Either::Right((Ok(result), _)) => result,
@@ -376,19 +377,35 @@ impl<R: Runtime> Node<R> {
 
     /// A driver ended; `unsent` fire-and-forget requests it never wrote go elsewhere if a
     /// connection can take them now.
+    ///
+    /// Those no connection takes (the client is closing, or the node has no connection
+    /// left) are dropped: counted, and reported as a tracing event.
     pub(crate) fn conn_closed(&self, cell: &Arc<ConnCell>, unsent: Vec<Request>) {
+        let mut dropped = None;
         let placed = self.with_pool(|pool, now| {
             pool.conn_closed(now, cell);
-            unsent
-                .into_iter()
-                .filter_map(|request| match pool.submit(now, request, false) {
-                    Placement::Placed(cell) => Some(cell),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
+            let mut placed = Vec::new();
+            for request in unsent {
+                match pool.submit(now, request, false) {
+                    Placement::Placed(cell) => placed.push(cell),
+                    Placement::Failed(error) => {
+                        let (count, _) = dropped.get_or_insert((0u64, error));
+                        *count += 1;
+                    }
+                    Placement::Wait(_) => {
+                        let (count, _) = dropped.get_or_insert((0u64, Error::NoAvailableNodes));
+                        *count += 1;
+                    }
+                }
+            }
+            placed
         });
         for cell in placed {
             cell.wake();
+        }
+        if let Some((count, reason)) = dropped {
+            self.counters.writes_dropped(count);
+            crate::observe::writes_dropped(&self.name, count, &reason);
         }
     }
 

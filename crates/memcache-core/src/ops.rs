@@ -1,6 +1,5 @@
 //! Request builders: each operation returns one; set options, then `.await` it.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -10,6 +9,7 @@ use bytes::Bytes;
 use memproto::{ArithOp, Command, Exptime, Reply, RetrieveKind, Stat, StoreMode};
 
 use crate::addr::IntoNodeAddr;
+use crate::append::{AppendRequest, Join};
 use crate::client::{resolve, unexpected, CallOptions, Client};
 use crate::dialect::{self, Fetch, StoreArgs};
 use crate::engine::payload::Payload;
@@ -147,10 +147,29 @@ impl<R: Runtime> Client<R> {
     /// missing. Flags and expiration are left as they were. The value is joined as raw
     /// bytes, so an encoded one (JSON, MessagePack) is refused with [`Error::Value`].
     ///
+    /// An item this client stored encoded or compressed would be corrupted for good by
+    /// bytes joined to it, so the item's flags are read first and such an item is refused
+    /// with [`ValueError::Encoded`](crate::ValueError::Encoded). That check costs one
+    /// round trip more than a bare `append`:
+    ///
+    /// - meta protocol: `mg <key> f c` reads the flags and the CAS token (not the value),
+    ///   then `ms <key> <len> MA C<cas>` appends only if the item is still the one checked.
+    ///   If it changed in between, the check runs again, up to 5 times in all, then
+    ///   [`Error::Exists`] (a key appended to that busily is better joined unchecked).
+    /// - text protocol: `get <key>` reads the flags (and the whole value, which the text
+    ///   protocol cannot leave out), then `append` adds the bytes. `append` carries no CAS
+    ///   token, so an item replaced by an encoded one in the round trip between them can
+    ///   still be corrupted.
+    ///
+    /// Keys you know hold plain bytes can skip the check with
+    /// [`AppendRequest::unchecked`], one round trip as before.
+    ///
     /// ```no_run
     /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
     /// client.set("log", "start;").await?;
     /// client.append("log", "step 1;").await?;
+    /// // A log only this code writes, as plain text: one round trip per entry.
+    /// client.append("log", "step 2;").unchecked().await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -158,13 +177,15 @@ impl<R: Runtime> Client<R> {
         &self,
         key: K,
         value: V,
-    ) -> StoreRequest<'_, R, K, V> {
-        StoreRequest::new(self, StoreMode::Append, key, value)
+    ) -> AppendRequest<'_, R, K, V> {
+        AppendRequest::new(self, Join::Append, key, value)
     }
 
     /// Prepends `value` to the existing value; fails with [`Error::NotStored`] if `key` is
-    /// missing. Flags and expiration are left as they were, and the value is joined as raw
-    /// bytes (see [`Client::append`]).
+    /// missing. Flags and expiration are left as they were, the value is joined as raw
+    /// bytes, and an item stored encoded or compressed is refused after one extra round
+    /// trip that checks its flags (see [`Client::append`], and
+    /// [`AppendRequest::unchecked`] to skip the check).
     ///
     /// ```no_run
     /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
@@ -176,8 +197,8 @@ impl<R: Runtime> Client<R> {
         &self,
         key: K,
         value: V,
-    ) -> StoreRequest<'_, R, K, V> {
-        StoreRequest::new(self, StoreMode::Prepend, key, value)
+    ) -> AppendRequest<'_, R, K, V> {
+        AppendRequest::new(self, Join::Prepend, key, value)
     }
 
     /// Stores `value` only if the item's CAS token is still `cas` (from [`Client::gets`]).
@@ -497,7 +518,8 @@ impl<R: Runtime> Client<R> {
     }
 }
 
-/// A storage operation: `set`, `add`, `replace`, `append`, `prepend` or `cas`.
+/// A storage operation: `set`, `add`, `replace` or `cas` (`append` and `prepend` are
+/// [`AppendRequest`]s).
 #[must_use = "requests do nothing unless awaited"]
 pub struct StoreRequest<'c, R: Runtime, K, V> {
     client: &'c Client<R>,
@@ -524,7 +546,12 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreRequest<'c, R, K, V> {
         }
     }
 
-    /// Stores these client flags with the item (any `u32`).
+    /// Stores these client flags with the item. A plain uncompressed value (bytes, text,
+    /// integers) keeps them exactly as given, any `u32`. An encoded or compressed one
+    /// keeps its encoding in the top byte (bits 24–27 the format, 28–29 the compression,
+    /// 30–31 reserved), so its flags must fit in the low 24 bits, else
+    /// [`ValueError::FlagsReserved`](crate::ValueError::FlagsReserved) before anything is
+    /// sent. See [`Format`](crate::Format) for what other clients make of these flags.
     pub fn flags(mut self, flags: u32) -> Self {
         self.flags = flags;
         self
@@ -545,17 +572,8 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreRequest<'c, R, K, V> {
         let inner = &self.client.inner;
         let key = self.key.as_ref();
         let encoded = self.value.to_value()?;
-        let (value, flags) = match self.mode {
-            // They join an existing value, whose flags (and so encoding) the server keeps.
-            StoreMode::Append | StoreMode::Prepend => {
-                (Cow::Borrowed(value::raw(&encoded)?), self.flags)
-            }
-            _ => {
-                let stored = value::prepare(&encoded, self.flags, &inner.config)?;
-                (stored.bytes, stored.flags)
-            }
-        };
-        let value = &*value;
+        let stored = value::prepare(&encoded, self.flags, &inner.config)?;
+        let (value, flags) = (&*stored.bytes, stored.flags);
         let token = dialect::token(inner.config.protocol == Protocol::Meta);
         let args = StoreArgs {
             mode: self.mode,
@@ -659,7 +677,10 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
                     .await?
             }
         };
+        // Compressed values decode within the client's largest, as `get_as` reads them.
+        let max_value_len = inner.config.encoder.max_value_len();
         node.fetched(dialect::fetched(reply, fetch))
+            .map(|item| item.map(|item| item.with_max_value_len(max_value_len)))
     }
 }
 
@@ -755,10 +776,16 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
             kind: resolve_kind(self.fetch.kind),
             ..self.fetch
         };
-        self.client
-            .inner
+        let inner = &self.client.inner;
+        let mut found = inner
             .retrieve_many(fetch, &keys, self.options, gather)
-            .await
+            .await?;
+        // Compressed values decode within the client's largest, as `get_as` reads them.
+        let max_value_len = inner.config.encoder.max_value_len();
+        for item in found.items.values_mut() {
+            item.max_value_len = max_value_len;
+        }
+        Ok(found)
     }
 }
 

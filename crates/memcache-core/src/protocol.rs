@@ -1,6 +1,6 @@
 //! Which of memcached's two text dialects single-key operations speak.
 
-use memproto::{validate_key, KeyError, MetaCommon};
+use memproto::{needs_base64, MetaCommon};
 
 /// The request dialect, chosen on the builder ([`crate::ClientBuilder::protocol`]).
 ///
@@ -15,8 +15,10 @@ pub enum Protocol {
     Text,
     /// The meta commands (`mg`, `ms`, `md`, `ma`), memcached 1.6 and later: every request
     /// carries an opaque token the reply must echo, multi-key fetches are quiet batches in
-    /// which misses cost nothing, and keys may hold any byte (they are sent base64-encoded
-    /// when the classic rules forbid them, up to about 186 bytes).
+    /// which misses cost nothing, and keys may hold any byte: one the classic rules forbid
+    /// is sent base64-encoded, which limits it to 186 bytes
+    /// ([`memproto::MAX_BASE64_KEY_LEN`]; a longer one fails with
+    /// [`memproto::KeyError::TooLongForBase64`]).
     Meta,
 }
 
@@ -31,10 +33,11 @@ impl Protocol {
         quiet: bool,
     ) -> MetaCommon<'a> {
         MetaCommon {
-            // Only forbidden bytes call for base64: an empty or over-long key is refused
-            // with its own length, as in the classic protocol.
-            base64: self == Protocol::Meta
-                && matches!(validate_key(key), Err(KeyError::ForbiddenByte { .. })),
+            // Only forbidden bytes call for base64, whatever the key's length: an over-long
+            // binary key is then refused with the limit it has to meet (186 bytes), not
+            // the 250 of the classic rules, which would send its caller trimming to a
+            // length that still fails. Other keys follow the classic rules.
+            base64: self == Protocol::Meta && needs_base64(key),
             return_key: false,
             opaque,
             quiet,
@@ -94,5 +97,13 @@ mod tests {
         assert!(Protocol::Meta.meta_common(b"a b", None, false).base64);
         assert!(!Protocol::Meta.meta_common(b"ab", None, false).base64);
         assert!(!Protocol::Text.meta_common(b"a b", None, false).base64);
+    }
+
+    #[test]
+    fn over_long_binary_keys_still_go_base64() {
+        // So that the encoder refuses them with the base64 limit.
+        assert!(Protocol::Meta.meta_common(&[0; 300], None, false).base64);
+        assert!(!Protocol::Meta.meta_common(&[b'k'; 300], None, false).base64);
+        assert!(!Protocol::Meta.meta_common(b"", None, false).base64);
     }
 }

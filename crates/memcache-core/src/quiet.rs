@@ -1,11 +1,15 @@
-//! Quiet meta batches: many single-key commands for one node written as one payload. Each
-//! command carries its own opaque token and (usually) the quiet flag, and `mn` ends the
-//! batch, so the server answers only what is worth saying (a hit for `mg`, a failure for
-//! `ms` and `md`) and the whole batch costs one round trip.
+//! Meta batches: many single-key commands for one node written as one payload, ended by
+//! `mn`, so the whole batch costs one round trip. Each command carries its own opaque token.
+//! Fetches carry the quiet flag, so a miss costs nothing; writes do not, so every write
+//! gets its own reply (`HD`, `NS`, `NF`, `EX` or an error line) in its place.
 //!
 //! The decoder pairs replies with commands by opaque: a quiet command the server passed over
 //! in silence ends with [`MetaStatus::Quiet`], and `mn`'s reply proves every command before
-//! it was answered.
+//! it was answered. An error line names no opaque, so it can only be paired with certainty
+//! with a command the server answers anyway: that is why writes, which can fail with one
+//! (`SERVER_ERROR object too large for cache`, `out of memory`), are not quiet. An error
+//! line among quiet fetches fails their batch (see [`memproto::Reply::Unattributed`]),
+//! and the stream stays in sync.
 
 use bytes::BytesMut;
 use memproto::{Command, EncodeError, Encoder, Expect, MetaStatus, Reply};
@@ -89,8 +93,18 @@ impl QuietBatch {
 /// Splits a batch's replies into one per command, checking that the last is `mn`'s.
 ///
 /// # Errors
-/// The replies do not end with `MN`, or their count is not `commands + 1`.
+/// - `mn` was answered with an error line (a server without meta commands answers
+///   `ERROR` to every command): that error, typed ([`Error::UnknownCommand`]). Without
+///   `MN`, no quiet command's silence is proven.
+/// - The replies do not end with `MN`, or their count is not `commands + 1`.
 pub(crate) fn command_replies(mut replies: Vec<Reply>, commands: usize) -> Result<Vec<Reply>> {
+    if replies.len() == commands + 1 {
+        if let Some(Reply::Error(_)) = replies.last() {
+            return Err(replies
+                .pop()
+                .map_or(Error::Closed, crate::client::unexpected));
+        }
+    }
     let ends_with_noop = matches!(
         replies.last(),
         Some(Reply::Meta(meta)) if meta.status == MetaStatus::Mn

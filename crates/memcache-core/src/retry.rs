@@ -14,9 +14,11 @@ use crate::runtime::Runtime;
 /// - A read (`get`, `gets`, `gat`, `gats`, the `*_many` fetches, `version`, `stats`) is
 ///   retried after any error that [`Error::is_transient`] calls transient: running it twice
 ///   changes nothing.
-/// - Any other request is retried only when it certainly never reached the server: its
-///   node could not be connected to ([`Error::Connect`]) or was at its in-flight budget
-///   ([`Error::Overloaded`]). A write that may have been executed (a timeout, a connection
+/// - Any other request is retried only when it certainly never reached the server
+///   ([`Error::is_retry_safe`]) and the failure is transient: its node could not be
+///   connected to ([`Error::Connect`]), was at its in-flight budget
+///   ([`Error::Overloaded`]), or the deadline passed before it was written
+///   ([`Error::Timeout`] with `written: false`). A write that may have been executed (a timeout, a connection
 ///   lost after sending) is never sent twice: an `incr` or `append` would apply twice.
 ///
 /// Retries stay within the operation's timeout: a retry that could not start before the
@@ -88,14 +90,14 @@ impl RetryPolicy {
     }
 }
 
-/// Whether the error proves the request was never written to a socket.
+/// Whether the error proves the request never reached the server, and a retry may work.
 fn never_sent(error: &Error) -> bool {
-    matches!(error, Error::Connect { .. } | Error::Overloaded { .. })
+    error.is_retry_safe() && error.is_transient()
 }
 
 /// A random number for jitter, from the process's randomly seeded hasher: no RNG
 /// dependency for a number nobody needs to be unpredictable.
-fn random() -> u64 {
+pub(crate) fn random() -> u64 {
     foldhash::fast::RandomState::default().hash_one(std::time::Instant::now())
 }
 

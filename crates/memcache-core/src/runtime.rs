@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 use futures::io::{AsyncRead, AsyncWrite};
 
 /// A connected byte stream: TCP, unix socket, or anything layered on them.
+///
+/// `poll_close` must shut the write side down (a half-close, as tokio's and async-std's
+/// streams do), not merely flush: the client lets go of a connection by half-closing it
+/// and reading until the server's end of stream, so that every command written on it
+/// reaches the server.
 pub trait Socket: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Socket for T {}
@@ -57,6 +62,10 @@ impl SocketOptions {
 
     fn apply_to(&self, socket: socket2::SockRef<'_>) -> io::Result<()> {
         socket.set_tcp_nodelay(self.nodelay)?;
+        // Lingering off, as the kernel has it: closing never blocks, and never resets the
+        // connection itself (a zero linger would). What keeps a close from resetting is
+        // the driver's drain, which reads every reply before the socket goes.
+        socket.set_linger(None)?;
         match self.keepalive {
             Some(idle) => socket.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle)),
             None => socket.set_keepalive(false),

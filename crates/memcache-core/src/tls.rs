@@ -31,6 +31,10 @@ use crate::runtime::Socket;
 pub struct Tls {
     connector: TlsConnector,
     server_name: Option<ServerName<'static>>,
+    /// The host name of the one node this copy connects to, when that node is reached at
+    /// an address its certificate does not name: autodiscovery connects to each node's IP
+    /// but checks the certificate against its host name. `server_name` still wins.
+    node_name: Option<String>,
 }
 
 /// Why a TLS configuration could not be built.
@@ -52,6 +56,7 @@ impl fmt::Debug for Tls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tls")
             .field("server_name", &self.server_name)
+            .field("node_name", &self.node_name)
             .finish_non_exhaustive()
     }
 }
@@ -63,6 +68,7 @@ impl Tls {
         Tls {
             connector: TlsConnector::from(config),
             server_name: None,
+            node_name: None,
         }
     }
 
@@ -103,7 +109,9 @@ impl Tls {
 
     /// The name to verify the server's certificate against (and send as SNI), instead of
     /// each node's host. Needed for unix-socket nodes and for nodes named by IP address
-    /// whose certificate names a host.
+    /// whose certificate names a host. Nodes found by autodiscovery need it only when
+    /// their certificates do not name the host names the configuration lists (see
+    /// [`crate::ClientBuilder::autodiscovery`]); when set, it is used for them too.
     ///
     /// # Errors
     /// [`TlsError::ServerName`] when `name` is not a DNS name or IP address.
@@ -114,13 +122,25 @@ impl Tls {
         Ok(self)
     }
 
+    /// This configuration for one node whose certificate names `host` while the node is
+    /// reached at another address (a discovered node, reached at its IP). A name set with
+    /// [`Tls::server_name`] still takes precedence: it is the caller's explicit choice.
+    pub(crate) fn for_node(&self, host: &str) -> Tls {
+        Tls {
+            node_name: Some(host.to_owned()),
+            ..self.clone()
+        }
+    }
+
     /// Runs the TLS handshake over `socket`, for a node whose host is `host` (`None` for
-    /// unix sockets).
+    /// unix sockets). The certificate is checked against the first of: the configured
+    /// server name, the node's own host name ([`Tls::for_node`]), `host`.
     pub(crate) async fn connect(
         &self,
         host: Option<&str>,
         socket: Box<dyn Socket>,
     ) -> io::Result<Box<dyn Socket>> {
+        let host = self.node_name.as_deref().or(host);
         let name = match (&self.server_name, host) {
             (Some(name), _) => name.clone(),
             (None, Some(host)) => ServerName::try_from(host.to_owned()).map_err(|_| {

@@ -7,10 +7,12 @@ use crate::error::Error;
 use crate::item_map::{ItemMap, PartialItems};
 use crate::runtime::Runtime;
 
-/// Whether `error` says the node could not serve the request (rather than that the
-/// request itself was wrong): what a read may turn into a miss.
+/// Whether `error` says the node could not serve the request: what a read may turn into a
+/// miss. The one classification the retry policy uses too ([`Error::is_transient`]); an
+/// answer from the server (an unknown command, a server error) or a protocol violation
+/// always surfaces.
 pub(crate) fn is_unavailable(error: &Error) -> bool {
-    error.is_transient() || matches!(error, Error::NoAvailableNodes)
+    error.is_transient()
 }
 
 impl<R: Runtime> Inner<R> {
@@ -52,7 +54,7 @@ impl<R: Runtime> Inner<R> {
 /// The node an error names, as configured.
 fn error_node(error: &Error) -> Option<&str> {
     match error {
-        Error::Timeout { node }
+        Error::Timeout { node, .. }
         | Error::Connect { node, .. }
         | Error::ConnectionLost { node, .. }
         | Error::Protocol { node, .. }

@@ -24,7 +24,8 @@ use crate::response::Reply;
 /// the order they were sent. Requests that get no reply (`noreply`, [`Command::Quit`])
 /// produce no item. A quiet meta request always produces one: its reply, or a
 /// [`crate::MetaStatus::Quiet`] reply once a later reply (the closing
-/// [`Command::MetaNoop`]) shows the server stayed silent.
+/// [`Command::MetaNoop`]) shows the server stayed silent, or [`Reply::Unattributed`] when
+/// an error line arrived during its run of quiet requests.
 ///
 /// The sink takes a [`Command`] by value; it is encoded as soon as it is handed over, so
 /// it may borrow keys and values from the caller. To send one request again, clone it:

@@ -55,6 +55,10 @@ pub struct Decoder {
     keys: KeyTracker,
     /// What the reply in progress has used of `max_reply_len`.
     budget: ReplyBudget,
+    /// Set when an error line arrived while a quiet request headed the queue: error lines
+    /// name no opaque, so until the run of quiet requests ends (an answered request
+    /// completes), no quiet request's silence can be told from that failure.
+    unattributed: Option<ServerError>,
     failed: bool,
 }
 
@@ -95,6 +99,7 @@ impl Decoder {
             stats: Vec::new(),
             keys: KeyTracker::default(),
             budget: ReplyBudget::new(limits.max_reply_len),
+            unattributed: None,
             failed: false,
         }
     }
@@ -196,14 +201,25 @@ impl Decoder {
             let line = &buf[..len];
 
             if let Some(kind) = error_kind(line) {
-                if front.is_quiet() {
-                    return Err(DecodeError::AmbiguousErrorLine(Excerpt::of(line)));
+                if kind == ServerErrorKind::Error && front.carries_data() {
+                    // A server that does not know the command reads its data block as
+                    // commands of its own, and answers those too: the stream is lost.
+                    return Err(DecodeError::UnknownCommandWithData(Excerpt::of(line)));
                 }
+                let quiet = front.is_quiet();
                 let line = take_line(buf, len);
-                let message = error_message(&line, kind);
-                return Ok(Some(
-                    self.complete(Reply::Error(ServerError { kind, message })),
-                ));
+                let error = ServerError {
+                    kind,
+                    message: error_message(&line, kind),
+                };
+                if quiet {
+                    // The error belongs to this request or to a later quiet one of its run
+                    // (whose silence would then be this failure): counting it against the
+                    // head keeps every later reply paired, and marks the run uncertain.
+                    self.unattributed = Some(error.clone());
+                    return Ok(Some(self.complete(Reply::Unattributed(error))));
+                }
+                return Ok(Some(self.complete(Reply::Error(error))));
             }
 
             let step = match &front.0 {
@@ -258,11 +274,14 @@ impl Decoder {
                     let opaque_matches = status.is_some() && meta_opaque(line) == opaque.as_slice();
                     if quiet && !opaque_matches {
                         // The server stayed silent for this request: the reply belongs to
-                        // a later one. Leave the line in the buffer for it.
+                        // a later one. Leave the line in the buffer for it. After an error
+                        // line nobody could claim, silence is no longer proof of success.
                         self.scan_from = 0;
-                        return Ok(Some(
-                            self.complete(Reply::Meta(Box::new(MetaReply::quiet()))),
-                        ));
+                        let reply = match &self.unattributed {
+                            Some(error) => Reply::Unattributed(error.clone()),
+                            None => Reply::Meta(Box::new(MetaReply::quiet())),
+                        };
+                        return Ok(Some(self.complete(reply)));
                     }
                     match status {
                         Some(status) if meta_allows(cmd, status) => {
@@ -318,7 +337,14 @@ impl Decoder {
 
     /// Pops the finished request and resets per-reply state.
     fn complete(&mut self, reply: Reply) -> Reply {
-        self.pending.pop_front();
+        if self
+            .pending
+            .pop_front()
+            .is_some_and(|done| !done.is_quiet())
+        {
+            // An answered request ends the run of quiet requests before it.
+            self.unattributed = None;
+        }
         self.items = Items::new();
         self.stats.clear();
         self.keys.reset();

@@ -4,10 +4,10 @@ use bytes::{BufMut, BytesMut};
 
 use crate::base64;
 use crate::command::{ArithOp, Command, Retrieve, RetrieveKind, Store, StoreMode};
-use crate::error::{EncodeError, KeyError};
+use crate::error::EncodeError;
 use crate::expect::{Expect, ExpectKind, KeyList, MetaCmd, Opaque};
 use crate::exptime::Exptime;
-use crate::key::{validate_key, validate_token, MAX_KEY_LEN};
+use crate::key::{validate_base64_key, validate_key, validate_token, MAX_KEY_LEN};
 use crate::meta::{
     MetaArith, MetaArithMode, MetaCommon, MetaDelete, MetaGet, MetaSet, MetaSetMode,
 };
@@ -482,17 +482,9 @@ impl<'o> Line<'o> {
             self.token(key);
             return Ok(());
         }
-        if key.is_empty() {
-            return Err(KeyError::Empty.into());
-        }
-        let len = base64::encoded_len(key.len());
-        if len > MAX_KEY_LEN {
-            return Err(KeyError::TooLong {
-                len,
-                max: MAX_KEY_LEN,
-            }
-            .into());
-        }
+        // Checked on the raw key, so a refusal reports the caller's length and the limit
+        // that applies to it rather than the encoded length.
+        validate_base64_key(key)?;
         self.out.put_u8(b' ');
         base64::encode_into(key, self.out);
         Ok(())

@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::key::MAX_KEY_LEN;
+
 /// Why a key was refused. Keys are checked before a single byte is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -10,12 +12,27 @@ pub enum KeyError {
     /// The key is empty; the server would read the next token as the key.
     #[error("key is empty")]
     Empty,
-    /// The key is longer than the server's 250-byte limit.
+    /// The key is longer than the server's 250-byte limit ([`crate::MAX_KEY_LEN`]). A key
+    /// sent base64-encoded has a lower limit of its own: see [`KeyError::TooLongForBase64`].
     #[error("key is {len} bytes long; the limit is {max}")]
     TooLong {
-        /// Length of the refused key (after base64 encoding for binary meta keys).
+        /// Length of the refused key.
         len: usize,
         /// The limit that applied.
+        max: usize,
+    },
+    /// A key sent base64-encoded (meta flag `b`: [`crate::MetaCommon::base64`], which
+    /// clients set for keys holding bytes the text rules forbid) is longer than
+    /// [`crate::MAX_BASE64_KEY_LEN`] (186 bytes), the longest key whose encoding fits the
+    /// server's 250-byte limit. Both lengths count the key as given, before encoding.
+    #[error(
+        "key is {len} bytes long; sent base64-encoded (it holds bytes the text protocol \
+         forbids) the limit is {max}, as its encoding must fit the {MAX_KEY_LEN}-byte key limit"
+    )]
+    TooLongForBase64 {
+        /// Length of the refused key, before encoding.
+        len: usize,
+        /// The longest key that fits once encoded ([`crate::MAX_BASE64_KEY_LEN`]).
         max: usize,
     },
     /// The key holds a control byte, a space or DEL, which would split or end the command.
@@ -140,10 +157,12 @@ pub enum DecodeError {
     /// or a hit (`VA`, `HD`) echoes none: the reply may be for someone else's key.
     #[error("meta reply key does not match the request: {0}")]
     KeyMismatch(Excerpt),
-    /// An error line arrived while a quiet request was at the head of the queue, so it
-    /// cannot be attributed to one request with certainty.
-    #[error("error line cannot be attributed while a quiet request is pending: {0}")]
-    AmbiguousErrorLine(Excerpt),
+    /// The server answered `ERROR` (unknown command) to a command that carries a data block
+    /// (`ms`, or a storage command): it reads that block as more commands and answers those
+    /// as well, so the replies that follow no longer pair with the requests. A server
+    /// without meta commands (before memcached 1.6) does this to `ms`.
+    #[error("server does not know a command that carries data; the stream is out of sync: {0}")]
+    UnknownCommandWithData(Excerpt),
     /// Too many lines in one multi-line reply.
     #[error("multi-line reply exceeds {max} lines")]
     TooManyLines {

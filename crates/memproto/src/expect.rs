@@ -136,6 +136,19 @@ impl Expect {
         matches!(self.0, ExpectKind::Meta { quiet: true, .. })
     }
 
+    /// Whether the request carries a data block after its command line (storage commands
+    /// and `ms`): a server that does not know the command reads that block as commands.
+    pub(crate) fn carries_data(&self) -> bool {
+        matches!(
+            self.0,
+            ExpectKind::Store
+                | ExpectKind::Meta {
+                    cmd: MetaCmd::Set,
+                    ..
+                }
+        )
+    }
+
     /// A short name for the request kind, for diagnostics.
     pub fn name(&self) -> &'static str {
         match &self.0 {

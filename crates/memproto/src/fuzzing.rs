@@ -793,6 +793,10 @@ impl Session {
                 panic!("error line attributed to a quiet request")
             }
             (_, Reply::Error(_)) => {}
+            (Awaits::Meta { quiet: true, .. }, Reply::Unattributed(_)) => {}
+            (_, Reply::Unattributed(_)) => {
+                panic!("an unattributed error line completed an answered request")
+            }
             (Awaits::Store, Reply::Stored | Reply::NotStored | Reply::Exists | Reply::NotFound)
             | (Awaits::Delete, Reply::Deleted | Reply::NotFound)
             | (Awaits::Touch, Reply::Touched | Reply::NotFound)

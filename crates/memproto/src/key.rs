@@ -5,6 +5,12 @@ use crate::error::KeyError;
 /// The server's key length limit.
 pub const MAX_KEY_LEN: usize = 250;
 
+/// The longest key a meta command can send base64-encoded (flag `b`,
+/// [`crate::MetaCommon::base64`]): 186 bytes. The server applies its 250-byte limit to the
+/// key as sent, and the padded encoding of 186 bytes is 248 bytes long; 187 bytes take 252.
+/// Dropping the padding would not win a byte: the server cannot decode an unpadded key.
+pub const MAX_BASE64_KEY_LEN: usize = MAX_KEY_LEN / 4 * 3;
+
 /// Checks a key against the server's rules: 1 to 250 bytes, none of them a control byte,
 /// a space or DEL. Bytes from 0x80 up are allowed (UTF-8 keys work).
 ///
@@ -20,6 +26,48 @@ pub const MAX_KEY_LEN: usize = 250;
 /// ```
 pub fn validate_key(key: &[u8]) -> Result<(), KeyError> {
     validate_token(key, MAX_KEY_LEN)
+}
+
+/// Checks a key that a meta command sends base64-encoded: 1 to [`MAX_BASE64_KEY_LEN`]
+/// bytes, any of them allowed (the encoding leaves nothing the server could misread).
+///
+/// ```
+/// use memproto::{validate_base64_key, KeyError, MAX_BASE64_KEY_LEN};
+/// assert!(validate_base64_key(&[0; MAX_BASE64_KEY_LEN]).is_ok());
+/// assert_eq!(
+///     validate_base64_key(&[0; 187]),
+///     Err(KeyError::TooLongForBase64 { len: 187, max: 186 })
+/// );
+/// ```
+pub fn validate_base64_key(key: &[u8]) -> Result<(), KeyError> {
+    if key.is_empty() {
+        return Err(KeyError::Empty);
+    }
+    if key.len() > MAX_BASE64_KEY_LEN {
+        // The caller's length and the raw limit: the encoded length (252 for 187 bytes)
+        // would point at a 250-byte limit the caller's key can never come near.
+        return Err(KeyError::TooLongForBase64 {
+            len: key.len(),
+            max: MAX_BASE64_KEY_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// Whether `key` holds a byte the text rules forbid (a control byte, a space or DEL), so
+/// that only a meta command sending it base64-encoded can carry it. The length plays no
+/// part: an over-long key that needs base64 is best refused with the limit for base64
+/// keys ([`validate_base64_key`]), the one it has to meet.
+///
+/// ```
+/// use memproto::needs_base64;
+/// assert!(needs_base64(b"a b"));
+/// assert!(needs_base64(&[0; 300]));
+/// assert!(!needs_base64("clé".as_bytes()));
+/// assert!(!needs_base64(b""));
+/// ```
+pub fn needs_base64(key: &[u8]) -> bool {
+    key.iter().any(|&b| is_forbidden(b))
 }
 
 /// Same byte rules as keys, with a caller-chosen length limit.
@@ -67,6 +115,21 @@ mod tests {
             assert_eq!(
                 validate_key(&key),
                 Err(KeyError::ForbiddenByte { byte, index: 1 })
+            );
+        }
+    }
+
+    #[test]
+    fn base64_limit_is_the_longest_key_whose_encoding_fits() {
+        assert_eq!(MAX_BASE64_KEY_LEN, 186);
+        assert!(crate::base64::encoded_len(MAX_BASE64_KEY_LEN) <= MAX_KEY_LEN);
+        assert!(crate::base64::encoded_len(MAX_BASE64_KEY_LEN + 1) > MAX_KEY_LEN);
+        assert_eq!(validate_base64_key(&[0xFF; 186]), Ok(()));
+        assert_eq!(validate_base64_key(b""), Err(KeyError::Empty));
+        for len in [187, 188, 251] {
+            assert_eq!(
+                validate_base64_key(&vec![0; len]),
+                Err(KeyError::TooLongForBase64 { len, max: 186 })
             );
         }
     }

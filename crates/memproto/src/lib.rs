@@ -58,7 +58,10 @@
 //!
 //! Server error lines (`ERROR`, `CLIENT_ERROR`, `SERVER_ERROR`) are replies
 //! ([`Reply::Error`]), not decode errors: the stream is still in sync after them. After a
-//! `SERVER_ERROR` the server may close the connection.
+//! `SERVER_ERROR` the server may close the connection. An error line that arrives while a
+//! quiet meta request heads the queue names no request; the decoder never guesses: the
+//! quiet requests it may belong to get [`Reply::Unattributed`] and the stream stays in
+//! sync.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -88,7 +91,7 @@ pub use encode::{Encoder, MAX_COMMAND_LINE};
 pub use error::{DecodeError, EncodeError, Excerpt, KeyError};
 pub use expect::Expect;
 pub use exptime::Exptime;
-pub use key::{validate_key, MAX_KEY_LEN};
+pub use key::{needs_base64, validate_base64_key, validate_key, MAX_BASE64_KEY_LEN, MAX_KEY_LEN};
 pub use limits::Limits;
 pub use meta::{
     MetaArith, MetaArithMode, MetaCommon, MetaDelete, MetaFlags, MetaGet, MetaSet, MetaSetMode,

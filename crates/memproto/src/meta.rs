@@ -8,7 +8,10 @@ use crate::exptime::Exptime;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MetaCommon<'a> {
     /// Send the key base64-encoded (flag `b`), so any byte may appear in it. The encoded
-    /// form must fit the 250-byte key limit, which leaves about 186 raw bytes.
+    /// form must fit the 250-byte key limit, which leaves [`crate::MAX_BASE64_KEY_LEN`]
+    /// (186) bytes for the key; a longer one is refused with
+    /// [`crate::KeyError::TooLongForBase64`], which reports the key's own length.
+    /// [`crate::needs_base64`] tells which keys need it.
     pub base64: bool,
     /// Ask for the key back in the reply (flag `k`). The decoder then checks the echo: a
     /// reply naming another key, or a hit (`VA`, `HD`) naming none, is a

@@ -36,6 +36,15 @@ pub enum Reply {
     /// `ERROR`, `CLIENT_ERROR` or `SERVER_ERROR`. The server may close the connection after
     /// a `SERVER_ERROR`.
     Error(ServerError),
+    /// The request was a quiet meta request (flag `q`) in a run of quiet requests during
+    /// which the server sent an error line. Error lines carry no opaque, so the decoder
+    /// cannot tell which request of the run failed: this one either failed with this error
+    /// or succeeded in silence (for `mg`, missed). Replies that echo their opaque (hits)
+    /// and the reply of the answered request ending the run (`mn`) are still certain, and
+    /// the stream stays in sync.
+    ///
+    /// Send commands that may fail without `q` when each one's outcome matters.
+    Unattributed(ServerError),
     /// Any other status line (`RESET`, `MEMLIMIT_TOO_SMALL ...`, admin replies), without CRLF.
     Other(Bytes),
 }

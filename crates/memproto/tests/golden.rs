@@ -7,7 +7,7 @@ use bytes::BytesMut;
 use memproto::{
     ArithOp, Command, EncodeError, Encoder, Expect, Exptime, KeyError, MetaArith, MetaArithMode,
     MetaCommon, MetaDelete, MetaGet, MetaSet, MetaSetMode, Retrieve, RetrieveKind, Store,
-    StoreMode, MAX_COMMAND_LINE, MAX_KEY_LEN,
+    StoreMode, MAX_BASE64_KEY_LEN, MAX_COMMAND_LINE, MAX_KEY_LEN,
 };
 
 const PREFIX: &[u8] = b"already queued\r\n\x00\xff";
@@ -1063,15 +1063,75 @@ fn key_length_limit() {
     for cmd in keyed_commands(&ok, keys) {
         enc(&cmd);
     }
-    // Binary keys: the limit applies after base64 (187 raw bytes encode to 252).
+    // Binary keys have a limit of their own: see `base64_key_limit_reports_the_raw_length`.
     let raw = [0u8; 187];
     assert_eq!(
         fail(&Command::MetaDebug {
             key: &raw,
             base64: true
         }),
-        EncodeError::Key(KeyError::TooLong { len: 252, max: 250 })
+        EncodeError::Key(KeyError::TooLongForBase64 { len: 187, max: 186 })
     );
+}
+
+/// Every meta command with a base64 key of `len` raw bytes.
+fn base64_commands(key: &[u8]) -> Vec<Command<'_>> {
+    let common = MetaCommon {
+        base64: true,
+        ..MetaCommon::default()
+    };
+    vec![
+        Command::MetaGet(MetaGet {
+            key,
+            common,
+            ..MetaGet::default()
+        }),
+        Command::MetaSet(MetaSet {
+            key,
+            value: b"v",
+            common,
+            ..MetaSet::default()
+        }),
+        Command::MetaDelete(MetaDelete {
+            key,
+            common,
+            ..MetaDelete::default()
+        }),
+        Command::MetaArith(MetaArith {
+            key,
+            common,
+            ..MetaArith::default()
+        }),
+        Command::MetaDebug { key, base64: true },
+    ]
+}
+
+/// A base64 key is limited to the longest raw key whose encoding fits 250 bytes (186: 248
+/// encoded; 187 would take 252), and a refusal names the caller's length and that limit,
+/// not the encoded length against 250.
+#[test]
+fn base64_key_limit_reports_the_raw_length() {
+    assert_eq!(MAX_BASE64_KEY_LEN, 186);
+    let fits = [0xAB_u8; MAX_BASE64_KEY_LEN];
+    for cmd in base64_commands(&fits) {
+        let wire = enc(&cmd);
+        let key = wire.split(|&b| b == b' ').nth(1).unwrap();
+        assert_eq!(key.len(), 248, "{cmd:?}");
+    }
+    for len in [187, 188, 251] {
+        let raw = vec![0u8; len];
+        for cmd in base64_commands(&raw) {
+            assert_eq!(
+                fail(&cmd),
+                EncodeError::Key(KeyError::TooLongForBase64 { len, max: 186 }),
+                "{cmd:?}"
+            );
+        }
+    }
+    let message = EncodeError::Key(KeyError::TooLongForBase64 { len: 188, max: 186 }).to_string();
+    assert!(message.contains("188 bytes"), "{message}");
+    assert!(message.contains("limit is 186"), "{message}");
+    assert!(!message.contains("252"), "{message}");
 }
 
 #[test]

@@ -11,8 +11,8 @@ use super::support::{builder, client, prefix};
 use crate::assert_err;
 use crate::server::Memcached;
 
-/// `count` keys under `p`, each with a value that names it; every seventh value is longer
-/// than a quiet batch carries silently (so stored with a reply, ahead of the quiet ones).
+/// `count` keys under `p`, each with a value that names it; every seventh value is a few
+/// kilobytes long.
 fn items(p: &str, count: usize) -> Vec<(String, Vec<u8>)> {
     (0..count)
         .map(|i| {
@@ -249,4 +249,87 @@ pub async fn node_down_fails_only_its_keys<R: Runtime + Default>() {
         *outcomes.entry(result.is_ok()).or_default() += 1;
     }
     assert_eq!(outcomes[&false], routed[1].len());
+}
+
+/// The client's only connection to `server`'s node: connections opened so far.
+fn connections_created<R: Runtime>(client: &memcache_core::Client<R>) -> u64 {
+    client
+        .metrics()
+        .iter()
+        .map(|(_, metrics)| metrics.connections_created)
+        .sum()
+}
+
+pub async fn a_server_error_fails_only_its_key<R: Runtime + Default>() {
+    // Items over 2 KiB are refused by the server, not by the client.
+    let server = Memcached::start_with(&["-I", "2048", "-o", "slab_chunk_max=1024"]);
+    let client = builder::<R>(&[&server]).max_connections(1).build().unwrap();
+    let p = prefix("server_error_key");
+    let (small, large, last) = (format!("{p}small"), format!("{p}large"), format!("{p}last"));
+    let items = [
+        (&small, vec![b's'; 100]),
+        (&large, vec![b'l'; 3000]),
+        (&last, vec![b't'; 100]),
+    ];
+    let results = client
+        .set_many(items.iter().map(|(k, v)| (*k, v)))
+        .await
+        .unwrap();
+    // What a single `set` of each would have said.
+    assert!(results[small.as_bytes()].is_ok(), "{results:?}");
+    assert!(results[last.as_bytes()].is_ok(), "{results:?}");
+    assert!(
+        matches!(&results[large.as_bytes()], Err(Error::Server(message)) if message.contains("too large")),
+        "{results:?}"
+    );
+    assert_err!(client.set(&large, vec![b'l'; 3000]).await, Error::Server(_));
+    assert_eq!(client.get(&small).await.unwrap().unwrap().value.len(), 100);
+    assert_eq!(client.get(&large).await.unwrap(), None);
+    // The same connection served it all.
+    assert_eq!(connections_created(&client), 1);
+}
+
+pub async fn a_full_server_hurts_no_other_caller<R: Runtime + Default>() {
+    // 4 MiB of memory and no eviction: stores start failing with "out of memory".
+    let server = Memcached::start_with(&["-m", "4", "-M"]);
+    let client = builder::<R>(&[&server])
+        .max_connections(1)
+        .timeout(Some(Duration::from_secs(10)))
+        .build()
+        .unwrap();
+    let p = prefix("full_server");
+    let counter = format!("{p}counter");
+    client.set(&counter, "0").await.unwrap();
+    let value = vec![b'v'; 50_000];
+    let fill = async {
+        let mut refused = 0;
+        for batch in 0..20 {
+            let keys: Vec<String> = (0..10).map(|i| format!("{p}{batch}:{i}")).collect();
+            let results = client
+                .set_many(keys.iter().map(|key| (key, &value)))
+                .await
+                .unwrap();
+            for (key, result) in &results {
+                match result {
+                    Ok(()) => {}
+                    Err(Error::Server(message)) if message.contains("memory") => refused += 1,
+                    other => panic!("{key:?}: {other:?}"),
+                }
+            }
+        }
+        refused
+    };
+    let count = async {
+        let mut done = 0u64;
+        for _ in 0..500 {
+            // Every increment on the shared connection gets its own, real answer.
+            done = client.increment(&counter, 1).await.unwrap();
+        }
+        done
+    };
+    let (refused, counted) = futures::join!(fill, count);
+    assert!(refused > 0, "the server never filled up");
+    assert_eq!(counted, 500);
+    assert_eq!(client.get(&counter).await.unwrap().unwrap().value, "500");
+    assert_eq!(connections_created(&client), 1);
 }

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, UNIX_EPOCH};
 
-use memcache_core::memproto::{EncodeError, Encoder, KeyError};
+use memcache_core::memproto::{EncodeError, Encoder, KeyError, MAX_BASE64_KEY_LEN};
 use memcache_core::{Error, Protocol, Runtime};
 
 use super::support::{client, invalid, prefix, protocol};
@@ -306,9 +306,19 @@ pub async fn binary_keys<R: Runtime + Default>() {
     let deleted = client.delete_many(&keys).await.unwrap();
     assert!(deleted.values().all(Result::is_ok), "{deleted:?}");
     assert!(client.get_many(&keys).await.unwrap().is_empty());
-    // One byte more and the encoded key is too long.
+    // One byte more and the encoded key would pass 250 bytes: refused before sending, with
+    // the caller's length and the limit for such keys (not the 252 encoded bytes).
+    for len in [MAX_BASE64_KEY_LEN + 1, MAX_BASE64_KEY_LEN + 2] {
+        let expected = EncodeError::Key(KeyError::TooLongForBase64 {
+            len,
+            max: MAX_BASE64_KEY_LEN,
+        });
+        assert_eq!(invalid(client.set(vec![0; len], "v").await), expected);
+        assert_eq!(invalid(client.get(vec![0; len]).await), expected);
+    }
+    // Whatever its length: a 300-byte binary key is not told about the 250-byte limit.
     assert_eq!(
-        invalid(client.set(vec![0; 187], "v").await),
-        EncodeError::Key(KeyError::TooLong { len: 252, max: 250 })
+        invalid(client.get(vec![0; 300]).await),
+        EncodeError::Key(KeyError::TooLongForBase64 { len: 300, max: 186 })
     );
 }

@@ -71,6 +71,8 @@ macro_rules! scenarios {
                 batches_split_by_count_and_size,
                 one_failure_hides_nothing,
                 node_down_fails_only_its_keys,
+                a_server_error_fails_only_its_key,
+                a_full_server_hurts_no_other_caller,
             }
             other {
                 incr_decr,
@@ -130,6 +132,8 @@ macro_rules! scenarios {
                 close_graceful,
                 close_grace_expires,
                 drop_closes_connections,
+                stuck_close_delivers_written_noreply,
+                close_counts_noreply_writes_never_sent,
             }
         }
 

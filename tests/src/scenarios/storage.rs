@@ -13,12 +13,7 @@ use crate::assert_err;
 use crate::server::Memcached;
 
 fn item(value: &'static str) -> Option<Item> {
-    Some(Item {
-        value: Bytes::from_static(value.as_bytes()),
-        flags: None,
-        cas: None,
-        info: None,
-    })
+    Some(Item::new(Bytes::from_static(value.as_bytes())))
 }
 
 /// The remaining TTL the server reports for `key` (`mg KEY t`), or `None` when missing.
@@ -114,8 +109,8 @@ pub async fn append_prepend<R: Runtime + Default>() {
     client.set(&key, "middle").flags(77).await.unwrap();
     client.append(&key, "-tail").await.unwrap();
     client.prepend(&key, "head-").await.unwrap();
-    // Flags given to append/prepend are ignored by the server: the item keeps its own.
-    client.append(&key, "!").flags(1).await.unwrap();
+    // The item keeps its own flags (append and prepend take none to send).
+    client.append(&key, "!").unchecked().await.unwrap();
     let got = client.get(&key).return_flags().await.unwrap().unwrap();
     assert_eq!(got.value, "head-middle-tail!");
     assert_eq!(got.flags, Some(77));

@@ -186,15 +186,48 @@ impl Rng {
 
 /// A TCP listener that accepts connections and never reads or answers: requests sent to
 /// it wait forever. Stops (and closes what it accepted) on drop.
-pub struct Blackhole {
+pub struct Blackhole(Hostile);
+
+impl Blackhole {
+    pub fn start() -> Blackhole {
+        Blackhole(Hostile::start(Hostility::Silent))
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        self.0.addr()
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.0.accepted()
+    }
+}
+
+/// What a [`Hostile`] listener does with each connection it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostility {
+    /// Keeps it open and never reads from it or answers.
+    Silent,
+    /// Closes it at once, before any answer.
+    Close,
+    /// Writes bytes that are no memcached reply, then closes it.
+    Garbage,
+    /// Writes an error line, as memcached at its connection limit does, then closes it.
+    ErrorThenClose,
+}
+
+/// A TCP listener that accepts every connection and mistreats it as [`Hostility`] says,
+/// counting them. Stops (and closes what it holds) on drop.
+pub struct Hostile {
     addr: String,
     accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Blackhole {
-    pub fn start() -> Blackhole {
+impl Hostile {
+    pub fn start(hostility: Hostility) -> Hostile {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("local addr").to_string();
@@ -206,19 +239,29 @@ impl Blackhole {
                 let mut held = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
-                        Ok((stream, _)) => {
-                            held.push(stream);
+                        Ok((mut stream, _)) => {
                             accepted.fetch_add(1, Ordering::Relaxed);
+                            let bytes: &[u8] = match hostility {
+                                Hostility::Silent => {
+                                    held.push(stream);
+                                    continue;
+                                }
+                                Hostility::Close => b"",
+                                Hostility::Garbage => b"\x00\xffNOT MEMCACHED\r\n",
+                                Hostility::ErrorThenClose => b"ERROR Too many open connections\r\n",
+                            };
+                            let _ = std::io::Write::write_all(&mut stream, bytes);
+                            let _ = stream.shutdown(std::net::Shutdown::Both);
                         }
                         Err(error) if error.kind() == ErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(5));
+                            std::thread::sleep(Duration::from_millis(1));
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
                 }
             })
         };
-        Blackhole {
+        Hostile {
             addr,
             accepted,
             stop,
@@ -237,7 +280,7 @@ impl Blackhole {
     }
 }
 
-impl Drop for Blackhole {
+impl Drop for Hostile {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {

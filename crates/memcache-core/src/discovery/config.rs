@@ -24,7 +24,37 @@ pub(crate) const MAX_NODES: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ClusterConfig {
     pub(crate) version: u64,
-    pub(crate) nodes: Vec<NodeAddr>,
+    pub(crate) nodes: Vec<ClusterNode>,
+}
+
+/// One `host|ip|port` entry of a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClusterNode {
+    /// Where the node is reached, which is also its identity (what routing hashes, what
+    /// [`crate::Client::nodes`] lists): `ip:port`, or `host:port` for an entry without an IP.
+    pub(crate) addr: NodeAddr,
+    /// The entry's host name when `addr` holds its IP instead. A node's TLS certificate
+    /// names its host, not the IP the configuration happens to give for it today.
+    pub(crate) host: Option<String>,
+}
+
+impl ClusterNode {
+    /// The node of one entry's fields; `None` when it has neither IP nor host.
+    fn new(host: &str, ip: &str, port: u16) -> Option<ClusterNode> {
+        // The IP saves a DNS lookup (and is what the cluster serves at today); a node
+        // without one is reached by name.
+        let (reach, host) = match (ip, host) {
+            ("", "") => return None,
+            ("", host) => (host, None),
+            (ip, "") => (ip, None),
+            (ip, host) if ip == host => (ip, None),
+            (ip, host) => (ip, Some(host.to_owned())),
+        };
+        Some(ClusterNode {
+            addr: NodeAddr::tcp(reach, port),
+            host,
+        })
+    }
 }
 
 /// Why a configuration reply could not be read.
@@ -109,16 +139,13 @@ fn parse_body(body: &[u8]) -> Result<ClusterConfig, DiscoveryError> {
         let port: u16 = port
             .parse()
             .map_err(|_| DiscoveryError::Malformed("bad port"))?;
-        // The IP saves a DNS lookup; a node without one is reached by name.
-        let host = if ip.is_empty() { host } else { ip };
-        if host.is_empty() || port == 0 {
-            return Err(DiscoveryError::Malformed("a node has no address"));
+        let no_address = DiscoveryError::Malformed("a node has no address");
+        if port == 0 {
+            return Err(no_address);
         }
-        let node = NodeAddr::Tcp {
-            host: host.to_owned(),
-            port,
-        };
-        if seen.insert(node.clone()) {
+        let node = ClusterNode::new(host, ip, port).ok_or(no_address)?;
+        // An address listed twice is one node: the first entry names it.
+        if seen.insert(node.addr.clone()) {
             nodes.push(node);
         }
     }
@@ -156,6 +183,10 @@ mod tests {
         }
     }
 
+    fn addrs(config: &ClusterConfig) -> Vec<NodeAddr> {
+        config.nodes.iter().map(|node| node.addr.clone()).collect()
+    }
+
     #[test]
     fn reads_version_and_nodes() {
         let bytes = reply("12\na.example|10.0.0.1|11211 b.example||11212\n");
@@ -163,7 +194,36 @@ mod tests {
         assert_eq!(config.version, 12);
         assert_eq!(
             config.nodes,
-            [tcp("10.0.0.1", 11211), tcp("b.example", 11212)]
+            [
+                ClusterNode {
+                    addr: tcp("10.0.0.1", 11211),
+                    host: Some("a.example".into()),
+                },
+                ClusterNode {
+                    addr: tcp("b.example", 11212),
+                    host: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn keeps_the_host_name_only_when_the_node_is_reached_at_its_ip() {
+        let bytes = reply("1\n|10.0.0.1|1 10.0.0.2|10.0.0.2|2 h|10.0.0.3|3 h|10.0.0.3|3\n");
+        let config = parse(&bytes).unwrap().unwrap();
+        let hosts: Vec<Option<&str>> = config
+            .nodes
+            .iter()
+            .map(|node| node.host.as_deref())
+            .collect();
+        assert_eq!(hosts, [None, None, Some("h")], "the duplicate is dropped");
+        assert_eq!(
+            parse(&reply("1\n||5\n")),
+            Err(DiscoveryError::Malformed("a node has no address"))
+        );
+        assert_eq!(
+            parse(&reply("1\nh|10.0.0.1|0\n")),
+            Err(DiscoveryError::Malformed("a node has no address"))
         );
     }
 
@@ -184,7 +244,7 @@ mod tests {
             body.len()
         );
         assert_eq!(
-            parse(bytes.as_bytes()).unwrap().unwrap().nodes,
+            addrs(&parse(bytes.as_bytes()).unwrap().unwrap()),
             [tcp("127.0.0.1", 5)]
         );
     }

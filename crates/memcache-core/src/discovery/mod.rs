@@ -2,6 +2,23 @@
 //! cluster's nodes (`config get cluster`), routes over them, and polls for changes. When the
 //! configuration's version moves, nodes that joined take keys at once and nodes that left
 //! get no new operations, finish those already on them, then close.
+//!
+//! Each `host|ip|port` entry is used so:
+//!
+//! - **Reached at** `ip:port` (`host:port` when the IP is empty): no DNS lookup, and the
+//!   address the cluster serves the node at now.
+//! - **Identity** `ip:port` as well (`host:port` without an IP): what routing hashes, what
+//!   [`crate::Client::nodes`] and [`crate::Client::node_for`] report, what node commands
+//!   take. This is how discovery has always named nodes, and pymemcache's ElastiCache
+//!   client routes by the IP too; clients that hash `host:port` place keys differently.
+//!   Every client sharing a cluster must hash the same identity for keys to meet.
+//! - **TLS** checks the node's certificate against `host` (and sends it as SNI), since
+//!   certificates name hosts, not the IPs they resolve to today. A name set with
+//!   `Tls::server_name` overrides it for every node.
+//!
+//! A node listed under a new IP is a new node, with its own share of the keys. One whose
+//! host name alone changes keeps its keys but reconnects, so that the certificate is
+//! checked against the new name.
 
 mod config;
 
@@ -13,14 +30,14 @@ use futures::future::{select, Either};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use config::DiscoveryError;
-use config::{ClusterConfig, MAX_CONFIG};
+use config::{ClusterConfig, ClusterNode, MAX_CONFIG};
 
 use crate::addr::NodeAddr;
 use crate::client::{Client, Inner};
 use crate::config::Config;
 use crate::connect::Connector;
 use crate::error::{Error, Result};
-use crate::members::{Members, Membership};
+use crate::members::{Member, Members, Membership};
 use crate::runtime::Runtime;
 
 /// Where and how often to ask for the cluster's configuration.
@@ -80,6 +97,7 @@ async fn fetch<R: Runtime>(
         Either::Left((result, _)) => result,
         Either::Right(_) => Err(Error::Timeout {
             node: discovery.endpoint.to_string(),
+            written: true,
         }),
     }
 }
@@ -91,8 +109,17 @@ fn discovery_error(discovery: &Discovery, source: DiscoveryError) -> Error {
     }
 }
 
-fn weighted(nodes: Vec<NodeAddr>) -> Vec<(NodeAddr, u32)> {
-    nodes.into_iter().map(|node| (node, 1)).collect()
+/// The members of a configuration: weight 1 each, reached at the listed address, with
+/// the certificate checked against the listed host name.
+fn members(nodes: Vec<ClusterNode>) -> Vec<Member> {
+    nodes
+        .into_iter()
+        .map(|node| Member {
+            addr: node.addr,
+            weight: 1,
+            tls_name: node.host,
+        })
+        .collect()
 }
 
 /// Builds a client of the nodes the endpoint lists and starts polling it.
@@ -102,7 +129,7 @@ pub(crate) async fn connect<R: Runtime>(
     discovery: Discovery,
 ) -> Result<Client<R>> {
     let first = fetch(&runtime, &config, &discovery).await?;
-    let members = Members::new(&runtime, &config, weighted(first.nodes), None);
+    let members = Members::new(&runtime, &config, members(first.nodes), None);
     let membership = Membership::Discovered(RwLock::new(Arc::new(members)));
     let client = Client::with_membership(runtime.clone(), config, membership);
     client.warm_up().await?;
@@ -137,21 +164,11 @@ async fn poll<R: Runtime>(inner: Weak<Inner<R>>, discovery: Discovery, version: 
             continue;
         }
         let current = client.members();
-        let unchanged = current.nodes.len() == config.nodes.len()
-            && current
-                .nodes
-                .iter()
-                .zip(&config.nodes)
-                .all(|(node, addr)| node.addr == *addr);
-        if unchanged {
+        let listed = members(config.nodes);
+        if current.lists(&listed) {
             continue;
         }
-        let next = Members::new(
-            &client.runtime,
-            &client.config,
-            weighted(config.nodes),
-            Some(&current),
-        );
+        let next = Members::new(&client.runtime, &client.config, listed, Some(&current));
         drop(current);
         if !client.membership.replace(next, &client.closed) {
             return;

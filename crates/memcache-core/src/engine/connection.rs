@@ -396,7 +396,7 @@ impl Connection {
                 if let Some(sender) = request.reply {
                     // A caller that left is owed no error (naming the node allocates).
                     if !sender.is_canceled() {
-                        let _ = sender.send(Outcome::Failed(request::timeout(&self.node)));
+                        let _ = sender.send(Outcome::Failed(request::timeout(&self.node, false)));
                     }
                 }
                 continue;

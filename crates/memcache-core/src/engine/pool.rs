@@ -27,19 +27,32 @@ pub(crate) struct PoolConfig {
     pub(crate) min: usize,
     pub(crate) max: usize,
     pub(crate) idle_timeout: Option<Duration>,
-    /// Reconnect delay after failures: doubling from the first, capped at the second.
+    /// Reconnect delay while a node is down: doubling from the first, capped at the second.
     pub(crate) backoff: (Duration, Duration),
-    /// Consecutive connect failures, with no connection open, that make a node unhealthy.
+    /// Consecutive failed connection attempts after which a node is down: unhealthy, and
+    /// its calls fail at once until the backoff lets a probe through.
     pub(crate) unhealthy_after: u32,
 }
 
 impl PoolConfig {
-    /// The delay before connection attempt number `failures + 1` after `failures`
-    /// consecutive failures: doubling from the minimum, capped at the maximum.
-    pub(crate) fn backoff_after(&self, failures: u32) -> Duration {
+    /// The longest delay before the next probe of a node down for `down_for` consecutive
+    /// failed probes (1 for the attempt that took it down): doubling from the minimum,
+    /// capped at the maximum. The delay used is drawn from its upper half ([`jittered`]).
+    pub(crate) fn backoff_after(&self, down_for: u32) -> Duration {
         let (min, max) = self.backoff;
-        let doublings = failures.saturating_sub(1).min(20);
+        let doublings = down_for.saturating_sub(1).min(20);
         min.saturating_mul(1 << doublings).min(max)
+    }
+}
+
+/// `delay` less a random part of its lower half: nodes that failed together are not all
+/// probed again at the same instant.
+pub(crate) fn jittered(delay: Duration, random: u64) -> Duration {
+    let half = delay / 2;
+    let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+    match nanos {
+        0 => delay,
+        nanos => half + Duration::from_nanos(random % nanos),
     }
 }
 
@@ -331,9 +344,21 @@ impl Pool {
     }
 
     /// A connection attempt failed with `error` (an [`Error::Connect`] or [`Error::Auth`]
-    /// naming the node): back off, and fail the waiting callers with it if nothing else can
-    /// serve them.
+    /// naming the node).
+    ///
+    /// One failed attempt is not a node down: a fresh attempt starts at once for the callers
+    /// waiting for a connection (their requests were never written, and their deadlines
+    /// still bound the wait). After [`PoolConfig::unhealthy_after`] consecutive failures
+    /// (or one refusal of the credentials, which no retry fixes) the node is down: waiting
+    /// callers fail with `error`, calls fail at once, and one probe goes through per
+    /// backoff, the backoff doubling with each failed probe. One successful probe brings the
+    /// node back ([`Pool::connected`]).
     pub(crate) fn connect_failed(&mut self, now: Instant, error: Error) {
+        self.connect_failed_with(now, error, crate::retry::random());
+    }
+
+    /// [`Pool::connect_failed`], with the random number that jitters the backoff.
+    pub(crate) fn connect_failed_with(&mut self, now: Instant, error: Error, random: u64) {
         self.connecting = self.connecting.saturating_sub(1);
         if self.closing {
             // Attempts cut short by the close say nothing about the node's health.
@@ -341,11 +366,23 @@ impl Pool {
             return;
         }
         self.failures = self.failures.saturating_add(1);
-        let delay = self.config.backoff_after(self.failures);
-        self.retry_at = Some(later(now, delay));
         self.last_error = Some(error.clone());
+        let threshold = self.config.unhealthy_after.max(1);
+        let down = self.failures >= threshold || matches!(error, Error::Auth { .. });
         let open = self.open_count();
-        if self.failures >= self.config.unhealthy_after && open == 0 && self.healthy {
+        if !down {
+            self.retry_at = None;
+            self.waiters.retain(|waiter| !waiter.is_canceled());
+            if open == 0 && self.connecting == 0 && !self.waiters.is_empty() {
+                self.start_connect();
+            }
+            self.check_drained();
+            return;
+        }
+        let down_for = self.failures.saturating_sub(threshold) + 1;
+        let delay = jittered(self.config.backoff_after(down_for), random);
+        self.retry_at = Some(later(now, delay));
+        if open == 0 && self.healthy {
             self.healthy = false;
             self.report_health(false);
         }
@@ -353,6 +390,13 @@ impl Pool {
             self.wake_all(Err(error));
         }
         self.check_drained();
+    }
+
+    /// Whether the node is down: consecutive failed attempts reached the threshold and
+    /// its backoff has not yet let the next probe through.
+    #[cfg(test)]
+    pub(crate) fn is_down(&self, now: Instant) -> bool {
+        self.retry_at.is_some_and(|at| now < at)
     }
 
     /// A connection's driver ended.

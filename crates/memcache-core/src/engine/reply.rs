@@ -202,7 +202,10 @@ mod tests {
         assert!(matches!(receiver.try_recv(), Ok(None)));
         assert!(!sender.is_canceled());
         assert!(sender
-            .send(Outcome::Failed(Error::Timeout { node: "n".into() }))
+            .send(Outcome::Failed(Error::Timeout {
+                node: "n".into(),
+                written: true
+            }))
             .is_ok());
         assert!(matches!(
             receiver.try_recv(),
@@ -227,7 +230,10 @@ mod tests {
         let (sender, receiver) = channel();
         let first = sender.slot.as_ref().map(Arc::as_ptr);
         assert!(sender
-            .send(Outcome::Failed(Error::Timeout { node: "n".into() }))
+            .send(Outcome::Failed(Error::Timeout {
+                node: "n".into(),
+                written: true
+            }))
             .is_ok());
         drop(receiver);
         // The slot went back to this thread's list and is handed out again, clean.
@@ -242,7 +248,10 @@ mod tests {
         let (sender, receiver) = channel();
         let waiter = std::thread::spawn(move || futures::executor::block_on(receiver));
         assert!(sender
-            .send(Outcome::Failed(Error::Timeout { node: "n".into() }))
+            .send(Outcome::Failed(Error::Timeout {
+                node: "n".into(),
+                written: true
+            }))
             .is_ok());
         assert!(matches!(
             waiter.join().unwrap(),

@@ -96,16 +96,18 @@ impl Request {
         if self.deadline.is_some_and(|deadline| deadline <= now) {
             if let Some(sender) = self.reply.take() {
                 self.timed_out = true;
-                let _ = sender.send(Outcome::Failed(timeout(node)));
+                let _ = sender.send(Outcome::Failed(timeout(node, false)));
             }
         }
     }
 }
 
-/// The error for a caller whose deadline passed while its request was on `node`.
-pub(crate) fn timeout(node: &str) -> Error {
+/// The error for a caller whose deadline passed while its request was on `node`, written
+/// to the connection or still queued.
+pub(crate) fn timeout(node: &str, written: bool) -> Error {
     Error::Timeout {
         node: node.to_owned(),
+        written,
     }
 }
 
@@ -122,7 +124,7 @@ impl Caller {
     pub(crate) fn expire(&mut self, now: Instant, node: &str) {
         if self.deadline.is_some_and(|deadline| deadline <= now) {
             if let Some(sender) = self.sender.take() {
-                let _ = sender.send(Outcome::Failed(timeout(node)));
+                let _ = sender.send(Outcome::Failed(timeout(node, true)));
             }
         }
     }

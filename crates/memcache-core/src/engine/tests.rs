@@ -10,7 +10,7 @@ use memproto::{Command, Encoder, Limits, Retrieve, RetrieveKind, Store, StoreMod
 
 use super::connection::{Budget, Connection, ConnectionConfig, Refusal, WRITE_HIGH_WATER};
 use super::payload::Payload;
-use super::pool::{later, Action, Placement, Pool, PoolConfig};
+use super::pool::{jittered, later, Action, Placement, Pool, PoolConfig};
 use super::reply;
 use super::request::{Affinity, Expects, Outcome, Request};
 use super::ConnCell;
@@ -335,17 +335,24 @@ fn the_connection_times_callers_out_itself() {
     conn.submit(now, b).unwrap();
     assert_eq!(conn.poll_timeout(), Some(start + 50 * MS));
     conn.handle_timeout(start + 50 * MS).unwrap();
-    assert!(matches!(
-        reply(&mut rb),
-        Some(Outcome::Failed(Error::Timeout { node })) if &*node == "node:1"
-    ));
+    // Never written: the caller may send it again, whatever it is.
+    match reply(&mut rb) {
+        Some(Outcome::Failed(error @ Error::Timeout { written: false, .. })) => {
+            assert!(error.is_retry_safe());
+            assert!(error.to_string().contains("node:1"));
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(reply(&mut ra).is_none());
     assert_eq!(conn.poll_timeout(), Some(start + 100 * MS));
     conn.handle_timeout(start + 100 * MS).unwrap();
-    assert!(matches!(
-        reply(&mut ra),
-        Some(Outcome::Failed(Error::Timeout { node })) if &*node == "node:1"
-    ));
+    // Written: it may have been executed.
+    match reply(&mut ra) {
+        Some(Outcome::Failed(error @ Error::Timeout { written: true, .. })) => {
+            assert!(!error.is_retry_safe());
+        }
+        other => panic!("{other:?}"),
+    }
     // `b` is never written; `a`'s late reply is read and dropped.
     assert!(transmit(&mut conn, start + 101 * MS).is_empty());
     feed(&mut conn, b"END\r\n").unwrap();
@@ -382,7 +389,7 @@ fn merged_gets_time_out_caller_by_caller() {
     conn.handle_timeout(start + 100 * MS).unwrap();
     assert!(matches!(
         reply(&mut ra),
-        Some(Outcome::Failed(Error::Timeout { node })) if &*node == "node:1"
+        Some(Outcome::Failed(Error::Timeout { node, .. })) if &*node == "node:1"
     ));
     assert!(reply(&mut rb).is_none(), "b's deadline has not come");
     feed(&mut conn, b"VALUE b 0 1\r\n2\r\nEND\r\n").unwrap();
@@ -691,8 +698,63 @@ fn failed_connects_back_off_instead_of_storming() {
         attempts += started;
         now += MS;
     }
-    // 50, 100, 200 ms backoff: a handful of attempts, not hundreds.
-    assert!((3..=6).contains(&attempts), "{attempts} attempts");
+    // Three attempts in a row take the node down; then one probe per backoff (25-50,
+    // 50-100, 100-200, 200-400 ms): a handful of attempts, not hundreds.
+    assert!((5..=8).contains(&attempts), "{attempts} attempts");
+}
+
+#[test]
+fn a_failed_attempt_is_retried_at_once_for_the_callers_waiting() {
+    let now = Instant::now();
+    let mut pool = Pool::new("node:1".into(), pool_config());
+    let Placement::Wait(mut room) = pool.submit(now, get("a", None, None).0, true) else {
+        panic!("no connection yet");
+    };
+    assert_eq!(connects(&actions(&mut pool)), 1);
+    // One bad connection (a garbage probe, a close) is not a node down: a fresh attempt
+    // starts at once, and the caller keeps waiting for it.
+    pool.connect_failed(now, refused());
+    assert_eq!(connects(&actions(&mut pool)), 1);
+    assert!(room.try_recv().unwrap().is_none());
+    assert!(!pool.is_down(now));
+    assert!(pool.connected(cell(now, Budget::default())));
+    assert!(matches!(room.try_recv(), Ok(Some(Ok(())))));
+}
+
+#[test]
+fn the_backoff_of_a_down_node_doubles_with_jitter() {
+    let start = Instant::now();
+    let config = PoolConfig {
+        backoff: (Duration::from_millis(100), Duration::from_secs(1)),
+        ..pool_config()
+    };
+    let mut pool = Pool::new("node:1".into(), config);
+    let mut now = start;
+    for _ in 0..2 {
+        pool.warm_up();
+        actions(&mut pool);
+        pool.connect_failed_with(now, refused(), 0);
+        assert!(!pool.is_down(now));
+    }
+    // Down after the third: fail fast for 50-100 ms, then 100-200 ms after the next probe.
+    for (low, high) in [(50, 100), (100, 200), (200, 400), (400, 800), (500, 1000)] {
+        pool.warm_up();
+        actions(&mut pool);
+        pool.connect_failed_with(now, refused(), 0);
+        assert!(pool.is_down(now));
+        assert!(matches!(
+            pool.submit(now, get("a", None, None).0, true),
+            Placement::Failed(Error::Connect { .. })
+        ));
+        assert!(pool.is_down(now + (low - 1) * MS), "{low}");
+        assert!(!pool.is_down(now + low * MS), "{low}");
+        now += high * MS;
+    }
+    // The random part of the wait stays within its half.
+    for random in [1, 7, u64::MAX] {
+        let delay = jittered(Duration::from_millis(100), random);
+        assert!(delay >= 50 * MS && delay < 100 * MS, "{delay:?}");
+    }
 }
 
 #[test]
@@ -787,7 +849,14 @@ fn a_closed_connection_with_waiters_triggers_a_reconnect_or_fails_them() {
         1,
         "the waiter is not left waiting forever"
     );
+    // Failed attempts are retried for the waiter until the node is down (3 in a row).
+    for _ in 0..2 {
+        pool.connect_failed(now, refused());
+        assert_eq!(connects(&actions(&mut pool)), 1);
+        assert!(room.try_recv().unwrap().is_none());
+    }
     pool.connect_failed(now, refused());
+    assert_eq!(connects(&actions(&mut pool)), 0);
     assert!(matches!(
         room.try_recv(),
         Ok(Some(Err(Error::Connect { .. })))
@@ -928,7 +997,7 @@ fn timed_out_queued_requests_are_not_handed_back() {
     conn.handle_timeout(start + 10 * MS).unwrap();
     assert!(matches!(
         reply(&mut ra),
-        Some(Outcome::Failed(Error::Timeout { node })) if &*node == "node:1"
+        Some(Outcome::Failed(Error::Timeout { node, .. })) if &*node == "node:1"
     ));
     let closed = conn.close(Error::Closed);
     assert!(closed.unsent_detached.is_empty());
@@ -991,4 +1060,44 @@ fn upkeep_wakes_waiters_when_a_connection_has_room() {
     conn.lock().poll_transmit(now, &mut BytesMut::new());
     pool.handle_timeout(now);
     assert!(matches!(room.try_recv(), Ok(Some(Ok(())))));
+}
+
+#[test]
+fn bytes_trickling_in_never_postpone_the_stuck_deadline() {
+    let start = Instant::now();
+    let mut conn = connection(start);
+    let (a, mut ra) = get("a", Some(start + 100 * MS), Some(110 * MS));
+    conn.submit(start, a).unwrap();
+    transmit(&mut conn, start);
+    let wire = b"VALUE a 0 20\r\n01234567890123456789\r\nEND\r\n";
+    let mut buf = BytesMut::new();
+    let mut now = start;
+    // One byte every 5 ms: each read makes progress, none completes the reply in time.
+    for &byte in wire.iter().take(30) {
+        now += 5 * MS;
+        buf.extend_from_slice(&[byte]);
+        conn.handle_read(&mut buf).unwrap();
+        let due = conn.poll_timeout().expect("a deadline is armed");
+        if due <= now {
+            match conn.handle_timeout(now) {
+                Ok(()) => {}
+                Err(error) => {
+                    assert!(now <= start + 115 * MS, "closed late, at {:?}", now - start);
+                    assert!(matches!(error, Error::ConnectionLost { .. }), "{error:?}");
+                    conn.close(error);
+                    // The caller was told at its own deadline, before the close.
+                    assert!(matches!(
+                        reply(&mut ra),
+                        Some(Outcome::Failed(Error::Timeout { written: true, .. }))
+                    ));
+                    return;
+                }
+            }
+        }
+        // A caller timed out: nothing new goes on this connection.
+        if now >= start + 100 * MS {
+            assert_eq!(conn.refusal(now), Some(Refusal::Behind));
+        }
+    }
+    panic!("the stuck deadline never closed the connection");
 }

@@ -22,6 +22,9 @@ pub(crate) struct Counters {
     misses: AtomicU64,
     timeouts: AtomicU64,
     unavailable_misses: AtomicU64,
+    drains_completed: AtomicU64,
+    drains_cut: AtomicU64,
+    writes_dropped: AtomicU64,
     latency: Histogram,
     /// Registered once, with the node: the hot path adds to a handle, never looks one up.
     #[cfg(feature = "metrics")]
@@ -45,6 +48,9 @@ impl Counters {
             misses: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             unavailable_misses: AtomicU64::new(0),
+            drains_completed: AtomicU64::new(0),
+            drains_cut: AtomicU64::new(0),
+            writes_dropped: AtomicU64::new(0),
             latency: Histogram::default(),
             #[cfg(feature = "metrics")]
             facade: super::metrics::Handles::new(node),
@@ -99,6 +105,26 @@ impl Counters {
         self.connections.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// A connection the client closed finished draining: to the server's end of stream
+    /// (`completed`), or cut at its bound.
+    pub(crate) fn drained(&self, completed: bool) {
+        if completed {
+            Counters::bump(&self.drains_completed);
+        } else {
+            Counters::bump(&self.drains_cut);
+        }
+        #[cfg(feature = "metrics")]
+        self.facade.drained(completed);
+    }
+
+    /// `count` fire-and-forget writes were never sent: their connection closed and no
+    /// other would take them (the client was closing).
+    pub(crate) fn writes_dropped(&self, count: u64) {
+        self.writes_dropped.fetch_add(count, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.writes_dropped(count);
+    }
+
     /// A request waited `elapsed` for a connection or for room on one.
     pub(crate) fn waited(&self, elapsed: Duration) {
         #[cfg(feature = "metrics")]
@@ -134,6 +160,9 @@ impl Counters {
             misses: read(&self.misses),
             timeouts: read(&self.timeouts),
             unavailable_misses: read(&self.unavailable_misses),
+            drains_completed: read(&self.drains_completed),
+            drains_cut: read(&self.drains_cut),
+            writes_dropped: read(&self.writes_dropped),
             latency: self.latency.summary(),
         }
     }

@@ -21,6 +21,9 @@ pub(crate) struct Handles {
     misses: Counter,
     connections_opened: Counter,
     connect_failures: Counter,
+    drains_completed: Counter,
+    drains_cut: Counter,
+    writes_dropped: Counter,
     operation_duration: Histogram,
     connect_duration: Histogram,
     pool_wait: Histogram,
@@ -46,10 +49,25 @@ impl Handles {
             misses: counter!("memcache_misses_total", "node" => node.clone()),
             connections_opened: counter!("memcache_connections_opened_total", "node" => node.clone()),
             connect_failures: counter!("memcache_connect_failures_total", "node" => node.clone()),
+            drains_completed: counter!("memcache_drains_total", "node" => node.clone(), "outcome" => "completed"),
+            drains_cut: counter!("memcache_drains_total", "node" => node.clone(), "outcome" => "cut"),
+            writes_dropped: counter!("memcache_writes_dropped_total", "node" => node.clone()),
             operation_duration: histogram!("memcache_operation_duration_seconds", "node" => node.clone()),
             connect_duration: histogram!("memcache_connect_duration_seconds", "node" => node.clone()),
             pool_wait: histogram!("memcache_pool_wait_seconds", "node" => node),
         }
+    }
+
+    pub(crate) fn drained(&self, completed: bool) {
+        if completed {
+            self.drains_completed.increment(1);
+        } else {
+            self.drains_cut.increment(1);
+        }
+    }
+
+    pub(crate) fn writes_dropped(&self, count: u64) {
+        self.writes_dropped.increment(count);
     }
 
     pub(crate) fn fetched(&self, hits: u64, misses: u64) {
@@ -113,6 +131,15 @@ fn describe() {
     describe_counter!(
         "memcache_connect_failures_total",
         "Connection attempts that failed (including refused credentials)."
+    );
+    describe_counter!(
+        "memcache_drains_total",
+        "Connections the client closed, by how their drain ended: `completed` (every \
+         written command reached the server) or `cut` (at its time or byte bound)."
+    );
+    describe_counter!(
+        "memcache_writes_dropped_total",
+        "Fire-and-forget writes never sent: their connection closed while the client closed."
     );
     describe_histogram!(
         "memcache_operation_duration_seconds",

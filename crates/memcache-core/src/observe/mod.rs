@@ -134,7 +134,7 @@ impl ErrorKind {
     /// the request failed all the same.
     pub(crate) fn of_reply(reply: &Reply) -> Option<ErrorKind> {
         match reply {
-            Reply::Error(error) => Some(match error.kind {
+            Reply::Error(error) | Reply::Unattributed(error) => Some(match error.kind {
                 ServerErrorKind::Error => ErrorKind::UnknownCommand,
                 ServerErrorKind::Client => ErrorKind::Client,
                 ServerErrorKind::Server => ErrorKind::Server,
@@ -166,6 +166,25 @@ pub(crate) fn disconnected(node: &str, reason: &Error) {
     self::tracing::disconnected(node, reason);
     #[cfg(not(feature = "tracing"))]
     let _ = (node, reason);
+}
+
+/// A connection to `node` the client closed finished draining (see the driver): to the
+/// server's end of stream (`completed`) or cut short, after reading `bytes` nobody waited
+/// for, in `elapsed`.
+pub(crate) fn drain_finished(node: &str, completed: bool, bytes: usize, elapsed: Duration) {
+    #[cfg(feature = "tracing")]
+    self::tracing::drain_finished(node, completed, bytes, elapsed);
+    #[cfg(not(feature = "tracing"))]
+    let _ = (node, completed, bytes, elapsed);
+}
+
+/// `count` fire-and-forget writes to `node` were never sent: their connection ended with
+/// `reason` and no other took them.
+pub(crate) fn writes_dropped(node: &str, count: u64, reason: &Error) {
+    #[cfg(feature = "tracing")]
+    self::tracing::writes_dropped(node, count, reason);
+    #[cfg(not(feature = "tracing"))]
+    let _ = (node, count, reason);
 }
 
 /// `node` turned healthy or unhealthy.

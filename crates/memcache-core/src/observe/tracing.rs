@@ -72,6 +72,22 @@ pub(super) fn disconnected(node: &str, reason: &Error) {
     debug!(node, %reason, "memcache connection closed");
 }
 
+pub(super) fn drain_finished(node: &str, completed: bool, bytes: usize, elapsed: Duration) {
+    let duration_us = micros(elapsed);
+    if completed {
+        debug!(node, bytes, duration_us, "memcache connection drained");
+    } else {
+        warn!(
+            node,
+            bytes, duration_us, "memcache connection drain cut short; unread commands may be lost"
+        );
+    }
+}
+
+pub(super) fn writes_dropped(node: &str, count: u64, reason: &Error) {
+    warn!(node, count, %reason, "memcache noreply writes dropped unsent");
+}
+
 pub(super) fn health_changed(node: &NodeAddr, healthy: bool) {
     if healthy {
         info!(%node, "memcache node is healthy again");

@@ -21,9 +21,19 @@ pub trait ToValue {
 /// A type a fetched value can be read as, given the bytes (already decompressed) and the
 /// format the item's flags name.
 ///
-/// `Bytes` and `Vec<u8>` take any format (the bytes as stored, once decompressed);
-/// `String` and the integers take plain values only.
+/// `Bytes` and `Vec<u8>` read any item, whatever its flags (see [`FromValue::RAW`]);
+/// `String` and the integers take plain values only, and refuse flags that name no
+/// encoding of this client's.
 pub trait FromValue: Sized {
+    /// Whether the type takes a value's bytes whatever the item's flags say. Then flags
+    /// that are no valid encoding of this client's (another client's flags, raw flags in
+    /// the top byte) read as [`Format::Plain`] bytes as stored, and so does a value marked
+    /// compressed that is no lz4 block of this client's; a valid one is decompressed, within
+    /// the size limit. Otherwise (the default) such flags are
+    /// [`ValueError::UnknownEncoding`] and such a value [`ValueError::Corrupt`]: set it only
+    /// for types that accept any bytes.
+    const RAW: bool = false;
+
     /// Reads `value`, stored in `format`.
     fn from_value(value: Bytes, format: Format) -> Result<Self, ValueError>;
 }
@@ -67,12 +77,16 @@ macro_rules! forward_value {
 forward_value!(&T, &mut T, Box<T>, Arc<T>);
 
 impl FromValue for Bytes {
+    const RAW: bool = true;
+
     fn from_value(value: Bytes, _format: Format) -> Result<Self, ValueError> {
         Ok(value)
     }
 }
 
 impl FromValue for Vec<u8> {
+    const RAW: bool = true;
+
     fn from_value(value: Bytes, _format: Format) -> Result<Self, ValueError> {
         Ok(value.into())
     }

@@ -9,7 +9,8 @@ use crate::value::ValueError;
 /// Which values a client compresses before storing them ([`crate::ClientBuilder::compression`]).
 ///
 /// Compression applies to `set`, `add`, `replace`, `cas` and the batched stores; `append` and
-/// `prepend` always store raw bytes. Reads decompress whatever the flags say, with or
+/// `prepend` always join raw bytes, and refuse an item stored compressed
+/// ([`crate::ValueError::Encoded`]). Reads decompress whatever the flags say, with or
 /// without compression configured.
 #[cfg(feature = "lz4")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

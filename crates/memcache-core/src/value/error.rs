@@ -19,12 +19,26 @@ pub enum ValueError {
         found: Format,
     },
     /// The item's flags name a format or compression this client does not know (written by
-    /// a newer client, or raw flags that happen to use the reserved top byte). The raw
-    /// `get` still reads it.
+    /// a newer client, another client's flags, or raw flags that happen to use the top
+    /// byte). The raw `get`, and `get_as` of `Bytes` or `Vec<u8>`, still read it.
     #[error("flags {flags:#010x} name an unknown value encoding")]
     UnknownEncoding {
         /// The item's flags.
         flags: u32,
+    },
+    /// `append` or `prepend` was refused: the item's flags say this client stored it encoded
+    /// (JSON, MessagePack) or compressed, and joining raw bytes to it would corrupt it for
+    /// good. Nothing was sent but the check that read the flags. Read the value with
+    /// `get_as`, change it and `set` it back; or, if the flags are your own rather than an
+    /// encoding (raw flags that use the top byte), join with `.unchecked()`.
+    #[error(
+        "the item is stored as {format} (compressed: {compressed}): joining bytes would corrupt it"
+    )]
+    Encoded {
+        /// The format the item's flags name.
+        format: Format,
+        /// Whether they say it is compressed.
+        compressed: bool,
     },
     /// An encoded (non-plain or compressed) value was given flags that use the top byte,
     /// which holds the encoding. Keep such flags within the low 24 bits.
@@ -40,7 +54,8 @@ pub enum ValueError {
     #[error("the value is not a decimal integer in range")]
     NotAnInteger,
     /// A compressed value declares a decompressed size over the client's largest value
-    /// ([`crate::ClientBuilder::max_value_len`]); it is refused before anything is
+    /// ([`crate::ClientBuilder::max_value_len`]; for [`crate::Item::decode`] the item's
+    /// [`max_value_len`](crate::Item::max_value_len)); it is refused before anything is
     /// allocated for it.
     #[error("compressed value declares {declared} bytes, over the {max} byte limit")]
     TooLarge {
@@ -49,7 +64,9 @@ pub enum ValueError {
         /// The client's largest value.
         max: usize,
     },
-    /// A compressed value does not decompress: its data is damaged.
+    /// A compressed value does not decompress: its data is damaged (or its flags are
+    /// another client's that happen to mark it compressed; `Bytes` and `Vec<u8>` then
+    /// read it as stored).
     #[error("compressed value is corrupt")]
     Corrupt,
     /// Serializing the value failed (for example a map whose keys JSON cannot express).

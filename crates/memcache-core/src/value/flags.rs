@@ -2,7 +2,9 @@
 //!
 //! The top byte is the encoding and the low 24 bits are the user's: bits 24–27 hold the
 //! [`Format`], bits 28–29 the compression, bits 30–31 are zero. A plain uncompressed value
-//! keeps whatever flags the user gave, so raw stores behave as they always have.
+//! keeps whatever flags the user gave, so raw stores behave as they always have. Flags that
+//! name no encoding of this client's (another client's, or raw flags using the top byte)
+//! are [`ValueError::UnknownEncoding`] for typed reads; the raw types read them as stored.
 
 use std::fmt;
 
@@ -18,6 +20,46 @@ const COMPRESSION_MASK: u32 = 0x3 << COMPRESSION_SHIFT;
 const RESERVED_MASK: u32 = 0x3 << 30;
 
 /// How a value's bytes are to be read.
+///
+/// # Where the encoding is kept
+///
+/// The format and the compression live in the top byte of the item's 32-bit client flags:
+///
+/// | bits  | meaning                                                  |
+/// |-------|----------------------------------------------------------|
+/// | 0–23  | yours: the flags given to `.flags()`                     |
+/// | 24–27 | the format: 0 plain, 1 JSON, 2 MessagePack               |
+/// | 28–29 | the compression: 0 none, 1 lz4                           |
+/// | 30–31 | reserved, zero                                           |
+///
+/// A plain uncompressed value (bytes, text, integers) stores the flags exactly as given,
+/// top byte included, so raw stores read the same as with any other client. An encoded or
+/// compressed one leaves you the low 24 bits ([`ValueError::FlagsReserved`] otherwise).
+/// Typed reads (`String`, integers, `Json`, `MsgPack`) check the top byte and refuse flags
+/// that name no encoding of this client's ([`ValueError::UnknownEncoding`]); `Bytes` and
+/// `Vec<u8>` read any item, returning the bytes as stored unless the flags mark a value
+/// this client lz4-compressed.
+///
+/// # What other clients see
+///
+/// A compressed value is an lz4 block preceded by its decompressed size (4 bytes, little
+/// endian), under flags with bit 28 set. Clients that do not know this format read those
+/// bytes as they are, since their own flag bits are all low ones:
+///
+/// - pymemcache returns bytes as stored without a serde; its pickle serde looks at bits
+///   0–4 only (1 pickle, 2 integer, 4 long, 16 text; 8, "compressed", is unused), and
+///   flags with none of them set fall through to the bytes as stored.
+/// - pylibmc inflates zlib when bit 3 (8) is set and picks the type from bits 0–4 (1
+///   pickle, 2 integer, 4 long, 16 text, none of them: bytes); the top byte means nothing
+///   to it, so it returns the bytes as stored.
+/// - PHP's memcached extension keeps its type in bits 0–3 (0 string), its own compression
+///   in bits 4–15 (0x10 compressed, 0x20 zlib, 0x40 fastlz) and its user flags in bits
+///   16–31: it reads our value as a string of the compressed bytes, and our top byte as
+///   its user flags (JSON as user flag `0x0100`, lz4 as `0x1000`).
+///
+/// Going the other way, their low bits are your 24 bits here: their values read as plain
+/// bytes (PHP's compressed ones as its compressed bytes). PHP's user flags can land in our
+/// top byte; typed reads then refuse them, raw reads still return the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Format {

@@ -2,8 +2,15 @@
 //!
 //! A value is encoded by [`ToValue`] into bytes and a [`Format`]; the format (and the
 //! compression, when the client compresses) is stored in the top byte of the item's client
-//! flags, and [`FromValue`] checks it on the way back. Plain uncompressed values leave the
-//! flags as the user gave them, so raw bytes cost nothing and read the same as before.
+//! flags (bits 24–27 the format, 28–29 the compression, 30–31 reserved; the low 24 bits are
+//! the user's), and [`FromValue`] checks it on the way back. Plain uncompressed values
+//! leave the flags as the user gave them, so raw bytes cost nothing and read the same as
+//! before. [`Format`]'s documentation says what other clients make of these flags.
+//!
+//! Reads never trust the flags further than they can check them: typed reads refuse flags
+//! that name no known encoding, the raw types (`Bytes`, `Vec<u8>`) return the bytes as
+//! stored when the flags are not a valid encoding of this client's, and a compressed value
+//! may declare at most the client's largest value.
 
 mod codec;
 mod compress;
@@ -84,6 +91,22 @@ pub(crate) fn raw<'a>(encoded: &'a Encoded<'_>) -> Result<&'a [u8], ValueError> 
     Ok(encoded.as_bytes())
 }
 
+/// Whether raw bytes may be joined (`append`, `prepend`) to an item stored with `flags`:
+/// not when they say this client stored it encoded or compressed, which the bytes would
+/// corrupt. Flags that name no encoding of this client's are the user's own, and the bytes
+/// theirs to join.
+pub(crate) fn check_joinable(flags: u32) -> Result<(), ValueError> {
+    match unpack_flags(flags) {
+        Ok((format, compressed)) if format != Format::Plain || compressed != Compressed::No => {
+            Err(ValueError::Encoded {
+                format,
+                compressed: compressed != Compressed::No,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Reads a fetched value as `T`, by the encoding its `flags` name. A compressed value may
 /// declare at most `max_len` bytes.
 pub(crate) fn decode<T: FromValue>(
@@ -91,10 +114,36 @@ pub(crate) fn decode<T: FromValue>(
     flags: u32,
     max_len: usize,
 ) -> Result<T, ValueError> {
+    if T::RAW {
+        let (value, format) = as_stored(value, flags, max_len)?;
+        return T::from_value(value, format);
+    }
     let (format, compressed) = unpack_flags(flags)?;
-    let value = match compressed {
-        Compressed::No => value,
-        Compressed::Lz4 => Bytes::from(compress::decompress(&value, max_len)?),
+    T::from_value(decompressed(value, compressed, max_len)?, format)
+}
+
+/// The value's bytes for a raw type: decompressed when the flags mark it lz4-compressed by
+/// this client and it is, else as stored. Other clients' flags (PHP's user flags live in
+/// bits 16–31, over our top byte) say nothing about the bytes, so they must not make them
+/// unreadable. A declared size over `max_len` is still refused: it is this client's
+/// format, and too large to read.
+fn as_stored(value: Bytes, flags: u32, max_len: usize) -> Result<(Bytes, Format), ValueError> {
+    let Ok((format, compressed)) = unpack_flags(flags) else {
+        return Ok((value, Format::Plain));
     };
-    T::from_value(value, format)
+    match decompressed(value.clone(), compressed, max_len) {
+        Ok(bytes) => Ok((bytes, format)),
+        // Not an lz4 block of ours (flags of another client's that happen to set bit 28),
+        // or no lz4 in this build to tell: the bytes as stored.
+        Err(ValueError::Corrupt | ValueError::CompressionUnavailable) => Ok((value, Format::Plain)),
+        Err(error) => Err(error),
+    }
+}
+
+/// `value` as it was before compression.
+fn decompressed(value: Bytes, compressed: Compressed, max_len: usize) -> Result<Bytes, ValueError> {
+    match compressed {
+        Compressed::No => Ok(value),
+        Compressed::Lz4 => Ok(Bytes::from(compress::decompress(&value, max_len)?)),
+    }
 }

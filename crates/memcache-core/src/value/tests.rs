@@ -99,6 +99,90 @@ fn a_value_read_as_another_format_is_an_error() {
 }
 
 #[test]
+fn raw_types_read_any_flags_as_the_bytes_stored() {
+    // Flags no encoding of ours uses: all set, reserved bits, unknown format or
+    // compression codes, and PHP's (type in bits 0–3, compression at 0x10, user flags in
+    // bits 16–31, here 0x1000, which lands on our lz4 bit).
+    for flags in [
+        0xFFFF_FFFF,
+        0x4000_0000,
+        0x8000_0000,
+        0x0F00_0000,
+        0x3000_0000,
+        0x1000_0000,
+        0x1000_0010,
+        0x1F00_0000,
+    ] {
+        let value = Bytes::from_static(b"not ours");
+        assert_eq!(
+            decode::<Bytes>(value.clone(), flags, 1024),
+            Ok(value.clone()),
+            "{flags:#x}"
+        );
+        assert_eq!(
+            decode::<Vec<u8>>(value.clone(), flags, 1024),
+            Ok(value.to_vec()),
+            "{flags:#x}"
+        );
+        // Typed reads stay strict: the flags do not say these bytes are text.
+        assert!(
+            matches!(
+                decode::<String>(value.clone(), flags, 1024),
+                Err(ValueError::UnknownEncoding { .. }
+                    | ValueError::Corrupt
+                    | ValueError::CompressionUnavailable)
+            ),
+            "{flags:#x}"
+        );
+        assert!(decode::<u64>(value, flags, 1024).is_err(), "{flags:#x}");
+    }
+    assert_eq!(
+        decode::<String>(Bytes::from_static(b"x"), 0xFFFF_FFFF, 1024),
+        Err(ValueError::UnknownEncoding { flags: 0xFFFF_FFFF })
+    );
+}
+
+#[test]
+fn encoded_items_refuse_joined_bytes() {
+    // Plain values, and flags that are the user's (no encoding of ours), take them.
+    for flags in [0, 77, USER_MASK, 0xFFFF_FFFF, 0x4000_0000, 0x0F00_0000] {
+        assert_eq!(check_joinable(flags), Ok(()), "{flags:#x}");
+    }
+    let encoded = |format, compressed| pack_flags(5, format, compressed).expect("fits");
+    assert_eq!(
+        check_joinable(encoded(Format::Json, Compressed::No)),
+        Err(ValueError::Encoded {
+            format: Format::Json,
+            compressed: false
+        })
+    );
+    assert_eq!(
+        check_joinable(encoded(Format::Plain, Compressed::Lz4)),
+        Err(ValueError::Encoded {
+            format: Format::Plain,
+            compressed: true
+        })
+    );
+    assert_eq!(
+        check_joinable(encoded(Format::MessagePack, Compressed::Lz4)),
+        Err(ValueError::Encoded {
+            format: Format::MessagePack,
+            compressed: true
+        })
+    );
+}
+
+#[test]
+fn items_compare_by_their_data_not_their_bound() {
+    let item = crate::Item::new("v");
+    assert_eq!(
+        item.max_value_len(),
+        memproto::Encoder::DEFAULT_MAX_VALUE_LEN
+    );
+    assert_eq!(item.clone().with_max_value_len(1), item);
+}
+
+#[test]
 fn append_and_prepend_take_plain_bytes_only() {
     let text = "x".to_value().expect("encodes");
     assert_eq!(raw(&text), Ok(&b"x"[..]));
@@ -225,6 +309,74 @@ mod lz4 {
         assert_eq!((stored.bytes.len(), stored.flags), (1000, 0xFF00_0000));
     }
 
+    /// A genuine lz4 value (size prefix and block) that expands to far more than it
+    /// holds: one literal, then one match of `runs` 255-byte length extensions repeating
+    /// it, then the 5 literals a block ends with. About 255 bytes per byte.
+    fn lz4_bomb(runs: usize) -> Vec<u8> {
+        // Token: 1 literal, a match of 15 + 4 bytes and more to come; offset 1.
+        let mut block = vec![0x1F, b'a', 1, 0];
+        block.resize(block.len() + runs, 255);
+        // The match length ends; then the last sequence, 5 literals.
+        block.extend_from_slice(&[0, 0x50, b'a', b'a', b'a', b'a', b'a']);
+        let size = 1 + (4 + 15 + 255 * runs) + 5;
+        let mut value = u32::try_from(size).expect("fits").to_le_bytes().to_vec();
+        value.extend_from_slice(&block);
+        value
+    }
+
+    #[test]
+    fn item_decode_is_bounded_like_get_as() {
+        let lz4 = pack_flags(0, Format::Plain, Compressed::Lz4).expect("fits");
+        // The construction is genuine lz4: a small one decodes.
+        let small = lz4_bomb(100);
+        let read = decode::<Bytes>(Bytes::from(small), lz4, 1 << 20).expect("decodes");
+        assert_eq!(read.len(), 1 + 4 + 15 + 255 * 100 + 5);
+        assert!(read.iter().all(|&byte| byte == b'a'));
+
+        // 1 MiB declaring about 255 MiB is refused by the item's bound, before the
+        // declared size is allocated.
+        let bomb = Bytes::from(lz4_bomb(1 << 20));
+        let declared = 1 + 4 + 15 + 255 * (1 << 20) + 5;
+        let mut item = crate::Item::new(bomb);
+        item.flags = Some(lz4);
+        assert_eq!(
+            item.decode::<Bytes>(),
+            Err(ValueError::TooLarge {
+                declared,
+                max: memproto::Encoder::DEFAULT_MAX_VALUE_LEN
+            })
+        );
+        let item = item.with_max_value_len(4096);
+        assert_eq!(
+            item.decode::<String>(),
+            Err(ValueError::TooLarge {
+                declared,
+                max: 4096
+            })
+        );
+    }
+
+    #[test]
+    fn raw_types_decompress_only_our_own_lz4_values() {
+        let lz4 = pack_flags(0, Format::Plain, Compressed::Lz4).expect("fits");
+        let page = "<li>item</li>".repeat(100);
+        let ours = lz4_flex::block::compress_prepend_size(page.as_bytes());
+        assert_eq!(
+            decode::<Bytes>(Bytes::from(ours.clone()), lz4, 1 << 20),
+            Ok(Bytes::from(page.clone()))
+        );
+        assert_eq!(
+            decode::<Vec<u8>>(Bytes::from(ours), lz4, 1 << 20),
+            Ok(page.into_bytes())
+        );
+        // A declared size over the bound is still refused: the value is ours, too large.
+        let bomb = Bytes::from(lz4_bomb(1000));
+        assert!(matches!(
+            decode::<Bytes>(bomb, lz4, 1000),
+            Err(ValueError::TooLarge { max: 1000, .. })
+        ));
+    }
+
     #[test]
     fn decompression_refuses_bombs_and_damage() {
         let lz4 = pack_flags(0, Format::Plain, Compressed::Lz4).expect("fits");
@@ -239,19 +391,19 @@ mod lz4 {
         // A size no block this short could expand to.
         let mut bomb = u32::MAX.to_le_bytes().to_vec();
         bomb.extend_from_slice(&[0x1F, 0, 0, 0]);
-        assert_eq!(
-            decode::<Bytes>(Bytes::from(bomb), lz4, usize::MAX),
-            Err(ValueError::Corrupt)
-        );
         let mut damaged = value;
         damaged.truncate(damaged.len() / 2);
-        assert_eq!(
-            decode::<Bytes>(Bytes::from(damaged), lz4, 1 << 20),
-            Err(ValueError::Corrupt)
-        );
-        assert_eq!(
-            decode::<Bytes>(Bytes::from_static(b"ab"), lz4, 1 << 20),
-            Err(ValueError::Corrupt)
-        );
+        for corrupt in [bomb, damaged, b"ab".to_vec()] {
+            let corrupt = Bytes::from(corrupt);
+            assert_eq!(
+                decode::<String>(corrupt.clone(), lz4, usize::MAX),
+                Err(ValueError::Corrupt)
+            );
+            // No lz4 value of ours: the raw types read the bytes as stored.
+            assert_eq!(
+                decode::<Bytes>(corrupt.clone(), lz4, usize::MAX),
+                Ok(corrupt)
+            );
+        }
     }
 }

@@ -247,6 +247,13 @@ pub fn server_error(kind: ServerErrorKind, message: &[u8]) -> Reply {
 }
 
 /// A retrieval reply holding `items`.
+pub fn unattributed(kind: ServerErrorKind, message: &[u8]) -> Reply {
+    match server_error(kind, message) {
+        Reply::Error(error) => Reply::Unattributed(error),
+        other => other,
+    }
+}
+
 pub fn values(items: Vec<Item>) -> Reply {
     Reply::Values(items.into())
 }
@@ -945,15 +952,15 @@ pub fn scenarios() -> Vec<Scenario> {
                 ms(b"a", None, false),
                 mn(),
             ],
-            b"ERROR\r\nCLIENT_ERROR bad command line format\r\nSERVER_ERROR out of memory\r\n\
+            b"CLIENT_ERROR bad command line format\r\nERROR\r\nSERVER_ERROR out of memory\r\n\
               CLIENT_ERROR cannot increment or decrement non-numeric value\r\n\
               CLIENT_ERROR invalid exptime argument\r\nERROR an unknown error happened\r\n\
               SERVER_ERROR: shutdown not enabled\r\nERROR\r\n\
               CLIENT_ERROR flush_all not allowed\r\nCLIENT_ERROR invalid flag\r\n\
               CLIENT_ERROR bad data chunk\r\nSERVER_ERROR\r\n",
             vec![
-                server_error(K::Error, b""),
                 server_error(K::Client, b"bad command line format"),
+                server_error(K::Error, b""),
                 server_error(K::Server, b"out of memory"),
                 server_error(
                     K::Client,
@@ -1147,16 +1154,47 @@ pub fn scenarios() -> Vec<Scenario> {
         .pending(2),
         // ---- protocol violations (also checked under every chunking) -------------------
         Scenario::ok(
-            "error_line_with_quiet_head_is_ambiguous",
-            vec![mg(b"a", Some(b"1"), true), mn()],
-            b"CLIENT_ERROR bad data chunk\r\nMN\r\n",
+            "error_line_in_a_quiet_run_is_unattributed",
+            vec![
+                mg(b"a", Some(b"q1"), true),
+                mg(b"b", Some(b"q2"), true),
+                mg(b"c", Some(b"q3"), true),
+                mg(b"e", Some(b"q5"), true),
+                mn(),
+                mg(b"d", Some(b"q4"), true),
+                mn(),
+            ],
+            b"HD Oq1\r\nSERVER_ERROR out of memory\r\nHD Oq3\r\nMN\r\nMN\r\n",
+            vec![
+                meta(Hd, None, with_opaque(b"q1")),
+                unattributed(K::Server, b"out of memory"),
+                meta(Hd, None, with_opaque(b"q3")),
+                // Its silence may have been the failure the error line reported.
+                unattributed(K::Server, b"out of memory"),
+                meta(Mn, None, MetaFlags::default()),
+                // A new run: silence means silence again.
+                quiet(),
+                meta(Mn, None, MetaFlags::default()),
+            ],
+        ),
+        Scenario::ok(
+            "a_server_without_meta_commands_answers_error_to_each",
+            vec![mg(b"a", Some(b"1"), true), mg(b"b", Some(b"2"), true), mn()],
+            b"ERROR\r\nERROR\r\nERROR\r\n",
+            vec![
+                unattributed(K::Error, b""),
+                unattributed(K::Error, b""),
+                server_error(K::Error, b""),
+            ],
+        ),
+        Scenario::ok(
+            "unknown_command_with_data_breaks_the_stream",
+            vec![ms(b"a", Some(b"1"), false), mn()],
+            b"ERROR\r\nERROR\r\nERROR\r\n",
             vec![],
         )
         .pending(2)
-        .fails(|e| {
-            matches!(e, DecodeError::AmbiguousErrorLine(x)
-                if x.as_str() == "CLIENT_ERROR bad data chunk")
-        }),
+        .fails(|e| matches!(e, DecodeError::UnknownCommandWithData(x) if x.as_str() == "ERROR")),
         Scenario::ok(
             "opaque_mismatch_non_quiet",
             vec![mg(b"a", Some(b"1"), false)],

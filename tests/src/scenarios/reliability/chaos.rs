@@ -1,13 +1,14 @@
 //! Data integrity under chaos: many tasks read and write a small keyspace over three
 //! nodes while nodes are killed and restarted, suspended and resumed, and callers give up
 //! at random points. Every value read must belong to the key it was read under and be
-//! intact; every call must end within its timeout (plus a margin); afterwards the client
-//! must still work on every node.
+//! intact; every call must end within its timeout (plus a margin); a `noreply` write must
+//! be seen by the read of the same key that follows it, unless a fault hit the key's node
+//! in between; afterwards the client must still work on every node.
 
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
@@ -101,7 +102,23 @@ struct Tally {
     late: u64,
     late_examples: Vec<String>,
     worst: Duration,
+    /// `noreply` writes whose next read (answered, not a timeout) did not see them.
+    unseen_writes: Vec<UnseenWrite>,
+    /// `noreply` writes checked by a read.
+    checked_writes: u64,
 }
+
+/// A `noreply` write a later read of its key did not see, and when that happened.
+#[derive(Debug)]
+struct UnseenWrite {
+    key: String,
+    written: Instant,
+    read: Instant,
+    got: String,
+}
+
+/// When a fault hit a node: from just before it began to just after it ended.
+type FaultWindows = Arc<Mutex<Vec<(String, Instant, Instant)>>>;
 
 impl Tally {
     /// Records one call that ended after `took`: its latency, and its outcome unless it
@@ -148,6 +165,8 @@ impl Tally {
         self.wrong += other.wrong;
         self.unexpected += other.unexpected;
         self.late += other.late;
+        self.unseen_writes.extend(other.unseen_writes);
+        self.checked_writes += other.checked_writes;
         for (mine, theirs) in [
             (&mut self.wrong_examples, other.wrong_examples),
             (&mut self.unexpected_examples, other.unexpected_examples),
@@ -183,6 +202,7 @@ static VERSION: AtomicU64 = AtomicU64::new(1);
 async fn operation<R: Runtime>(
     client: &Client<R>,
     keys: Arc<Vec<String>>,
+    own_key: &str,
     rng: &mut Rng,
     tally: &mut Tally,
 ) {
@@ -237,9 +257,39 @@ async fn operation<R: Runtime>(
             let (result, took) = timed(client.cas(key, value, token)).await;
             tally.call("cas", took, &result);
         }
-        _ => {
+        90..=94 => {
             let (result, took) = timed(client.delete(key)).await;
             tally.call("delete", took, &result);
+        }
+        _ => {
+            // Read-your-writes for `noreply`, on a key no other task writes.
+            let written = Instant::now();
+            let value = encode(own_key, VERSION.fetch_add(1, Ordering::Relaxed), rng);
+            let (result, took) =
+                timed(client.set(own_key.to_owned(), value.clone()).noreply()).await;
+            tally.call("set noreply", took, &result);
+            if result.is_err() {
+                return;
+            }
+            let (result, took) = timed(client.get(own_key.to_owned())).await;
+            tally.call("get after noreply", took, &result);
+            let got = match result {
+                Ok(Some(item)) if item.value == value => {
+                    tally.checked_writes += 1;
+                    return;
+                }
+                Ok(Some(item)) => String::from_utf8_lossy(&item.value).into_owned(),
+                Ok(None) => "a miss".to_owned(),
+                // A failed read says nothing either way.
+                Err(_) => return,
+            };
+            tally.checked_writes += 1;
+            tally.unseen_writes.push(UnseenWrite {
+                key: own_key.to_owned(),
+                written,
+                read: Instant::now(),
+                got,
+            });
         }
     }
 }
@@ -249,6 +299,7 @@ async fn operation<R: Runtime>(
 async fn worker<R: Runtime + Default>(
     client: Client<R>,
     keys: Arc<Vec<String>>,
+    own_key: String,
     seed: u64,
     until: Instant,
 ) -> Tally {
@@ -260,11 +311,11 @@ async fn worker<R: Runtime + Default>(
         let pace = Duration::from_millis(rng.below(4));
         let mut op_rng = Rng::new(rng.next_u64());
         match cancel_after {
-            None => operation(&client, keys.clone(), &mut op_rng, &mut tally).await,
+            None => operation(&client, keys.clone(), &own_key, &mut op_rng, &mut tally).await,
             Some(after) => {
                 // The operation is dropped where this block ends, finished or not.
                 let cancelled = {
-                    let op = operation(&client, keys.clone(), &mut op_rng, &mut tally);
+                    let op = operation(&client, keys.clone(), &own_key, &mut op_rng, &mut tally);
                     let timer = sleep::<R>(after);
                     futures::pin_mut!(op, timer);
                     matches!(select(op, timer).await, Either::Right(_))
@@ -290,7 +341,12 @@ struct Chaos {
 
 /// Kills and restarts, or suspends and resumes, a random node, again and again until
 /// `until`; then leaves every node running and hands the servers back.
-fn chaos(mut servers: Vec<Memcached>, until: Instant, seed: u64) -> (Vec<Memcached>, Chaos) {
+fn chaos(
+    mut servers: Vec<Memcached>,
+    until: Instant,
+    seed: u64,
+    windows: &FaultWindows,
+) -> (Vec<Memcached>, Chaos) {
     let mut rng = Rng::new(seed);
     let mut done = Chaos::default();
     let pause = |rng: &mut Rng, low: u64, high: u64| {
@@ -298,6 +354,7 @@ fn chaos(mut servers: Vec<Memcached>, until: Instant, seed: u64) -> (Vec<Memcach
     };
     while Instant::now() < until {
         let server = &mut servers[rng.below(3) as usize];
+        let began = Instant::now();
         if rng.below(2) == 0 {
             server.kill();
             pause(&mut rng, 100, 500);
@@ -310,6 +367,10 @@ fn chaos(mut servers: Vec<Memcached>, until: Instant, seed: u64) -> (Vec<Memcach
             server.cont();
             done.stops += 1;
         }
+        windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((server.addr(), began, Instant::now()));
         pause(&mut rng, 200, 700);
     }
     for server in &servers {
@@ -322,10 +383,11 @@ fn chaos(mut servers: Vec<Memcached>, until: Instant, seed: u64) -> (Vec<Memcach
 fn chaos_thread(
     servers: Vec<Memcached>,
     until: Instant,
+    windows: FaultWindows,
 ) -> impl Future<Output = (Vec<Memcached>, Chaos)> {
     let (sender, receiver) = oneshot::channel();
     std::thread::spawn(move || {
-        let _ = sender.send(chaos(servers, until, 7));
+        let _ = sender.send(chaos(servers, until, 7, &windows));
     });
     async move { receiver.await.expect("the chaos thread panicked") }
 }
@@ -344,12 +406,14 @@ pub async fn chaos_integrity<R: Runtime + Default>() {
     let runtime = R::default();
 
     let until = Instant::now() + CHAOS_DURATION;
-    let chaos = chaos_thread(servers, until);
+    let windows = FaultWindows::default();
+    let chaos = chaos_thread(servers, until, windows.clone());
     let workers: Vec<_> = (0..TASKS)
         .map(|task| {
+            let own_key = format!("{p}own:{task}");
             spawn(
                 &runtime,
-                worker(client.clone(), keys.clone(), task as u64, until),
+                worker(client.clone(), keys.clone(), own_key, task as u64, until),
             )
         })
         .collect();
@@ -378,6 +442,46 @@ pub async fn chaos_integrity<R: Runtime + Default>() {
         chaos.stops,
     );
     assert_eq!(tally.wrong, 0, "wrong values: {:?}", tally.wrong_examples);
+    // A fault on the key's node between the write and its read (widened by a timeout on
+    // each side, for requests in flight) may lose the write; nothing else may.
+    let windows = windows
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    let slack = TIMEOUT + MARGIN;
+    let unexplained: Vec<&UnseenWrite> = tally
+        .unseen_writes
+        .iter()
+        .filter(|unseen| {
+            let node = client.node_for(&unseen.key).unwrap().to_string();
+            !windows.iter().any(|(addr, began, ended)| {
+                *addr == node && unseen.written < *ended + slack && *began < unseen.read + slack
+            })
+        })
+        .collect();
+    eprintln!(
+        "chaos_integrity: {} noreply writes checked, {} unseen in fault windows, {} outside",
+        tally.checked_writes,
+        tally.unseen_writes.len() - unexplained.len(),
+        unexplained.len()
+    );
+    assert!(tally.checked_writes > 0, "no noreply write was checked");
+    let described: Vec<String> = unexplained
+        .iter()
+        .take(EXAMPLES)
+        .map(|unseen| {
+            let between = unseen.read.saturating_duration_since(unseen.written);
+            format!(
+                "{}: read {} {between:?} after the write",
+                unseen.key, unseen.got
+            )
+        })
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "{} noreply writes lost outside fault windows: {described:?}",
+        unexplained.len()
+    );
     assert_eq!(
         tally.late, 0,
         "calls past {TIMEOUT:?} + {MARGIN:?}: {:?}",

@@ -208,3 +208,93 @@ pub async fn drop_closes_connections<R: Runtime + Default>() {
     drop(clone);
     connections_back_to::<R>(&server, before).await;
 }
+
+/// A connection the client closes as stuck still delivers what was written on it: with the
+/// server suspended while two large replies and a `noreply` write are in flight, the
+/// client half-closes and drains instead of resetting, so once the server resumes it reads
+/// the write and stores the key.
+pub async fn stuck_close_delivers_written_noreply<R: Runtime + Default>() {
+    let server = Memcached::start();
+    let client = builder::<R>(&[&server])
+        .timeout(Some(Duration::from_millis(300)))
+        .min_connections(0)
+        .max_connections(1)
+        // Every request written as it is made, behind the ones not answered yet.
+        .coalesce_writes(false)
+        .build()
+        .unwrap();
+    let p = prefix("stuck_close");
+    let (big, key) = (format!("{p}big"), format!("{p}k"));
+    client.set(&big, vec![b'b'; 900_000]).await.unwrap();
+    let metrics = |client: &Client<R>| client.metrics()[0].1;
+
+    server.stop();
+    let before = metrics(&client).requests;
+    let runtime = R::default();
+    let gets: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, big) = (client.clone(), big.clone());
+            spawn(&runtime, async move { client.get(&big).await })
+        })
+        .collect();
+    let placed =
+        eventually::<R, _, _>(LENIENT, || ready(metrics(&client).requests >= before + 2)).await;
+    assert!(placed, "the gets never reached the connection");
+    client.set(&key, "v").noreply().await.unwrap();
+    for get in gets {
+        let result = get.await;
+        assert!(
+            matches!(result, Err(Error::Timeout { written: true, .. })),
+            "{result:?}"
+        );
+    }
+    let closed =
+        eventually::<R, _, _>(LENIENT, || ready(metrics(&client).connections_closed == 1)).await;
+    assert!(closed, "the stuck connection was never closed");
+
+    server.cont();
+    let drained =
+        eventually::<R, _, _>(LENIENT, || ready(metrics(&client).drains_completed == 1)).await;
+    assert!(drained, "drain never completed: {:?}", metrics(&client));
+    assert_eq!(metrics(&client).drains_cut, 0);
+    // Read-your-writes across the close: the write reached the server.
+    let found = client.get(&key).await.unwrap();
+    assert_eq!(found.map(|item| item.value), Some("v".into()));
+}
+
+/// `noreply` writes still queued on a connection that dies while the client closes are
+/// never sent, and none is dropped without being counted.
+pub async fn close_counts_noreply_writes_never_sent<R: Runtime + Default>() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    // With write coalescing (the default), requests made while a write awaits its reply
+    // gather, unwritten, behind it.
+    let client = builder_of::<R>([proxy.addr()])
+        .timeout(LENIENT)
+        .close_grace(LENIENT)
+        .min_connections(0)
+        .max_connections(1)
+        .connect()
+        .await
+        .expect("connect");
+    let p = prefix("dropped");
+    let held = held_gets(&client, &proxy, &[format!("{p}held")]).await;
+    for i in 0..5 {
+        client
+            .set(format!("{p}{i}"), "v")
+            .noreply()
+            .await
+            .expect("queued");
+    }
+    let closing = client.close();
+    futures::pin_mut!(closing);
+    assert!(futures::poll!(closing.as_mut()).is_pending());
+    // The connection dies with the writes still queued; no other will take them now.
+    proxy.close_clients();
+    within::<R, _>(LENIENT, closing).await;
+    for result in join_all(held).await {
+        assert_err!(result, Error::ConnectionLost { .. });
+    }
+    assert_eq!(client.metrics()[0].1.writes_dropped, 5);
+    assert!(server.present(&[&format!("{p}0")]).is_empty());
+}

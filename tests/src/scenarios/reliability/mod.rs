@@ -13,5 +13,8 @@ pub mod close;
 pub mod limits;
 
 pub use chaos::chaos_integrity;
-pub use close::{close_grace_expires, close_graceful, drop_closes_connections};
+pub use close::{
+    close_counts_noreply_writes_never_sent, close_grace_expires, close_graceful,
+    drop_closes_connections, stuck_close_delivers_written_noreply,
+};
 pub use limits::{connection_limit, server_error_keeps_connection};
