@@ -1108,10 +1108,61 @@ async fn a_server_without_meta_commands_is_an_unknown_command_not_a_miss() {
     );
     let error = result.unwrap_err();
     assert!(!error.is_transient());
+    // Batched stores ask first (`mn`), so no value is ever read as a command.
+    for client in [&meta, &text] {
+        let result = client
+            .set_many([("b", "flush_all"), ("c", "x")])
+            .await
+            .unwrap();
+        assert!(
+            result
+                .values()
+                .all(|r| matches!(r, Err(Error::UnknownCommand(_)))),
+            "{result:?}"
+        );
+    }
+    assert!(server.present(&["b", "c"]).is_empty());
 
     // The connections stayed in sync: classic commands go on over them.
     assert_eq!(value(text.get("a").await), "va");
     assert_eq!(metrics(&meta).connections_created, 1);
     assert_eq!(metrics(&text).connections_created, 1);
     assert_eq!(metrics(&meta).unavailable_misses, 0);
+}
+
+/// A batch past its deadline: the keys whose replies came report their real outcome, the
+/// others `Timeout { written: true }` (they may have been executed), never a guess.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_past_its_deadline_reports_what_was_answered() {
+    let server = Memcached::start();
+    let proxy = Proxy::start(server.port());
+    let client = Client::builder([proxy.addr()])
+        .timeout(Some(Duration::from_millis(400)))
+        .max_connections(1)
+        .connect()
+        .await
+        .unwrap();
+    let keys: Vec<String> = (0..20).map(|i| format!("cut:{i}")).collect();
+    // Each reply (`HD O<n>`) takes 50-60 ms to trickle in: a few arrive in time.
+    proxy.trickle_slowly(1, Duration::from_millis(8));
+    let results = client
+        .set_many(keys.iter().map(|key| (key, "v")))
+        .await
+        .unwrap();
+    proxy.trickle(None);
+    let answered: Vec<&String> = keys
+        .iter()
+        .filter(|key| results[key.as_bytes()].is_ok())
+        .collect();
+    assert!(
+        !answered.is_empty() && answered.len() < keys.len(),
+        "{results:?}"
+    );
+    for key in &keys {
+        match &results[key.as_bytes()] {
+            Ok(()) => assert_eq!(value(client.get(key).await), "v", "{key}"),
+            Err(Error::Timeout { written: true, .. }) => {}
+            other => panic!("{key}: {other:?}"),
+        }
+    }
 }

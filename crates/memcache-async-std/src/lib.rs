@@ -63,7 +63,7 @@ impl Runtime for AsyncStdRuntime {
             match async_io::Async::<std::net::TcpStream>::connect(addr).await {
                 Ok(stream) => {
                     options.apply(stream.get_ref())?;
-                    return Ok(Box::new(socket::TcpSocket(stream)) as Box<dyn Socket>);
+                    return Ok(Box::new(socket::HalfClosing(stream)) as Box<dyn Socket>);
                 }
                 Err(error) => last_error = Some(error),
             }
@@ -79,7 +79,7 @@ impl Runtime for AsyncStdRuntime {
     #[cfg(unix)]
     async fn connect_unix(&self, path: &Path) -> io::Result<Box<dyn Socket>> {
         let stream = async_std::os::unix::net::UnixStream::connect(path).await?;
-        Ok(Box::new(stream) as Box<dyn Socket>)
+        Ok(Box::new(socket::HalfClosing(stream)) as Box<dyn Socket>)
     }
 
     fn spawn<F>(&self, task: F)

@@ -236,8 +236,10 @@ impl<R: Runtime> Inner<R> {
             let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(keys));
             let node = &members.nodes[*node];
             let replies = self
-                .retrying(options.idempotent, call.deadline, || {
-                    node.request_batch(&call)
+                .retrying(options.idempotent, call.deadline, || async {
+                    // A fetch batch cut short fails whole: its node's share is incomplete.
+                    let batch = node.request_batch(&call).await?;
+                    batch.cut.map_or(Ok(batch.replies), Err)
                 })
                 .await?;
             let replies = quiet::command_replies(replies, keys.len())?;

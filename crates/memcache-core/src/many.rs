@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -21,6 +22,7 @@ use crate::dialect;
 use crate::engine::request::Affinity;
 use crate::error::{Error, Result};
 use crate::members::Members;
+use crate::node::Node;
 use crate::ops::{exptime_setters, timeout_setters, RequestFuture};
 use crate::protocol::Token;
 use crate::quiet::{self, QuietBatch};
@@ -350,28 +352,70 @@ impl<R: Runtime> Inner<R> {
         let timeout = self.timeout(options.timeout);
         let members = &*members;
         let sends = chunks.iter().map(|chunk| async move {
+            let node = &members.nodes[chunk.node];
+            if matches!(kind, WriteKind::Store { .. }) {
+                // A server without meta commands would run the values as commands.
+                self.ensure_meta(node, timeout, options).await?;
+            }
             let encode = || Ok(chunk.encoded.clone());
             let keys: Vec<&[u8]> = chunk.items.iter().map(|&item| items[item].key).collect();
             let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(&keys));
-            let replies = members.nodes[chunk.node].request_batch(&call).await?;
-            quiet::command_replies(replies, chunk.items.len())
+            let batch = node.request_batch(&call).await?;
+            match batch.cut {
+                None => Ok((
+                    quiet::command_replies(batch.replies, chunk.items.len())?,
+                    None,
+                )),
+                // Cut short: the first commands have their replies, the others the error.
+                Some(error) => Ok((batch.replies, Some(error))),
+            }
         });
-        for (chunk, replies) in chunks.iter().zip(join_all(sends).await) {
-            match replies {
-                Ok(replies) => {
-                    for (&item, reply) in chunk.items.iter().zip(replies) {
-                        results
-                            .insert(Bytes::copy_from_slice(items[item].key), kind.outcome(reply));
-                    }
-                }
-                Err(error) => {
-                    for &item in &chunk.items {
-                        results.insert(Bytes::copy_from_slice(items[item].key), Err(error.clone()));
-                    }
-                }
+        for (chunk, outcome) in chunks.iter().zip(join_all(sends).await) {
+            let (replies, rest) = match outcome {
+                Ok((replies, rest)) => (replies, rest),
+                Err(error) => (Vec::new(), Some(error)),
+            };
+            let mut replies = replies.into_iter();
+            for &item in &chunk.items {
+                let result = match (replies.next(), &rest) {
+                    (Some(reply), _) => kind.outcome(reply),
+                    (None, Some(error)) => Err(error.clone()),
+                    (None, None) => Err(Error::UnexpectedReply("a batch without a reply".into())),
+                };
+                results.insert(Bytes::copy_from_slice(items[item].key), result);
             }
         }
         Ok(results)
+    }
+
+    /// Fails with [`Error::UnknownCommand`] unless `node` knows meta commands, asking it
+    /// once (`mn`, one round trip) the first time. An `ms` to a server without them (before
+    /// memcached 1.6) would have its value read as commands of its own: a value holding
+    /// `flush_all` would be run.
+    async fn ensure_meta(
+        &self,
+        node: &Arc<Node<R>>,
+        timeout: Option<Duration>,
+        options: CallOptions,
+    ) -> Result<()> {
+        match node.meta_supported() {
+            Some(true) => return Ok(()),
+            Some(false) => return Err(Error::UnknownCommand("meta commands".into())),
+            None => {}
+        }
+        let encode = || self.encode(&Command::MetaNoop, 0);
+        let call = self.call_for(&encode, timeout, options, None, Affinity::None);
+        match node.request(&call).await? {
+            Reply::Meta(meta) if meta.status == memproto::MetaStatus::Mn => {
+                node.set_meta_supported(true);
+                Ok(())
+            }
+            Reply::Error(error) if error.kind == memproto::ServerErrorKind::Error => {
+                node.set_meta_supported(false);
+                Err(crate::client::server_error(error))
+            }
+            other => Err(crate::client::unexpected(other)),
+        }
     }
 
     /// Encodes every node's items into batches. Nothing is sent if any item is invalid.

@@ -5,7 +5,7 @@
 //! panics can never leave the pool counting an attempt that will not come back.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,11 @@ use crate::runtime::{Runtime, Socket};
 /// How often upkeep runs at most and at least (idle purge, reopening the minimum).
 const UPKEEP_MAX: Duration = Duration::from_secs(1);
 const UPKEEP_MIN: Duration = Duration::from_millis(10);
+
+/// [`Node::meta`]'s states.
+const META_UNKNOWN: u8 = 0;
+const META_YES: u8 = 1;
+const META_NO: u8 = 2;
 
 /// Encodes a request; called again if the request had to wait for room, so that waiting
 /// callers hold no encoded copy of their values.
@@ -65,6 +70,9 @@ pub(crate) struct Node<R: Runtime> {
     pub(crate) counters: Arc<Counters>,
     pool: Mutex<Pool>,
     upkeep_started: AtomicBool,
+    /// Whether the server knows meta commands: unknown until asked (see
+    /// [`Node::meta_supported`]).
+    meta: AtomicU8,
     shutdown: Shutdown,
     me: Weak<Node<R>>,
 }
@@ -105,9 +113,26 @@ impl<R: Runtime> Node<R> {
             seat: Mutex::new(Seat { index, health }),
             counters,
             upkeep_started: AtomicBool::new(false),
+            meta: AtomicU8::new(META_UNKNOWN),
             shutdown: Shutdown::new(),
             me: me.clone(),
         })
+    }
+
+    /// Whether the server answered `mn` (`Some(true)`) or `ERROR` to it (`Some(false)`),
+    /// once asked; `None` before.
+    pub(crate) fn meta_supported(&self) -> Option<bool> {
+        match self.meta.load(Ordering::Relaxed) {
+            META_YES => Some(true),
+            META_NO => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Records whether the server knows meta commands.
+    pub(crate) fn set_meta_supported(&self, supported: bool) {
+        let value = if supported { META_YES } else { META_NO };
+        self.meta.store(value, Ordering::Relaxed);
     }
 
     /// The node's place in its membership, locked: health reports wait while a new
@@ -137,14 +162,20 @@ impl<R: Runtime> Node<R> {
             Answer::One(reply) => Ok(reply),
             // Only a batch's encoding gives a batch's replies.
             Answer::Batch(_) => Err(Error::UnexpectedReply("a batch's replies".into())),
+            Answer::Cut(_, error) => Err(error),
         }
     }
 
     /// Sends a batch (its `encode` gives [`Expects::Batch`]) and waits for all its replies,
-    /// in order, as [`Node::request`] does for one.
-    pub(crate) async fn request_batch(&self, call: &Call<'_>) -> Result<Vec<Reply>> {
+    /// in order, as [`Node::request`] does for one. A batch cut short by its deadline or
+    /// its connection gives the replies that came and why the rest did not.
+    pub(crate) async fn request_batch(&self, call: &Call<'_>) -> Result<BatchReplies> {
         match self.observed(call).await? {
-            Answer::Batch(replies) => Ok(replies),
+            Answer::Batch(replies) => Ok(BatchReplies { replies, cut: None }),
+            Answer::Cut(replies, error) => Ok(BatchReplies {
+                replies,
+                cut: Some(error),
+            }),
             Answer::One(reply) => Err(crate::client::unexpected(reply)),
         }
     }
@@ -155,7 +186,11 @@ impl<R: Runtime> Node<R> {
         let encoded = (call.encode)()?;
         let operation = self.operation(call, &encoded.0);
         let answer = operation.instrument(self.exchange(call, encoded)).await;
-        operation.finish(self.runtime.now(), answer.as_ref().map(Answer::replies));
+        let outcome = match &answer {
+            Ok(Answer::Cut(_, error)) => Err(error),
+            answer => answer.as_ref().map(Answer::replies),
+        };
+        operation.finish(self.runtime.now(), outcome);
         answer
     }
 
@@ -180,6 +215,9 @@ impl<R: Runtime> Node<R> {
                     match receiver.await {
                         Ok(Outcome::Reply(reply)) => return Ok(Answer::One(reply)),
                         Ok(Outcome::Replies(replies)) => return Ok(Answer::Batch(replies)),
+                        Ok(Outcome::Cut { replies, error }) => {
+                            return Ok(Answer::Cut(replies, error))
+                        }
                         Ok(Outcome::Failed(error)) => return Err(error),
                         Ok(Outcome::Unsent(error)) => {
                             unsent += 1;
@@ -380,10 +418,31 @@ impl<R: Runtime> Node<R> {
     ///
     /// Those no connection takes (the client is closing, or the node has no connection
     /// left) are dropped: counted, and reported as a tracing event.
-    pub(crate) fn conn_closed(&self, cell: &Arc<ConnCell>, unsent: Vec<Request>) {
+    ///
+    /// With `draining`, the pool counts the connection's drain until
+    /// [`Node::drain_ended`]: closing the node waits for it.
+    pub(crate) fn conn_closed(&self, cell: &Arc<ConnCell>, unsent: Vec<Request>, draining: bool) {
+        self.place_unsent(unsent, |pool, now| {
+            // Counted first: forgetting the connection may complete a close.
+            if draining {
+                pool.drain_started();
+            }
+            pool.conn_closed(now, cell);
+        });
+    }
+
+    /// A closed connection finished draining; `held` are the fire-and-forget requests it
+    /// kept back until then (see the driver), placed now.
+    pub(crate) fn drain_ended(&self, held: Vec<Request>) {
+        self.place_unsent(held, |pool, _| pool.drain_ended());
+    }
+
+    /// Runs `first` on the pool, then places `unsent` fire-and-forget requests on
+    /// connections that take them now; the others are dropped, counted and traced.
+    fn place_unsent(&self, unsent: Vec<Request>, first: impl FnOnce(&mut Pool, Instant)) {
         let mut dropped = None;
         let placed = self.with_pool(|pool, now| {
-            pool.conn_closed(now, cell);
+            first(pool, now);
             let mut placed = Vec::new();
             for request in unsent {
                 match pool.submit(now, request, false) {
@@ -518,15 +577,24 @@ pub(crate) struct Seat {
 enum Answer {
     One(Reply),
     Batch(Vec<Reply>),
+    /// A batch's first replies, and why the rest never came.
+    Cut(Vec<Reply>, Error),
 }
 
 impl Answer {
     fn replies(&self) -> &[Reply] {
         match self {
             Answer::One(reply) => std::slice::from_ref(reply),
-            Answer::Batch(replies) => replies,
+            Answer::Batch(replies) | Answer::Cut(replies, _) => replies,
         }
     }
+}
+
+/// A batch's replies, one per command in order: all of them (`cut` is `None`), or the
+/// first ones and the error for the commands after them.
+pub(crate) struct BatchReplies {
+    pub(crate) replies: Vec<Reply>,
+    pub(crate) cut: Option<Error>,
 }
 
 /// The request's bytes for the next attempt: the first encoding (made up front, so an

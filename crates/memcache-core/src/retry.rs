@@ -16,9 +16,8 @@ use crate::runtime::Runtime;
 ///   changes nothing.
 /// - Any other request is retried only when it certainly never reached the server
 ///   ([`Error::is_retry_safe`]) and the failure is transient: its node could not be
-///   connected to ([`Error::Connect`]), was at its in-flight budget
-///   ([`Error::Overloaded`]), or the deadline passed before it was written
-///   ([`Error::Timeout`] with `written: false`). A write that may have been executed (a timeout, a connection
+///   connected to ([`Error::Connect`]) or was at its in-flight budget
+///   ([`Error::Overloaded`]). A write that may have been executed (a timeout, a connection
 ///   lost after sending) is never sent twice: an `incr` or `append` would apply twice.
 ///
 /// Retries stay within the operation's timeout: a retry that could not start before the

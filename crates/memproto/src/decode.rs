@@ -62,6 +62,15 @@ pub struct Decoder {
     failed: bool,
 }
 
+/// The requests an error line may answer (see [`Decoder::error_run`]).
+struct ErrorRun {
+    /// One of them carries a data block.
+    carries_data: bool,
+    /// They end with `mn`, which never fails, or with no answered request yet: an error
+    /// line among them is one of the quiet requests'.
+    ends_with_noop: bool,
+}
+
 #[derive(Debug)]
 enum State {
     Line,
@@ -201,12 +210,20 @@ impl Decoder {
             let line = &buf[..len];
 
             if let Some(kind) = error_kind(line) {
-                if kind == ServerErrorKind::Error && front.carries_data() {
+                let quiet = front.is_quiet();
+                // The requests the line may answer: the head alone, or its quiet run.
+                let run = self.error_run();
+                if kind == ServerErrorKind::Error && run.carries_data {
                     // A server that does not know the command reads its data block as
                     // commands of its own, and answers those too: the stream is lost.
                     return Err(DecodeError::UnknownCommandWithData(Excerpt::of(line)));
                 }
-                let quiet = front.is_quiet();
+                if quiet && !run.ends_with_noop {
+                    // The answered request that ends the run may have failed too: the line
+                    // cannot be counted against the run without risking that request's
+                    // reply going to the one after it.
+                    return Err(DecodeError::AmbiguousErrorLine(Excerpt::of(line)));
+                }
                 let line = take_line(buf, len);
                 let error = ServerError {
                     kind,
@@ -333,6 +350,23 @@ impl Decoder {
                 Ok(None)
             }
         }
+    }
+
+    /// What an error line may answer, seen from the head of the queue: the head alone when
+    /// it is answered; else its run of quiet requests and the request ending it.
+    fn error_run(&self) -> ErrorRun {
+        let mut run = ErrorRun {
+            carries_data: false,
+            ends_with_noop: true,
+        };
+        for expect in &self.pending {
+            run.carries_data |= expect.carries_data();
+            if !expect.is_quiet() {
+                run.ends_with_noop = expect.is_noop();
+                break;
+            }
+        }
+        run
     }
 
     /// Pops the finished request and resets per-reply state.

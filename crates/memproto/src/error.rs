@@ -157,6 +157,11 @@ pub enum DecodeError {
     /// or a hit (`VA`, `HD`) echoes none: the reply may be for someone else's key.
     #[error("meta reply key does not match the request: {0}")]
     KeyMismatch(Excerpt),
+    /// An error line arrived while a quiet meta request headed the queue, and the quiet
+    /// requests are not ended by `mn`: the line may answer the request that ends them, so
+    /// it cannot be attributed (end quiet runs with [`crate::Command::MetaNoop`]).
+    #[error("error line cannot be attributed: quiet requests not ended by mn are pending: {0}")]
+    AmbiguousErrorLine(Excerpt),
     /// The server answered `ERROR` (unknown command) to a command that carries a data block
     /// (`ms`, or a storage command): it reads that block as more commands and answers those
     /// as well, so the replies that follow no longer pair with the requests. A server

@@ -136,6 +136,17 @@ impl Expect {
         matches!(self.0, ExpectKind::Meta { quiet: true, .. })
     }
 
+    /// Whether this is `mn`, whose only reply is `MN`.
+    pub(crate) fn is_noop(&self) -> bool {
+        matches!(
+            self.0,
+            ExpectKind::Meta {
+                cmd: MetaCmd::Noop,
+                ..
+            }
+        )
+    }
+
     /// Whether the request carries a data block after its command line (storage commands
     /// and `ms`): a server that does not know the command reads that block as commands.
     pub(crate) fn carries_data(&self) -> bool {

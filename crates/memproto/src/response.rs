@@ -36,8 +36,8 @@ pub enum Reply {
     /// `ERROR`, `CLIENT_ERROR` or `SERVER_ERROR`. The server may close the connection after
     /// a `SERVER_ERROR`.
     Error(ServerError),
-    /// The request was a quiet meta request (flag `q`) in a run of quiet requests during
-    /// which the server sent an error line. Error lines carry no opaque, so the decoder
+    /// The request was a quiet meta request (flag `q`) in a run of quiet requests, ended
+    /// by `mn` (or not ended yet), during which the server sent an error line. Error lines carry no opaque, so the decoder
     /// cannot tell which request of the run failed: this one either failed with this error
     /// or succeeded in silence (for `mg`, missed). Replies that echo their opaque (hits)
     /// and the reply of the answered request ending the run (`mn`) are still certain, and

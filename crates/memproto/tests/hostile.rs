@@ -45,6 +45,7 @@ fn assert_excerpt(err: &DecodeError, want: &str) {
         | DecodeError::OpaqueMismatch(x)
         | DecodeError::KeyMismatch(x)
         | DecodeError::UnknownCommandWithData(x)
+        | DecodeError::AmbiguousErrorLine(x)
         | DecodeError::UnexpectedReply { line: x, .. } => x.as_str(),
         other => panic!("{other:?} has no excerpt"),
     };

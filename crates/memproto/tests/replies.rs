@@ -81,6 +81,8 @@ scenario_tests!(
     error_line_in_a_quiet_run_is_unattributed,
     a_server_without_meta_commands_answers_error_to_each,
     unknown_command_with_data_breaks_the_stream,
+    error_line_in_a_quiet_run_ended_by_an_answered_request_is_ambiguous,
+    unknown_command_in_a_quiet_run_with_data_breaks_the_stream,
     opaque_mismatch_non_quiet,
     opaque_missing_non_quiet,
     opaque_unrequested_non_quiet,

@@ -52,6 +52,13 @@ pub async fn unix_socket_basics<R: Runtime + Default>() {
     assert_eq!(stats["pid"], server.pid().to_string());
     client.flush_all(node.as_str()).await.unwrap();
     assert!(client.get_many([&key, &n]).await.unwrap().is_empty());
+
+    // Closing half-closes the socket and waits for the server's end of stream: the drain
+    // completes, it is not cut at its bound.
+    client.close().await;
+    let metrics = client.metrics()[0].1;
+    assert!(metrics.drains_completed >= 1, "{metrics:?}");
+    assert_eq!(metrics.drains_cut, 0, "{metrics:?}");
 }
 
 pub async fn mixed_tcp_and_unix<R: Runtime + Default>() {

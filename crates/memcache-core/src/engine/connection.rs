@@ -139,6 +139,41 @@ struct InFlight {
     detached: Option<Affinity>,
 }
 
+impl InFlight {
+    /// Fails the callers whose deadline has passed by `now`. A batch's caller gets the
+    /// replies gathered so far with the error ([`Outcome::Cut`]); what comes after is read
+    /// and dropped.
+    fn expire(&mut self, now: Instant, node: &str) {
+        if let (Callers::One(caller), Some(gathered)) = (&mut self.callers, &mut self.gathered) {
+            if caller.deadline.is_some_and(|deadline| deadline <= now) {
+                if let Some(sender) = caller.sender.take() {
+                    let replies = std::mem::take(&mut gathered.replies);
+                    let error = request::timeout(node, true);
+                    let _ = sender.send(Outcome::Cut { replies, error });
+                }
+            }
+            return;
+        }
+        self.callers.expire(now, node);
+    }
+
+    /// Fails the callers with `error` (a batch's with the replies gathered so far); returns
+    /// how many there were.
+    fn fail(self, error: &Error) -> u64 {
+        match (self.callers, self.gathered) {
+            (Callers::One(caller), Some(gathered)) if !gathered.replies.is_empty() => {
+                let replies = gathered.replies;
+                caller.send(Outcome::Cut {
+                    replies,
+                    error: error.clone(),
+                });
+                1
+            }
+            (callers, _) => callers.fail(error),
+        }
+    }
+}
+
 /// A batch's replies, gathered until the last one arrives.
 struct Gathered {
     replies: Vec<Reply>,
@@ -198,6 +233,9 @@ impl Callers {
 pub(crate) struct Closed {
     /// Fire-and-forget requests that were never written: safe to send on another connection.
     pub(crate) unsent_detached: Vec<Request>,
+    /// Those of them whose keys a written fire-and-forget request still held: sent
+    /// elsewhere now, they could reach the server before it (see the driver's drain).
+    pub(crate) unsent_behind_written: Vec<Request>,
     /// Callers of requests that were never written, to be told so ([`Outcome::Unsent`])
     /// once the fire-and-forget ones went elsewhere: a retried read must not overtake a
     /// write to its key.
@@ -681,7 +719,7 @@ impl Connection {
                     "no reply within the operation timeout",
                 ));
             }
-            entry.callers.expire(now, &self.node);
+            entry.expire(now, &self.node);
             // A caller's deadline passed with its reply still due: later requests would
             // queue behind it, so take no more until it is answered.
             self.behind_until = Some(self.behind_until.map_or(seq, |behind| behind.max(seq)));
@@ -706,8 +744,12 @@ impl Connection {
             return closed;
         }
         self.phase = Phase::Closed;
+        let mut written_holds = std::collections::HashSet::new();
         for entry in self.in_flight.drain(..) {
-            closed.failed += entry.callers.fail(&error);
+            if let Some(affinity) = &entry.detached {
+                written_holds.extend(affinity.hashes().iter().copied());
+            }
+            closed.failed += entry.fail(&error);
         }
         self.queue_seq += self.queued.len() as u64;
         self.queued_deadlines.clear();
@@ -717,8 +759,14 @@ impl Connection {
             if request.timed_out {
                 continue;
             }
+            let behind_written = request
+                .affinity
+                .hashes()
+                .iter()
+                .any(|hash| written_holds.contains(hash));
             match request.reply {
                 Some(sender) => closed.unsent_callers.push(sender),
+                None if behind_written => closed.unsent_behind_written.push(request),
                 None => closed.unsent_detached.push(request),
             }
         }

@@ -101,6 +101,8 @@ pub(crate) struct Pool {
     config: PoolConfig,
     conns: Vec<Arc<ConnCell>>,
     connecting: usize,
+    /// Closed connections still draining their sockets.
+    draining: usize,
     waiters: VecDeque<oneshot::Sender<Result<(), Error>>>,
     failures: u32,
     retry_at: Option<Instant>,
@@ -122,6 +124,7 @@ impl Pool {
             config,
             conns: Vec::new(),
             connecting: 0,
+            draining: 0,
             waiters: VecDeque::new(),
             failures: 0,
             retry_at: None,
@@ -539,7 +542,8 @@ impl Pool {
         }
     }
 
-    /// Completes once the pool is closed and every connection and attempt has ended.
+    /// Completes once the pool is closed and every connection, drain and attempt has
+    /// ended.
     pub(crate) fn on_drained(&mut self) -> oneshot::Receiver<()> {
         let (sender, receiver) = oneshot::channel();
         self.drained.push(sender);
@@ -547,8 +551,20 @@ impl Pool {
         receiver
     }
 
+    /// A closed connection started draining its socket (see the driver): closing waits
+    /// for it.
+    pub(crate) fn drain_started(&mut self) {
+        self.draining += 1;
+    }
+
+    /// A drain ended.
+    pub(crate) fn drain_ended(&mut self) {
+        self.draining = self.draining.saturating_sub(1);
+        self.check_drained();
+    }
+
     fn check_drained(&mut self) {
-        if self.closing && self.conns.is_empty() && self.connecting == 0 {
+        if self.closing && self.conns.is_empty() && self.connecting == 0 && self.draining == 0 {
             for sender in self.drained.drain(..) {
                 let _ = sender.send(());
             }

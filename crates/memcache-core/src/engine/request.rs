@@ -19,6 +19,10 @@ pub(crate) enum Outcome {
     Replies(Vec<Reply>),
     /// The connection failed after the request was written: it may have been executed.
     Failed(Error),
+    /// A batch ended early, its caller's deadline passed or its connection failed, after
+    /// the replies to its first commands arrived: those replies, certain, in order, and the
+    /// error for the commands after them, which may have been executed.
+    Cut { replies: Vec<Reply>, error: Error },
     /// The connection failed before the request was written: it is safe to send again.
     Unsent(Error),
 }

@@ -99,13 +99,18 @@ fn reply(receiver: &mut reply::ReplyReceiver) -> Option<Outcome> {
 
 /// A quiet batch deleting `keys` (opaques 0, 1, ...) ended by `mn`.
 fn delete_batch(keys: &[&str]) -> (Request, reply::ReplyReceiver) {
+    delete_batch_quiet(keys, true)
+}
+
+/// A batch deleting `keys` (opaques 0, 1, ...), quiet or not, ended by `mn`.
+fn delete_batch_quiet(keys: &[&str], quiet: bool) -> (Request, reply::ReplyReceiver) {
     let encoder = Encoder::new();
     let mut batch = crate::quiet::QuietBatch::new();
     for key in keys {
         let token = crate::protocol::Token::new(batch.len() as u64);
         let common = memproto::MetaCommon {
             opaque: Some(token.as_bytes()),
-            quiet: true,
+            quiet,
             ..Default::default()
         };
         let delete = memproto::MetaDelete {
@@ -170,7 +175,7 @@ fn a_batch_is_answered_once_all_its_replies_are_in() {
 }
 
 #[test]
-fn a_batch_cut_off_midway_fails_whole() {
+fn a_quiet_batch_cut_off_midway_keeps_only_certain_replies() {
     let now = Instant::now();
     let mut conn = connection(now);
     let (batch, mut rb) = delete_batch(&["a", "b"]);
@@ -179,10 +184,14 @@ fn a_batch_cut_off_midway_fails_whole() {
     assert_eq!(feed(&mut conn, b"NF O0\r\n").unwrap(), 0);
     let closed = conn.close(Error::Closed);
     assert_eq!(closed.failed, 1);
-    assert!(matches!(
-        reply(&mut rb),
-        Some(Outcome::Failed(Error::Closed))
-    ));
+    // `a`'s reply came; `b`'s silence was never proven (no `MN`): it gets the error.
+    match reply(&mut rb) {
+        Some(Outcome::Cut { replies, error }) => {
+            assert_eq!(replies.len(), 1);
+            assert!(matches!(error, Error::Closed));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -1100,4 +1109,62 @@ fn bytes_trickling_in_never_postpone_the_stuck_deadline() {
         }
     }
     panic!("the stuck deadline never closed the connection");
+}
+
+#[test]
+fn a_batch_cut_short_hands_over_the_replies_that_came() {
+    let start = Instant::now();
+    // Its deadline passes after two of its three commands were answered.
+    let mut conn = connection(start);
+    let (mut batch, mut receiver) = delete_batch_quiet(&["a", "b", "c"], false);
+    batch.deadline = Some(start + 100 * MS);
+    batch.patience = Some(Duration::from_secs(1));
+    conn.submit(start, batch).unwrap();
+    transmit(&mut conn, start);
+    feed(&mut conn, b"HD O0\r\nNF O1\r\n").unwrap();
+    conn.handle_timeout(start + 100 * MS).unwrap();
+    match reply(&mut receiver) {
+        Some(Outcome::Cut { replies, error }) => {
+            assert_eq!(replies.len(), 2);
+            assert!(matches!(error, Error::Timeout { written: true, .. }));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The rest is read and dropped: the stream stays in step.
+    feed(&mut conn, b"HD O2\r\nMN\r\n").unwrap();
+    assert_eq!(conn.load(), 0);
+
+    // Its connection fails after one reply.
+    let mut conn = connection(start);
+    let (batch, mut receiver) = delete_batch_quiet(&["a", "b"], false);
+    conn.submit(start, batch).unwrap();
+    transmit(&mut conn, start);
+    feed(&mut conn, b"HD O0\r\n").unwrap();
+    conn.close(Error::Closed);
+    match reply(&mut receiver) {
+        Some(Outcome::Cut { replies, error }) => {
+            assert_eq!(replies.len(), 1);
+            assert!(matches!(error, Error::Closed));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unwritten_writes_behind_a_written_one_to_their_key_are_held_apart() {
+    let now = Instant::now();
+    let mut conn = connection(now);
+    conn.submit(now, detached_set("k", b"1")).unwrap();
+    transmit(&mut conn, now);
+    // Coalescing: these wait, unwritten, for the first write's reply.
+    conn.submit(now, detached_set("k", b"2")).unwrap();
+    conn.submit(now, detached_set("j", b"3")).unwrap();
+    let closed = conn.close(Error::Closed);
+    // `k=2` must not reach the server before `k=1`, which the socket may still deliver.
+    assert_eq!(closed.unsent_behind_written.len(), 1);
+    assert_eq!(closed.unsent_detached.len(), 1);
+    assert_eq!(
+        closed.unsent_behind_written[0].affinity,
+        Affinity::of_key(b"k")
+    );
 }

@@ -1188,6 +1188,25 @@ pub fn scenarios() -> Vec<Scenario> {
             ],
         ),
         Scenario::ok(
+            "error_line_in_a_quiet_run_ended_by_an_answered_request_is_ambiguous",
+            vec![mg(b"a", Some(b"1"), true), mg(b"b", Some(b"2"), false)],
+            b"SERVER_ERROR out of memory\r\nEN O2\r\n",
+            vec![],
+        )
+        .pending(2)
+        .fails(|e| {
+            matches!(e, DecodeError::AmbiguousErrorLine(x)
+                if x.as_str() == "SERVER_ERROR out of memory")
+        }),
+        Scenario::ok(
+            "unknown_command_in_a_quiet_run_with_data_breaks_the_stream",
+            vec![mg(b"a", Some(b"1"), true), ms(b"b", Some(b"2"), true), mn()],
+            b"ERROR\r\nERROR\r\n",
+            vec![],
+        )
+        .pending(3)
+        .fails(|e| matches!(e, DecodeError::UnknownCommandWithData(_))),
+        Scenario::ok(
             "unknown_command_with_data_breaks_the_stream",
             vec![ms(b"a", Some(b"1"), false), mn()],
             b"ERROR\r\nERROR\r\nERROR\r\n",
