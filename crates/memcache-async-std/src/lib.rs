@@ -106,3 +106,8 @@ impl Future for Sleep {
         Pin::new(&mut self.0).poll(cx).map(drop)
     }
 }
+
+/// The crate README's code blocks, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

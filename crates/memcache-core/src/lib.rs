@@ -81,3 +81,8 @@ pub use value::Compression;
 pub use value::{Encoded, Format, FromValue, ToValue, ValueError};
 #[cfg(feature = "serde")]
 pub use value::{Json, MsgPack};
+
+/// The crate README's code blocks, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -15,8 +15,11 @@
 //! ```
 //!
 //! The whole API is documented on [`memcache_core::Client`]; this crate adds only
-//! [`TokioRuntime`] and the aliases [`Client`] and [`ClientBuilder`]. Use the client from
-//! within a tokio runtime with the time and I/O drivers enabled (`#[tokio::main]` does).
+//! [`TokioRuntime`], the aliases [`Client`] and [`ClientBuilder`], and the guides (the
+//! `guide` module: the client in a service, typed values, batched writes, meta mode,
+//! clusters, observability, reliability, security, features, embedding the protocol crate,
+//! benchmarks). Use the client from within a tokio runtime with the time and I/O drivers
+//! enabled (`#[tokio::main]` does).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -30,11 +33,16 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 
 pub use memcache_core::*;
 
-/// The README's code blocks, compiled as doctests so they stay true (with the features
-/// they show; `cargo test-all` enables every one).
-#[cfg(all(doctest, feature = "serde", feature = "lz4"))]
+/// The READMEs' code blocks, compiled as doctests so they stay true.
+#[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+// The guides show every feature; built for the documentation, and tested with the features
+// they need (`cargo test-all` enables every one).
+#[cfg(any(doc, all(feature = "serde", feature = "lz4", feature = "tls")))]
+pub mod guide;
 
 /// A memcached client on tokio.
 pub type Client = memcache_core::Client<TokioRuntime>;

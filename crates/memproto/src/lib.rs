@@ -99,3 +99,8 @@ pub use meta::{
 pub use response::{
     Item, Items, ItemsIntoIter, MetaReply, MetaStatus, Reply, ServerError, ServerErrorKind, Stat,
 };
+
+/// The crate README's code blocks, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
