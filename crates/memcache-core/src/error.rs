@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use memproto::{DecodeError, EncodeError};
 
-use crate::config::ConfigError;
+use crate::client::config::ConfigError;
 
 /// Everything an operation can fail with. Every variant says what to do about it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -110,7 +110,7 @@ pub enum Error {
         /// The configuration endpoint, as configured.
         endpoint: String,
         /// What was wrong with its answer.
-        source: crate::discovery::DiscoveryError,
+        source: crate::cluster::discovery::DiscoveryError,
     },
     /// The client was closed ([`crate::Client::close`]).
     #[error("the client is closed")]
@@ -211,7 +211,7 @@ mod tests {
     use memproto::DecodeError;
 
     use super::*;
-    use crate::discovery::DiscoveryError;
+    use crate::cluster::discovery::DiscoveryError;
 
     fn io_error() -> Arc<io::Error> {
         Arc::new(io::Error::from(io::ErrorKind::ConnectionReset))

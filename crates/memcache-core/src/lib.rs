@@ -11,71 +11,47 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod addr;
-mod append;
-mod auth;
-mod batch;
-mod builder;
+// The layers, top to bottom: the API and its policies, the operations, the cluster
+// (routing, health, membership), the pure engine (state machines), the I/O shells that
+// drive it; values and observability beside them. ARCHITECTURE.md has the map.
 mod client;
-mod config;
-mod connect;
-mod dialect;
-mod discovery;
-mod driver;
+mod cluster;
 mod engine;
 mod error;
-mod events;
-mod fetch_many;
-mod get_as;
-mod health;
-mod histogram;
-mod item;
-mod item_map;
-mod keys;
-mod lease;
-mod many;
-mod members;
-mod node;
+mod io;
 mod observe;
 mod ops;
-mod protocol;
-mod quiet;
-mod retry;
-pub mod router;
-mod runtime;
-#[cfg(feature = "tls")]
-mod tls;
-mod unavailable;
 mod value;
 
-pub use addr::{AddrParseError, IntoNodeAddr, NodeAddr};
-pub use append::AppendRequest;
-pub use builder::ClientBuilder;
 pub use bytes::{self, Bytes};
+pub use client::builder::ClientBuilder;
+pub use client::config::ConfigError;
+pub use client::protocol::Protocol;
+pub use client::retry::RetryPolicy;
 pub use client::Client;
-pub use config::ConfigError;
-pub use discovery::DiscoveryError;
+pub use cluster::addr::{AddrParseError, IntoNodeAddr, NodeAddr};
+pub use cluster::discovery::DiscoveryError;
+pub use cluster::router;
+pub use cluster::router::Distribution;
 pub use error::{Error, Result};
-pub use events::{ClusterEvents, LatencySummary, NodeMetrics};
 /// The rustls crate, for building a custom [`Tls`] configuration with [`Tls::new`].
 #[cfg(feature = "tls")]
 pub use futures_rustls::rustls;
-pub use get_as::GetAsRequest;
-pub use item::{Item, ItemInfo};
-pub use item_map::{ItemMap, PartialItems};
-pub use lease::{InvalidateRequest, Lease, LeaseRequest};
-pub use many::{KeyManyRequest, KeyResults, StoreManyRequest};
+pub use io::runtime::{Runtime, Socket, SocketOptions};
+#[cfg(feature = "tls")]
+pub use io::tls::{Tls, TlsError};
 pub use memproto::{self, Exptime, Limits};
+pub use observe::events::{ClusterEvents, LatencySummary, NodeMetrics};
+pub use ops::append::AppendRequest;
+pub use ops::batched_writes::{KeyManyRequest, KeyResults, StoreManyRequest};
+pub use ops::get_as::GetAsRequest;
+pub use ops::item::{Item, ItemInfo};
+pub use ops::item_map::{ItemMap, PartialItems};
+pub use ops::lease::{InvalidateRequest, Lease, LeaseRequest};
 pub use ops::{
     ArithRequest, GetManyRequest, GetRequest, KeyRequest, NoReplyRequest, NodeRequest,
     PartialGetManyRequest, RequestFuture, StoreRequest,
 };
-pub use protocol::Protocol;
-pub use retry::RetryPolicy;
-pub use router::Distribution;
-pub use runtime::{Runtime, Socket, SocketOptions};
-#[cfg(feature = "tls")]
-pub use tls::{Tls, TlsError};
 #[cfg(feature = "lz4")]
 pub use value::Compression;
 pub use value::{Encoded, Format, FromValue, ToValue, ValueError};

@@ -30,7 +30,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use memproto::{Decoder, Limits, Reply};
 
-use crate::batch::{self, Batch, Flushed};
+use crate::engine::autobatch::{self, Batch, Flushed};
 use crate::engine::reply;
 use crate::engine::request::{self, Affinity, Caller, Expects, Outcome, Request};
 use crate::error::Error;
@@ -831,7 +831,7 @@ fn deliver(callers: Callers, answer: Answer) {
     match (callers, answer) {
         (Callers::One(caller), Answer::One(reply)) => caller.send(Outcome::Reply(reply)),
         (Callers::One(caller), Answer::Batch(replies)) => caller.send(Outcome::Replies(replies)),
-        (Callers::Many(callers), Answer::One(reply)) => batch::deliver(callers, reply),
+        (Callers::Many(callers), Answer::One(reply)) => autobatch::deliver(callers, reply),
         // Merged gets are never batches.
         (Callers::Many(callers), Answer::Batch(_)) => {
             for (_, caller) in callers {

@@ -1,10 +1,11 @@
 //! The engine's state machines, in the spirit of quinn-proto: no sockets, no tasks, no
 //! clock. [`connection::Connection`] is one multiplexed connection and [`pool::Pool`] is one
 //! node's set of connections. Both take the current time as an argument, receive events and
-//! return what to do; the async shells in [`crate::driver`] and [`crate::node`] do the I/O
+//! return what to do; the async shells in [`crate::io::driver`] and [`crate::io::node`] do the I/O
 //! and keep the time. Every lifecycle rule lives here, once, and is unit-tested in virtual
 //! time.
 
+pub(crate) mod autobatch;
 pub(crate) mod connection;
 pub(crate) mod payload;
 pub(crate) mod pool;

@@ -357,7 +357,7 @@ impl Pool {
     /// backoff, the backoff doubling with each failed probe. One successful probe brings the
     /// node back ([`Pool::connected`]).
     pub(crate) fn connect_failed(&mut self, now: Instant, error: Error) {
-        self.connect_failed_with(now, error, crate::retry::random());
+        self.connect_failed_with(now, error, crate::client::retry::random());
     }
 
     /// [`Pool::connect_failed`], with the random number that jitters the backoff.

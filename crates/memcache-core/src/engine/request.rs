@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use memproto::{Expect, Reply};
 
-use crate::batch::BatchKey;
+use crate::engine::autobatch::BatchKey;
 use crate::engine::payload::Payload;
 use crate::engine::reply;
 use crate::error::Error;

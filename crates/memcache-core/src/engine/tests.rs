@@ -105,9 +105,9 @@ fn delete_batch(keys: &[&str]) -> (Request, reply::ReplyReceiver) {
 /// A batch deleting `keys` (opaques 0, 1, ...), quiet or not, ended by `mn`.
 fn delete_batch_quiet(keys: &[&str], quiet: bool) -> (Request, reply::ReplyReceiver) {
     let encoder = Encoder::new();
-    let mut batch = crate::quiet::QuietBatch::new();
+    let mut batch = crate::ops::meta_batch::MetaBatch::new();
     for key in keys {
-        let token = crate::protocol::Token::new(batch.len() as u64);
+        let token = crate::client::protocol::Token::new(batch.len() as u64);
         let common = memproto::MetaCommon {
             opaque: Some(token.as_bytes()),
             quiet,
@@ -384,7 +384,7 @@ fn merged_gets_time_out_caller_by_caller() {
     );
     let batched = |key: &str, deadline| {
         let (mut request, receiver) = get(key, Some(deadline), Some(Duration::from_secs(1)));
-        request.batch = Some(crate::batch::BatchKey {
+        request.batch = Some(crate::engine::autobatch::BatchKey {
             key: Bytes::copy_from_slice(key.as_bytes()),
             with_cas: false,
         });

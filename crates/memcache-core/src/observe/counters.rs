@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::events::NodeMetrics;
-use crate::histogram::Histogram;
+use crate::observe::events::NodeMetrics;
+use crate::observe::histogram::Histogram;
 use crate::observe::ErrorKind;
 
 /// A node's counters, shared by the node and its connection drivers.

@@ -6,6 +6,8 @@
 //! nothing when its feature is off.
 
 mod counters;
+pub(crate) mod events;
+pub(crate) mod histogram;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod operation;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use memproto::{Reply, ServerErrorKind};
 
-use crate::addr::NodeAddr;
+use crate::cluster::addr::NodeAddr;
 use crate::error::Error;
 
 pub(crate) use counters::Counters;

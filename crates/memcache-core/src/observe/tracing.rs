@@ -8,7 +8,7 @@ use ::tracing::field::Empty;
 use ::tracing::{debug, debug_span, info, warn, Span};
 use memproto::Reply;
 
-use crate::addr::NodeAddr;
+use crate::cluster::addr::NodeAddr;
 use crate::error::Error;
 use crate::observe::{ErrorKind, Stage};
 

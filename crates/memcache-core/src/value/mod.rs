@@ -38,7 +38,7 @@ pub use serde::{Json, MsgPack};
 pub(crate) use codec::expect_format;
 pub(crate) use flags::{pack_flags, unpack_flags, Compressed};
 
-use crate::config::Config;
+use crate::client::config::Config;
 
 /// A value as it goes on the wire.
 pub(crate) struct Stored<'a> {

@@ -1,0 +1,492 @@
+//! The client: routing, timeouts, and the plumbing every operation shares.
+
+pub(crate) mod builder;
+pub(crate) mod config;
+pub(crate) mod protocol;
+pub(crate) mod retry;
+pub(crate) mod unavailable;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::future::{join_all, select, Either};
+use memproto::{Command, Exptime, Reply, ServerError, ServerErrorKind};
+
+use crate::client::builder::ClientBuilder;
+use crate::client::config::Config;
+use crate::cluster::addr::{IntoNodeAddr, NodeAddr};
+use crate::cluster::members::{Member, Members, MembersRef, Membership, NodeRef};
+use crate::engine::autobatch::BatchKey;
+use crate::engine::payload::Payload;
+use crate::engine::pool::later;
+use crate::engine::request::{Affinity, Expects};
+use crate::error::{Error, Result};
+use crate::io::node::{Call, Encode, Node};
+use crate::io::runtime::Runtime;
+use crate::observe::events::NodeMetrics;
+
+/// A memcached client for a cluster of nodes.
+///
+/// Cheap to clone (clones share connections) and `Send + Sync`: share one client between
+/// all tasks. Operations are methods returning request builders: set options on them, then
+/// `.await` them, e.g. `client.set("key", "value").ttl(Duration::from_secs(60)).flags(4).await?`.
+/// The runtime crates (`memcache-tokio`, `memcache-async-std`) have runnable examples.
+pub struct Client<R: Runtime> {
+    pub(crate) inner: Arc<Inner<R>>,
+}
+
+pub(crate) struct Inner<R: Runtime> {
+    pub(crate) runtime: R,
+    pub(crate) config: Arc<Config>,
+    pub(crate) membership: Membership<R>,
+    /// Set by [`Client::close`]: background discovery stops.
+    pub(crate) closed: AtomicBool,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<R: Runtime> fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime + Default> Client<R> {
+    /// A builder for a client of `nodes`: strings (`host:port`, `[v6]:port`,
+    /// `memcache://host:port`, a unix socket path or `unix:///path`) or [`NodeAddr`]s.
+    ///
+    /// ```no_run
+    /// # async fn f() -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// use memcache_tokio::{Client, NodeAddr};
+    ///
+    /// let client = Client::builder(["10.0.0.1:11211", "memcache://10.0.0.2:11211"])
+    ///     .node(NodeAddr::tcp("10.0.0.3", 11211), 2) // twice the share of keys
+    ///     .timeout(Some(Duration::from_millis(250)))
+    ///     .connect() // or build(), which connects lazily
+    ///     .await?;
+    /// # let _ = client;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder<I>(nodes: I) -> ClientBuilder<R>
+    where
+        I: IntoIterator,
+        I::Item: IntoNodeAddr,
+    {
+        ClientBuilder::with_runtime(R::default(), nodes)
+    }
+
+    /// A builder for a client whose nodes come from an ElastiCache-style configuration
+    /// endpoint (`host:port`); see [`ClientBuilder::autodiscovery`]. Finish it with
+    /// [`ClientBuilder::connect`].
+    ///
+    /// ```no_run
+    /// # async fn f() -> memcache_tokio::Result<()> {
+    /// use memcache_tokio::Client;
+    ///
+    /// let client = Client::discover("my-cluster.cfg.use1.cache.amazonaws.com:11211")
+    ///     .connect()
+    ///     .await?;
+    /// println!("nodes: {:?}", client.nodes());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn discover(endpoint: &str) -> ClientBuilder<R> {
+        ClientBuilder::with_runtime(R::default(), [""; 0]).autodiscovery(endpoint)
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    pub(crate) fn from_config(runtime: R, config: Config) -> Self {
+        let configured = config
+            .nodes
+            .iter()
+            .cloned()
+            .map(Member::configured)
+            .collect();
+        let members = Members::new(&runtime, &config, configured, None);
+        Client::with_membership(runtime, config, Membership::Fixed(members))
+    }
+
+    pub(crate) fn with_membership(runtime: R, config: Config, membership: Membership<R>) -> Self {
+        Client {
+            inner: Arc::new(Inner {
+                runtime,
+                config: Arc::new(config),
+                membership,
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Opens every node's minimum connections; fails only if no node is reachable.
+    pub(crate) async fn warm_up(&self) -> Result<()> {
+        let members = self.inner.members();
+        let attempts = members.nodes.iter().map(|node| node.warm_up());
+        let results = join_all(attempts).await;
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(Error::NoAvailableNodes))
+    }
+
+    /// Closes the client: new calls fail with [`Error::Closed`] from now on, requests in
+    /// flight may finish within the close grace ([`ClientBuilder::close_grace`]), then
+    /// every socket is closed and every background task ends. Requests still unanswered
+    /// when the grace runs out fail with [`Error::Closed`]. Closing applies to every clone.
+    ///
+    /// Dropping the last clone closes the client the same way, without waiting.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// client.close().await; // requests in flight finish, new ones fail with Error::Closed
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn close(&self) {
+        let inner = &self.inner;
+        inner.closed.store(true, Ordering::Release);
+        let members = inner.members();
+        for node in &members.nodes {
+            node.close();
+        }
+        let drained = join_all(members.nodes.iter().map(|node| node.drained()));
+        let grace = inner.runtime.sleep(inner.config.close_grace);
+        futures::pin_mut!(drained, grace);
+        if let Either::Right((_, drained)) = select(drained, grace).await {
+            for node in &members.nodes {
+                node.abort();
+            }
+            // Aborted drivers end at their next poll; bound the wait all the same.
+            let settle = inner.runtime.sleep(CLOSE_SETTLE);
+            futures::pin_mut!(settle);
+            let _ = select(drained, settle).await;
+        }
+    }
+
+    /// The nodes, in order: as configured, or as last discovered.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// for node in client.nodes() {
+    ///     println!("{node}: {}", client.version(&node).await?);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn nodes(&self) -> Vec<NodeAddr> {
+        self.inner
+            .members()
+            .nodes
+            .iter()
+            .map(|node| node.addr.clone())
+            .collect()
+    }
+
+    /// Nodes that are healthy (the last connection attempt, or one of the few before it,
+    /// succeeded).
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// println!("{} of {} nodes healthy", client.healthy_nodes().len(), client.nodes().len());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn healthy_nodes(&self) -> Vec<NodeAddr> {
+        self.nodes_where(true)
+    }
+
+    /// Nodes declared unhealthy after repeated connection failures.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// for node in client.unhealthy_nodes() {
+    ///     eprintln!("{node} is failing to connect");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn unhealthy_nodes(&self) -> Vec<NodeAddr> {
+        self.nodes_where(false)
+    }
+
+    fn nodes_where(&self, healthy: bool) -> Vec<NodeAddr> {
+        let members = self.inner.members();
+        let states = members.health.snapshot();
+        members
+            .nodes
+            .iter()
+            .zip(states)
+            .filter(|(_, state)| *state == healthy)
+            .map(|(node, _)| node.addr.clone())
+            .collect()
+    }
+
+    /// Each node's counters: connections, requests, fetch hits and misses, timeouts, and
+    /// request latency percentiles ([`NodeMetrics::latency`]). Always kept, whatever the
+    /// features; reading them copies a few kilobytes per node.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// for (node, metrics) in client.metrics() {
+    ///     println!("{node}: {} requests, {} hits, p99 {:?}", metrics.requests, metrics.hits, metrics.latency.p99);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn metrics(&self) -> Vec<(NodeAddr, NodeMetrics)> {
+        self.inner
+            .members()
+            .nodes
+            .iter()
+            .map(|node| (node.addr.clone(), node.counters.snapshot()))
+            .collect()
+    }
+
+    /// The node `key` is routed to (for diagnostics and tests).
+    ///
+    /// # Errors
+    /// [`Error::NoAvailableNodes`] when every node was purged from routing.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// println!("user:42 lives on {}", client.node_for("user:42")?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn node_for(&self, key: impl AsRef<[u8]>) -> Result<NodeAddr> {
+        Ok(self.inner.route(key.as_ref())?.addr.clone())
+    }
+}
+
+impl<R: Runtime> Inner<R> {
+    /// Whether [`Client::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The current membership.
+    pub(crate) fn members(&self) -> MembersRef<'_, R> {
+        self.membership.current()
+    }
+
+    pub(crate) fn route(&self, key: &[u8]) -> Result<NodeRef<'_, R>> {
+        let members = self.members();
+        members
+            .health
+            .route(key)
+            .and_then(|index| members.node(index))
+            .ok_or(Error::NoAvailableNodes)
+    }
+
+    pub(crate) fn node(&self, node: impl IntoNodeAddr) -> Result<NodeRef<'_, R>> {
+        let addr = node
+            .into_node_addr()
+            .map_err(|error| Error::UnknownNode(error.0))?;
+        let members = self.members();
+        members
+            .position(&addr)
+            .and_then(|index| members.node(index))
+            .ok_or_else(|| Error::UnknownNode(addr.to_string()))
+    }
+
+    /// Encodes `command`, whose keys and value are about `size_hint` bytes long.
+    pub(crate) fn encode(
+        &self,
+        command: &Command<'_>,
+        size_hint: usize,
+    ) -> Result<(Payload, Expects)> {
+        let (payload, expect) = Payload::encode(&self.config.encoder, command, size_hint)?;
+        Ok((payload, expect.into()))
+    }
+
+    /// The timeout in force: the call's override, else the client's default.
+    pub(crate) fn timeout(&self, call: Option<Option<Duration>>) -> Option<Duration> {
+        call.unwrap_or(self.config.timeout)
+    }
+
+    /// How long a request with this timeout may wait before its connection counts as
+    /// stuck: never less than the client's default, so a caller's short timeout does not
+    /// close a connection other callers are using, plus a margin so that the caller's own
+    /// [`Error::Timeout`] comes first; `None` when the request waits forever or the client
+    /// has no default timeout.
+    fn patience(&self, timeout: Option<Duration>) -> Option<Duration> {
+        // Without a client-wide timeout no connection is ever declared stuck.
+        timeout.zip(self.config.timeout).map(|(call, default)| {
+            let longest = call.max(default);
+            longest.saturating_add((longest / 10).max(STUCK_MARGIN))
+        })
+    }
+
+    /// The node's view of one call.
+    pub(crate) fn call_for<'e>(
+        &self,
+        encode: Encode<'e>,
+        timeout: Option<Duration>,
+        options: CallOptions,
+        batch: Option<BatchKey>,
+        affinity: Affinity,
+    ) -> Call<'e> {
+        let now = self.runtime.now();
+        Call {
+            encode,
+            deadline: timeout.map(|timeout| later(now, timeout)),
+            patience: self.patience(timeout),
+            batch,
+            affinity,
+            wait: self.config.wait_when_full && !options.no_wait,
+        }
+    }
+
+    /// Sends a one-node command and returns its reply.
+    pub(crate) async fn call(
+        &self,
+        node: &Arc<Node<R>>,
+        encode: Encode<'_>,
+        options: CallOptions,
+        affinity: Affinity,
+    ) -> Result<Reply> {
+        let timeout = self.timeout(options.timeout);
+        let call = self.call_for(encode, timeout, options, None, affinity);
+        self.retrying(options.idempotent, call.deadline, || node.request(&call))
+            .await
+    }
+
+    /// Sends a one-node command and returns its reply, or with `noreply` queues it
+    /// (see [`Inner::call_noreply`]) and returns `None`.
+    pub(crate) async fn call_or_queue(
+        &self,
+        node: &Arc<Node<R>>,
+        encode: Encode<'_>,
+        options: CallOptions,
+        affinity: Affinity,
+        noreply: bool,
+    ) -> Result<Option<Reply>> {
+        if noreply {
+            self.call_noreply(node, encode, options, affinity).await?;
+            Ok(None)
+        } else {
+            self.call(node, encode, options, affinity).await.map(Some)
+        }
+    }
+
+    /// Sends a single-key `get`/`gets`, which the connection may merge with others when
+    /// autobatching is on.
+    pub(crate) async fn call_get(
+        &self,
+        node: &Arc<Node<R>>,
+        encode: Encode<'_>,
+        options: CallOptions,
+        key: &[u8],
+        with_cas: bool,
+    ) -> Result<Reply> {
+        let timeout = self.timeout(options.timeout);
+        let batch = self.config.connection.autobatch_max_keys.map(|_| BatchKey {
+            key: Bytes::copy_from_slice(key),
+            with_cas,
+        });
+        let call = self.call_for(encode, timeout, options, batch, Affinity::of_key(key));
+        self.retrying(options.idempotent, call.deadline, || node.request(&call))
+            .await
+    }
+
+    /// Queues a command without waiting for its reply. The connection still reads the reply
+    /// (and drops it), so a failure can never shift later replies onto other callers.
+    /// Later requests for the same key follow it onto its connection until it is answered.
+    pub(crate) async fn call_noreply(
+        &self,
+        node: &Arc<Node<R>>,
+        encode: Encode<'_>,
+        options: CallOptions,
+        affinity: Affinity,
+    ) -> Result<()> {
+        let timeout = self.timeout(options.timeout);
+        let call = self.call_for(encode, timeout, options, None, affinity);
+        node.submit_detached(&call).await
+    }
+}
+
+/// Per-call settings every request builder has.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CallOptions {
+    /// The call's timeout override (`Some(None)` disables it).
+    pub(crate) timeout: Option<Option<Duration>>,
+    /// Fail with [`Error::Overloaded`] instead of waiting for room.
+    pub(crate) no_wait: bool,
+    /// Running the request twice has the effect of running it once (a read), so the
+    /// retry policy may retry it after any transient failure.
+    pub(crate) idempotent: bool,
+}
+
+impl CallOptions {
+    /// The options of a read: retried after any transient failure.
+    pub(crate) fn read() -> Self {
+        CallOptions {
+            idempotent: true,
+            ..CallOptions::default()
+        }
+    }
+}
+
+/// How long [`Client::close`] waits for aborted connections to end.
+const CLOSE_SETTLE: Duration = Duration::from_secs(1);
+
+/// The least extra time a stuck connection gets past its oldest request's timeout.
+const STUCK_MARGIN: Duration = Duration::from_millis(10);
+
+/// Turns a relative expiration over 30 days into an absolute one, reading the clock only then.
+pub(crate) fn resolve(exptime: Exptime) -> Exptime {
+    if !exptime.needs_clock() {
+        return exptime;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    exptime.resolve(now)
+}
+
+/// The items of a retrieval reply.
+pub(crate) fn values(reply: Reply) -> Result<memproto::Items> {
+    match reply {
+        Reply::Values(items) => Ok(items),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// The error for a reply the command cannot produce, or the typed error of a server error
+/// line (one that may be this quiet command's is taken as its: see
+/// [`Reply::Unattributed`]).
+pub(crate) fn unexpected(reply: Reply) -> Error {
+    match reply {
+        Reply::Error(error) | Reply::Unattributed(error) => server_error(error),
+        other => Error::UnexpectedReply(format!("{other:?}")),
+    }
+}
+
+pub(crate) fn server_error(error: ServerError) -> Error {
+    let message = String::from_utf8_lossy(&error.message).into_owned();
+    match error.kind {
+        ServerErrorKind::Error => Error::UnknownCommand(message),
+        ServerErrorKind::Client if message.contains("non-numeric") => Error::NotNumeric,
+        ServerErrorKind::Client => Error::Client(message),
+        ServerErrorKind::Server => Error::Server(message),
+    }
+}

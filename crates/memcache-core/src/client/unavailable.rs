@@ -1,0 +1,64 @@
+//! The opt-in "unavailable node = miss" mode for reads
+//! ([`crate::ClientBuilder::miss_on_unavailable`]).
+
+use crate::client::Inner;
+use crate::cluster::addr::NodeAddr;
+use crate::error::Error;
+use crate::io::runtime::Runtime;
+use crate::ops::item_map::{ItemMap, PartialItems};
+
+/// Whether `error` says the node could not serve the request: what a read may turn into a
+/// miss. The one classification the retry policy uses too ([`Error::is_transient`]); an
+/// answer from the server (an unknown command, a server error) or a protocol violation
+/// always surfaces.
+pub(crate) fn is_unavailable(error: &Error) -> bool {
+    error.is_transient()
+}
+
+impl<R: Runtime> Inner<R> {
+    /// Whether a read that failed with `error` answers a miss instead; counts it, on
+    /// `node` or else on the node the error names, when it does.
+    pub(crate) fn read_miss_instead(&self, error: &Error, node: Option<&NodeAddr>) -> bool {
+        let miss = self.config.miss_on_unavailable && is_unavailable(error);
+        if miss {
+            self.count_unavailable_miss(error, node);
+        }
+        miss
+    }
+
+    /// A multi-key fetch's items, its unavailable nodes' keys answered as misses; any
+    /// other failure fails the call.
+    pub(crate) fn misses_for_unavailable(&self, partial: PartialItems) -> Result<ItemMap, Error> {
+        for (node, error) in partial.errors {
+            if !self.read_miss_instead(&error, Some(&node)) {
+                return Err(error);
+            }
+        }
+        Ok(partial.items)
+    }
+
+    /// Counts a read answered as a miss on `node`, or else on the node the error names (a
+    /// read that found no node to route to counts on none).
+    fn count_unavailable_miss(&self, error: &Error, node: Option<&NodeAddr>) {
+        let named = |member: &NodeAddr| match node {
+            Some(node) => member == node,
+            None => error_node(error).is_some_and(|name| member.to_string() == name),
+        };
+        let members = self.members();
+        if let Some(member) = members.nodes.iter().find(|member| named(&member.addr)) {
+            member.counters.unavailable_miss();
+        }
+    }
+}
+
+/// The node an error names, as configured.
+fn error_node(error: &Error) -> Option<&str> {
+    match error {
+        Error::Timeout { node, .. }
+        | Error::Connect { node, .. }
+        | Error::ConnectionLost { node, .. }
+        | Error::Protocol { node, .. }
+        | Error::Overloaded { node } => Some(node),
+        _ => None,
+    }
+}

@@ -1,0 +1,498 @@
+//! The connection shell: one task per connection that owns the socket and one timer, and
+//! feeds the [`Connection`](crate::engine::connection::Connection) state machine what
+//! happens on them.
+//!
+//! The task reports its end through `Drop`, so a driver that is dropped (runtime shut
+//! down) or panics still fails its callers and tells the pool the connection is gone.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use futures::io::{AsyncRead, AsyncWrite};
+
+use crate::engine::connection::WRITE_HIGH_WATER;
+use crate::engine::request::Outcome;
+use crate::engine::ConnCell;
+use crate::error::Error;
+use crate::io::node::Node;
+use crate::io::runtime::{Runtime, Socket};
+use crate::observe::{self, Counters};
+
+/// Small reads go through a scratch buffer of this size, zeroed once...
+const READ_CHUNK: usize = 16 * 1024;
+/// ...and a value still needing at least this much is read straight into place, zeroing
+/// only the room one read fills (at most `DIRECT_READ_MAX`): never more than it needs.
+const DIRECT_READ: usize = 64 * 1024;
+const DIRECT_READ_MAX: usize = 256 * 1024;
+/// Buffers that grew past these during a burst are given back once empty.
+const READ_KEEP: usize = 4 * READ_CHUNK;
+const WRITE_KEEP: usize = 2 * WRITE_HIGH_WATER;
+/// How long a connection the client closed may take to drain, and how many reply bytes
+/// nobody waits for it may read meanwhile (see [`Driver::drain`]).
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// Starts the driver task for a freshly established connection.
+pub(crate) fn spawn<R: Runtime>(
+    runtime: &R,
+    socket: Box<dyn Socket>,
+    cell: Arc<ConnCell>,
+    node: Weak<Node<R>>,
+    counters: Arc<Counters>,
+) {
+    let name = cell.lock().node().clone();
+    let driver = Driver {
+        socket,
+        name,
+        cell,
+        node,
+        runtime: runtime.clone(),
+        counters,
+        out: BytesMut::new(),
+        needs_flush: false,
+        read_buf: BytesMut::new(),
+        scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+        timer: None,
+        fill: None,
+        gathered: false,
+        finished: false,
+        write_closed: false,
+        held_for_drain: None,
+    };
+    runtime.spawn(driver.run());
+}
+
+struct Driver<R: Runtime> {
+    socket: Box<dyn Socket>,
+    /// The node's name, for errors (kept here: the state machine may be locked).
+    name: Arc<str>,
+    cell: Arc<ConnCell>,
+    node: Weak<Node<R>>,
+    runtime: R,
+    counters: Arc<Counters>,
+    /// Bytes handed over by the state machine, not yet accepted by the socket.
+    out: BytesMut,
+    needs_flush: bool,
+    read_buf: BytesMut,
+    scratch: Box<[u8]>,
+    /// The one timer, armed for this instant (at or before the state machine's deadline).
+    timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    /// While a large value is read into place: the read buffer holds data up to this
+    /// index and zeroed room after it (see [`Driver::start_fill`]).
+    fill: Option<usize>,
+    /// The driver has let the tasks ready before it run once since requests were queued
+    /// on an idle socket (see [`Driver::poll_drive`]).
+    gathered: bool,
+    finished: bool,
+    /// The write side was shut down (while draining).
+    write_closed: bool,
+    /// While draining: `noreply` writes never written, to keys that writes on this
+    /// connection still hold, placed elsewhere once the drain ends.
+    held_for_drain: Option<Vec<crate::engine::request::Request>>,
+}
+
+impl<R: Runtime> Drop for Driver<R> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let error = self.lost(io::ErrorKind::ConnectionAborted, "connection task ended");
+            self.finish(error, false);
+        }
+        // A drain cut short by the task's end (the runtime shut down) still ends.
+        self.end_drain();
+    }
+}
+
+/// How a connection ended, and so how its socket is let go.
+enum Ending {
+    /// The client closed it (stuck, behind a timed-out request, idle, closing, left the
+    /// cluster) while the stream was in sync: commands already written must still reach
+    /// the server, so the socket is half-closed and drained, never reset.
+    ByClient(Error),
+    /// The server closed it, the socket failed, or its replies broke the protocol (the
+    /// stream is no longer trusted): the socket is dropped as it is.
+    Other(Error),
+}
+
+impl<R: Runtime> Driver<R> {
+    async fn run(mut self) {
+        let ending = poll_fn(|cx| self.poll_drive(cx)).await;
+        match ending {
+            Ending::ByClient(error) => {
+                self.finish(error, true);
+                self.drain().await;
+                self.end_drain();
+            }
+            Ending::Other(error) => self.finish(error, false),
+        }
+    }
+
+    /// Tells the pool the drain ended, handing it the writes held back until then.
+    fn end_drain(&mut self) {
+        if let Some(held) = self.held_for_drain.take() {
+            if let Some(node) = self.node.upgrade() {
+                node.drain_ended(held);
+            }
+        }
+    }
+
+    /// Lets go of the socket without losing what was written to it: half-closes (the
+    /// server reads every command the socket took, then end of stream), and reads and
+    /// drops replies nobody waits for any more until the server closes its side. Bytes
+    /// the socket never took are not sent: their callers were already told the connection
+    /// failed, and sending them now could put them after a later request for the same key
+    /// that went on another connection. Closing with replies unread would make the kernel reset the
+    /// connection, and the server discard commands it had received but not yet read, a
+    /// `noreply` write among them. Bounded by [`DRAIN_TIME`] and [`DRAIN_BYTES`], so a
+    /// server that never closes cannot hold the socket.
+    async fn drain(&mut self) {
+        self.out.clear();
+        let started = self.runtime.now();
+        let deadline = self.runtime.sleep(DRAIN_TIME);
+        futures::pin_mut!(deadline);
+        let mut read = 0usize;
+        let drained = poll_fn(|cx| {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            self.poll_drain(cx, &mut read)
+        })
+        .await;
+        let elapsed = self.runtime.now().saturating_duration_since(started);
+        self.counters.drained(drained);
+        observe::drain_finished(&self.name, drained, read, elapsed);
+    }
+
+    /// One step of [`Driver::drain`]: `Ready(true)` at the server's end of stream,
+    /// `Ready(false)` when the socket failed or [`DRAIN_BYTES`] were read.
+    fn poll_drain(&mut self, cx: &mut Context<'_>, read: &mut usize) -> Poll<bool> {
+        loop {
+            if !self.write_closed {
+                match Pin::new(&mut self.socket).poll_close(cx) {
+                    Poll::Ready(Ok(())) => self.write_closed = true,
+                    Poll::Ready(Err(_)) => return Poll::Ready(false),
+                    Poll::Pending => {}
+                }
+            }
+            // Read all along: a server blocked writing replies reads no more commands.
+            match Pin::new(&mut self.socket).poll_read(cx, &mut self.scratch) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(self.write_closed),
+                Poll::Ready(Ok(n)) => {
+                    *read = read.saturating_add(n);
+                    if *read > DRAIN_BYTES {
+                        return Poll::Ready(false);
+                    }
+                }
+                Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(false),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Closes the state machine (failing what is left) and tells the pool, once. With
+    /// `draining`, the socket is drained next: unwritten `noreply` writes to keys that
+    /// written ones still hold are kept back until the drain ends, so they reach the
+    /// server after those, and the pool counts the drain until [`Driver::end_drain`].
+    fn finish(&mut self, error: Error, draining: bool) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let mut closed = self.cell.lock().close(error.clone());
+        observe::disconnected(&self.name, &error);
+        self.counters.closed();
+        self.counters
+            .requests_failed
+            .fetch_add(closed.failed, Ordering::Relaxed);
+        if draining {
+            self.held_for_drain = Some(std::mem::take(&mut closed.unsent_behind_written));
+        } else {
+            closed
+                .unsent_detached
+                .append(&mut closed.unsent_behind_written);
+        }
+        if let Some(node) = self.node.upgrade() {
+            node.conn_closed(&self.cell, closed.unsent_detached, draining);
+        } else if !closed.unsent_detached.is_empty() {
+            let dropped = closed.unsent_detached.len() as u64;
+            self.counters.writes_dropped(dropped);
+            observe::writes_dropped(&self.name, dropped, &error);
+        }
+        // Only now may the callers of unwritten requests retry: the writes re-placed above
+        // go first.
+        for sender in closed.unsent_callers {
+            let _ = sender.send(Outcome::Unsent(error.clone()));
+        }
+    }
+
+    /// Drives the connection until it ends, returning why it ended.
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
+        loop {
+            self.cell.register(cx.waker());
+            let now = self.runtime.now();
+            let mut gather = false;
+            let (deadline, needed, freed) = {
+                let mut conn = self.cell.lock();
+                if let Some(reason) = conn.close_reason() {
+                    // Closed from outside the driver: the client aborted it.
+                    return Poll::Ready(Ending::ByClient(reason.clone()));
+                }
+                if conn.is_drained() && self.out.is_empty() {
+                    return Poll::Ready(Ending::ByClient(self.lost(
+                        io::ErrorKind::NotConnected,
+                        "connection closed by the client",
+                    )));
+                }
+                let freed = if self.out.len() < WRITE_HIGH_WATER && conn.wants_transmit() {
+                    if self.out.is_empty() && !self.gathered {
+                        gather = true;
+                        0
+                    } else {
+                        self.gathered = false;
+                        conn.poll_transmit(now, &mut self.out)
+                    }
+                } else {
+                    0
+                };
+                (
+                    conn.poll_timeout(),
+                    // While filling, the buffer's tail is room, not data.
+                    if self.fill.is_some() {
+                        0
+                    } else {
+                        conn.bytes_needed(&self.read_buf)
+                    },
+                    freed,
+                )
+            };
+            self.hand_room(freed);
+            if gather {
+                // The first request queued on an idle socket is written after the tasks
+                // already ready have run once: those a read just answered submit their next
+                // requests meanwhile, and all of them go out in one write instead of one
+                // write each. (Some schedulers run a task woken by another right after it,
+                // which would otherwise send every request alone.) A lone request waits
+                // one pass of the scheduler's queue.
+                self.gathered = true;
+                cx.waker().wake_by_ref();
+            }
+            let mut progress = false;
+            match self.poll_write(cx) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(error)) => return Poll::Ready(Ending::Other(error)),
+                Poll::Pending => {}
+            }
+            match self.poll_read(cx, needed) {
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Ready(Err(error)) => return Poll::Ready(Ending::Other(error)),
+                Poll::Pending => {}
+            }
+            match self.poll_timer(cx, now, deadline) {
+                Poll::Ready(Ok(())) => progress = true,
+                // A deadline closed it (stuck, or the close grace ran out).
+                Poll::Ready(Err(error)) => return Poll::Ready(Ending::ByClient(error)),
+                Poll::Pending => {}
+            }
+            if !progress || gather {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut wrote = false;
+        while !self.out.is_empty() {
+            match Pin::new(&mut self.socket).poll_write(cx, &self.out) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(
+                        self.lost(io::ErrorKind::WriteZero, "socket accepted no bytes")
+                    ))
+                }
+                Poll::Ready(Ok(written)) => {
+                    self.out.advance(written);
+                    self.needs_flush = true;
+                    wrote = true;
+                }
+                Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(self.io_error(error))),
+                Poll::Pending => break,
+            }
+        }
+        if self.out.is_empty() {
+            if self.out.capacity() > WRITE_KEEP {
+                self.out = BytesMut::new();
+            } else {
+                // Reuse the allocation from its start.
+                self.out.clear();
+            }
+            if self.needs_flush {
+                match Pin::new(&mut self.socket).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.needs_flush = false,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(self.io_error(error))),
+                    Poll::Pending => {}
+                }
+            }
+        }
+        if wrote {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Reads once and hands the bytes to the state machine. `needed` is how much the
+    /// reply in progress still lacks: a large value is read straight into place.
+    fn poll_read(&mut self, cx: &mut Context<'_>, needed: usize) -> Poll<Result<(), Error>> {
+        if self.fill.is_none() {
+            if let Some(room) = direct_read_room(needed) {
+                self.start_fill(room);
+            }
+        }
+        if let Some(filled) = self.fill {
+            return self.poll_fill(cx, filled);
+        }
+        match Pin::new(&mut self.socket).poll_read(cx, &mut self.scratch) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(0)) => Poll::Ready(Err(self.eof())),
+            Poll::Ready(Ok(n)) => {
+                self.read_buf.extend_from_slice(&self.scratch[..n]);
+                Poll::Ready(self.deliver())
+            }
+            Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(self.io_error(error))),
+        }
+    }
+
+    /// Makes `room` bytes of zeroed space at the end of the read buffer for a large value
+    /// to be read into. Safe code must initialise memory before reading into it; it is
+    /// zeroed once, however many reads it takes to fill.
+    fn start_fill(&mut self, room: usize) {
+        let start = self.read_buf.len();
+        if self.read_buf.capacity() - start < room {
+            // Exactly the room the value needs: growing the buffer would double it.
+            let mut exact = BytesMut::with_capacity(start + room);
+            exact.extend_from_slice(&self.read_buf);
+            self.read_buf = exact;
+        }
+        self.read_buf.resize(start + room, 0);
+        self.fill = Some(start);
+    }
+
+    /// Reads into the room made by [`Driver::start_fill`], of which the read buffer's
+    /// first `filled` bytes are data; the decoder sees the buffer once the room is full.
+    fn poll_fill(&mut self, cx: &mut Context<'_>, mut filled: usize) -> Poll<Result<(), Error>> {
+        while filled < self.read_buf.len() {
+            match Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf[filled..]) {
+                Poll::Pending => {
+                    self.fill = Some(filled);
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(self.eof())),
+                Poll::Ready(Ok(n)) => filled += n,
+                Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(self.io_error(error))),
+            }
+        }
+        self.fill = None;
+        Poll::Ready(self.deliver())
+    }
+
+    fn eof(&self) -> Error {
+        self.lost(io::ErrorKind::UnexpectedEof, "server closed the connection")
+    }
+
+    fn deliver(&mut self) -> Result<(), Error> {
+        let answered = self.cell.lock().handle_read(&mut self.read_buf)?;
+        if self.read_buf.is_empty() && self.read_buf.capacity() > READ_KEEP {
+            self.read_buf = BytesMut::new();
+        }
+        self.hand_room(answered);
+        Ok(())
+    }
+
+    /// Tells the pool that `freed` budget slots opened, for callers waiting for room.
+    fn hand_room(&self, freed: usize) {
+        if freed > 0 {
+            if let Some(node) = self.node.upgrade() {
+                node.room(freed);
+            }
+        }
+    }
+
+    /// Keeps the timer armed at or before the state machine's deadline, and applies the
+    /// deadlines that have passed.
+    fn poll_timer(
+        &mut self,
+        cx: &mut Context<'_>,
+        now: Instant,
+        deadline: Option<Instant>,
+    ) -> Poll<Result<(), Error>> {
+        let Some(deadline) = deadline else {
+            self.timer = None;
+            return Poll::Pending;
+        };
+        if deadline <= now {
+            self.timer = None;
+            return Poll::Ready(self.cell.lock().handle_timeout(now));
+        }
+        // A timer armed earlier than needed is kept: when it fires, the loop re-reads the
+        // deadline and re-arms. That re-arms at most once per firing, not once per reply.
+        if self
+            .timer
+            .as_ref()
+            .is_none_or(|(armed, _)| *armed > deadline)
+        {
+            let sleep = self.runtime.sleep(deadline.saturating_duration_since(now));
+            self.timer = Some((deadline, Box::pin(sleep)));
+        }
+        let Some((_, timer)) = &mut self.timer else {
+            return Poll::Pending;
+        };
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.timer = None;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn lost(&self, kind: io::ErrorKind, message: &str) -> Error {
+        self.io_error(io::Error::new(kind, message.to_owned()))
+    }
+
+    fn io_error(&self, error: io::Error) -> Error {
+        Error::ConnectionLost {
+            node: self.name.to_string(),
+            source: Arc::new(error),
+        }
+    }
+}
+
+/// How much room to zero and read straight into, when the reply in progress still needs
+/// `needed` bytes: `None` reads through the scratch buffer. Decided from what the reply
+/// needs only, never from the buffer's capacity, so one large value does not make every
+/// later read zero a large buffer; and never more than one read can plausibly fill.
+fn direct_read_room(needed: usize) -> Option<usize> {
+    (needed >= DIRECT_READ).then(|| needed.min(DIRECT_READ_MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_large_value_in_progress_is_read_into_place() {
+        assert_eq!(direct_read_room(0), None);
+        assert_eq!(direct_read_room(DIRECT_READ - 1), None);
+        assert_eq!(direct_read_room(100 * 1024), Some(100 * 1024));
+        assert_eq!(direct_read_room(900 * 1024), Some(DIRECT_READ_MAX));
+    }
+}

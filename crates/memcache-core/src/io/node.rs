@@ -1,0 +1,675 @@
+//! The pool shell: one node's [`Pool`] state machine behind a lock, and the tasks it asks
+//! for (connection attempts, drivers, periodic upkeep).
+//!
+//! Every spawned task reports its end through a drop guard, so a task that is dropped or
+//! panics can never leave the pool counting an attempt that will not come back.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+use futures::future::{select, Either, FutureExt, Shared};
+use memproto::Reply;
+
+use crate::client::config::Config;
+use crate::cluster::addr::NodeAddr;
+use crate::cluster::health::Health;
+use crate::engine::autobatch::BatchKey;
+use crate::engine::connection::{Connection, ConnectionConfig};
+use crate::engine::payload::Payload;
+use crate::engine::pool::{Action, Placement, Pool};
+use crate::engine::reply;
+use crate::engine::request::{Affinity, Expects, Outcome, Request};
+use crate::engine::ConnCell;
+use crate::error::{Error, Result};
+use crate::io::connect::Connector;
+use crate::io::driver;
+use crate::io::runtime::{Runtime, Socket};
+use crate::observe::{Counters, Operation};
+use crate::ops::item::Item;
+
+/// How often upkeep runs at most and at least (idle purge, reopening the minimum).
+const UPKEEP_MAX: Duration = Duration::from_secs(1);
+const UPKEEP_MIN: Duration = Duration::from_millis(10);
+
+/// [`Node::meta`]'s states.
+const META_UNKNOWN: u8 = 0;
+const META_YES: u8 = 1;
+const META_NO: u8 = 2;
+
+/// Encodes a request; called again if the request had to wait for room, so that waiting
+/// callers hold no encoded copy of their values.
+pub(crate) type Encode<'a> = &'a (dyn Fn() -> Result<(Payload, Expects)> + Sync);
+
+/// One call's request, as the node needs it.
+pub(crate) struct Call<'a> {
+    pub(crate) encode: Encode<'a>,
+    /// When the caller stops waiting.
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) patience: Option<Duration>,
+    pub(crate) batch: Option<BatchKey>,
+    pub(crate) affinity: Affinity,
+    /// Wait for room when every connection is at its budget (else fail with
+    /// [`Error::Overloaded`]).
+    pub(crate) wait: bool,
+}
+
+pub(crate) struct Node<R: Runtime> {
+    pub(crate) addr: NodeAddr,
+    name: Arc<str>,
+    runtime: R,
+    connector: Connector<R>,
+    connection: ConnectionConfig,
+    upkeep_every: Duration,
+    close_grace: Duration,
+    /// Where the node reports its health: its place in the current membership, which
+    /// changes when discovery adds or removes other nodes.
+    seat: Mutex<Seat>,
+    pub(crate) counters: Arc<Counters>,
+    pool: Mutex<Pool>,
+    upkeep_started: AtomicBool,
+    /// Whether the server knows meta commands: unknown until asked (see
+    /// [`Node::meta_supported`]).
+    meta: AtomicU8,
+    shutdown: Shutdown,
+    me: Weak<Node<R>>,
+}
+
+impl<R: Runtime> Node<R> {
+    pub(crate) fn new(
+        index: usize,
+        addr: NodeAddr,
+        runtime: R,
+        config: &Config,
+        health: Arc<Health>,
+    ) -> Arc<Self> {
+        let name: Arc<str> = addr.to_string().into();
+        let counters = Arc::new(Counters::new(&name));
+        let connector = Connector {
+            runtime: runtime.clone(),
+            addr: addr.clone(),
+            timeout: config.connect_timeout,
+            options: config.socket,
+            credentials: config.credentials.clone(),
+            #[cfg(feature = "tls")]
+            tls: config.tls.clone(),
+        };
+        let upkeep_every = config
+            .pool
+            .idle_timeout
+            .map_or(UPKEEP_MAX, |idle| idle.min(UPKEEP_MAX))
+            .max(UPKEEP_MIN);
+        Arc::new_cyclic(|me| Node {
+            pool: Mutex::new(Pool::new(name.clone(), config.pool.clone())),
+            name,
+            addr,
+            runtime,
+            connector,
+            connection: config.connection.clone(),
+            upkeep_every,
+            close_grace: config.close_grace,
+            seat: Mutex::new(Seat { index, health }),
+            counters,
+            upkeep_started: AtomicBool::new(false),
+            meta: AtomicU8::new(META_UNKNOWN),
+            shutdown: Shutdown::new(),
+            me: me.clone(),
+        })
+    }
+
+    /// Whether the server answered `mn` (`Some(true)`) or `ERROR` to it (`Some(false)`),
+    /// once asked; `None` before.
+    pub(crate) fn meta_supported(&self) -> Option<bool> {
+        match self.meta.load(Ordering::Relaxed) {
+            META_YES => Some(true),
+            META_NO => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Records whether the server knows meta commands.
+    pub(crate) fn set_meta_supported(&self, supported: bool) {
+        let value = if supported { META_YES } else { META_NO };
+        self.meta.store(value, Ordering::Relaxed);
+    }
+
+    /// The node's place in its membership, locked: health reports wait while a new
+    /// membership takes the node over, so none lands on the old one after its state was
+    /// carried over.
+    pub(crate) fn lock_seat(&self) -> MutexGuard<'_, Seat> {
+        self.seat
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pool> {
+        // Every critical section leaves the pool consistent; a poisoned lock is usable.
+        self.pool
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sends one request and waits for its reply, within the call's deadline. A request that
+    /// never reached the socket (its connection failed first) is sent again, on another
+    /// connection, a few times.
+    ///
+    /// Once the request is on a connection, its driver enforces the deadline (one timer per
+    /// connection, not one per request); only waiting for room takes a timer of its own.
+    pub(crate) async fn request(&self, call: &Call<'_>) -> Result<Reply> {
+        match self.observed(call).await? {
+            Answer::One(reply) => Ok(reply),
+            // Only a batch's encoding gives a batch's replies.
+            Answer::Batch(_) => Err(Error::UnexpectedReply("a batch's replies".into())),
+            Answer::Cut(_, error) => Err(error),
+        }
+    }
+
+    /// Sends a batch (its `encode` gives [`Expects::Batch`]) and waits for all its replies,
+    /// in order, as [`Node::request`] does for one. A batch cut short by its deadline or
+    /// its connection gives the replies that came and why the rest did not.
+    pub(crate) async fn request_batch(&self, call: &Call<'_>) -> Result<BatchReplies> {
+        match self.observed(call).await? {
+            Answer::Batch(replies) => Ok(BatchReplies { replies, cut: None }),
+            Answer::Cut(replies, error) => Ok(BatchReplies {
+                replies,
+                cut: Some(error),
+            }),
+            Answer::One(reply) => Err(crate::client::unexpected(reply)),
+        }
+    }
+
+    /// [`Node::exchange`], timed from the caller's view (waits for room included) and
+    /// traced. An invalid request fails before anything is counted.
+    async fn observed(&self, call: &Call<'_>) -> Result<Answer> {
+        let encoded = (call.encode)()?;
+        let operation = self.operation(call, &encoded.0);
+        let answer = operation.instrument(self.exchange(call, encoded)).await;
+        let outcome = match &answer {
+            Ok(Answer::Cut(_, error)) => Err(error),
+            answer => answer.as_ref().map(Answer::replies),
+        };
+        operation.finish(self.runtime.now(), outcome);
+        answer
+    }
+
+    fn operation(&self, call: &Call<'_>, payload: &Payload) -> Operation<'_> {
+        let keys = call.affinity.hashes().len();
+        let now = self.runtime.now();
+        Operation::start(&self.counters, &self.name, now, payload.as_slice(), keys)
+    }
+
+    async fn exchange(&self, call: &Call<'_>, first: (Payload, Expects)) -> Result<Answer> {
+        const UNSENT_RETRIES: usize = 3;
+        let mut encoded = Some(first);
+        Counters::bump(&self.counters.requests);
+        let mut unsent = 0;
+        loop {
+            let (bytes, expect) = next_encoding(call, &mut encoded)?;
+            let (sender, receiver) = reply::channel();
+            let request = self.request_for(call, bytes, expect, Some(sender));
+            match self.place(request, call.wait) {
+                Placement::Placed(cell) => {
+                    cell.wake();
+                    match receiver.await {
+                        Ok(Outcome::Reply(reply)) => return Ok(Answer::One(reply)),
+                        Ok(Outcome::Replies(replies)) => return Ok(Answer::Batch(replies)),
+                        Ok(Outcome::Cut { replies, error }) => {
+                            return Ok(Answer::Cut(replies, error))
+                        }
+                        Ok(Outcome::Failed(error)) => return Err(error),
+                        Ok(Outcome::Unsent(error)) => {
+                            unsent += 1;
+                            if unsent >= UNSENT_RETRIES {
+                                return Err(error);
+                            }
+                        }
+                        Err(reply::Canceled) => {
+                            return Err(self.lost("connection dropped the request"))
+                        }
+                    }
+                }
+                Placement::Wait(room) => self.wait_for_room(room, call.deadline).await?,
+                Placement::Failed(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Queues a request whose reply nobody waits for; returns once it is on a connection.
+    pub(crate) async fn submit_detached(&self, call: &Call<'_>) -> Result<()> {
+        let encoded = (call.encode)()?;
+        let operation = self.operation(call, &encoded.0);
+        let queued = operation
+            .instrument(self.queue_detached(call, encoded))
+            .await;
+        operation.finish_detached(self.runtime.now(), queued.as_ref().map(|_| ()));
+        queued
+    }
+
+    async fn queue_detached(&self, call: &Call<'_>, first: (Payload, Expects)) -> Result<()> {
+        let mut encoded = Some(first);
+        Counters::bump(&self.counters.requests);
+        loop {
+            let (bytes, expect) = next_encoding(call, &mut encoded)?;
+            let request = self.request_for(call, bytes, expect, None);
+            match self.place(request, call.wait) {
+                Placement::Placed(cell) => {
+                    cell.wake();
+                    return Ok(());
+                }
+                Placement::Wait(room) => self.wait_for_room(room, call.deadline).await?,
+                Placement::Failed(error) => return Err(error),
+            }
+        }
+    }
+
+    fn request_for(
+        &self,
+        call: &Call<'_>,
+        bytes: Payload,
+        expect: Expects,
+        reply: Option<reply::ReplySender>,
+    ) -> Request {
+        // A fire-and-forget request has no caller left to give up: once queued it is sent,
+        // whenever its connection gets to it.
+        let deadline = reply.as_ref().and(call.deadline);
+        Request {
+            bytes,
+            expect,
+            reply,
+            deadline,
+            patience: call.patience,
+            batch: call.batch.clone(),
+            affinity: call.affinity.clone(),
+            timed_out: false,
+        }
+    }
+
+    /// A request's wait for room ([`Node::wait_until`]), counted and timed as one.
+    async fn wait_for_room(
+        &self,
+        room: oneshot::Receiver<Result<()>>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        Counters::bump(&self.counters.requests_waited);
+        let started = self.runtime.now();
+        let waited = self.wait_until(room, deadline).await;
+        let elapsed = self.runtime.now().saturating_duration_since(started);
+        self.counters.waited(elapsed);
+        waited
+    }
+
+    /// Waits until the pool says to try again, failing with [`Error::Timeout`] at
+    /// `deadline`. A wake-up that arrives as the deadline passes is handed on to the next
+    /// waiter instead of being lost.
+    async fn wait_until(
+        &self,
+        mut room: oneshot::Receiver<Result<()>>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        let Some(deadline) = deadline else {
+            return room.await.unwrap_or(Err(Error::Closed));
+        };
+        let left = deadline.saturating_duration_since(self.runtime.now());
+        let timer = self.runtime.sleep(left);
+        futures::pin_mut!(timer);
+        match select(timer, &mut room).await {
+            Either::Left(_) => {
+                room.close();
+                if let Ok(Some(Ok(()))) = room.try_recv() {
+                    self.room(1);
+                }
+                Err(Error::Timeout {
+                    node: self.name.to_string(),
+                    written: false,
+                })
+            }
+            Either::Right((Ok(result), _)) => result,
+            Either::Right((Err(oneshot::Canceled), _)) => Err(Error::Closed),
+        }
+    }
+
+    fn place(&self, request: Request, wait: bool) -> Placement {
+        self.start_upkeep();
+        self.with_pool(|pool, now| pool.submit(now, request, wait))
+    }
+
+    /// Runs `f` on the pool under its lock, then carries out the actions it asked for
+    /// with the lock released: spawning a task may drop it on the spot (a runtime shutting
+    /// down does), and its drop guard reports back into the pool; health listeners are user
+    /// code.
+    fn with_pool<T>(&self, f: impl FnOnce(&mut Pool, Instant) -> T) -> T {
+        let now = self.runtime.now();
+        let (result, actions) = {
+            let mut pool = self.lock();
+            let result = f(&mut pool, now);
+            (result, pool.take_actions())
+        };
+        for action in actions {
+            match action {
+                Action::Connect => self.spawn_connect(),
+                Action::Health { healthy, epoch } => {
+                    let seat = self.lock_seat();
+                    seat.health.report(seat.index, healthy, epoch);
+                }
+                Action::Wake(cell) => cell.wake(),
+            }
+        }
+        result
+    }
+
+    fn spawn_connect(&self) {
+        let guard = ConnectGuard {
+            node: self.me.clone(),
+            reported: false,
+        };
+        let attempt = self.connector.open();
+        let shutdown = self.shutdown.signal();
+        let runtime = self.runtime.clone();
+        let name = self.name.clone();
+        self.runtime.spawn(async move {
+            let started = runtime.now();
+            futures::pin_mut!(attempt);
+            let result = match select(attempt, shutdown).await {
+                Either::Left((result, _)) => result,
+                Either::Right(_) => Err(aborted(&name, "client closed")),
+            };
+            let elapsed = runtime.now().saturating_duration_since(started);
+            guard.report(result, Some(elapsed));
+        });
+    }
+
+    /// A connection attempt ended, `elapsed` after it started (`None` when its task ended
+    /// without a result).
+    fn connected(&self, result: Result<Box<dyn Socket>>, elapsed: Option<Duration>) {
+        let established = self.with_pool(|pool, now| match result {
+            Ok(socket) => {
+                let cell = ConnCell::new(Connection::new(self.name.clone(), &self.connection, now));
+                // Counted before the pool wakes anyone, so a woken caller sees it.
+                self.counters.opened(elapsed);
+                if pool.connected(cell.clone()) {
+                    Some((socket, cell))
+                } else {
+                    self.counters.closed();
+                    None
+                }
+            }
+            Err(error) => {
+                self.counters.open_failed(elapsed);
+                pool.connect_failed(now, error);
+                None
+            }
+        });
+        // Requests placed on the connection meanwhile wait in its queue for the driver.
+        if let Some((socket, cell)) = established {
+            driver::spawn(
+                &self.runtime,
+                socket,
+                cell,
+                self.me.clone(),
+                self.counters.clone(),
+            );
+        }
+    }
+
+    /// A driver ended; `unsent` fire-and-forget requests it never wrote go elsewhere if a
+    /// connection can take them now.
+    ///
+    /// Those no connection takes (the client is closing, or the node has no connection
+    /// left) are dropped: counted, and reported as a tracing event.
+    ///
+    /// With `draining`, the pool counts the connection's drain until
+    /// [`Node::drain_ended`]: closing the node waits for it.
+    pub(crate) fn conn_closed(&self, cell: &Arc<ConnCell>, unsent: Vec<Request>, draining: bool) {
+        self.place_unsent(unsent, |pool, now| {
+            // Counted first: forgetting the connection may complete a close.
+            if draining {
+                pool.drain_started();
+            }
+            pool.conn_closed(now, cell);
+        });
+    }
+
+    /// A closed connection finished draining; `held` are the fire-and-forget requests it
+    /// kept back until then (see the driver), placed now.
+    pub(crate) fn drain_ended(&self, held: Vec<Request>) {
+        self.place_unsent(held, |pool, _| pool.drain_ended());
+    }
+
+    /// Runs `first` on the pool, then places `unsent` fire-and-forget requests on
+    /// connections that take them now; the others are dropped, counted and traced.
+    fn place_unsent(&self, unsent: Vec<Request>, first: impl FnOnce(&mut Pool, Instant)) {
+        let mut dropped = None;
+        let placed = self.with_pool(|pool, now| {
+            first(pool, now);
+            let mut placed = Vec::new();
+            for request in unsent {
+                match pool.submit(now, request, false) {
+                    Placement::Placed(cell) => placed.push(cell),
+                    Placement::Failed(error) => {
+                        let (count, _) = dropped.get_or_insert((0u64, error));
+                        *count += 1;
+                    }
+                    Placement::Wait(_) => {
+                        let (count, _) = dropped.get_or_insert((0u64, Error::NoAvailableNodes));
+                        *count += 1;
+                    }
+                }
+            }
+            placed
+        });
+        for cell in placed {
+            cell.wake();
+        }
+        if let Some((count, reason)) = dropped {
+            self.counters.writes_dropped(count);
+            crate::observe::writes_dropped(&self.name, count, &reason);
+        }
+    }
+
+    /// `freed` budget slots opened on a connection: hand them to waiting callers.
+    pub(crate) fn room(&self, freed: usize) {
+        self.lock().room(freed);
+    }
+
+    fn start_upkeep(&self) {
+        if self.upkeep_started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let node = self.me.clone();
+        let runtime = self.runtime.clone();
+        let every = self.upkeep_every;
+        let shutdown = self.shutdown.signal();
+        self.runtime.spawn(async move {
+            futures::pin_mut!(shutdown);
+            loop {
+                let tick = runtime.sleep(every);
+                futures::pin_mut!(tick);
+                if let Either::Right(_) = select(tick, shutdown.as_mut()).await {
+                    return;
+                }
+                let Some(node) = node.upgrade() else {
+                    return;
+                };
+                node.upkeep();
+            }
+        });
+    }
+
+    fn upkeep(&self) {
+        self.with_pool(|pool, now| pool.handle_timeout(now));
+    }
+
+    /// Opens the minimum number of connections and waits for the first outcome.
+    pub(crate) async fn warm_up(&self) -> Result<()> {
+        self.start_upkeep();
+        let waiter = self.with_pool(|pool, _| {
+            pool.warm_up();
+            pool.wait_connected()
+        });
+        match waiter {
+            None => Ok(()),
+            // No request waits here: neither counted nor timed as one.
+            Some(waiter) => self.wait_until(waiter, None).await,
+        }
+    }
+
+    /// Starts a graceful close (see [`Pool::close`]): requests in flight have the close
+    /// grace to finish. Ends the background tasks.
+    pub(crate) fn close(&self) {
+        let grace = self.close_grace;
+        self.with_pool(|pool, now| pool.close(now.checked_add(grace)));
+        self.shutdown.trigger();
+    }
+
+    /// Fails what is still in flight and closes every connection now.
+    pub(crate) fn abort(&self) {
+        self.with_pool(|pool, _| pool.abort());
+    }
+
+    /// Completes once the node is closed and every connection has ended.
+    pub(crate) fn drained(&self) -> oneshot::Receiver<()> {
+        self.lock().on_drained()
+    }
+
+    /// Counts a single-key fetch's outcome as a hit or a miss, and passes it on.
+    pub(crate) fn fetched(&self, item: Result<Option<Item>>) -> Result<Option<Item>> {
+        match &item {
+            Ok(Some(_)) => self.counters.fetched(1, 0),
+            Ok(None) => self.counters.fetched(0, 1),
+            Err(_) => {}
+        }
+        item
+    }
+
+    /// Counts a multi-key fetch's share on this node: `found` of its `asked` keys.
+    pub(crate) fn fetched_many(&self, found: usize, asked: usize) {
+        let found = found.min(asked);
+        self.counters.fetched(found as u64, (asked - found) as u64);
+    }
+
+    fn lost(&self, message: &str) -> Error {
+        Error::ConnectionLost {
+            node: self.name.to_string(),
+            source: Arc::new(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                message.to_owned(),
+            )),
+        }
+    }
+}
+
+impl<R: Runtime> Drop for Node<R> {
+    /// The last client handle is gone: close gracefully, without waiting.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A node's place in a membership.
+pub(crate) struct Seat {
+    pub(crate) index: usize,
+    pub(crate) health: Arc<Health>,
+}
+
+/// What a request was answered with.
+enum Answer {
+    One(Reply),
+    Batch(Vec<Reply>),
+    /// A batch's first replies, and why the rest never came.
+    Cut(Vec<Reply>, Error),
+}
+
+impl Answer {
+    fn replies(&self) -> &[Reply] {
+        match self {
+            Answer::One(reply) => std::slice::from_ref(reply),
+            Answer::Batch(replies) | Answer::Cut(replies, _) => replies,
+        }
+    }
+}
+
+/// A batch's replies, one per command in order: all of them (`cut` is `None`), or the
+/// first ones and the error for the commands after them.
+pub(crate) struct BatchReplies {
+    pub(crate) replies: Vec<Reply>,
+    pub(crate) cut: Option<Error>,
+}
+
+/// The request's bytes for the next attempt: the first encoding (made up front, so an
+/// invalid request fails before anything is counted or sent), then a fresh one for each
+/// attempt after a wait for room.
+fn next_encoding(
+    call: &Call<'_>,
+    first: &mut Option<(Payload, Expects)>,
+) -> Result<(Payload, Expects)> {
+    match first.take() {
+        Some(encoded) => Ok(encoded),
+        None => (call.encode)(),
+    }
+}
+
+/// Reports a connection attempt's result exactly once, even if its task never finishes.
+struct ConnectGuard<R: Runtime> {
+    node: Weak<Node<R>>,
+    reported: bool,
+}
+
+impl<R: Runtime> ConnectGuard<R> {
+    fn report(mut self, result: Result<Box<dyn Socket>>, elapsed: Option<Duration>) {
+        self.reported = true;
+        if let Some(node) = self.node.upgrade() {
+            node.connected(result, elapsed);
+        }
+    }
+}
+
+impl<R: Runtime> Drop for ConnectGuard<R> {
+    fn drop(&mut self) {
+        if !self.reported {
+            if let Some(node) = self.node.upgrade() {
+                let error = aborted(&node.name, "connection attempt ended without a result");
+                node.connected(Err(error), None);
+            }
+        }
+    }
+}
+
+/// The error of a connection attempt to `node` cut short by the client itself.
+fn aborted(node: &str, message: &str) -> Error {
+    Error::Connect {
+        node: node.to_owned(),
+        source: Arc::new(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            message.to_owned(),
+        )),
+    }
+}
+
+/// Ends background tasks: every clone of the signal completes once triggered.
+struct Shutdown {
+    trigger: Mutex<Option<oneshot::Sender<()>>>,
+    signal: Shared<oneshot::Receiver<()>>,
+}
+
+impl Shutdown {
+    fn new() -> Self {
+        let (trigger, signal) = oneshot::channel();
+        Shutdown {
+            trigger: Mutex::new(Some(trigger)),
+            signal: signal.shared(),
+        }
+    }
+
+    fn signal(&self) -> Shared<oneshot::Receiver<()>> {
+        self.signal.clone()
+    }
+
+    fn trigger(&self) {
+        self.trigger
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+    }
+}

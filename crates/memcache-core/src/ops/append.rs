@@ -1,0 +1,365 @@
+//! `append` and `prepend`: raw bytes joined to an existing value, once the item's flags say
+//! it is not a value this client stored encoded or compressed, which the bytes would
+//! corrupt for good.
+//!
+//! The check reads the flags first. In the meta protocol it also reads the CAS token, and
+//! the join is sent under it (`ms <key> <len> MA C<cas>`; memcached checks the token in
+//! append and prepend modes), so an item replaced between the two cannot be corrupted: the
+//! check runs again. The text protocol's `append` carries no token, so there the check
+//! narrows the window to one round trip rather than closing it.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use memproto::{
+    Command, MetaGet, MetaReply, MetaSet, MetaSetMode, MetaStatus, Reply, Retrieve, RetrieveKind,
+    StoreMode,
+};
+
+use crate::client::protocol::Protocol;
+use crate::client::{unexpected, values, CallOptions, Client, Inner};
+use crate::engine::request::Affinity;
+use crate::error::{Error, Result};
+use crate::io::runtime::Runtime;
+use crate::ops::dialect::{self, StoreArgs};
+use crate::ops::{timeout_setters, RequestFuture};
+use crate::value::{self, ToValue};
+
+/// Checks (and joins) per call in the meta protocol before a key that keeps changing under
+/// the check is given up on with [`Error::Exists`]. Each lost race means another writer
+/// succeeded, so a few cover ordinary contention; a key appended to by many writers at
+/// once is better joined unchecked.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Which end of the existing value the bytes join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Join {
+    /// After it (`append`).
+    Append,
+    /// Before it (`prepend`).
+    Prepend,
+}
+
+impl Join {
+    fn store_mode(self) -> StoreMode {
+        match self {
+            Join::Append => StoreMode::Append,
+            Join::Prepend => StoreMode::Prepend,
+        }
+    }
+
+    fn meta_mode(self) -> MetaSetMode {
+        match self {
+            Join::Append => MetaSetMode::Append,
+            Join::Prepend => MetaSetMode::Prepend,
+        }
+    }
+}
+
+/// How to join: what the request says besides its key and value (plain data, so the
+/// steps of the request can hold it across their awaits).
+#[derive(Debug, Clone, Copy)]
+struct Spec {
+    join: Join,
+    noreply: bool,
+    options: CallOptions,
+}
+
+/// What the check read of the item.
+#[derive(Debug, Clone, Copy)]
+struct Current {
+    flags: u32,
+    /// Read in the meta protocol only: the text protocol's `append` cannot use it.
+    cas: Option<u64>,
+}
+
+/// An `append` or `prepend` ([`Client::append`], [`Client::prepend`]).
+///
+/// By default the item's flags are checked first, one round trip more than the join
+/// itself; [`AppendRequest::unchecked`] skips the check.
+#[must_use = "requests do nothing unless awaited"]
+pub struct AppendRequest<'c, R: Runtime, K, V> {
+    client: &'c Client<R>,
+    join: Join,
+    key: K,
+    value: V,
+    checked: bool,
+    noreply: bool,
+    options: CallOptions,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> AppendRequest<'c, R, K, V> {
+    pub(crate) fn new(client: &'c Client<R>, join: Join, key: K, value: V) -> Self {
+        AppendRequest {
+            client,
+            join,
+            key,
+            value,
+            checked: true,
+            noreply: false,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Joins the bytes without reading the item's flags first: one round trip, as a bare
+    /// `append` is, but an item this client stored encoded (JSON, MessagePack) or
+    /// compressed is then corrupted for good instead of refused. For keys only ever
+    /// written as plain bytes, such as logs this code alone appends to.
+    pub fn unchecked(mut self) -> Self {
+        self.checked = false;
+        self
+    }
+
+    /// Returns once the join is queued, without waiting for the server's answer: a failure
+    /// (a missing key, and in the meta protocol a lost CAS race) is not reported, and the
+    /// bytes are then not added. The check still takes its round trip unless
+    /// [`unchecked`](AppendRequest::unchecked), and its refusal of an encoded item is still
+    /// reported. The connection reads and drops the answer, so the stream stays in step.
+    pub fn noreply(mut self) -> Self {
+        self.noreply = true;
+        self
+    }
+
+    timeout_setters!();
+
+    async fn run(self) -> Result<()> {
+        let inner = &self.client.inner;
+        let key = self.key.as_ref();
+        let encoded = self.value.to_value()?;
+        let bytes = value::raw(&encoded)?;
+        let spec = Spec {
+            join: self.join,
+            noreply: self.noreply,
+            options: self.options,
+        };
+        if self.checked {
+            spec.checked(inner, key, bytes).await
+        } else {
+            spec.join(inner, key, bytes, None).await
+        }
+    }
+}
+
+impl Spec {
+    /// Joins `bytes` once the check allows it, under the CAS token the check read when the
+    /// protocol has one.
+    async fn checked<R: Runtime>(&self, inner: &Inner<R>, key: &[u8], bytes: &[u8]) -> Result<()> {
+        // An invalid key or an oversized value fails before the check is sent, as it
+        // would have without it.
+        self.validate(inner, key, bytes)?;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(current) = self.current(inner, key).await? else {
+                // What the join would have answered; `noreply` reports no failure.
+                return if self.noreply {
+                    Ok(())
+                } else {
+                    Err(Error::NotStored)
+                };
+            };
+            value::check_joinable(current.flags)?;
+            match self.join(inner, key, bytes, current.cas).await {
+                // Changed since the check: check again.
+                Err(Error::Exists) if current.cas.is_some() => continue,
+                outcome => return outcome,
+            }
+        }
+        Err(Error::Exists)
+    }
+
+    /// Encodes the join once, for its refusals only.
+    fn validate<R: Runtime>(&self, inner: &Inner<R>, key: &[u8], bytes: &[u8]) -> Result<()> {
+        let token = dialect::token(inner.config.protocol == Protocol::Meta);
+        let command = self.command(inner.config.protocol, key, bytes, None, token.as_bytes());
+        inner.encode(&command, key.len() + bytes.len()).map(drop)
+    }
+
+    /// The item's flags (and in the meta protocol its CAS token), `None` if it is missing.
+    async fn current<R: Runtime>(&self, inner: &Inner<R>, key: &[u8]) -> Result<Option<Current>> {
+        let node = inner.route(key)?;
+        // A read: the retry policy may repeat it.
+        let options = CallOptions {
+            idempotent: true,
+            ..self.options
+        };
+        match inner.config.protocol {
+            Protocol::Meta => {
+                let token = dialect::token(true);
+                let command = Command::MetaGet(MetaGet {
+                    key,
+                    common: Protocol::Meta.meta_common(key, Some(token.as_bytes()), false),
+                    return_flags: true,
+                    return_cas: true,
+                    ..MetaGet::default()
+                });
+                let encode = || inner.encode(&command, key.len());
+                let affinity = Affinity::of_key(key);
+                meta_current(inner.call(&node, &encode, options, affinity).await?)
+            }
+            Protocol::Text => {
+                let keys = [key];
+                let command = Command::Retrieve(Retrieve {
+                    kind: RetrieveKind::Get,
+                    keys: &keys,
+                });
+                let encode = || inner.encode(&command, key.len());
+                text_current(inner.call_get(&node, &encode, options, key, false).await?)
+            }
+        }
+    }
+
+    /// Sends the join, under `cas` when there is one.
+    async fn join<R: Runtime>(
+        &self,
+        inner: &Inner<R>,
+        key: &[u8],
+        bytes: &[u8],
+        cas: Option<u64>,
+    ) -> Result<()> {
+        let protocol = inner.config.protocol;
+        let token = dialect::token(protocol == Protocol::Meta);
+        let command = self.command(protocol, key, bytes, cas, token.as_bytes());
+        let encode = || inner.encode(&command, key.len() + bytes.len());
+        let node = inner.route(key)?;
+        let affinity = Affinity::of_key(key);
+        let sent = inner.call_or_queue(&node, &encode, self.options, affinity, self.noreply);
+        match sent.await? {
+            Some(reply) => dialect::stored(reply),
+            None => Ok(()),
+        }
+    }
+
+    /// The join as `protocol` spells it: `append`/`prepend`, or `ms` in mode `A`/`P` with
+    /// the CAS token to compare, if any.
+    fn command<'a>(
+        &self,
+        protocol: Protocol,
+        key: &'a [u8],
+        bytes: &'a [u8],
+        cas: Option<u64>,
+        opaque: &'a [u8],
+    ) -> Command<'a> {
+        match protocol {
+            // Flags and expiration are the item's: the server ignores those sent.
+            Protocol::Text => dialect::store(
+                protocol,
+                StoreArgs {
+                    mode: self.join.store_mode(),
+                    key,
+                    value: bytes,
+                    flags: 0,
+                    exptime: memproto::Exptime::Never,
+                },
+                opaque,
+            ),
+            Protocol::Meta => Command::MetaSet(MetaSet {
+                key,
+                value: bytes,
+                common: protocol.meta_common(key, Some(opaque), false),
+                mode: self.join.meta_mode(),
+                compare_cas: cas,
+                ..MetaSet::default()
+            }),
+        }
+    }
+}
+
+/// The flags and CAS token of an `mg <key> f c` reply (`HD` without a value, `EN` for a
+/// miss).
+fn meta_current(reply: Reply) -> Result<Option<Current>> {
+    let meta: MetaReply = match reply {
+        Reply::Meta(meta) => *meta,
+        other => return Err(unexpected(other)),
+    };
+    match meta.status {
+        MetaStatus::Hd | MetaStatus::Va => {
+            let missing = |what: &str| Error::UnexpectedReply(format!("mg reply without {what}"));
+            Ok(Some(Current {
+                flags: meta.flags.flags.ok_or_else(|| missing("flags"))?,
+                cas: Some(meta.flags.cas.ok_or_else(|| missing("a CAS token"))?),
+            }))
+        }
+        MetaStatus::En => Ok(None),
+        status => Err(dialect::unexpected_status(status)),
+    }
+}
+
+/// The flags of a `get <key>` reply.
+fn text_current(reply: Reply) -> Result<Option<Current>> {
+    Ok(values(reply)?.into_iter().next().map(|item| Current {
+        flags: item.flags,
+        cas: None,
+    }))
+}
+
+impl<'c, R, K, V> IntoFuture for AppendRequest<'c, R, K, V>
+where
+    R: Runtime,
+    K: AsRef<[u8]> + Send + 'c,
+    V: ToValue + Send + 'c,
+{
+    type Output = Result<()>;
+    type IntoFuture = RequestFuture<'c, ()>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use bytes::Bytes;
+    use memproto::MetaFlags;
+
+    fn meta(status: MetaStatus, flags: Option<u32>, cas: Option<u64>) -> Reply {
+        Reply::Meta(Box::new(MetaReply {
+            status,
+            value: None,
+            flags: MetaFlags {
+                flags,
+                cas,
+                ..MetaFlags::default()
+            },
+            debug: None,
+        }))
+    }
+
+    #[test]
+    fn the_check_reads_flags_and_cas_of_a_meta_hit() {
+        let current = meta_current(meta(MetaStatus::Hd, Some(0x1000_0000), Some(9)))
+            .expect("reads")
+            .expect("a hit");
+        assert_eq!((current.flags, current.cas), (0x1000_0000, Some(9)));
+        assert!(meta_current(meta(MetaStatus::En, None, None))
+            .expect("reads")
+            .is_none());
+        // A hit the server did not describe is no reason to join blindly.
+        assert!(matches!(
+            meta_current(meta(MetaStatus::Hd, None, Some(9))),
+            Err(Error::UnexpectedReply(_))
+        ));
+        assert!(matches!(
+            meta_current(meta(MetaStatus::Hd, Some(0), None)),
+            Err(Error::UnexpectedReply(_))
+        ));
+        assert!(meta_current(meta(MetaStatus::Ns, None, None)).is_err());
+    }
+
+    #[test]
+    fn the_check_reads_flags_of_a_text_hit() {
+        let item = memproto::Item {
+            key: Bytes::from_static(b"k"),
+            flags: 0x0100_0000,
+            cas: None,
+            value: Bytes::from_static(b"{}"),
+        };
+        let current = text_current(Reply::Values(vec![item].into()))
+            .expect("reads")
+            .expect("a hit");
+        assert_eq!((current.flags, current.cas), (0x0100_0000, None));
+        assert!(text_current(Reply::Values(Vec::new().into()))
+            .expect("reads")
+            .is_none());
+    }
+}

@@ -1,0 +1,561 @@
+//! Batched writes: `set_many`, `add_many`, `delete_many` and `touch_many`.
+//!
+//! Keys are split by node and each node's share is sent as meta batches ended by `mn`
+//! ([`crate::ops::meta_batch`]): one round trip per node, whatever the number of keys. No command is
+//! quiet: each gets its own reply, carrying its opaque, in its place, so every key's
+//! outcome is the server's answer to that key, an error line (`SERVER_ERROR object too
+//! large for cache`) included, and a failing key leaves the connection and every other
+//! request on it untouched. A failure (a key not stored, a node down) is reported for the
+//! keys it concerns and hides nothing else.
+
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::future::join_all;
+use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, Reply};
+
+use crate::client::protocol::Token;
+use crate::client::{resolve, CallOptions, Client, Inner};
+use crate::cluster::members::Members;
+use crate::engine::request::Affinity;
+use crate::error::{Error, Result};
+use crate::io::node::Node;
+use crate::io::runtime::Runtime;
+use crate::ops::dialect;
+use crate::ops::meta_batch::{self, MetaBatch};
+use crate::ops::{exptime_setters, timeout_setters, RequestFuture};
+use crate::value::{self, ToValue};
+
+/// One key of a batched write: for stores, the value as it goes on the wire and its flags.
+#[derive(Clone, Copy)]
+struct Write<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+    flags: u32,
+}
+
+/// Each key's outcome of a batched write.
+pub type KeyResults = HashMap<Bytes, Result<()>>;
+
+impl<R: Runtime> Client<R> {
+    /// Stores many items, unconditionally, in one round trip per node. Each key's outcome
+    /// is in the map; a key given twice is stored once, with its last value.
+    ///
+    /// Sent as meta commands: needs memcached 1.6 or later (not twemproxy). Invalid keys
+    /// and oversized values fail the whole call before anything is sent.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let results = client.set_many([("a", "1"), ("b", "2")]).await?;
+    /// assert!(results.values().all(Result::is_ok));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_many<I, K, V>(&self, items: I) -> StoreManyRequest<'_, R, K, V>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<[u8]>,
+        V: ToValue,
+    {
+        StoreManyRequest::new(self, MetaSetMode::Set, items)
+    }
+
+    /// Stores each item only if its key is absent, in one round trip per node; a key that
+    /// exists gets [`Error::NotStored`]. See [`Client::set_many`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let results = client.add_many([("a", "1"), ("b", "2")]).await?;
+    /// for (key, result) in &results {
+    ///     if result.is_err() {
+    ///         println!("{key:?} was already there");
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn add_many<I, K, V>(&self, items: I) -> StoreManyRequest<'_, R, K, V>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<[u8]>,
+        V: ToValue,
+    {
+        StoreManyRequest::new(self, MetaSetMode::Add, items)
+    }
+
+    /// Deletes many keys in one round trip per node; a missing key gets
+    /// [`Error::NotFound`]. See [`Client::set_many`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let results = client.delete_many(["a", "b"]).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn delete_many<I>(&self, keys: I) -> KeyManyRequest<'_, R, I::Item>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        KeyManyRequest::new(self, KeyManyCommand::Delete, keys)
+    }
+
+    /// Sets a new expiration on many keys in one round trip per node; a missing key gets
+    /// [`Error::NotFound`]. See [`Client::set_many`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// let results = client.touch_many(["a", "b"], Duration::from_secs(60)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn touch_many<I>(
+        &self,
+        keys: I,
+        exptime: impl Into<Exptime>,
+    ) -> KeyManyRequest<'_, R, I::Item>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        KeyManyRequest::new(self, KeyManyCommand::Touch(exptime.into()), keys)
+    }
+}
+
+/// A batched store: [`Client::set_many`] or [`Client::add_many`].
+#[must_use = "requests do nothing unless awaited"]
+pub struct StoreManyRequest<'c, R: Runtime, K, V> {
+    client: &'c Client<R>,
+    mode: MetaSetMode,
+    items: Vec<(K, V)>,
+    flags: u32,
+    exptime: Exptime,
+    options: CallOptions,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreManyRequest<'c, R, K, V> {
+    fn new(
+        client: &'c Client<R>,
+        mode: MetaSetMode,
+        items: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        StoreManyRequest {
+            client,
+            mode,
+            items: items.into_iter().collect(),
+            flags: 0,
+            exptime: Exptime::Never,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Stores these client flags with every item (an encoded value packs its format into
+    /// the top byte, see [`Client::set`]).
+    pub fn flags(mut self, flags: u32) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    exptime_setters!();
+    timeout_setters!();
+
+    async fn run(self) -> Result<KeyResults> {
+        let config = &self.client.inner.config;
+        let encoded = self
+            .items
+            .iter()
+            .map(|(_, value)| value.to_value())
+            .collect::<Result<Vec<_>, _>>()?;
+        let stored = encoded
+            .iter()
+            .map(|encoded| value::prepare(encoded, self.flags, config))
+            .collect::<Result<Vec<_>, _>>()?;
+        let items: Vec<Write<'_>> = self
+            .items
+            .iter()
+            .zip(&stored)
+            .map(|((key, _), stored)| Write {
+                key: key.as_ref(),
+                value: &stored.bytes,
+                flags: stored.flags,
+            })
+            .collect();
+        let kind = WriteKind::Store {
+            mode: self.mode,
+            exptime: resolve(self.exptime),
+        };
+        self.client
+            .inner
+            .write_many(kind, &items, self.options)
+            .await
+    }
+}
+
+impl<'c, R, K, V> IntoFuture for StoreManyRequest<'c, R, K, V>
+where
+    R: Runtime,
+    K: AsRef<[u8]> + Send + Sync + 'c,
+    V: ToValue + Send + Sync + 'c,
+{
+    type Output = Result<KeyResults>;
+    type IntoFuture = RequestFuture<'c, KeyResults>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum KeyManyCommand {
+    Delete,
+    Touch(Exptime),
+}
+
+/// A batched key operation: [`Client::delete_many`] or [`Client::touch_many`].
+#[must_use = "requests do nothing unless awaited"]
+pub struct KeyManyRequest<'c, R: Runtime, K> {
+    client: &'c Client<R>,
+    command: KeyManyCommand,
+    keys: Vec<K>,
+    options: CallOptions,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> KeyManyRequest<'c, R, K> {
+    fn new(
+        client: &'c Client<R>,
+        command: KeyManyCommand,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Self {
+        KeyManyRequest {
+            client,
+            command,
+            keys: keys.into_iter().collect(),
+            options: CallOptions::default(),
+        }
+    }
+
+    timeout_setters!();
+
+    async fn run(self) -> Result<KeyResults> {
+        let items: Vec<Write<'_>> = self
+            .keys
+            .iter()
+            .map(|key| Write {
+                key: key.as_ref(),
+                value: b"",
+                flags: 0,
+            })
+            .collect();
+        let kind = match self.command {
+            KeyManyCommand::Delete => WriteKind::Delete,
+            KeyManyCommand::Touch(exptime) => WriteKind::Touch(resolve(exptime)),
+        };
+        self.client
+            .inner
+            .write_many(kind, &items, self.options)
+            .await
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + Sync + 'c> IntoFuture for KeyManyRequest<'c, R, K> {
+    type Output = Result<KeyResults>;
+    type IntoFuture = RequestFuture<'c, KeyResults>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// Which command every key of a batched write gets.
+#[derive(Debug, Clone, Copy)]
+enum WriteKind {
+    Store { mode: MetaSetMode, exptime: Exptime },
+    Delete,
+    Touch(Exptime),
+}
+
+impl WriteKind {
+    fn command<'a>(self, write: &Write<'a>, common: memproto::MetaCommon<'a>) -> Command<'a> {
+        let Write { key, value, flags } = *write;
+        match self {
+            WriteKind::Store { mode, exptime } => Command::MetaSet(MetaSet {
+                key,
+                value,
+                common,
+                mode,
+                flags,
+                exptime,
+                ..MetaSet::default()
+            }),
+            WriteKind::Delete => Command::MetaDelete(MetaDelete {
+                key,
+                common,
+                ..MetaDelete::default()
+            }),
+            // `mg` with `T` and no `v`: a hit answers `HD`, a miss `EN`.
+            WriteKind::Touch(exptime) => Command::MetaGet(MetaGet {
+                key,
+                common,
+                touch: Some(exptime),
+                ..MetaGet::default()
+            }),
+        }
+    }
+
+    /// The key's outcome from its command's reply: what the single-key call would say.
+    fn outcome(self, reply: Reply) -> Result<()> {
+        match self {
+            WriteKind::Store { .. } => dialect::stored(reply),
+            WriteKind::Delete | WriteKind::Touch(_) => dialect::done(reply),
+        }
+    }
+}
+
+/// One batch on its way to a node: its bytes, and which items it carries, in order.
+struct Chunk {
+    node: usize,
+    items: Vec<usize>,
+    encoded: (
+        crate::engine::payload::Payload,
+        crate::engine::request::Expects,
+    ),
+}
+
+impl<R: Runtime> Inner<R> {
+    /// Sends `kind` for every `(key, value)` (values only for stores) in meta batches, one
+    /// round trip per node, and returns each key's outcome.
+    async fn write_many(
+        &self,
+        kind: WriteKind,
+        items: &[Write<'_>],
+        options: CallOptions,
+    ) -> Result<KeyResults> {
+        let unique = last_of_each_key(items);
+        let mut results = KeyResults::with_capacity(unique.len());
+        // One membership for the whole call.
+        let members = self.members();
+        let mut per_node: Vec<Vec<usize>> = vec![Vec::new(); members.nodes.len()];
+        route_indexed(&members, items, &unique, |item, node| match node {
+            Some(node) => per_node[node].push(item),
+            None => {
+                results.insert(
+                    Bytes::copy_from_slice(items[item].key),
+                    Err(Error::NoAvailableNodes),
+                );
+            }
+        });
+        let chunks = self.encode_chunks(kind, items, per_node)?;
+        let timeout = self.timeout(options.timeout);
+        let members = &*members;
+        let sends = chunks.iter().map(|chunk| async move {
+            let node = &members.nodes[chunk.node];
+            if matches!(kind, WriteKind::Store { .. }) {
+                // A server without meta commands would run the values as commands.
+                self.ensure_meta(node, timeout, options).await?;
+            }
+            let encode = || Ok(chunk.encoded.clone());
+            let keys: Vec<&[u8]> = chunk.items.iter().map(|&item| items[item].key).collect();
+            let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(&keys));
+            let batch = node.request_batch(&call).await?;
+            match batch.cut {
+                None => Ok((
+                    meta_batch::command_replies(batch.replies, chunk.items.len())?,
+                    None,
+                )),
+                // Cut short: the first commands have their replies, the others the error.
+                Some(error) => Ok((batch.replies, Some(error))),
+            }
+        });
+        for (chunk, outcome) in chunks.iter().zip(join_all(sends).await) {
+            let (replies, rest) = match outcome {
+                Ok((replies, rest)) => (replies, rest),
+                Err(error) => (Vec::new(), Some(error)),
+            };
+            let mut replies = replies.into_iter();
+            for &item in &chunk.items {
+                let result = match (replies.next(), &rest) {
+                    (Some(reply), _) => kind.outcome(reply),
+                    (None, Some(error)) => Err(error.clone()),
+                    (None, None) => Err(Error::UnexpectedReply("a batch without a reply".into())),
+                };
+                results.insert(Bytes::copy_from_slice(items[item].key), result);
+            }
+        }
+        Ok(results)
+    }
+
+    /// Fails with [`Error::UnknownCommand`] unless `node` knows meta commands, asking it
+    /// once (`mn`, one round trip) the first time. An `ms` to a server without them (before
+    /// memcached 1.6) would have its value read as commands of its own: a value holding
+    /// `flush_all` would be run.
+    async fn ensure_meta(
+        &self,
+        node: &Arc<Node<R>>,
+        timeout: Option<Duration>,
+        options: CallOptions,
+    ) -> Result<()> {
+        match node.meta_supported() {
+            Some(true) => return Ok(()),
+            Some(false) => return Err(Error::UnknownCommand("meta commands".into())),
+            None => {}
+        }
+        let encode = || self.encode(&Command::MetaNoop, 0);
+        let call = self.call_for(&encode, timeout, options, None, Affinity::None);
+        match node.request(&call).await? {
+            Reply::Meta(meta) if meta.status == memproto::MetaStatus::Mn => {
+                node.set_meta_supported(true);
+                Ok(())
+            }
+            Reply::Error(error) if error.kind == memproto::ServerErrorKind::Error => {
+                node.set_meta_supported(false);
+                Err(crate::client::server_error(error))
+            }
+            other => Err(crate::client::unexpected(other)),
+        }
+    }
+
+    /// Encodes every node's items into batches. Nothing is sent if any item is invalid.
+    fn encode_chunks(
+        &self,
+        kind: WriteKind,
+        items: &[Write<'_>],
+        per_node: Vec<Vec<usize>>,
+    ) -> Result<Vec<Chunk>> {
+        let encoder = &self.config.encoder;
+        let protocol = self.config.protocol;
+        let mut chunks = Vec::new();
+        for (node, node_items) in per_node.into_iter().enumerate() {
+            let mut batch = MetaBatch::new();
+            let mut carried = Vec::new();
+            for item in node_items {
+                let write = &items[item];
+                let (key, value) = (write.key, write.value);
+                if batch.is_full_for(key.len() + value.len()) {
+                    let full = std::mem::replace(&mut batch, MetaBatch::new());
+                    chunks.push(Chunk {
+                        node,
+                        items: std::mem::take(&mut carried),
+                        encoded: full.finish(encoder)?,
+                    });
+                }
+                let token = Token::new(batch.len() as u64);
+                // Not quiet: see the module's documentation.
+                let common = protocol.meta_common(key, Some(token.as_bytes()), false);
+                batch.push(encoder, &kind.command(write, common))?;
+                carried.push(item);
+            }
+            if batch.len() > 0 {
+                chunks.push(Chunk {
+                    node,
+                    items: carried,
+                    encoded: batch.finish(encoder)?,
+                });
+            }
+        }
+        Ok(chunks)
+    }
+}
+
+/// Routes the items at `unique` positions, handing each position and its node (`None`
+/// when no node is available) to `each`.
+fn route_indexed<R: Runtime>(
+    members: &Members<R>,
+    items: &[Write<'_>],
+    unique: &[usize],
+    mut each: impl FnMut(usize, Option<usize>),
+) {
+    let mut next = unique.iter();
+    members
+        .health
+        .route_each(unique.iter().map(|&item| items[item].key), |_, node| {
+            if let Some(&item) = next.next() {
+                each(item, node);
+            }
+        });
+}
+
+/// Positions of the items to send: the last one of each key, in input order.
+fn last_of_each_key(items: &[Write<'_>]) -> Vec<usize> {
+    let mut position: HashMap<&[u8], usize, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(items.len(), foldhash::fast::RandomState::default());
+    let mut unique = Vec::with_capacity(items.len());
+    for (item, write) in items.iter().enumerate() {
+        match position.get(write.key) {
+            Some(&at) => unique[at] = item,
+            None => {
+                position.insert(write.key, unique.len());
+                unique.push(item);
+            }
+        }
+    }
+    unique
+}
+
+#[cfg(test)]
+mod tests {
+    use memproto::MetaStatus;
+
+    use super::*;
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value_and_first_place() {
+        let write = |key: &'static [u8], value: &'static [u8]| Write {
+            key,
+            value,
+            flags: 0,
+        };
+        let items = vec![write(b"a", b"1"), write(b"b", b"2"), write(b"a", b"3")];
+        assert_eq!(last_of_each_key(&items), vec![2, 1]);
+    }
+
+    #[test]
+    fn outcomes_are_what_the_single_call_says() {
+        let meta = |status| {
+            Reply::Meta(Box::new(memproto::MetaReply {
+                status,
+                value: None,
+                flags: Default::default(),
+                debug: None,
+            }))
+        };
+        let set = WriteKind::Store {
+            mode: MetaSetMode::Set,
+            exptime: Exptime::Never,
+        };
+        assert!(set.outcome(meta(MetaStatus::Hd)).is_ok());
+        assert!(matches!(
+            set.outcome(meta(MetaStatus::Ns)),
+            Err(Error::NotStored)
+        ));
+        let too_large = memproto::ServerError {
+            kind: memproto::ServerErrorKind::Server,
+            message: Bytes::from_static(b"object too large for cache"),
+        };
+        assert!(matches!(
+            set.outcome(Reply::Error(too_large)),
+            Err(Error::Server(message)) if message == "object too large for cache"
+        ));
+        let unknown = memproto::ServerError {
+            kind: memproto::ServerErrorKind::Error,
+            message: Bytes::new(),
+        };
+        assert!(matches!(
+            WriteKind::Delete.outcome(Reply::Error(unknown)),
+            Err(Error::UnknownCommand(_))
+        ));
+        assert!(matches!(
+            WriteKind::Delete.outcome(meta(MetaStatus::Nf)),
+            Err(Error::NotFound)
+        ));
+        let touch = WriteKind::Touch(Exptime::Never);
+        assert!(touch.outcome(meta(MetaStatus::Hd)).is_ok());
+        assert!(matches!(
+            touch.outcome(meta(MetaStatus::En)),
+            Err(Error::NotFound)
+        ));
+    }
+}

@@ -1,0 +1,227 @@
+//! Cache-stampede protection with the meta protocol: when a key is missing or stale, exactly
+//! one caller wins the right to recompute it, and the others learn that someone is on it
+//! (and get the stale value, if there is one, to serve meanwhile).
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use memproto::{Command, Exptime, MetaCommon, MetaDelete, MetaGet, MetaReply, MetaStatus, Reply};
+
+use crate::client::{resolve, unexpected, CallOptions, Client};
+use crate::engine::request::Affinity;
+use crate::error::{Error, Result};
+use crate::io::runtime::Runtime;
+use crate::ops::item::Item;
+use crate::ops::{timeout_setters, RequestFuture};
+
+/// The outcome of [`Client::lease`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// A current value: use it.
+    Hit(Item),
+    /// This caller won the right to fill the key: compute the value and `set` it (the set
+    /// ends the lease). `previous` is the stale or soon-to-expire value, if any, to serve
+    /// meanwhile.
+    Won {
+        /// The value being replaced, if there is one.
+        previous: Option<Item>,
+    },
+    /// Another caller holds the lease and is filling the key. `previous` is the stale value,
+    /// if any, to serve meanwhile; without one, retry shortly or fall back.
+    Pending {
+        /// The stale value, if there is one.
+        previous: Option<Item>,
+    },
+}
+
+impl<R: Runtime> Client<R> {
+    /// Fetches `key` with stampede protection (meta `mg` with vivify). On a miss the server
+    /// creates an empty placeholder that lives for `lease` and hands the win to exactly one
+    /// caller; everyone else gets [`Lease::Pending`] until the winner stores the value or
+    /// the lease runs out.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// use memcache_tokio::Lease;
+    /// match client.lease("report", Duration::from_secs(30)).await? {
+    ///     Lease::Hit(item) => println!("cached: {:?}", item.value),
+    ///     Lease::Won { .. } => client.set("report", "recomputed").await?,
+    ///     Lease::Pending { previous } => println!("being recomputed; stale: {previous:?}"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn lease<K: AsRef<[u8]>>(&self, key: K, lease: Duration) -> LeaseRequest<'_, R, K> {
+        LeaseRequest {
+            client: self,
+            key,
+            lease,
+            recache_below: None,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Marks `key` stale instead of deleting it (meta `md` with `I`), keeping the old value
+    /// for `grace`: the next [`Client::lease`] wins the right to recompute it while the
+    /// others are served the stale value. Fails with [`Error::NotFound`] for a missing key.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// client
+    ///     .invalidate("report", Duration::from_secs(30))
+    ///     .timeout(Duration::from_millis(100))
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn invalidate<K: AsRef<[u8]>>(
+        &self,
+        key: K,
+        grace: Duration,
+    ) -> InvalidateRequest<'_, R, K> {
+        InvalidateRequest {
+            client: self,
+            key,
+            grace,
+            options: CallOptions::default(),
+        }
+    }
+}
+
+/// A [`Client::invalidate`] request.
+#[must_use = "requests do nothing unless awaited"]
+pub struct InvalidateRequest<'c, R: Runtime, K> {
+    client: &'c Client<R>,
+    key: K,
+    grace: Duration,
+    options: CallOptions,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> InvalidateRequest<'c, R, K> {
+    timeout_setters!();
+
+    async fn run(self) -> Result<()> {
+        let inner = &self.client.inner;
+        let key = self.key.as_ref();
+        let command = Command::MetaDelete(MetaDelete {
+            key,
+            common: MetaCommon {
+                return_key: true,
+                ..MetaCommon::default()
+            },
+            invalidate: true,
+            exptime: Some(resolve(Exptime::After(self.grace))),
+            ..MetaDelete::default()
+        });
+        let encode = || inner.encode(&command, key.len());
+        let node = inner.route(key)?;
+        match inner
+            .call(&node, &encode, self.options, Affinity::of_key(key))
+            .await?
+        {
+            Reply::Meta(reply) if reply.status == MetaStatus::Hd => Ok(()),
+            Reply::Meta(reply) if reply.status == MetaStatus::Nf => Err(Error::NotFound),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for InvalidateRequest<'c, R, K> {
+    type Output = Result<()>;
+    type IntoFuture = RequestFuture<'c, ()>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// A [`Client::lease`] request.
+#[must_use = "requests do nothing unless awaited"]
+pub struct LeaseRequest<'c, R: Runtime, K> {
+    client: &'c Client<R>,
+    key: K,
+    lease: Duration,
+    recache_below: Option<Duration>,
+    options: CallOptions,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
+    /// Refresh early: when the item's remaining TTL is below `remaining`, one caller wins the
+    /// right to recompute it (getting the current value as `previous`), while the others
+    /// keep getting hits.
+    pub fn recache_below(mut self, remaining: Duration) -> Self {
+        self.recache_below = Some(remaining);
+        self
+    }
+
+    timeout_setters!();
+
+    async fn run(self) -> Result<Lease> {
+        let inner = &self.client.inner;
+        let key = self.key.as_ref();
+        let command = Command::MetaGet(MetaGet {
+            key,
+            // The server echoes the key and the decoder checks it: a value is never taken
+            // for another key's.
+            common: MetaCommon {
+                return_key: true,
+                ..MetaCommon::default()
+            },
+            return_value: true,
+            return_flags: true,
+            return_cas: true,
+            vivify: Some(resolve(Exptime::After(self.lease))),
+            recache: self
+                .recache_below
+                .map(|below| resolve(Exptime::After(below))),
+            ..MetaGet::default()
+        });
+        let encode = || inner.encode(&command, key.len());
+        let node = inner.route(key)?;
+        match inner
+            .call(&node, &encode, self.options, Affinity::of_key(key))
+            .await?
+        {
+            Reply::Meta(reply) if matches!(reply.status, MetaStatus::Va | MetaStatus::Hd) => {
+                Ok(classify(*reply, inner.config.encoder.max_value_len()))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// Reads the win (`W`), already-won (`Z`) and stale (`X`) flags of a vivifying `mg`. The
+/// items' compressed values decode within `max_value_len`, the client's largest.
+fn classify(reply: MetaReply, max_value_len: usize) -> Lease {
+    let flags = &reply.flags;
+    let value = reply.value.unwrap_or_default();
+    let (won, already_won, stale) = (flags.won, flags.already_won, flags.stale);
+    // A vivified placeholder is empty and not stale; it is no value to serve.
+    let placeholder = value.is_empty() && !stale && (won || already_won);
+    let item = Item {
+        value,
+        flags: flags.flags,
+        cas: flags.cas,
+        info: None,
+        max_value_len,
+    };
+    let previous = (!placeholder).then_some(item.clone());
+    if won {
+        Lease::Won { previous }
+    } else if stale || placeholder {
+        Lease::Pending { previous }
+    } else {
+        Lease::Hit(item)
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for LeaseRequest<'c, R, K> {
+    type Output = Result<Lease>;
+    type IntoFuture = RequestFuture<'c, Lease>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
