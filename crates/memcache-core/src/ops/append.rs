@@ -26,7 +26,7 @@ use crate::ops::{timeout_setters, RequestFuture};
 use crate::value::{self, ToValue};
 
 /// Checks (and joins) per call in the meta protocol before a key that keeps changing under
-/// the check is given up on with [`Error::Exists`]. Each lost race means another writer
+/// the check is given up on with [`Error::Exists`](crate::Error::Exists). Each lost race means another writer
 /// succeeded, so a few cover ordinary contention; a key appended to by many writers at
 /// once is better joined unchecked.
 const MAX_ATTEMPTS: usize = 5;
@@ -71,6 +71,66 @@ struct Current {
     flags: u32,
     /// Read in the meta protocol only: the text protocol's `append` cannot use it.
     cas: Option<u64>,
+}
+
+impl<R: Runtime> Client<R> {
+    /// Appends `value` to the existing value; fails with [`Error::NotStored`](crate::Error::NotStored) if `key` is
+    /// missing. Flags and expiration are left as they were. The value is joined as raw
+    /// bytes, so an encoded one (JSON, MessagePack) is refused with [`Error::Value`].
+    ///
+    /// An item this client stored encoded or compressed would be corrupted for good by
+    /// bytes joined to it, so the item's flags are read first and such an item is refused
+    /// with [`ValueError::Encoded`](crate::ValueError::Encoded). That check costs one
+    /// round trip more than a bare `append`:
+    ///
+    /// - meta protocol: `mg <key> f c` reads the flags and the CAS token (not the value),
+    ///   then `ms <key> <len> MA C<cas>` appends only if the item is still the one checked.
+    ///   If it changed in between, the check runs again, up to 5 times in all, then
+    ///   [`Error::Exists`](crate::Error::Exists) (a key appended to that busily is better joined unchecked).
+    /// - text protocol: `get <key>` reads the flags (and the whole value, which the text
+    ///   protocol cannot leave out), then `append` adds the bytes. `append` carries no CAS
+    ///   token, so an item replaced by an encoded one in the round trip between them can
+    ///   still be corrupted.
+    ///
+    /// Keys you know hold plain bytes can skip the check with
+    /// [`AppendRequest::unchecked`], one round trip as before.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// client.set("log", "start;").await?;
+    /// client.append("log", "step 1;").await?;
+    /// // A log only this code writes, as plain text: one round trip per entry.
+    /// client.append("log", "step 2;").unchecked().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn append<K: AsRef<[u8]>, V: ToValue>(
+        &self,
+        key: K,
+        value: V,
+    ) -> AppendRequest<'_, R, K, V> {
+        AppendRequest::new(self, Join::Append, key, value)
+    }
+
+    /// Prepends `value` to the existing value; fails with [`Error::NotStored`](crate::Error::NotStored) if `key` is
+    /// missing. Flags and expiration are left as they were, the value is joined as raw
+    /// bytes, and an item stored encoded or compressed is refused after one extra round
+    /// trip that checks its flags (see [`Client::append`], and
+    /// [`AppendRequest::unchecked`] to skip the check).
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// client.prepend("recent", "newest,").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prepend<K: AsRef<[u8]>, V: ToValue>(
+        &self,
+        key: K,
+        value: V,
+    ) -> AppendRequest<'_, R, K, V> {
+        AppendRequest::new(self, Join::Prepend, key, value)
+    }
 }
 
 /// An `append` or `prepend` ([`Client::append`], [`Client::prepend`]).

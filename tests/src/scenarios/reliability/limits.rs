@@ -46,6 +46,23 @@ fn fill(server: &Memcached) -> Vec<TcpStream> {
     }
 }
 
+/// The server's `curr_connections`, asked on `stream`.
+fn curr_connections(stream: &mut TcpStream) -> u64 {
+    stream.write_all(b"stats\r\n").expect("send stats");
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !reply.ends_with(b"END\r\n") {
+        let read = stream.read(&mut chunk).expect("read stats");
+        assert!(read > 0, "the server closed the connection");
+        reply.extend_from_slice(&chunk[..read]);
+    }
+    String::from_utf8_lossy(&reply)
+        .lines()
+        .find_map(|line| line.strip_prefix("STAT curr_connections "))
+        .and_then(|count| count.trim().parse().ok())
+        .expect("curr_connections in stats")
+}
+
 /// memcached at its connection limit accepts a connection, writes `ERROR Too many open
 /// connections` and closes it. With room for only two connections, a client allowed six
 /// keeps serving every call on the connections it has, counts the refused ones as failed
@@ -56,7 +73,18 @@ pub async fn connection_limit<R: Runtime + Default>() {
     let server = Memcached::start_with(&["-c", "32"]);
     let mut held = fill(&server);
     assert!(held.len() > ROOM, "only {} slots", held.len());
+    // Freed, then seen free by the server (asked on a connection it already has), so the
+    // client's first connections are not refused by closes still in flight.
+    let full = curr_connections(&mut held[0]);
     held.truncate(held.len() - ROOM);
+    let deadline = Instant::now() + LENIENT;
+    while curr_connections(&mut held[0]) + ROOM as u64 > full {
+        assert!(
+            Instant::now() < deadline,
+            "the server never saw the slots freed"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 
     let client = builder::<R>(&[&server])
         .timeout(LENIENT)

@@ -1,0 +1,396 @@
+//! Fetches: `get`, `gets`, `gat` and `gats`, of one key or many.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use memproto::{Exptime, RetrieveKind};
+
+use crate::client::{resolve, CallOptions, Client};
+use crate::engine::request::Affinity;
+use crate::error::Result;
+use crate::io::runtime::Runtime;
+use crate::ops::dialect::{self, Fetch};
+use crate::ops::fetch_many::Gather;
+use crate::ops::item::Item;
+use crate::ops::item_map::{ItemMap, PartialItems};
+use crate::ops::{timeout_setters, RequestFuture};
+
+impl<R: Runtime> Client<R> {
+    /// Fetches `key`'s value as raw bytes; `None` if it is missing. [`Client::get_as`]
+    /// reads it as a typed value instead.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// if let Some(item) = client.get("greeting").return_flags().await? {
+    ///     println!("{:?} (flags {:?})", item.value, item.flags);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn get<K: AsRef<[u8]>>(&self, key: K) -> GetRequest<'_, R, K> {
+        GetRequest::new(self, RetrieveKind::Get, key)
+    }
+
+    /// Fetches `key`'s value and CAS token, for [`Client::cas`].
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// if let Some(item) = client.gets("config").await? {
+    ///     client.cas("config", "v2", item.cas.unwrap_or_default()).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gets<K: AsRef<[u8]>>(&self, key: K) -> GetRequest<'_, R, K> {
+        GetRequest::new(self, RetrieveKind::Gets, key)
+    }
+
+    /// Fetches `key`'s value and sets a new expiration on it (sliding expiry).
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// // Each read keeps the session alive for another 30 minutes.
+    /// let session = client.gat("session:9", Duration::from_secs(1800)).await?;
+    /// # let _ = session;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gat<K: AsRef<[u8]>>(&self, key: K, exptime: impl Into<Exptime>) -> GetRequest<'_, R, K> {
+        GetRequest::new(self, RetrieveKind::Gat(exptime.into()), key)
+    }
+
+    /// Fetches `key`'s value and CAS token and sets a new expiration on it.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// if let Some(item) = client.gats("session:9", Duration::from_secs(1800)).await? {
+    ///     client.cas("session:9", "renewed", item.cas.unwrap_or_default()).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gats<K: AsRef<[u8]>>(
+        &self,
+        key: K,
+        exptime: impl Into<Exptime>,
+    ) -> GetRequest<'_, R, K> {
+        GetRequest::new(self, RetrieveKind::Gats(exptime.into()), key)
+    }
+
+    /// Fetches many keys at once, in one round trip per node; the [`ItemMap`] holds the
+    /// keys found, and looks them up by `&str` as well as by bytes. A node that fails
+    /// fails the call; [`GetManyRequest::partial`] returns what the others had instead.
+    ///
+    /// Keys are anything `AsRef<[u8]>`: `["a", "bb"]`, `[b"a", b"b"]`, a `Vec<String>`, a
+    /// slice of `Bytes`. Byte-string literals of different lengths are different array
+    /// types (`&[u8; 1]`, `&[u8; 2]`), which no array literal can mix: write them with
+    /// [`keys!`](crate::keys) (`keys![b"a", b"bb"]`, which takes text and `String`s
+    /// alongside), or make the first one a slice: `[&b"a"[..], b"bb"]`.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let found = client.get_many(["user:1", "user:2"]).await?;
+    /// if let Some(item) = found.get("user:1") {
+    ///     println!("user:1 = {:?}", item.value);
+    /// }
+    /// let raw = client.get_many(memcache_tokio::keys![b"a", b"bb"]).await?;
+    /// # let _ = raw;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn get_many<I>(&self, keys: I) -> GetManyRequest<'_, R, I::Item>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        GetManyRequest::new(self, RetrieveKind::Get, keys)
+    }
+
+    /// Fetches many keys with their CAS tokens.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let found = client.gets_many(["a", "b"]).await?;
+    /// if let Some(item) = found.get("a") {
+    ///     client.cas("a", "new", item.cas.unwrap_or_default()).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gets_many<I>(&self, keys: I) -> GetManyRequest<'_, R, I::Item>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        GetManyRequest::new(self, RetrieveKind::Gets, keys)
+    }
+
+    /// Fetches many keys and sets a new expiration on those found.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// let found = client.gat_many(["a", "b"], Duration::from_secs(300)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gat_many<I>(
+        &self,
+        keys: I,
+        exptime: impl Into<Exptime>,
+    ) -> GetManyRequest<'_, R, I::Item>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        GetManyRequest::new(self, RetrieveKind::Gat(exptime.into()), keys)
+    }
+
+    /// Fetches many keys with CAS tokens and sets a new expiration on those found.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// let found = client.gats_many(["a", "b"], Duration::from_secs(300)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gats_many<I>(
+        &self,
+        keys: I,
+        exptime: impl Into<Exptime>,
+    ) -> GetManyRequest<'_, R, I::Item>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        GetManyRequest::new(self, RetrieveKind::Gats(exptime.into()), keys)
+    }
+}
+
+/// A single-key fetch: `get`, `gets`, `gat` or `gats`.
+#[must_use = "requests do nothing unless awaited"]
+pub struct GetRequest<'c, R: Runtime, K> {
+    client: &'c Client<R>,
+    key: K,
+    fetch: Fetch,
+    options: CallOptions,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
+    fn new(client: &'c Client<R>, kind: RetrieveKind, key: K) -> Self {
+        GetRequest {
+            client,
+            key,
+            fetch: Fetch {
+                kind,
+                return_flags: false,
+                info: false,
+            },
+            options: CallOptions::read(),
+        }
+    }
+
+    /// Fills [`Item::flags`] with the item's client flags.
+    pub fn return_flags(mut self) -> Self {
+        self.fetch.return_flags = true;
+        self
+    }
+
+    /// Fills [`Item::info`]: time to live, time since last access, whether it was fetched
+    /// before, and size, in the same round trip. Sent as a meta command whatever the
+    /// protocol, so it needs memcached 1.6 or later.
+    pub fn with_info(mut self) -> Self {
+        self.fetch.info = true;
+        self
+    }
+
+    timeout_setters!();
+
+    async fn run(self) -> Result<Option<Item>> {
+        let inner = &self.client.inner;
+        let key = self.key.as_ref();
+        let keys = [key];
+        let fetch = Fetch {
+            kind: resolve_kind(self.fetch.kind),
+            ..self.fetch
+        };
+        let protocol = inner.config.protocol;
+        let token = dialect::token(fetch.is_meta(protocol));
+        let command = if fetch.is_meta(protocol) {
+            dialect::meta_get(protocol, key, fetch, token.as_bytes(), false)
+        } else {
+            dialect::retrieve(fetch.kind, &keys)
+        };
+        let encode = || inner.encode(&command, key.len());
+        let node = inner.route(key)?;
+        let reply = match fetch.kind {
+            RetrieveKind::Get | RetrieveKind::Gets if !fetch.is_meta(protocol) => {
+                let with_cas = fetch.kind == RetrieveKind::Gets;
+                inner
+                    .call_get(&node, &encode, self.options, key, with_cas)
+                    .await?
+            }
+            _ => {
+                inner
+                    .call(&node, &encode, self.options, Affinity::of_key(key))
+                    .await?
+            }
+        };
+        // Compressed values decode within the client's largest, as `get_as` reads them.
+        let max_value_len = inner.config.encoder.max_value_len();
+        node.fetched(dialect::fetched(reply, fetch))
+            .map(|item| item.map(|item| item.with_max_value_len(max_value_len)))
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for GetRequest<'c, R, K> {
+    type Output = Result<Option<Item>>;
+    type IntoFuture = RequestFuture<'c, Option<Item>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let inner = self.client.inner.clone();
+            match self.run().await {
+                Err(error) if inner.read_miss_instead(&error, None) => Ok(None),
+                other => other,
+            }
+        })
+    }
+}
+
+fn resolve_kind(kind: RetrieveKind) -> RetrieveKind {
+    match kind {
+        RetrieveKind::Gat(exptime) => RetrieveKind::Gat(resolve(exptime)),
+        RetrieveKind::Gats(exptime) => RetrieveKind::Gats(resolve(exptime)),
+        other => other,
+    }
+}
+
+/// A multi-key fetch: `get_many`, `gets_many`, `gat_many` or `gats_many`.
+#[must_use = "requests do nothing unless awaited"]
+pub struct GetManyRequest<'c, R: Runtime, K> {
+    client: &'c Client<R>,
+    keys: Vec<K>,
+    fetch: Fetch,
+    options: CallOptions,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
+    fn new<I>(client: &'c Client<R>, kind: RetrieveKind, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+    {
+        GetManyRequest {
+            client,
+            keys: keys.into_iter().collect(),
+            fetch: Fetch {
+                kind,
+                return_flags: false,
+                info: false,
+            },
+            options: CallOptions::read(),
+        }
+    }
+
+    /// Fills [`Item::flags`] with each item's client flags.
+    pub fn return_flags(mut self) -> Self {
+        self.fetch.return_flags = true;
+        self
+    }
+
+    /// Fills [`Item::info`] for each item found (see [`GetRequest::with_info`]). Sent as
+    /// quiet meta batches whatever the protocol, so it needs memcached 1.6 or later.
+    pub fn with_info(mut self) -> Self {
+        self.fetch.info = true;
+        self
+    }
+
+    timeout_setters!();
+
+    /// Waits for every node and returns what the reachable ones had, with each failed
+    /// node's error, instead of failing the whole call on the first failure. Invalid keys
+    /// still fail it before anything is sent.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// let found = client.get_many(["a", "b", "c"]).partial().await?;
+    /// for (node, error) in &found.errors {
+    ///     eprintln!("{node} did not answer: {error}");
+    /// }
+    /// let a = found.items.get("a");
+    /// # let _ = a;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn partial(self) -> PartialGetManyRequest<'c, R, K> {
+        PartialGetManyRequest { request: self }
+    }
+
+    async fn gather(self, gather: Gather) -> Result<PartialItems> {
+        if self.keys.is_empty() {
+            return Ok(PartialItems::default());
+        }
+        let keys: Vec<&[u8]> = self.keys.iter().map(AsRef::as_ref).collect();
+        let fetch = Fetch {
+            kind: resolve_kind(self.fetch.kind),
+            ..self.fetch
+        };
+        let inner = &self.client.inner;
+        let mut found = inner
+            .retrieve_many(fetch, &keys, self.options, gather)
+            .await?;
+        // Compressed values decode within the client's largest, as `get_as` reads them.
+        let max_value_len = inner.config.encoder.max_value_len();
+        for item in found.items.values_mut() {
+            item.max_value_len = max_value_len;
+        }
+        Ok(found)
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for GetManyRequest<'c, R, K> {
+    type Output = Result<ItemMap>;
+    type IntoFuture = RequestFuture<'c, ItemMap>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let inner = self.client.inner.clone();
+            if !inner.config.miss_on_unavailable {
+                return Ok(self.gather(Gather::Strict).await?.items);
+            }
+            match self.gather(Gather::Partial).await {
+                Ok(partial) => inner.misses_for_unavailable(partial),
+                Err(error) if inner.read_miss_instead(&error, None) => Ok(ItemMap::default()),
+                Err(error) => Err(error),
+            }
+        })
+    }
+}
+
+/// A multi-key fetch that returns partial results ([`GetManyRequest::partial`]).
+#[must_use = "requests do nothing unless awaited"]
+pub struct PartialGetManyRequest<'c, R: Runtime, K> {
+    request: GetManyRequest<'c, R, K>,
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]>> PartialGetManyRequest<'c, R, K> {
+    /// Turns the request into a [`Future`](std::future::Future) (see [`GetRequest::send`]).
+    pub fn send(self) -> RequestFuture<'c, PartialItems>
+    where
+        K: Send + 'c,
+    {
+        self.into_future()
+    }
+}
+
+impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for PartialGetManyRequest<'c, R, K> {
+    type Output = Result<PartialItems>;
+    type IntoFuture = RequestFuture<'c, PartialItems>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.request.gather(Gather::Partial))
+    }
+}
