@@ -1150,6 +1150,13 @@ async fn a_batch_past_its_deadline_reports_what_was_answered() {
         .await
         .unwrap();
     proxy.trickle(None);
+    // Reads of the batch's keys wait while the cut connection drains (the writes still on
+    // it must not be overtaken); once it has, they go on.
+    eventually("the cut connection to drain", LONG, || {
+        let metrics = metrics(&client);
+        metrics.drains_completed + metrics.drains_cut == 1
+    })
+    .await;
     let answered: Vec<&String> = keys
         .iter()
         .filter(|key| results[key.as_bytes()].is_ok())

@@ -352,6 +352,7 @@ impl<R: Runtime> Inner<R> {
             patience: self.patience(timeout),
             batch,
             affinity,
+            read_only: options.idempotent,
             wait: self.config.wait_when_full && !options.no_wait,
         }
     }

@@ -137,6 +137,9 @@ struct InFlight {
     cost: usize,
     /// For a `noreply` request: the key hashes it holds on this connection.
     detached: Option<Affinity>,
+    /// The keys a written request that changes data touches (none for reads): while the
+    /// connection drains after a close, requests for them wait (see [`Closed::holds`]).
+    affinity: Affinity,
 }
 
 impl InFlight {
@@ -233,9 +236,9 @@ impl Callers {
 pub(crate) struct Closed {
     /// Fire-and-forget requests that were never written: safe to send on another connection.
     pub(crate) unsent_detached: Vec<Request>,
-    /// Those of them whose keys a written fire-and-forget request still held: sent
-    /// elsewhere now, they could reach the server before it (see the driver's drain).
-    pub(crate) unsent_behind_written: Vec<Request>,
+    /// The keys of the requests written and not answered: a drained socket may still
+    /// deliver them, so nothing for those keys may go elsewhere until the drain ends.
+    pub(crate) holds: Vec<u64>,
     /// Callers of requests that were never written, to be told so ([`Outcome::Unsent`])
     /// once the fire-and-forget ones went elsewhere: a retried read must not overtake a
     /// write to its key.
@@ -496,8 +499,13 @@ impl Connection {
             self.forget_unwritten(&request);
             return;
         }
-        let detached = request.is_detached().then(|| request.affinity.clone());
         let cost = request.cost();
+        let detached = request.is_detached().then(|| request.affinity.clone());
+        let affinity = if request.read_only {
+            Affinity::None
+        } else {
+            request.affinity
+        };
         let caller = Caller {
             sender: request.reply,
             deadline: request.deadline,
@@ -509,6 +517,7 @@ impl Connection {
                 stuck_at: request.patience.and_then(|p| now.checked_add(p)),
                 cost,
                 detached,
+                affinity,
             },
             request.expect,
         );
@@ -540,6 +549,7 @@ impl Connection {
                         stuck_at: patience.and_then(|p| now.checked_add(p)),
                         cost,
                         detached: None,
+                        affinity: Affinity::None,
                     },
                     Expects::One(expect),
                 );
@@ -744,11 +754,8 @@ impl Connection {
             return closed;
         }
         self.phase = Phase::Closed;
-        let mut written_holds = std::collections::HashSet::new();
         for entry in self.in_flight.drain(..) {
-            if let Some(affinity) = &entry.detached {
-                written_holds.extend(affinity.hashes().iter().copied());
-            }
+            closed.holds.extend_from_slice(entry.affinity.hashes());
             closed.failed += entry.fail(&error);
         }
         self.queue_seq += self.queued.len() as u64;
@@ -759,14 +766,8 @@ impl Connection {
             if request.timed_out {
                 continue;
             }
-            let behind_written = request
-                .affinity
-                .hashes()
-                .iter()
-                .any(|hash| written_holds.contains(hash));
             match request.reply {
                 Some(sender) => closed.unsent_callers.push(sender),
-                None if behind_written => closed.unsent_behind_written.push(request),
                 None => closed.unsent_detached.push(request),
             }
         }

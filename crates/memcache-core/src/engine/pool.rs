@@ -10,13 +10,14 @@
 //! Every event re-establishes it ([`Pool::ensure_progress`]), so no caller waits forever
 //! on a pool that has nothing left to give.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 
-use crate::engine::connection::{Refusal, Refused};
+use crate::engine::connection::{KeyHashHasher, Refusal, Refused};
 use crate::engine::request::Request;
 use crate::engine::ConnCell;
 use crate::error::Error;
@@ -80,6 +81,9 @@ pub(crate) enum Placement {
     Wait(oneshot::Receiver<Result<(), Error>>),
     /// It cannot be sent.
     Failed(Error),
+    /// A fire-and-forget request for a key that a draining connection holds: kept, and
+    /// placed once that drain ends.
+    Deferred,
 }
 
 /// What [`Pool::scan`] found.
@@ -90,8 +94,6 @@ struct Scan {
     holder: Option<Arc<ConnCell>>,
     /// The least loaded connection that takes requests now.
     least_loaded: Option<Arc<ConnCell>>,
-    /// A connection has closed and can be forgotten.
-    saw_closed: bool,
 }
 
 /// One node's pool.
@@ -103,6 +105,12 @@ pub(crate) struct Pool {
     connecting: usize,
     /// Closed connections still draining their sockets.
     draining: usize,
+    /// The keys those connections hold (hash -> how many hold it): requests for them wait
+    /// until the drains end, so none reaches the server before a write that a draining
+    /// socket may still deliver.
+    held: HashMap<u64, usize, BuildHasherDefault<KeyHashHasher>>,
+    /// Fire-and-forget requests for held keys, placed when their holds are released.
+    deferred: Vec<Request>,
     waiters: VecDeque<oneshot::Sender<Result<(), Error>>>,
     failures: u32,
     retry_at: Option<Instant>,
@@ -125,6 +133,8 @@ impl Pool {
             conns: Vec::new(),
             connecting: 0,
             draining: 0,
+            held: HashMap::default(),
+            deferred: Vec::new(),
             waiters: VecDeque::new(),
             failures: 0,
             retry_at: None,
@@ -150,15 +160,25 @@ impl Pool {
         if self.closing {
             return Placement::Failed(Error::Closed);
         }
+        if self.is_held(&request) {
+            if request.is_detached() {
+                self.deferred.push(request);
+                return Placement::Deferred;
+            }
+            // Its drain's end wakes this caller; its own deadline bounds the wait.
+            return if wait {
+                self.register_waiter()
+            } else {
+                Placement::Failed(Error::Overloaded {
+                    node: self.node.to_string(),
+                })
+            };
+        }
         let Scan {
             holders,
             holder,
             least_loaded,
-            saw_closed,
         } = self.scan(now, &request);
-        if saw_closed {
-            self.forget_closed();
-        }
         let mut request = request;
         if holders > 1 {
             // Writes to these keys are outstanding on several connections: no single one
@@ -199,7 +219,6 @@ impl Pool {
             holders: 0,
             holder: None,
             least_loaded: None,
-            saw_closed: false,
         };
         if count == 0 {
             return scan;
@@ -211,7 +230,6 @@ impl Pool {
             let cell = &self.conns[(start + offset) % count];
             let mut conn = cell.lock();
             if conn.is_closed() {
-                scan.saw_closed = true;
                 continue;
             }
             if conn.holds_any(&request.affinity) {
@@ -309,8 +327,14 @@ impl Pool {
             .count()
     }
 
-    fn forget_closed(&mut self) {
-        self.conns.retain(|cell| !cell.lock().is_closed());
+    /// Whether the request touches a key a draining connection holds.
+    fn is_held(&self, request: &Request) -> bool {
+        !self.held.is_empty()
+            && request
+                .affinity
+                .hashes()
+                .iter()
+                .any(|hash| self.held.contains_key(hash))
     }
 
     /// `answered` requests finished on some connection: as many waiting callers may now
@@ -402,10 +426,10 @@ impl Pool {
         self.retry_at.is_some_and(|at| now < at)
     }
 
-    /// A connection's driver ended.
+    /// A connection's driver ended. A closed connection stays in the pool until then, so
+    /// a close of the pool waits for it.
     pub(crate) fn conn_closed(&mut self, now: Instant, cell: &Arc<ConnCell>) {
         self.conns.retain(|other| !Arc::ptr_eq(other, cell));
-        self.forget_closed();
         self.ensure_progress(now);
         self.check_drained();
     }
@@ -449,20 +473,21 @@ impl Pool {
         if self.closing {
             return;
         }
-        self.forget_closed();
         if let Some(idle_timeout) = self.config.idle_timeout {
-            let mut index = 0;
-            while self.conns.len() > self.config.min && index < self.conns.len() {
-                let idle = self.conns[index]
-                    .lock()
+            // Purged connections close once drained; their drivers take them out.
+            let mut open = self.open_count();
+            for cell in &self.conns {
+                if open <= self.config.min {
+                    break;
+                }
+                let mut conn = cell.lock();
+                let idle = conn
                     .idle_since()
                     .is_some_and(|since| now.saturating_duration_since(since) >= idle_timeout);
                 if idle {
-                    let cell = self.conns.swap_remove(index);
-                    cell.lock().finish(None);
-                    self.actions.push(Action::Wake(cell));
-                } else {
-                    index += 1;
+                    conn.finish(None);
+                    open -= 1;
+                    self.actions.push(Action::Wake(cell.clone()));
                 }
             }
         }
@@ -551,16 +576,39 @@ impl Pool {
         receiver
     }
 
-    /// A closed connection started draining its socket (see the driver): closing waits
-    /// for it.
-    pub(crate) fn drain_started(&mut self) {
+    /// A closed connection started draining its socket (see the driver), holding `holds`
+    /// (the keys of its written requests) until it ends. Closing waits for it.
+    pub(crate) fn drain_started(&mut self, holds: &[u64]) {
         self.draining += 1;
+        for &hash in holds {
+            *self.held.entry(hash).or_default() += 1;
+        }
     }
 
-    /// A drain ended.
-    pub(crate) fn drain_ended(&mut self) {
+    /// A drain ended: its holds are released, the requests deferred behind them placed,
+    /// and the callers waiting for them woken. Returns how many deferred requests could
+    /// not be placed (the pool is closing, or has no connection), which are dropped.
+    pub(crate) fn drain_ended(&mut self, now: Instant, holds: &[u64]) -> usize {
         self.draining = self.draining.saturating_sub(1);
+        for hash in holds {
+            if let Some(count) = self.held.get_mut(hash) {
+                *count -= 1;
+                if *count == 0 {
+                    self.held.remove(hash);
+                }
+            }
+        }
+        let mut dropped = 0;
+        for request in std::mem::take(&mut self.deferred) {
+            match self.submit(now, request, false) {
+                Placement::Placed(cell) => self.actions.push(Action::Wake(cell)),
+                Placement::Deferred => {}
+                Placement::Wait(_) | Placement::Failed(_) => dropped += 1,
+            }
+        }
+        self.wake_all(Ok(()));
         self.check_drained();
+        dropped
     }
 
     fn check_drained(&mut self) {

@@ -70,6 +70,8 @@ pub(crate) struct Request {
     pub(crate) batch: Option<BatchKey>,
     /// The keys the request touches, for read-your-writes after `noreply` requests.
     pub(crate) affinity: Affinity,
+    /// It only reads: running it late changes nothing, so a drain need not hold its keys.
+    pub(crate) read_only: bool,
     /// Its caller was told [`Error::Timeout`] while it waited to be written.
     pub(crate) timed_out: bool,
 }

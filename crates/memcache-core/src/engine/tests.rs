@@ -56,6 +56,7 @@ fn get(
         patience,
         batch: None,
         affinity: Affinity::of_key(key.as_bytes()),
+        read_only: false,
         timed_out: false,
     };
     (request, receiver)
@@ -76,6 +77,7 @@ fn detached_set(key: &str, value: &[u8]) -> Request {
         patience: None,
         batch: None,
         affinity: Affinity::of_key(key.as_bytes()),
+        read_only: false,
         timed_out: false,
     }
 }
@@ -132,6 +134,7 @@ fn delete_batch_quiet(keys: &[&str], quiet: bool) -> (Request, reply::ReplyRecei
         patience: None,
         batch: None,
         affinity: Affinity::None,
+        read_only: false,
         timed_out: false,
     };
     (request, receiver)
@@ -890,6 +893,9 @@ fn idle_connections_above_the_minimum_are_closed() {
         .collect::<Vec<_>>();
     assert_eq!(woken.len(), 1, "one purged, the minimum kept");
     assert!(woken[0].lock().is_drained());
+    // It stays in the pool (a close waits for it) until its driver reports its end.
+    assert_eq!(pool.connections().len(), 2);
+    pool.conn_closed(start, &woken[0]);
     assert_eq!(pool.connections().len(), 1);
 }
 
@@ -1151,7 +1157,7 @@ fn a_batch_cut_short_hands_over_the_replies_that_came() {
 }
 
 #[test]
-fn unwritten_writes_behind_a_written_one_to_their_key_are_held_apart() {
+fn keys_of_a_draining_connection_wait_for_its_drain() {
     let now = Instant::now();
     let mut conn = connection(now);
     conn.submit(now, detached_set("k", b"1")).unwrap();
@@ -1160,11 +1166,32 @@ fn unwritten_writes_behind_a_written_one_to_their_key_are_held_apart() {
     conn.submit(now, detached_set("k", b"2")).unwrap();
     conn.submit(now, detached_set("j", b"3")).unwrap();
     let closed = conn.close(Error::Closed);
-    // `k=2` must not reach the server before `k=1`, which the socket may still deliver.
-    assert_eq!(closed.unsent_behind_written.len(), 1);
-    assert_eq!(closed.unsent_detached.len(), 1);
-    assert_eq!(
-        closed.unsent_behind_written[0].affinity,
-        Affinity::of_key(b"k")
-    );
+    assert_eq!(closed.unsent_detached.len(), 2);
+    assert_eq!(closed.holds, Affinity::of_key(b"k").hashes());
+
+    // The socket may still deliver `k=1`: nothing for `k` goes elsewhere before it.
+    let (mut pool, _) = pool_with(pool_config(), now, &[Budget::default()]);
+    pool.drain_started(&closed.holds);
+    let mut unsent = closed.unsent_detached.into_iter();
+    let (k2, j3) = (unsent.next().unwrap(), unsent.next().unwrap());
+    assert!(matches!(pool.submit(now, k2, false), Placement::Deferred));
+    assert!(matches!(pool.submit(now, j3, false), Placement::Placed(_)));
+    let Placement::Wait(mut room) = pool.submit(now, get("k", None, None).0, true) else {
+        panic!("a read of k waits for the drain");
+    };
+    assert!(matches!(
+        pool.submit(now, get("k", None, None).0, false),
+        Placement::Failed(Error::Overloaded { .. })
+    ));
+    actions(&mut pool);
+    assert_eq!(pool.drain_ended(now, &closed.holds), 0);
+    // `k=2` goes out now, and the reader may try again.
+    assert!(actions(&mut pool)
+        .iter()
+        .any(|action| matches!(action, Action::Wake(_))));
+    assert!(matches!(room.try_recv(), Ok(Some(Ok(())))));
+    assert!(matches!(
+        pool.submit(now, get("k", None, None).0, true),
+        Placement::Placed(_)
+    ));
 }

@@ -63,7 +63,7 @@ pub(crate) fn spawn<R: Runtime>(
         gathered: false,
         finished: false,
         write_closed: false,
-        held_for_drain: None,
+        drain_holds: None,
     };
     runtime.spawn(driver.run());
 }
@@ -92,9 +92,9 @@ struct Driver<R: Runtime> {
     finished: bool,
     /// The write side was shut down (while draining).
     write_closed: bool,
-    /// While draining: `noreply` writes never written, to keys that writes on this
-    /// connection still hold, placed elsewhere once the drain ends.
-    held_for_drain: Option<Vec<crate::engine::request::Request>>,
+    /// While draining: the keys of the requests written and not answered, which the pool
+    /// holds (nothing for them goes elsewhere) until the drain ends.
+    drain_holds: Option<Vec<u64>>,
 }
 
 impl<R: Runtime> Drop for Driver<R> {
@@ -132,26 +132,24 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Tells the pool the drain ended, handing it the writes held back until then.
+    /// Tells the pool the drain ended: the keys it held are free again.
     fn end_drain(&mut self) {
-        if let Some(held) = self.held_for_drain.take() {
+        if let Some(holds) = self.drain_holds.take() {
             if let Some(node) = self.node.upgrade() {
-                node.drain_ended(held);
+                node.drain_ended(&holds);
             }
         }
     }
 
-    /// Lets go of the socket without losing what was written to it: half-closes (the
-    /// server reads every command the socket took, then end of stream), and reads and
-    /// drops replies nobody waits for any more until the server closes its side. Bytes
-    /// the socket never took are not sent: their callers were already told the connection
-    /// failed, and sending them now could put them after a later request for the same key
-    /// that went on another connection. Closing with replies unread would make the kernel reset the
+    /// Lets go of the socket without losing what was written to it: writes what the state
+    /// machine handed over, half-closes (the server reads every command, then end of
+    /// stream), and reads and drops replies nobody waits for any more until the server
+    /// closes its side. Meanwhile the pool holds the keys of those requests, so no later
+    /// request for them can reach the server first on another connection. Closing with replies unread would make the kernel reset the
     /// connection, and the server discard commands it had received but not yet read, a
     /// `noreply` write among them. Bounded by [`DRAIN_TIME`] and [`DRAIN_BYTES`], so a
     /// server that never closes cannot hold the socket.
     async fn drain(&mut self) {
-        self.out.clear();
         let started = self.runtime.now();
         let deadline = self.runtime.sleep(DRAIN_TIME);
         futures::pin_mut!(deadline);
@@ -172,7 +170,16 @@ impl<R: Runtime> Driver<R> {
     /// `Ready(false)` when the socket failed or [`DRAIN_BYTES`] were read.
     fn poll_drain(&mut self, cx: &mut Context<'_>, read: &mut usize) -> Poll<bool> {
         loop {
-            if !self.write_closed {
+            if !self.out.is_empty() {
+                match Pin::new(&mut self.socket).poll_write(cx, &self.out) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(false),
+                    Poll::Ready(Ok(written)) => {
+                        self.out.advance(written);
+                        continue;
+                    }
+                    Poll::Pending => {}
+                }
+            } else if !self.write_closed {
                 match Pin::new(&mut self.socket).poll_close(cx) {
                     Poll::Ready(Ok(())) => self.write_closed = true,
                     Poll::Ready(Err(_)) => return Poll::Ready(false),
@@ -196,9 +203,8 @@ impl<R: Runtime> Driver<R> {
     }
 
     /// Closes the state machine (failing what is left) and tells the pool, once. With
-    /// `draining`, the socket is drained next: unwritten `noreply` writes to keys that
-    /// written ones still hold are kept back until the drain ends, so they reach the
-    /// server after those, and the pool counts the drain until [`Driver::end_drain`].
+    /// `draining`, the socket is drained next, and the pool holds the keys of the requests
+    /// still on it (and counts the drain) until [`Driver::end_drain`].
     fn finish(&mut self, error: Error, draining: bool) {
         if std::mem::replace(&mut self.finished, true) {
             return;
@@ -209,15 +215,10 @@ impl<R: Runtime> Driver<R> {
         self.counters
             .requests_failed
             .fetch_add(closed.failed, Ordering::Relaxed);
-        if draining {
-            self.held_for_drain = Some(std::mem::take(&mut closed.unsent_behind_written));
-        } else {
-            closed
-                .unsent_detached
-                .append(&mut closed.unsent_behind_written);
-        }
+        let holds = draining.then(|| std::mem::take(&mut closed.holds));
         if let Some(node) = self.node.upgrade() {
-            node.conn_closed(&self.cell, closed.unsent_detached, draining);
+            node.conn_closed(&self.cell, closed.unsent_detached, holds.as_deref());
+            self.drain_holds = holds;
         } else if !closed.unsent_detached.is_empty() {
             let dropped = closed.unsent_detached.len() as u64;
             self.counters.writes_dropped(dropped);

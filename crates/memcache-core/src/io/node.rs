@@ -51,6 +51,8 @@ pub(crate) struct Call<'a> {
     pub(crate) patience: Option<Duration>,
     pub(crate) batch: Option<BatchKey>,
     pub(crate) affinity: Affinity,
+    /// The request only reads (see [`Request::read_only`]).
+    pub(crate) read_only: bool,
     /// Wait for room when every connection is at its budget (else fail with
     /// [`Error::Overloaded`]).
     pub(crate) wait: bool,
@@ -232,6 +234,8 @@ impl<R: Runtime> Node<R> {
                 }
                 Placement::Wait(room) => self.wait_for_room(room, call.deadline).await?,
                 Placement::Failed(error) => return Err(error),
+                // Only requests nobody waits for are deferred.
+                Placement::Deferred => return Err(Error::UnexpectedReply("deferred".into())),
             }
         }
     }
@@ -258,6 +262,8 @@ impl<R: Runtime> Node<R> {
                     cell.wake();
                     return Ok(());
                 }
+                // Queued behind a draining connection's write to its key.
+                Placement::Deferred => return Ok(()),
                 Placement::Wait(room) => self.wait_for_room(room, call.deadline).await?,
                 Placement::Failed(error) => return Err(error),
             }
@@ -282,6 +288,7 @@ impl<R: Runtime> Node<R> {
             patience: call.patience,
             batch: call.batch.clone(),
             affinity: call.affinity.clone(),
+            read_only: call.read_only,
             timed_out: false,
         }
     }
@@ -419,34 +426,26 @@ impl<R: Runtime> Node<R> {
     /// Those no connection takes (the client is closing, or the node has no connection
     /// left) are dropped: counted, and reported as a tracing event.
     ///
-    /// With `draining`, the pool counts the connection's drain until
-    /// [`Node::drain_ended`]: closing the node waits for it.
-    pub(crate) fn conn_closed(&self, cell: &Arc<ConnCell>, unsent: Vec<Request>, draining: bool) {
-        self.place_unsent(unsent, |pool, now| {
-            // Counted first: forgetting the connection may complete a close.
-            if draining {
-                pool.drain_started();
-            }
-            pool.conn_closed(now, cell);
-        });
-    }
-
-    /// A closed connection finished draining; `held` are the fire-and-forget requests it
-    /// kept back until then (see the driver), placed now.
-    pub(crate) fn drain_ended(&self, held: Vec<Request>) {
-        self.place_unsent(held, |pool, _| pool.drain_ended());
-    }
-
-    /// Runs `first` on the pool, then places `unsent` fire-and-forget requests on
-    /// connections that take them now; the others are dropped, counted and traced.
-    fn place_unsent(&self, unsent: Vec<Request>, first: impl FnOnce(&mut Pool, Instant)) {
+    /// With `holds` (the connection drains its socket next), the pool holds those keys and
+    /// counts the drain until [`Node::drain_ended`]: closing the node waits for it.
+    pub(crate) fn conn_closed(
+        &self,
+        cell: &Arc<ConnCell>,
+        unsent: Vec<Request>,
+        holds: Option<&[u64]>,
+    ) {
         let mut dropped = None;
         let placed = self.with_pool(|pool, now| {
-            first(pool, now);
+            // Held first: unsent requests for those keys must wait for the drain.
+            if let Some(holds) = holds {
+                pool.drain_started(holds);
+            }
+            pool.conn_closed(now, cell);
             let mut placed = Vec::new();
             for request in unsent {
                 match pool.submit(now, request, false) {
                     Placement::Placed(cell) => placed.push(cell),
+                    Placement::Deferred => {}
                     Placement::Failed(error) => {
                         let (count, _) = dropped.get_or_insert((0u64, error));
                         *count += 1;
@@ -463,9 +462,23 @@ impl<R: Runtime> Node<R> {
             cell.wake();
         }
         if let Some((count, reason)) = dropped {
-            self.counters.writes_dropped(count);
-            crate::observe::writes_dropped(&self.name, count, &reason);
+            self.dropped_writes(count, &reason);
         }
+    }
+
+    /// A closed connection finished draining: the keys it held are free again, and the
+    /// requests deferred behind them are placed.
+    pub(crate) fn drain_ended(&self, holds: &[u64]) {
+        let dropped = self.with_pool(|pool, now| pool.drain_ended(now, holds));
+        if dropped > 0 {
+            self.dropped_writes(dropped as u64, &Error::Closed);
+        }
+    }
+
+    /// `count` fire-and-forget writes no connection would take: counted and traced.
+    fn dropped_writes(&self, count: u64, reason: &Error) {
+        self.counters.writes_dropped(count);
+        crate::observe::writes_dropped(&self.name, count, reason);
     }
 
     /// `freed` budget slots opened on a connection: hand them to waiting callers.

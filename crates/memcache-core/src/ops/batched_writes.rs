@@ -20,6 +20,7 @@ use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, Repl
 use crate::client::protocol::Token;
 use crate::client::{resolve, CallOptions, Client, Inner};
 use crate::cluster::members::Members;
+use crate::engine::pool::later;
 use crate::engine::request::Affinity;
 use crate::error::{Error, Result};
 use crate::io::node::Node;
@@ -353,10 +354,16 @@ impl<R: Runtime> Inner<R> {
         let members = &*members;
         let sends = chunks.iter().map(|chunk| async move {
             let node = &members.nodes[chunk.node];
+            // One deadline for the call, the question below included.
+            let deadline = timeout.map(|timeout| later(self.runtime.now(), timeout));
             if matches!(kind, WriteKind::Store { .. }) {
                 // A server without meta commands would run the values as commands.
-                self.ensure_meta(node, timeout, options).await?;
+                self.ensure_meta(node, timeout, options)
+                    .await
+                    .map_err(not_written)?;
             }
+            let timeout =
+                deadline.map(|deadline| deadline.saturating_duration_since(self.runtime.now()));
             let encode = || Ok(chunk.encoded.clone());
             let keys: Vec<&[u8]> = chunk.items.iter().map(|&item| items[item].key).collect();
             let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(&keys));
@@ -457,6 +464,18 @@ impl<R: Runtime> Inner<R> {
             }
         }
         Ok(chunks)
+    }
+}
+
+/// A failure of the question asked before a batch, as the batch's keys see it: their
+/// commands were never written, so a timeout says so.
+fn not_written(error: Error) -> Error {
+    match error {
+        Error::Timeout { node, .. } => Error::Timeout {
+            node,
+            written: false,
+        },
+        other => other,
     }
 }
 
