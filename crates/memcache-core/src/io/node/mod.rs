@@ -4,6 +4,14 @@
 //! Every spawned task reports its end through a drop guard, so a task that is dropped or
 //! panics can never leave the pool counting an attempt that will not come back.
 
+mod call;
+mod guards;
+mod meta;
+
+pub(crate) use self::call::{Call, Encode};
+use self::guards::{aborted, ConnectGuard, Shutdown};
+use self::meta::META_UNKNOWN;
+
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -33,30 +41,6 @@ use crate::ops::item::Item;
 /// How often upkeep runs at most and at least (idle purge, reopening the minimum).
 const UPKEEP_MAX: Duration = Duration::from_secs(1);
 const UPKEEP_MIN: Duration = Duration::from_millis(10);
-
-/// [`Node::meta`]'s states.
-const META_UNKNOWN: u8 = 0;
-const META_YES: u8 = 1;
-const META_NO: u8 = 2;
-
-/// Encodes a request; called again if the request had to wait for room, so that waiting
-/// callers hold no encoded copy of their values.
-pub(crate) type Encode<'a> = &'a (dyn Fn() -> Result<(Payload, Expects)> + Sync);
-
-/// One call's request, as the node needs it.
-pub(crate) struct Call<'a> {
-    pub(crate) encode: Encode<'a>,
-    /// When the caller stops waiting.
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) patience: Option<Duration>,
-    pub(crate) batch: Option<BatchKey>,
-    pub(crate) affinity: Affinity,
-    /// The request only reads (see [`Request::read_only`]).
-    pub(crate) read_only: bool,
-    /// Wait for room when every connection is at its budget (else fail with
-    /// [`Error::Overloaded`]).
-    pub(crate) wait: bool,
-}
 
 pub(crate) struct Node<R: Runtime> {
     pub(crate) addr: NodeAddr,
@@ -119,22 +103,6 @@ impl<R: Runtime> Node<R> {
             shutdown: Shutdown::new(),
             me: me.clone(),
         })
-    }
-
-    /// Whether the server answered `mn` (`Some(true)`) or `ERROR` to it (`Some(false)`),
-    /// once asked; `None` before.
-    pub(crate) fn meta_supported(&self) -> Option<bool> {
-        match self.meta.load(Ordering::Relaxed) {
-            META_YES => Some(true),
-            META_NO => Some(false),
-            _ => None,
-        }
-    }
-
-    /// Records whether the server knows meta commands.
-    pub(crate) fn set_meta_supported(&self, supported: bool) {
-        let value = if supported { META_YES } else { META_NO };
-        self.meta.store(value, Ordering::Relaxed);
     }
 
     /// The node's place in its membership, locked: health reports wait while a new
@@ -620,69 +588,5 @@ fn next_encoding(
     match first.take() {
         Some(encoded) => Ok(encoded),
         None => (call.encode)(),
-    }
-}
-
-/// Reports a connection attempt's result exactly once, even if its task never finishes.
-struct ConnectGuard<R: Runtime> {
-    node: Weak<Node<R>>,
-    reported: bool,
-}
-
-impl<R: Runtime> ConnectGuard<R> {
-    fn report(mut self, result: Result<Box<dyn Socket>>, elapsed: Option<Duration>) {
-        self.reported = true;
-        if let Some(node) = self.node.upgrade() {
-            node.connected(result, elapsed);
-        }
-    }
-}
-
-impl<R: Runtime> Drop for ConnectGuard<R> {
-    fn drop(&mut self) {
-        if !self.reported {
-            if let Some(node) = self.node.upgrade() {
-                let error = aborted(&node.name, "connection attempt ended without a result");
-                node.connected(Err(error), None);
-            }
-        }
-    }
-}
-
-/// The error of a connection attempt to `node` cut short by the client itself.
-fn aborted(node: &str, message: &str) -> Error {
-    Error::Connect {
-        node: node.to_owned(),
-        source: Arc::new(io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            message.to_owned(),
-        )),
-    }
-}
-
-/// Ends background tasks: every clone of the signal completes once triggered.
-struct Shutdown {
-    trigger: Mutex<Option<oneshot::Sender<()>>>,
-    signal: Shared<oneshot::Receiver<()>>,
-}
-
-impl Shutdown {
-    fn new() -> Self {
-        let (trigger, signal) = oneshot::channel();
-        Shutdown {
-            trigger: Mutex::new(Some(trigger)),
-            signal: signal.shared(),
-        }
-    }
-
-    fn signal(&self) -> Shared<oneshot::Receiver<()>> {
-        self.signal.clone()
-    }
-
-    fn trigger(&self) {
-        self.trigger
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
     }
 }

@@ -19,6 +19,15 @@
 //! - Bytes that arrive while nothing is pending are a protocol error (the decoder says so),
 //!   never the reply to the next request.
 
+mod closing;
+mod config;
+mod deadlines;
+mod in_flight;
+
+pub(crate) use self::config::{Budget, ConnectionConfig, Refusal, Refused};
+
+use self::in_flight::{deliver, Answer, Callers, Gathered, InFlight};
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
@@ -34,52 +43,6 @@ use crate::engine::autobatch::{self, Batch, Flushed};
 use crate::engine::reply;
 use crate::engine::request::{self, Affinity, Caller, Expects, Outcome, Request};
 use crate::error::Error;
-
-/// How much a connection may carry at once, counted from submission to reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Budget {
-    pub(crate) requests: usize,
-    pub(crate) bytes: usize,
-}
-
-impl Default for Budget {
-    fn default() -> Self {
-        Budget {
-            requests: 4096,
-            bytes: 4 * 1024 * 1024,
-        }
-    }
-}
-
-/// What a connection is built with.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnectionConfig {
-    pub(crate) limits: Limits,
-    pub(crate) budget: Budget,
-    /// Merge queued single-key gets into multi-key gets of at most this many keys.
-    pub(crate) autobatch_max_keys: Option<usize>,
-    /// Hold new requests while a write awaits its replies (see
-    /// [`Connection::wants_transmit`]).
-    pub(crate) coalesce_writes: bool,
-}
-
-/// Why a connection refused a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// Closed or closing: it will never take requests again.
-    Closed,
-    /// A caller timed out on it and it has not caught up yet.
-    Behind,
-    /// Its in-flight budget is used up.
-    Full,
-}
-
-/// A refused request, handed back to be placed elsewhere.
-#[derive(Debug)]
-pub(crate) struct Refused {
-    pub(crate) reason: Refusal,
-    pub(crate) request: Request,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -127,108 +90,6 @@ pub(crate) struct Connection {
     closed: Option<Error>,
     /// While closing: when whatever is still in flight fails and the connection closes.
     close_by: Option<Instant>,
-}
-
-struct InFlight {
-    callers: Callers,
-    /// For a batch: the replies decoded so far and how many more it expects.
-    gathered: Option<Gathered>,
-    stuck_at: Option<Instant>,
-    cost: usize,
-    /// For a `noreply` request: the key hashes it holds on this connection.
-    detached: Option<Affinity>,
-    /// The keys a written request that changes data touches (none for reads): while the
-    /// connection drains after a close, requests for them wait (see [`Closed::holds`]).
-    affinity: Affinity,
-}
-
-impl InFlight {
-    /// Fails the callers whose deadline has passed by `now`. A batch's caller gets the
-    /// replies gathered so far with the error ([`Outcome::Cut`]); what comes after is read
-    /// and dropped.
-    fn expire(&mut self, now: Instant, node: &str) {
-        if let (Callers::One(caller), Some(gathered)) = (&mut self.callers, &mut self.gathered) {
-            if caller.deadline.is_some_and(|deadline| deadline <= now) {
-                if let Some(sender) = caller.sender.take() {
-                    let replies = std::mem::take(&mut gathered.replies);
-                    let error = request::timeout(node, true);
-                    let _ = sender.send(Outcome::Cut { replies, error });
-                }
-            }
-            return;
-        }
-        self.callers.expire(now, node);
-    }
-
-    /// Fails the callers with `error` (a batch's with the replies gathered so far); returns
-    /// how many there were.
-    fn fail(self, error: &Error) -> u64 {
-        match (self.callers, self.gathered) {
-            (Callers::One(caller), Some(gathered)) if !gathered.replies.is_empty() => {
-                let replies = gathered.replies;
-                caller.send(Outcome::Cut {
-                    replies,
-                    error: error.clone(),
-                });
-                1
-            }
-            (callers, _) => callers.fail(error),
-        }
-    }
-}
-
-/// A batch's replies, gathered until the last one arrives.
-struct Gathered {
-    replies: Vec<Reply>,
-    left: usize,
-}
-
-/// Who waits for one reply: one caller, or the callers of a merged batch.
-enum Callers {
-    One(Caller),
-    Many(Vec<(Bytes, Caller)>),
-}
-
-impl Callers {
-    fn fail(self, error: &Error) -> u64 {
-        let callers: Vec<Caller> = match self {
-            Callers::One(caller) => vec![caller],
-            Callers::Many(callers) => callers.into_iter().map(|(_, caller)| caller).collect(),
-        };
-        let count = callers.len() as u64;
-        for caller in callers {
-            caller.send(Outcome::Failed(error.clone()));
-        }
-        count
-    }
-
-    /// Fails the callers whose deadline has passed by `now`.
-    fn expire(&mut self, now: Instant, node: &str) {
-        match self {
-            Callers::One(caller) => caller.expire(now, node),
-            Callers::Many(callers) => {
-                for (_, caller) in callers {
-                    caller.expire(now, node);
-                }
-            }
-        }
-    }
-
-    /// The distinct deadlines of the callers, earliest first.
-    fn deadlines(&self) -> Vec<Instant> {
-        match self {
-            Callers::One(caller) => caller.deadline.into_iter().collect(),
-            Callers::Many(callers) => {
-                let mut deadlines: Vec<Instant> = callers
-                    .iter()
-                    .filter_map(|(_, caller)| caller.deadline)
-                    .collect();
-                deadlines.sort_unstable();
-                deadlines.dedup();
-                deadlines
-            }
-        }
-    }
 }
 
 /// What [`Connection::close`] leaves for the caller.
@@ -474,16 +335,6 @@ impl Connection {
         load_before.saturating_sub(self.load.requests)
     }
 
-    /// Drops answered requests' deadline entries once they outnumber the live ones, so the
-    /// heap stays proportional to what is in flight under steady pipelining.
-    fn prune_deadlines(&mut self) {
-        let live = 2 * self.in_flight.len() + 64;
-        if self.deadlines.len() > 2 * live {
-            let first = self.first_seq;
-            self.deadlines.retain(|Reverse((_, seq))| *seq >= first);
-        }
-    }
-
     fn forget_unwritten(&mut self, request: &Request) {
         self.release(1, request.cost());
         if request.is_detached() {
@@ -675,113 +526,6 @@ impl Connection {
         Ok(answered)
     }
 
-    /// The earliest deadline of a request still queued or in flight, when the driver must
-    /// call [`Connection::handle_timeout`].
-    pub(crate) fn poll_timeout(&mut self) -> Option<Instant> {
-        let written = earliest(&mut self.deadlines, self.first_seq);
-        let queued = earliest(&mut self.queued_deadlines, self.queue_seq);
-        [written, queued, self.close_by].into_iter().flatten().min()
-    }
-
-    /// The earliest written request's deadline that has passed by `now`: whether the
-    /// connection is behind, without changing anything.
-    fn overdue(&mut self, now: Instant) -> bool {
-        earliest(&mut self.deadlines, self.first_seq).is_some_and(|at| at <= now)
-    }
-
-    /// Applies every deadline that has passed by `now`.
-    ///
-    /// # Errors
-    /// The connection is stuck (a request's reply is overdue past its patience): close it.
-    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-        if self.close_by.is_some_and(|close_by| close_by <= now) {
-            return Err(Error::Closed);
-        }
-        while let Some(Reverse((at, seq))) = self.queued_deadlines.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.queued_deadlines.pop();
-            let index = seq
-                .checked_sub(self.queue_seq)
-                .and_then(|index| usize::try_from(index).ok());
-            if let Some(request) = index.and_then(|index| self.queued.get_mut(index)) {
-                request.expire(now, &self.node);
-            }
-        }
-        while let Some(Reverse((at, seq))) = self.deadlines.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.deadlines.pop();
-            let Some(index) = seq
-                .checked_sub(self.first_seq)
-                .and_then(|index| usize::try_from(index).ok())
-            else {
-                continue;
-            };
-            let Some(entry) = self.in_flight.get_mut(index) else {
-                continue;
-            };
-            if entry.stuck_at.is_some_and(|stuck_at| stuck_at <= now) {
-                return Err(self.lost(
-                    io::ErrorKind::TimedOut,
-                    "no reply within the operation timeout",
-                ));
-            }
-            entry.expire(now, &self.node);
-            // A caller's deadline passed with its reply still due: later requests would
-            // queue behind it, so take no more until it is answered.
-            self.behind_until = Some(self.behind_until.map_or(seq, |behind| behind.max(seq)));
-        }
-        Ok(())
-    }
-
-    /// Takes no new requests; the connection closes once those in flight are answered, or
-    /// at `close_by` (see [`Connection::handle_timeout`]).
-    pub(crate) fn finish(&mut self, close_by: Option<Instant>) {
-        if self.phase == Phase::Open {
-            self.phase = Phase::Closing;
-            self.close_by = close_by;
-        }
-    }
-
-    /// Closes now: written requests fail with `error`, unwritten ones are handed back to
-    /// their callers (or, for fire-and-forget ones, returned) to be sent elsewhere.
-    pub(crate) fn close(&mut self, error: Error) -> Closed {
-        let mut closed = Closed::default();
-        if self.phase == Phase::Closed {
-            return closed;
-        }
-        self.phase = Phase::Closed;
-        for entry in self.in_flight.drain(..) {
-            closed.holds.extend_from_slice(entry.affinity.hashes());
-            closed.failed += entry.fail(&error);
-        }
-        self.queue_seq += self.queued.len() as u64;
-        self.queued_deadlines.clear();
-        self.queued_bytes = 0;
-        self.writes_due.clear();
-        for request in self.queued.drain(..) {
-            if request.timed_out {
-                continue;
-            }
-            match request.reply {
-                Some(sender) => closed.unsent_callers.push(sender),
-                None => closed.unsent_detached.push(request),
-            }
-        }
-        self.deadlines.clear();
-        self.detached.clear();
-        self.load = Budget {
-            requests: 0,
-            bytes: 0,
-        };
-        self.behind_until = None;
-        self.closed = Some(error);
-        closed
-    }
-
     fn release(&mut self, requests: usize, bytes: usize) {
         self.load.requests = self.load.requests.saturating_sub(requests);
         self.load.bytes = self.load.bytes.saturating_sub(bytes);
@@ -822,43 +566,10 @@ impl fmt::Debug for Connection {
     }
 }
 
-/// A completed entry's answer: one reply, or all of a batch's.
-enum Answer {
-    One(Reply),
-    Batch(Vec<Reply>),
-}
-
-fn deliver(callers: Callers, answer: Answer) {
-    match (callers, answer) {
-        (Callers::One(caller), Answer::One(reply)) => caller.send(Outcome::Reply(reply)),
-        (Callers::One(caller), Answer::Batch(replies)) => caller.send(Outcome::Replies(replies)),
-        (Callers::Many(callers), Answer::One(reply)) => autobatch::deliver(callers, reply),
-        // Merged gets are never batches.
-        (Callers::Many(callers), Answer::Batch(_)) => {
-            for (_, caller) in callers {
-                let error = Error::UnexpectedReply("a batch's replies for merged gets".into());
-                caller.send(Outcome::Failed(error));
-            }
-        }
-    }
-}
-
 /// The most gets one merged command may carry: its whole reply must fit the reply budget
 /// even if every value is as large as allowed.
 fn merge_limit(limits: &Limits) -> usize {
     (limits.max_reply_len / limits.max_value_len.max(1)).max(1)
-}
-
-/// The earliest entry of `heap` whose sequence number is still live (`>= first`), dropping
-/// the stale ones above it.
-fn earliest(heap: &mut BinaryHeap<Reverse<(Instant, u64)>>, first: u64) -> Option<Instant> {
-    while let Some(Reverse((at, seq))) = heap.peek().copied() {
-        if seq >= first {
-            return Some(at);
-        }
-        heap.pop();
-    }
-    None
 }
 
 fn shrink_if_empty<T>(queue: &mut VecDeque<T>) {

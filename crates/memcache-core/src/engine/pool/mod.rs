@@ -10,6 +10,11 @@
 //! Every event re-establishes it ([`Pool::ensure_progress`]), so no caller waits forever
 //! on a pool that has nothing left to give.
 
+mod config;
+mod drains;
+
+pub(crate) use self::config::{jittered, PoolConfig};
+
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
@@ -21,41 +26,6 @@ use crate::engine::connection::{KeyHashHasher, Refusal, Refused};
 use crate::engine::request::Request;
 use crate::engine::ConnCell;
 use crate::error::Error;
-
-/// A pool's settings.
-#[derive(Debug, Clone)]
-pub(crate) struct PoolConfig {
-    pub(crate) min: usize,
-    pub(crate) max: usize,
-    pub(crate) idle_timeout: Option<Duration>,
-    /// Reconnect delay while a node is down: doubling from the first, capped at the second.
-    pub(crate) backoff: (Duration, Duration),
-    /// Consecutive failed connection attempts after which a node is down: unhealthy, and
-    /// its calls fail at once until the backoff lets a probe through.
-    pub(crate) unhealthy_after: u32,
-}
-
-impl PoolConfig {
-    /// The longest delay before the next probe of a node down for `down_for` consecutive
-    /// failed probes (1 for the attempt that took it down): doubling from the minimum,
-    /// capped at the maximum. The delay used is drawn from its upper half ([`jittered`]).
-    pub(crate) fn backoff_after(&self, down_for: u32) -> Duration {
-        let (min, max) = self.backoff;
-        let doublings = down_for.saturating_sub(1).min(20);
-        min.saturating_mul(1 << doublings).min(max)
-    }
-}
-
-/// `delay` less a random part of its lower half: nodes that failed together are not all
-/// probed again at the same instant.
-pub(crate) fn jittered(delay: Duration, random: u64) -> Duration {
-    let half = delay / 2;
-    let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-    match nanos {
-        0 => delay,
-        nanos => half + Duration::from_nanos(random % nanos),
-    }
-}
 
 /// What the shell must do.
 #[derive(Debug)]
@@ -327,16 +297,6 @@ impl Pool {
             .count()
     }
 
-    /// Whether the request touches a key a draining connection holds.
-    fn is_held(&self, request: &Request) -> bool {
-        !self.held.is_empty()
-            && request
-                .affinity
-                .hashes()
-                .iter()
-                .any(|hash| self.held.contains_key(hash))
-    }
-
     /// `answered` requests finished on some connection: as many waiting callers may now
     /// find room.
     pub(crate) fn room(&mut self, answered: usize) {
@@ -574,41 +534,6 @@ impl Pool {
         self.drained.push(sender);
         self.check_drained();
         receiver
-    }
-
-    /// A closed connection started draining its socket (see the driver), holding `holds`
-    /// (the keys of its written requests) until it ends. Closing waits for it.
-    pub(crate) fn drain_started(&mut self, holds: &[u64]) {
-        self.draining += 1;
-        for &hash in holds {
-            *self.held.entry(hash).or_default() += 1;
-        }
-    }
-
-    /// A drain ended: its holds are released, the requests deferred behind them placed,
-    /// and the callers waiting for them woken. Returns how many deferred requests could
-    /// not be placed (the pool is closing, or has no connection), which are dropped.
-    pub(crate) fn drain_ended(&mut self, now: Instant, holds: &[u64]) -> usize {
-        self.draining = self.draining.saturating_sub(1);
-        for hash in holds {
-            if let Some(count) = self.held.get_mut(hash) {
-                *count -= 1;
-                if *count == 0 {
-                    self.held.remove(hash);
-                }
-            }
-        }
-        let mut dropped = 0;
-        for request in std::mem::take(&mut self.deferred) {
-            match self.submit(now, request, false) {
-                Placement::Placed(cell) => self.actions.push(Action::Wake(cell)),
-                Placement::Deferred => {}
-                Placement::Wait(_) | Placement::Failed(_) => dropped += 1,
-            }
-        }
-        self.wake_all(Ok(()));
-        self.check_drained();
-        dropped
     }
 
     fn check_drained(&mut self) {

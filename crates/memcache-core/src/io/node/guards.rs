@@ -1,0 +1,68 @@
+//! What keeps the node's background tasks honest: a connection attempt reports its end
+//! exactly once, and every task ends when the node closes.
+
+use super::*;
+
+/// Reports a connection attempt's result exactly once, even if its task never finishes.
+pub(super) struct ConnectGuard<R: Runtime> {
+    pub(super) node: Weak<Node<R>>,
+    pub(super) reported: bool,
+}
+
+impl<R: Runtime> ConnectGuard<R> {
+    pub(super) fn report(mut self, result: Result<Box<dyn Socket>>, elapsed: Option<Duration>) {
+        self.reported = true;
+        if let Some(node) = self.node.upgrade() {
+            node.connected(result, elapsed);
+        }
+    }
+}
+
+impl<R: Runtime> Drop for ConnectGuard<R> {
+    fn drop(&mut self) {
+        if !self.reported {
+            if let Some(node) = self.node.upgrade() {
+                let error = aborted(&node.name, "connection attempt ended without a result");
+                node.connected(Err(error), None);
+            }
+        }
+    }
+}
+
+/// The error of a connection attempt to `node` cut short by the client itself.
+pub(super) fn aborted(node: &str, message: &str) -> Error {
+    Error::Connect {
+        node: node.to_owned(),
+        source: Arc::new(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            message.to_owned(),
+        )),
+    }
+}
+
+/// Ends background tasks: every clone of the signal completes once triggered.
+pub(super) struct Shutdown {
+    trigger: Mutex<Option<oneshot::Sender<()>>>,
+    signal: Shared<oneshot::Receiver<()>>,
+}
+
+impl Shutdown {
+    pub(super) fn new() -> Self {
+        let (trigger, signal) = oneshot::channel();
+        Shutdown {
+            trigger: Mutex::new(Some(trigger)),
+            signal: signal.shared(),
+        }
+    }
+
+    pub(super) fn signal(&self) -> Shared<oneshot::Receiver<()>> {
+        self.signal.clone()
+    }
+
+    pub(super) fn trigger(&self) {
+        self.trigger
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+    }
+}
