@@ -26,6 +26,7 @@ mod value;
 pub use bytes::{self, Bytes};
 pub use client::builder::ClientBuilder;
 pub use client::config::ConfigError;
+pub use client::execute::Pending;
 pub use client::protocol::Protocol;
 pub use client::retry::RetryPolicy;
 pub use client::Client;
@@ -50,8 +51,23 @@ pub use ops::item_map::{ItemMap, PartialItems};
 pub use ops::lease::{InvalidateRequest, Lease, LeaseRequest};
 pub use ops::{
     ArithRequest, GetManyRequest, GetRequest, KeyRequest, NoReplyRequest, NodeRequest,
-    PartialGetManyRequest, RequestFuture, StoreRequest,
+    PartialGetManyRequest, Request, RequestFuture, StoreRequest,
 };
+
+/// The operations as values: what each [`Request`] carries, and the trait the execution
+/// path runs them by. Their builder methods are on [`Request`]; these types only name
+/// the requests, as in `Request<'_, R, operation::Get<&str>>` (`GetRequest`).
+pub mod operation {
+    pub use crate::client::execute::Operation;
+    pub use crate::ops::admin::{NodeCommand, NodeOutput};
+    pub use crate::ops::arith::Arith;
+    pub use crate::ops::fetch::Get;
+    pub use crate::ops::get_as::GetAs;
+    pub use crate::ops::lease::{Invalidate, LeaseFetch};
+    pub use crate::ops::store::Store;
+    pub use crate::ops::touch_delete::KeyCommand;
+    pub use crate::ops::NoReply;
+}
 #[cfg(feature = "lz4")]
 pub use value::Compression;
 pub use value::{Encoded, Format, FromValue, ToValue, ValueError};

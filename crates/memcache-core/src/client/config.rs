@@ -17,7 +17,7 @@ use crate::observe::events::ClusterEvents;
 
 /// Everything a client is configured with. Built by [`crate::ClientBuilder`].
 #[derive(Clone)]
-pub(crate) struct Config {
+pub struct Config {
     pub(crate) nodes: Vec<(NodeAddr, u32)>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) connect_timeout: Duration,

@@ -2,6 +2,8 @@
 
 pub(crate) mod builder;
 pub(crate) mod config;
+pub(crate) mod execute;
+pub(crate) mod fan_out;
 pub(crate) mod protocol;
 pub(crate) mod retry;
 pub(crate) mod unavailable;
@@ -11,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use futures::future::{join_all, select, Either};
 use memproto::{Command, Exptime, Reply, ServerError, ServerErrorKind};
 
@@ -19,12 +20,9 @@ use crate::client::builder::ClientBuilder;
 use crate::client::config::Config;
 use crate::cluster::addr::{IntoNodeAddr, NodeAddr};
 use crate::cluster::members::{Member, Members, MembersRef, Membership, NodeRef};
-use crate::engine::autobatch::BatchKey;
 use crate::engine::payload::Payload;
-use crate::engine::pool::later;
-use crate::engine::request::{Affinity, Expects};
+use crate::engine::request::Expects;
 use crate::error::{Error, Result};
-use crate::io::node::{Call, Encode, Node};
 use crate::io::runtime::Runtime;
 use crate::observe::events::NodeMetrics;
 
@@ -308,16 +306,6 @@ impl<R: Runtime> Inner<R> {
             .ok_or_else(|| Error::UnknownNode(addr.to_string()))
     }
 
-    /// Encodes `command`, whose keys and value are about `size_hint` bytes long.
-    pub(crate) fn encode(
-        &self,
-        command: &Command<'_>,
-        size_hint: usize,
-    ) -> Result<(Payload, Expects)> {
-        let (payload, expect) = Payload::encode(&self.config.encoder, command, size_hint)?;
-        Ok((payload, expect.into()))
-    }
-
     /// The timeout in force: the call's override, else the client's default.
     pub(crate) fn timeout(&self, call: Option<Option<Duration>>) -> Option<Duration> {
         call.unwrap_or(self.config.timeout)
@@ -328,100 +316,12 @@ impl<R: Runtime> Inner<R> {
     /// close a connection other callers are using, plus a margin so that the caller's own
     /// [`Error::Timeout`] comes first; `None` when the request waits forever or the client
     /// has no default timeout.
-    fn patience(&self, timeout: Option<Duration>) -> Option<Duration> {
+    pub(crate) fn patience(&self, timeout: Option<Duration>) -> Option<Duration> {
         // Without a client-wide timeout no connection is ever declared stuck.
         timeout.zip(self.config.timeout).map(|(call, default)| {
             let longest = call.max(default);
             longest.saturating_add((longest / 10).max(STUCK_MARGIN))
         })
-    }
-
-    /// The node's view of one call.
-    pub(crate) fn call_for<'e>(
-        &self,
-        encode: Encode<'e>,
-        timeout: Option<Duration>,
-        options: CallOptions,
-        batch: Option<BatchKey>,
-        affinity: Affinity,
-    ) -> Call<'e> {
-        let now = self.runtime.now();
-        Call {
-            encode,
-            deadline: timeout.map(|timeout| later(now, timeout)),
-            patience: self.patience(timeout),
-            batch,
-            affinity,
-            read_only: options.idempotent,
-            wait: self.config.wait_when_full && !options.no_wait,
-        }
-    }
-
-    /// Sends a one-node command and returns its reply.
-    pub(crate) async fn call(
-        &self,
-        node: &Arc<Node<R>>,
-        encode: Encode<'_>,
-        options: CallOptions,
-        affinity: Affinity,
-    ) -> Result<Reply> {
-        let timeout = self.timeout(options.timeout);
-        let call = self.call_for(encode, timeout, options, None, affinity);
-        self.retrying(options.idempotent, call.deadline, || node.request(&call))
-            .await
-    }
-
-    /// Sends a one-node command and returns its reply, or with `noreply` queues it
-    /// (see [`Inner::call_noreply`]) and returns `None`.
-    pub(crate) async fn call_or_queue(
-        &self,
-        node: &Arc<Node<R>>,
-        encode: Encode<'_>,
-        options: CallOptions,
-        affinity: Affinity,
-        noreply: bool,
-    ) -> Result<Option<Reply>> {
-        if noreply {
-            self.call_noreply(node, encode, options, affinity).await?;
-            Ok(None)
-        } else {
-            self.call(node, encode, options, affinity).await.map(Some)
-        }
-    }
-
-    /// Sends a single-key `get`/`gets`, which the connection may merge with others when
-    /// autobatching is on.
-    pub(crate) async fn call_get(
-        &self,
-        node: &Arc<Node<R>>,
-        encode: Encode<'_>,
-        options: CallOptions,
-        key: &[u8],
-        with_cas: bool,
-    ) -> Result<Reply> {
-        let timeout = self.timeout(options.timeout);
-        let batch = self.config.connection.autobatch_max_keys.map(|_| BatchKey {
-            key: Bytes::copy_from_slice(key),
-            with_cas,
-        });
-        let call = self.call_for(encode, timeout, options, batch, Affinity::of_key(key));
-        self.retrying(options.idempotent, call.deadline, || node.request(&call))
-            .await
-    }
-
-    /// Queues a command without waiting for its reply. The connection still reads the reply
-    /// (and drops it), so a failure can never shift later replies onto other callers.
-    /// Later requests for the same key follow it onto its connection until it is answered.
-    pub(crate) async fn call_noreply(
-        &self,
-        node: &Arc<Node<R>>,
-        encode: Encode<'_>,
-        options: CallOptions,
-        affinity: Affinity,
-    ) -> Result<()> {
-        let timeout = self.timeout(options.timeout);
-        let call = self.call_for(encode, timeout, options, None, affinity);
-        node.submit_detached(&call).await
     }
 }
 
@@ -432,19 +332,6 @@ pub(crate) struct CallOptions {
     pub(crate) timeout: Option<Option<Duration>>,
     /// Fail with [`Error::Overloaded`] instead of waiting for room.
     pub(crate) no_wait: bool,
-    /// Running the request twice has the effect of running it once (a read), so the
-    /// retry policy may retry it after any transient failure.
-    pub(crate) idempotent: bool,
-}
-
-impl CallOptions {
-    /// The options of a read: retried after any transient failure.
-    pub(crate) fn read() -> Self {
-        CallOptions {
-            idempotent: true,
-            ..CallOptions::default()
-        }
-    }
 }
 
 /// How long [`Client::close`] waits for aborted connections to end.
@@ -452,6 +339,16 @@ const CLOSE_SETTLE: Duration = Duration::from_secs(1);
 
 /// The least extra time a stuck connection gets past its oldest request's timeout.
 const STUCK_MARGIN: Duration = Duration::from_millis(10);
+
+/// Encodes `command`, whose keys and value are about `size_hint` bytes long.
+pub(crate) fn encode(
+    config: &Config,
+    command: &Command<'_>,
+    size_hint: usize,
+) -> Result<(Payload, Expects)> {
+    let (payload, expect) = Payload::encode(&config.encoder, command, size_hint)?;
+    Ok((payload, expect.into()))
+}
 
 /// Turns a relative expiration over 30 days into an absolute one, reading the clock only then.
 pub(crate) fn resolve(exptime: Exptime) -> Exptime {

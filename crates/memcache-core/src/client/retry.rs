@@ -1,13 +1,10 @@
 //! The opt-in retry policy: failed reads, and writes that never left the client, are tried
 //! again after a capped, jittered backoff, within the caller's timeout.
 
-use std::future::Future;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
-use crate::client::Inner;
-use crate::error::{Error, Result};
-use crate::io::runtime::Runtime;
+use crate::error::Error;
 
 /// When and how often a failed request is tried again ([`crate::ClientBuilder::retry`]).
 ///
@@ -98,42 +95,6 @@ fn never_sent(error: &Error) -> bool {
 /// dependency for a number nobody needs to be unpredictable.
 pub(crate) fn random() -> u64 {
     foldhash::fast::RandomState::default().hash_one(std::time::Instant::now())
-}
-
-impl<R: Runtime> Inner<R> {
-    /// Runs `attempt`, and again after a backoff while the client's retry policy allows
-    /// it and `deadline` leaves time to.
-    pub(crate) async fn retrying<T, F, Fut>(
-        &self,
-        idempotent: bool,
-        deadline: Option<std::time::Instant>,
-        mut attempt: F,
-    ) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        let Some(policy) = self.config.retry else {
-            return attempt().await;
-        };
-        let mut retries = 0;
-        loop {
-            let error = match attempt().await {
-                Ok(value) => return Ok(value),
-                Err(error) => error,
-            };
-            if retries >= policy.max_retries || !policy.may_retry(&error, idempotent) {
-                return Err(error);
-            }
-            let wait = policy.wait_before(retries);
-            let now = self.runtime.now();
-            if deadline.is_some_and(|deadline| now + wait >= deadline) {
-                return Err(error);
-            }
-            self.runtime.sleep(wait).await;
-            retries += 1;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use crate::client::Inner;
 use crate::cluster::addr::NodeAddr;
 use crate::error::Error;
 use crate::io::runtime::Runtime;
-use crate::ops::item_map::{ItemMap, PartialItems};
 
 /// Whether `error` says the node could not serve the request: what a read may turn into a
 /// miss. The one classification the retry policy uses too ([`Error::is_transient`]); an
@@ -24,17 +23,6 @@ impl<R: Runtime> Inner<R> {
             self.count_unavailable_miss(error, node);
         }
         miss
-    }
-
-    /// A multi-key fetch's items, its unavailable nodes' keys answered as misses; any
-    /// other failure fails the call.
-    pub(crate) fn misses_for_unavailable(&self, partial: PartialItems) -> Result<ItemMap, Error> {
-        for (node, error) in partial.errors {
-            if !self.read_miss_instead(&error, Some(&node)) {
-                return Err(error);
-            }
-        }
-        Ok(partial.items)
     }
 
     /// Counts a read answered as a miss on `node`, or else on the node the error names (a

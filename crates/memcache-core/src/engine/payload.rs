@@ -28,14 +28,14 @@ thread_local! {
 
 /// A request's encoded bytes.
 #[derive(Clone)]
-pub(crate) enum Payload {
+pub enum Payload {
     Inline { len: u8, bytes: [u8; INLINE] },
     Pooled(Pooled),
     Shared(Bytes),
 }
 
 /// A buffer that returns to its thread's pool when dropped.
-pub(crate) struct Pooled(BytesMut);
+pub struct Pooled(BytesMut);
 
 impl Pooled {
     /// A buffer from this thread's pool, or a new one.
@@ -57,7 +57,8 @@ impl Clone for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         let mut buf = std::mem::take(&mut self.0);
-        if buf.capacity() > POOLED_MAX + 256 {
+        // Empty when its bytes were handed on (`Payload::shared`).
+        if buf.capacity() == 0 || buf.capacity() > POOLED_MAX + 256 {
             return;
         }
         buf.clear();
@@ -106,6 +107,15 @@ impl Payload {
             Payload::Inline { len, bytes } => &bytes[..usize::from(*len)],
             Payload::Pooled(pooled) => &pooled.0,
             Payload::Shared(bytes) => bytes,
+        }
+    }
+
+    /// The same bytes, in a form whose clones share them: for a payload that may be
+    /// sent more than once.
+    pub(crate) fn shared(self) -> Payload {
+        match self {
+            Payload::Pooled(mut pooled) => Payload::Shared(std::mem::take(&mut pooled.0).freeze()),
+            other => other,
         }
     }
 

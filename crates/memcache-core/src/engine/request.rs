@@ -31,7 +31,7 @@ pub(crate) enum Outcome {
 /// of a batch written as one payload (quiet meta commands ended by `mn`), delivered together
 /// as [`Outcome::Replies`].
 #[derive(Debug, Clone)]
-pub(crate) enum Expects {
+pub enum Expects {
     One(Expect),
     Batch(Box<[Expect]>),
 }
@@ -147,7 +147,7 @@ impl Caller {
 /// unanswered `noreply` request for it onto the same connection, so the server executes it
 /// after the write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) enum Affinity {
+pub enum Affinity {
     /// Touches no key (admin commands).
     #[default]
     None,

@@ -10,7 +10,7 @@ use crate::observe::ErrorKind;
 
 /// A node's counters, shared by the node and its connection drivers.
 #[derive(Debug)]
-pub(crate) struct Counters {
+pub struct Counters {
     pub(crate) connections: AtomicU64,
     pub(crate) connections_created: AtomicU64,
     pub(crate) connections_failed: AtomicU64,

@@ -5,12 +5,12 @@
 //! Call sites stay one line with no `cfg` of their own: every hook here compiles to
 //! nothing when its feature is off.
 
+mod attempt;
 mod counters;
 pub(crate) mod events;
 pub(crate) mod histogram;
 #[cfg(feature = "metrics")]
 mod metrics;
-mod operation;
 #[cfg(feature = "tracing")]
 mod tracing;
 
@@ -21,8 +21,8 @@ use memproto::{Reply, ServerErrorKind};
 use crate::cluster::addr::NodeAddr;
 use crate::error::Error;
 
+pub(crate) use attempt::Attempt;
 pub(crate) use counters::Counters;
-pub(crate) use operation::Operation;
 
 /// The step of opening a connection that failed, named in its event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

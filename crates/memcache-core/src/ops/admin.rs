@@ -2,17 +2,21 @@
 //! `cache_memlimit`.
 
 use std::collections::HashMap;
-use std::future::IntoFuture;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use memproto::{Command, Exptime, Reply, Stat};
 
-use crate::client::{resolve, unexpected, CallOptions, Client};
-use crate::cluster::addr::IntoNodeAddr;
-use crate::engine::request::Affinity;
+use crate::client::config::Config;
+use crate::client::execute::{Answer, Operation, Target};
+use crate::client::{encode, resolve, unexpected, Client};
+use crate::cluster::addr::{IntoNodeAddr, NodeAddr};
+use crate::engine::payload::Payload;
+use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
-use crate::ops::{timeout_setters, RequestFuture};
+use crate::observe::Counters;
+use crate::ops::Request;
 
 impl<R: Runtime> Client<R> {
     /// Invalidates every item on one node, now or after [`NodeRequest::delay`].
@@ -28,7 +32,7 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn flush_all(&self, node: impl IntoNodeAddr) -> NodeRequest<'_, R, ()> {
-        NodeRequest::new(self, node, NodeCommand::FlushAll { delay: None })
+        NodeRequest::admin(self, node, Admin::FlushAll { delay: None })
     }
 
     /// The server version of one node.
@@ -41,7 +45,7 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn version(&self, node: impl IntoNodeAddr) -> NodeRequest<'_, R, String> {
-        NodeRequest::new(self, node, NodeCommand::Version)
+        NodeRequest::admin(self, node, Admin::Version)
     }
 
     /// One node's statistics (`stats`), or a group of them with [`NodeRequest::args`]
@@ -56,7 +60,7 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn stats(&self, node: impl IntoNodeAddr) -> NodeRequest<'_, R, HashMap<String, String>> {
-        NodeRequest::new(self, node, NodeCommand::Stats { args: Vec::new() })
+        NodeRequest::admin(self, node, Admin::Stats { args: Vec::new() })
     }
 
     /// Sets one node's logging verbosity.
@@ -68,7 +72,7 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn verbosity(&self, node: impl IntoNodeAddr, level: u32) -> NodeRequest<'_, R, ()> {
-        NodeRequest::new(self, node, NodeCommand::Verbosity(level))
+        NodeRequest::admin(self, node, Admin::Verbosity(level))
     }
 
     /// Sets one node's memory limit, in megabytes.
@@ -84,13 +88,13 @@ impl<R: Runtime> Client<R> {
         node: impl IntoNodeAddr,
         megabytes: u32,
     ) -> NodeRequest<'_, R, ()> {
-        NodeRequest::new(self, node, NodeCommand::CacheMemlimit(megabytes))
+        NodeRequest::admin(self, node, Admin::CacheMemlimit(megabytes))
     }
 }
 
 /// Which one-node command a [`NodeRequest`] is.
 #[derive(Debug, Clone)]
-enum NodeCommand {
+enum Admin {
     FlushAll { delay: Option<Duration> },
     Version,
     Stats { args: Vec<String> },
@@ -100,78 +104,140 @@ enum NodeCommand {
 
 /// A command addressed to one node: `flush_all`, `version`, `stats`, `verbosity`,
 /// `cache_memlimit`.
-#[must_use = "requests do nothing unless awaited"]
-pub struct NodeRequest<'c, R: Runtime, T> {
-    client: &'c Client<R>,
-    node: Result<crate::cluster::addr::NodeAddr>,
-    command: NodeCommand,
+pub type NodeRequest<'c, R, T> = Request<'c, R, NodeCommand<T>>;
+
+/// The operation of a command addressed to one node, whose answer is a `T`.
+#[derive(Debug)]
+pub struct NodeCommand<T> {
+    node: Result<NodeAddr>,
+    command: Admin,
     noreply: bool,
-    options: CallOptions,
-    output: std::marker::PhantomData<fn() -> T>,
+    output: PhantomData<fn() -> T>,
 }
 
 impl<'c, R: Runtime, T> NodeRequest<'c, R, T> {
-    fn new(client: &'c Client<R>, node: impl IntoNodeAddr, command: NodeCommand) -> Self {
-        let read = matches!(command, NodeCommand::Version | NodeCommand::Stats { .. });
-        NodeRequest {
+    fn admin(client: &'c Client<R>, node: impl IntoNodeAddr, command: Admin) -> Self {
+        let node = node
+            .into_node_addr()
+            .map_err(|error| Error::UnknownNode(error.0));
+        let noreply = false;
+        let output = PhantomData;
+        Request::new(
             client,
-            node: node
-                .into_node_addr()
-                .map_err(|error| Error::UnknownNode(error.0)),
-            command,
-            noreply: false,
-            options: if read {
-                CallOptions::read()
-            } else {
-                CallOptions::default()
+            NodeCommand {
+                node,
+                command,
+                noreply,
+                output,
             },
-            output: std::marker::PhantomData,
+        )
+    }
+}
+
+/// What a node command's answer means, per output type.
+pub trait NodeOutput: Sized {
+    /// Reads the answer (`None` for a command sent with `noreply`).
+    #[doc(hidden)]
+    fn from_reply(reply: Option<Reply>) -> Result<Self>;
+}
+
+impl NodeOutput for () {
+    fn from_reply(reply: Option<Reply>) -> Result<()> {
+        match reply {
+            None | Some(Reply::Ok) => Ok(()),
+            Some(Reply::Other(line)) => {
+                Err(Error::Server(String::from_utf8_lossy(&line).into_owned()))
+            }
+            Some(other) => Err(unexpected(other)),
         }
     }
+}
 
-    timeout_setters!();
+impl NodeOutput for String {
+    fn from_reply(reply: Option<Reply>) -> Result<String> {
+        match reply {
+            Some(Reply::Version(version)) => Ok(String::from_utf8_lossy(&version).into_owned()),
+            Some(other) => Err(unexpected(other)),
+            None => Err(Error::UnexpectedReply("no reply".into())),
+        }
+    }
+}
 
-    async fn reply(self) -> Result<Option<Reply>> {
-        let inner = &self.client.inner;
-        let node = inner.node(self.node?)?;
+impl NodeOutput for HashMap<String, String> {
+    fn from_reply(reply: Option<Reply>) -> Result<Self> {
+        match reply {
+            Some(Reply::Stats(stats)) => Ok(stats.into_iter().map(stat_entry).collect()),
+            // `stats reset` answers RESET, `stats detail on|off` OK: done, nothing to list.
+            Some(Reply::Ok | Reply::Other(_)) => Ok(HashMap::new()),
+            Some(other) => Err(unexpected(other)),
+            None => Err(Error::UnexpectedReply("no reply".into())),
+        }
+    }
+}
+
+impl<T: NodeOutput> Operation for NodeCommand<T> {
+    type Output = T;
+
+    fn key(&self) -> &[u8] {
+        &[]
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target::Node(&self.node)
+    }
+
+    fn is_read(&self) -> bool {
+        matches!(self.command, Admin::Version | Admin::Stats { .. })
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let args: Vec<&[u8]>;
         let command = match &self.command {
-            NodeCommand::FlushAll { delay } => Command::FlushAll {
+            Admin::FlushAll { delay } => Command::FlushAll {
                 delay: delay.map(|delay| resolve(Exptime::After(delay))),
                 noreply: false,
             },
-            NodeCommand::Version => Command::Version,
-            NodeCommand::Stats { args: owned } => {
+            Admin::Version => Command::Version,
+            Admin::Stats { args: owned } => {
                 args = owned.iter().map(|arg| arg.as_bytes()).collect();
                 Command::Stats { args: &args }
             }
-            NodeCommand::Verbosity(level) => Command::Verbosity {
+            Admin::Verbosity(level) => Command::Verbosity {
                 level: *level,
                 noreply: false,
             },
-            NodeCommand::CacheMemlimit(megabytes) => Command::CacheMemlimit {
+            Admin::CacheMemlimit(megabytes) => Command::CacheMemlimit {
                 megabytes: *megabytes,
                 noreply: false,
             },
         };
-        let encode = || inner.encode(&command, 0);
-        inner
-            .call_or_queue(&node, &encode, self.options, Affinity::None, self.noreply)
-            .await
+        encode(config, &command, 0)
+    }
+
+    fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<T> {
+        T::from_reply(Some(answer.one()?))
+    }
+
+    fn detached(&self) -> Option<T> {
+        self.noreply.then(|| T::from_reply(None).ok()).flatten()
+    }
+
+    fn affinity(&self) -> Affinity {
+        Affinity::None
     }
 }
 
 impl<'c, R: Runtime> NodeRequest<'c, R, ()> {
     /// Returns once the request is queued, without waiting for the server's answer.
     pub fn noreply(mut self) -> Self {
-        self.noreply = true;
+        self.op.noreply = true;
         self
     }
 
     /// For `flush_all`: invalidate the items `delay` from now instead of at once (stagger
     /// the delays across nodes to spread the refill load).
     pub fn delay(mut self, delay: Duration) -> Self {
-        if let NodeCommand::FlushAll { delay: slot } = &mut self.command {
+        if let Admin::FlushAll { delay: slot } = &mut self.op.command {
             *slot = Some(delay);
         }
         self
@@ -186,59 +252,10 @@ impl<'c, R: Runtime> NodeRequest<'c, R, HashMap<String, String>> {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        if let NodeCommand::Stats { args: slot } = &mut self.command {
+        if let Admin::Stats { args: slot } = &mut self.op.command {
             *slot = args.into_iter().map(Into::into).collect();
         }
         self
-    }
-}
-
-impl<'c, R: Runtime> IntoFuture for NodeRequest<'c, R, ()> {
-    type Output = Result<()>;
-    type IntoFuture = RequestFuture<'c, ()>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            match self.reply().await? {
-                None | Some(Reply::Ok) => Ok(()),
-                Some(Reply::Other(line)) => {
-                    Err(Error::Server(String::from_utf8_lossy(&line).into_owned()))
-                }
-                Some(other) => Err(unexpected(other)),
-            }
-        })
-    }
-}
-
-impl<'c, R: Runtime> IntoFuture for NodeRequest<'c, R, String> {
-    type Output = Result<String>;
-    type IntoFuture = RequestFuture<'c, String>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            match self.reply().await? {
-                Some(Reply::Version(version)) => Ok(String::from_utf8_lossy(&version).into_owned()),
-                Some(other) => Err(unexpected(other)),
-                None => Err(Error::UnexpectedReply("no reply".into())),
-            }
-        })
-    }
-}
-
-impl<'c, R: Runtime> IntoFuture for NodeRequest<'c, R, HashMap<String, String>> {
-    type Output = Result<HashMap<String, String>>;
-    type IntoFuture = RequestFuture<'c, HashMap<String, String>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            match self.reply().await? {
-                Some(Reply::Stats(stats)) => Ok(stats.into_iter().map(stat_entry).collect()),
-                // `stats reset` answers RESET, `stats detail on|off` OK: done, nothing to list.
-                Some(Reply::Ok | Reply::Other(_)) => Ok(HashMap::new()),
-                Some(other) => Err(unexpected(other)),
-                None => Err(Error::UnexpectedReply("no reply".into())),
-            }
-        })
     }
 }
 

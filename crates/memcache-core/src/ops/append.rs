@@ -16,11 +16,15 @@ use memproto::{
     StoreMode,
 };
 
+use crate::client::config::Config;
+use crate::client::execute::{Answer, Operation, Pending};
 use crate::client::protocol::Protocol;
-use crate::client::{unexpected, values, CallOptions, Client, Inner};
-use crate::engine::request::Affinity;
+use crate::client::{encode, unexpected, values, CallOptions, Client, Inner};
+use crate::engine::payload::Payload;
+use crate::engine::request::Expects;
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
+use crate::observe::Counters;
 use crate::ops::dialect::{self, StoreArgs};
 use crate::ops::{timeout_setters, RequestFuture};
 use crate::value::{self, ToValue};
@@ -228,43 +232,18 @@ impl Spec {
 
     /// Encodes the join once, for its refusals only.
     fn validate<R: Runtime>(&self, inner: &Inner<R>, key: &[u8], bytes: &[u8]) -> Result<()> {
-        let token = dialect::token(inner.config.protocol == Protocol::Meta);
-        let command = self.command(inner.config.protocol, key, bytes, None, token.as_bytes());
-        inner.encode(&command, key.len() + bytes.len()).map(drop)
+        let join = JoinOp {
+            spec: self,
+            key,
+            bytes,
+            cas: None,
+        };
+        join.encode(&inner.config).map(drop)
     }
 
     /// The item's flags (and in the meta protocol its CAS token), `None` if it is missing.
     async fn current<R: Runtime>(&self, inner: &Inner<R>, key: &[u8]) -> Result<Option<Current>> {
-        let node = inner.route(key)?;
-        // A read: the retry policy may repeat it.
-        let options = CallOptions {
-            idempotent: true,
-            ..self.options
-        };
-        match inner.config.protocol {
-            Protocol::Meta => {
-                let token = dialect::token(true);
-                let command = Command::MetaGet(MetaGet {
-                    key,
-                    common: Protocol::Meta.meta_common(key, Some(token.as_bytes()), false),
-                    return_flags: true,
-                    return_cas: true,
-                    ..MetaGet::default()
-                });
-                let encode = || inner.encode(&command, key.len());
-                let affinity = Affinity::of_key(key);
-                meta_current(inner.call(&node, &encode, options, affinity).await?)
-            }
-            Protocol::Text => {
-                let keys = [key];
-                let command = Command::Retrieve(Retrieve {
-                    kind: RetrieveKind::Get,
-                    keys: &keys,
-                });
-                let encode = || inner.encode(&command, key.len());
-                text_current(inner.call_get(&node, &encode, options, key, false).await?)
-            }
-        }
+        Pending::new(inner, Check { key }, self.options).await
     }
 
     /// Sends the join, under `cas` when there is one.
@@ -275,17 +254,17 @@ impl Spec {
         bytes: &[u8],
         cas: Option<u64>,
     ) -> Result<()> {
-        let protocol = inner.config.protocol;
-        let token = dialect::token(protocol == Protocol::Meta);
-        let command = self.command(protocol, key, bytes, cas, token.as_bytes());
-        let encode = || inner.encode(&command, key.len() + bytes.len());
-        let node = inner.route(key)?;
-        let affinity = Affinity::of_key(key);
-        let sent = inner.call_or_queue(&node, &encode, self.options, affinity, self.noreply);
-        match sent.await? {
-            Some(reply) => dialect::stored(reply),
-            None => Ok(()),
-        }
+        Pending::new(
+            inner,
+            JoinOp {
+                spec: self,
+                key,
+                bytes,
+                cas,
+            },
+            self.options,
+        )
+        .await
     }
 
     /// The join as `protocol` spells it: `append`/`prepend`, or `ms` in mode `A`/`P` with
@@ -320,6 +299,97 @@ impl Spec {
                 ..MetaSet::default()
             }),
         }
+    }
+}
+
+/// The check: the item's flags, and in the meta protocol its CAS token.
+struct Check<'a> {
+    key: &'a [u8],
+}
+
+impl Operation for Check<'_> {
+    type Output = Option<Current>;
+
+    fn key(&self) -> &[u8] {
+        self.key
+    }
+
+    // A read: the retry policy may repeat it.
+    fn is_read(&self) -> bool {
+        true
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
+        let key = self.key;
+        match config.protocol {
+            Protocol::Meta => {
+                let token = dialect::token(true);
+                let command = Command::MetaGet(MetaGet {
+                    key,
+                    common: Protocol::Meta.meta_common(key, Some(token.as_bytes()), false),
+                    return_flags: true,
+                    return_cas: true,
+                    ..MetaGet::default()
+                });
+                encode(config, &command, key.len())
+            }
+            Protocol::Text => {
+                let keys = [key];
+                let command = Command::Retrieve(Retrieve {
+                    kind: RetrieveKind::Get,
+                    keys: &keys,
+                });
+                encode(config, &command, key.len())
+            }
+        }
+    }
+
+    fn decode(&self, answer: Answer, config: &Config, _: &Counters) -> Result<Option<Current>> {
+        match config.protocol {
+            Protocol::Meta => meta_current(answer.one()?),
+            Protocol::Text => text_current(answer.one()?),
+        }
+    }
+
+    fn mergeable(&self, config: &Config) -> Option<bool> {
+        (config.protocol == Protocol::Text).then_some(false)
+    }
+}
+
+/// The join itself, under the CAS token the check read when there is one.
+struct JoinOp<'a> {
+    spec: &'a Spec,
+    key: &'a [u8],
+    bytes: &'a [u8],
+    cas: Option<u64>,
+}
+
+impl Operation for JoinOp<'_> {
+    type Output = ();
+
+    fn key(&self) -> &[u8] {
+        self.key
+    }
+
+    fn is_read(&self) -> bool {
+        false
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
+        let protocol = config.protocol;
+        let token = dialect::token(protocol == Protocol::Meta);
+        let command = self
+            .spec
+            .command(protocol, self.key, self.bytes, self.cas, token.as_bytes());
+        encode(config, &command, self.key.len() + self.bytes.len())
+    }
+
+    fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<()> {
+        dialect::stored(answer.one()?)
+    }
+
+    fn detached(&self) -> Option<()> {
+        self.spec.noreply.then_some(())
     }
 }
 

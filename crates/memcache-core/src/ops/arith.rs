@@ -1,17 +1,18 @@
 //! Counters: `incr` and `decr`.
 
-use std::future::IntoFuture;
-use std::time::Duration;
+use memproto::{ArithOp, Command, MetaArith, MetaArithMode, MetaStatus, Reply};
 
-use memproto::ArithOp;
-
+use crate::client::config::Config;
+use crate::client::execute::{Answer, Operation};
 use crate::client::protocol::Protocol;
-use crate::client::{CallOptions, Client};
-use crate::engine::request::Affinity;
-use crate::error::Result;
+use crate::client::{encode, unexpected, Client};
+use crate::engine::payload::Payload;
+use crate::engine::request::Expects;
+use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
-use crate::ops::dialect::{self};
-use crate::ops::{timeout_setters, NoReplyRequest, RequestFuture};
+use crate::observe::Counters;
+use crate::ops::dialect::{self, unexpected_status};
+use crate::ops::{NoReply, NoReplyRequest, Request};
 
 impl<R: Runtime> Client<R> {
     /// Adds `delta` to the counter at `key` and returns the new value. The server wraps
@@ -26,7 +27,7 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn increment<K: AsRef<[u8]>>(&self, key: K, delta: u64) -> ArithRequest<'_, R, K> {
-        ArithRequest::new(self, ArithOp::Incr, key, delta)
+        ArithRequest::arith(self, ArithOp::Incr, key, delta)
     }
 
     /// Subtracts `delta` from the counter at `key` and returns the new value, stopping at 0.
@@ -39,67 +40,101 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn decrement<K: AsRef<[u8]>>(&self, key: K, delta: u64) -> ArithRequest<'_, R, K> {
-        ArithRequest::new(self, ArithOp::Decr, key, delta)
+        ArithRequest::arith(self, ArithOp::Decr, key, delta)
     }
 }
 
 /// `incr` or `decr`.
-#[must_use = "requests do nothing unless awaited"]
-pub struct ArithRequest<'c, R: Runtime, K> {
-    client: &'c Client<R>,
+pub type ArithRequest<'c, R, K> = Request<'c, R, Arith<K>>;
+
+/// The `incr` and `decr` operation.
+#[derive(Debug)]
+pub struct Arith<K> {
     op: ArithOp,
     key: K,
     delta: u64,
-    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>> ArithRequest<'c, R, K> {
-    fn new(client: &'c Client<R>, op: ArithOp, key: K, delta: u64) -> Self {
-        ArithRequest {
-            client,
-            op,
-            key,
-            delta,
-            options: CallOptions::default(),
-        }
+    fn arith(client: &'c Client<R>, op: ArithOp, key: K, delta: u64) -> Self {
+        Request::new(client, Arith { op, key, delta })
     }
 
     /// Returns once the request is queued, without the new value and without reporting
     /// failures. The connection still reads and drops the answer.
-    pub fn noreply(self) -> NoReplyRequest<'c, R> {
-        let inner = &self.client.inner;
-        let key = self.key.as_ref();
-        let token = dialect::token(inner.config.protocol == Protocol::Meta);
-        let protocol = inner.config.protocol;
-        let command = dialect::arith(protocol, self.op, key, self.delta, token.as_bytes());
-        NoReplyRequest::new(
-            self.client,
-            inner.encode(&command, key.len()),
-            key,
-            self.options,
-        )
-    }
-
-    timeout_setters!();
-
-    async fn run(self) -> Result<u64> {
-        let inner = &self.client.inner;
-        let key = self.key.as_ref();
-        let token = dialect::token(inner.config.protocol == Protocol::Meta);
-        let protocol = inner.config.protocol;
-        let command = dialect::arith(protocol, self.op, key, self.delta, token.as_bytes());
-        let encode = || inner.encode(&command, key.len());
-        let node = inner.route(key)?;
-        let affinity = Affinity::of_key(key);
-        dialect::counted(inner.call(&node, &encode, self.options, affinity).await?)
+    pub fn noreply(self) -> NoReplyRequest<'c, R, Arith<K>> {
+        self.map(NoReply)
     }
 }
 
-impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for ArithRequest<'c, R, K> {
-    type Output = Result<u64>;
-    type IntoFuture = RequestFuture<'c, u64>;
+impl<K: AsRef<[u8]> + Send> Operation for Arith<K> {
+    type Output = u64;
 
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+    fn key(&self) -> &[u8] {
+        self.key.as_ref()
+    }
+
+    fn is_read(&self) -> bool {
+        false
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
+        let key = self.key.as_ref();
+        let token = dialect::token(config.protocol == Protocol::Meta);
+        let command = spelled(config.protocol, self.op, key, self.delta, token.as_bytes());
+        encode(config, &command, key.len())
+    }
+
+    fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<u64> {
+        counted(answer.one()?)
+    }
+}
+
+/// `incr` or `decr` in `protocol`.
+fn spelled<'a>(
+    protocol: Protocol,
+    op: ArithOp,
+    key: &'a [u8],
+    delta: u64,
+    opaque: &'a [u8],
+) -> Command<'a> {
+    match protocol {
+        Protocol::Text => Command::Arith {
+            op,
+            key,
+            delta,
+            noreply: false,
+        },
+        Protocol::Meta => Command::MetaArith(MetaArith {
+            key,
+            common: protocol.meta_common(key, Some(opaque), false),
+            mode: match op {
+                ArithOp::Incr => MetaArithMode::Incr,
+                ArithOp::Decr => MetaArithMode::Decr,
+            },
+            delta: Some(delta),
+            return_value: true,
+            ..MetaArith::default()
+        }),
+    }
+}
+
+/// An `incr`/`decr`'s new value.
+fn counted(reply: Reply) -> Result<u64> {
+    match reply {
+        Reply::Number(value) => Ok(value),
+        Reply::NotFound => Err(Error::NotFound),
+        Reply::Meta(meta) => match meta.status {
+            MetaStatus::Va => {
+                let value = meta.value.unwrap_or_default();
+                std::str::from_utf8(&value)
+                    .ok()
+                    .and_then(|text| text.trim_end().parse().ok())
+                    .ok_or_else(|| Error::UnexpectedReply(format!("counter value {value:?}")))
+            }
+            MetaStatus::Nf => Err(Error::NotFound),
+            status => Err(unexpected_status(status)),
+        },
+        other => Err(unexpected(other)),
     }
 }

@@ -10,23 +10,28 @@
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use futures::future::join_all;
-use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, Reply};
+use memproto::{
+    Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, MetaStatus, Reply, ServerErrorKind,
+};
 
+use crate::client::config::Config;
+use crate::client::execute::{Answer, Operation};
+use crate::client::fan_out::Gather;
 use crate::client::protocol::Token;
-use crate::client::{resolve, CallOptions, Client, Inner};
-use crate::cluster::members::Members;
+use crate::client::{encode, resolve, unexpected, CallOptions, Client, Inner};
+use crate::cluster::members::{Members, MembersRef};
+use crate::engine::payload::Payload;
 use crate::engine::pool::later;
-use crate::engine::request::Affinity;
+use crate::engine::request::{Affinity, Expects};
 use crate::error::{Error, Result};
-use crate::io::node::Node;
 use crate::io::runtime::Runtime;
+use crate::observe::Counters;
 use crate::ops::dialect;
 use crate::ops::meta_batch::{self, MetaBatch};
+use crate::ops::share::Share;
 use crate::ops::{exptime_setters, timeout_setters, RequestFuture};
 use crate::value::{self, ToValue};
 
@@ -161,7 +166,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreManyRequest<'c, R, K, V> {
         self
     }
 
-    exptime_setters!();
+    exptime_setters!(exptime);
     timeout_setters!();
 
     async fn run(self) -> Result<KeyResults> {
@@ -311,7 +316,7 @@ impl WriteKind {
     fn outcome(self, reply: Reply) -> Result<()> {
         match self {
             WriteKind::Store { .. } => dialect::stored(reply),
-            WriteKind::Delete | WriteKind::Touch(_) => dialect::done(reply),
+            WriteKind::Delete | WriteKind::Touch(_) => crate::ops::touch_delete::done(reply),
         }
     }
 }
@@ -320,10 +325,7 @@ impl WriteKind {
 struct Chunk {
     node: usize,
     items: Vec<usize>,
-    encoded: (
-        crate::engine::payload::Payload,
-        crate::engine::request::Expects,
-    ),
+    encoded: (Payload, Expects),
 }
 
 impl<R: Runtime> Inner<R> {
@@ -350,40 +352,78 @@ impl<R: Runtime> Inner<R> {
             }
         });
         let chunks = self.encode_chunks(kind, items, per_node)?;
-        let timeout = self.timeout(options.timeout);
-        let members = &*members;
-        let sends = chunks.iter().map(|chunk| async move {
-            let node = &members.nodes[chunk.node];
-            // One deadline for the call, the question below included.
+        if matches!(kind, WriteKind::Store { .. }) {
+            // A server without meta commands would run the values as commands.
+            let timeout = self.timeout(options.timeout);
             let deadline = timeout.map(|timeout| later(self.runtime.now(), timeout));
-            if matches!(kind, WriteKind::Store { .. }) {
-                // A server without meta commands would run the values as commands.
-                self.ensure_meta(node, timeout, options)
-                    .await
-                    .map_err(not_written)?;
+            let unsupported = self.ensure_meta(&members, &chunks, options).await?;
+            for (chunk, error) in chunks.iter().zip(&unsupported) {
+                if let Some(error) = error {
+                    for &item in &chunk.items {
+                        results.insert(Bytes::copy_from_slice(items[item].key), Err(error.clone()));
+                    }
+                }
             }
-            let timeout =
+            // One deadline for the call, the question included.
+            let left =
                 deadline.map(|deadline| deadline.saturating_duration_since(self.runtime.now()));
-            let encode = || Ok(chunk.encoded.clone());
+            let options = CallOptions {
+                timeout: Some(left),
+                ..options
+            };
+            let sendable = chunks
+                .into_iter()
+                .zip(unsupported)
+                .filter(|(_, error)| error.is_none());
+            let chunks: Vec<Chunk> = sendable.map(|(chunk, _)| chunk).collect();
+            self.send_chunks(kind, items, chunks, &members, options, &mut results)
+                .await?;
+        } else {
+            self.send_chunks(kind, items, chunks, &members, options, &mut results)
+                .await?;
+        }
+        Ok(results)
+    }
+
+    /// Sends each chunk to its node and files every key's outcome.
+    async fn send_chunks(
+        &self,
+        kind: WriteKind,
+        items: &[Write<'_>],
+        chunks: Vec<Chunk>,
+        members: &MembersRef<'_, R>,
+        options: CallOptions,
+        results: &mut KeyResults,
+    ) -> Result<()> {
+        let mut carried = Vec::with_capacity(chunks.len());
+        let mut shares = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            let node = members.node(chunk.node).ok_or(Error::NoAvailableNodes)?;
             let keys: Vec<&[u8]> = chunk.items.iter().map(|&item| items[item].key).collect();
-            let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(&keys));
-            let batch = node.request_batch(&call).await?;
-            match batch.cut {
-                None => Ok((
-                    meta_batch::command_replies(batch.replies, chunk.items.len())?,
-                    None,
-                )),
-                // Cut short: the first commands have their replies, the others the error.
-                Some(error) => Ok((batch.replies, Some(error))),
-            }
-        });
-        for (chunk, outcome) in chunks.iter().zip(join_all(sends).await) {
+            let count = chunk.items.len();
+            let share = Share::new(
+                chunk.encoded,
+                &keys,
+                false,
+                move |answer: Answer, _: &Counters| {
+                    match answer.batch()? {
+                        (replies, None) => Ok((meta_batch::command_replies(replies, count)?, None)),
+                        // Cut short: the first commands have their replies, the others the error.
+                        (replies, Some(error)) => Ok((replies, Some(error))),
+                    }
+                },
+            );
+            shares.push((node, share));
+            carried.push(chunk.items);
+        }
+        let outcomes = self.fan_out(shares, options, Gather::Partial).await?;
+        for (chunk_items, outcome) in carried.into_iter().zip(outcomes) {
             let (replies, rest) = match outcome {
                 Ok((replies, rest)) => (replies, rest),
                 Err(error) => (Vec::new(), Some(error)),
             };
             let mut replies = replies.into_iter();
-            for &item in &chunk.items {
+            for item in chunk_items {
                 let result = match (replies.next(), &rest) {
                     (Some(reply), _) => kind.outcome(reply),
                     (None, Some(error)) => Err(error.clone()),
@@ -392,37 +432,49 @@ impl<R: Runtime> Inner<R> {
                 results.insert(Bytes::copy_from_slice(items[item].key), result);
             }
         }
-        Ok(results)
+        Ok(())
     }
 
-    /// Fails with [`Error::UnknownCommand`] unless `node` knows meta commands, asking it
-    /// once (`mn`, one round trip) the first time. An `ms` to a server without them (before
-    /// memcached 1.6) would have its value read as commands of its own: a value holding
-    /// `flush_all` would be run.
+    /// For each chunk, `None` when its node knows meta commands, else the error for its
+    /// keys. Each node is asked once (`mn`, one round trip) the first time; the answer is
+    /// kept. An `ms` to a server without meta commands (before memcached 1.6) would have
+    /// its value read as commands of its own: a value holding `flush_all` would be run.
     async fn ensure_meta(
         &self,
-        node: &Arc<Node<R>>,
-        timeout: Option<Duration>,
+        members: &MembersRef<'_, R>,
+        chunks: &[Chunk],
         options: CallOptions,
-    ) -> Result<()> {
-        match node.meta_supported() {
-            Some(true) => return Ok(()),
-            Some(false) => return Err(Error::UnknownCommand("meta commands".into())),
-            None => {}
+    ) -> Result<Vec<Option<Error>>> {
+        let mut unknown: Vec<usize> = chunks
+            .iter()
+            .map(|chunk| chunk.node)
+            .filter(|&node| members.nodes[node].meta_supported().is_none())
+            .collect();
+        unknown.dedup();
+        let mut probes = Vec::with_capacity(unknown.len());
+        for &node in &unknown {
+            let node = members.node(node).ok_or(Error::NoAvailableNodes)?;
+            probes.push((node, MetaProbe));
         }
-        let encode = || self.encode(&Command::MetaNoop, 0);
-        let call = self.call_for(&encode, timeout, options, None, Affinity::None);
-        match node.request(&call).await? {
-            Reply::Meta(meta) if meta.status == memproto::MetaStatus::Mn => {
-                node.set_meta_supported(true);
-                Ok(())
+        let answers = self.fan_out(probes, options, Gather::Partial).await?;
+        let mut failed: Vec<(usize, Error)> = Vec::new();
+        for (node, answer) in unknown.into_iter().zip(answers) {
+            match answer {
+                Ok(supported) => members.nodes[node].set_meta_supported(supported),
+                Err(error) => failed.push((node, not_written(error))),
             }
-            Reply::Error(error) if error.kind == memproto::ServerErrorKind::Error => {
-                node.set_meta_supported(false);
-                Err(crate::client::server_error(error))
-            }
-            other => Err(crate::client::unexpected(other)),
         }
+        Ok(chunks
+            .iter()
+            .map(|chunk| match members.nodes[chunk.node].meta_supported() {
+                Some(true) => None,
+                Some(false) => Some(Error::UnknownCommand("meta commands".into())),
+                None => failed
+                    .iter()
+                    .find(|(node, _)| *node == chunk.node)
+                    .map(|(_, error)| error.clone()),
+            })
+            .collect())
     }
 
     /// Encodes every node's items into batches. Nothing is sent if any item is invalid.
@@ -464,6 +516,38 @@ impl<R: Runtime> Inner<R> {
             }
         }
         Ok(chunks)
+    }
+}
+
+/// The question whether a node knows meta commands: `mn`, answered `MN` (it does) or
+/// `ERROR` (it does not).
+struct MetaProbe;
+
+impl Operation for MetaProbe {
+    type Output = bool;
+
+    fn key(&self) -> &[u8] {
+        &[]
+    }
+
+    fn is_read(&self) -> bool {
+        true
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
+        encode(config, &Command::MetaNoop, 0)
+    }
+
+    fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<bool> {
+        match answer.one()? {
+            Reply::Meta(meta) if meta.status == MetaStatus::Mn => Ok(true),
+            Reply::Error(error) if error.kind == ServerErrorKind::Error => Ok(false),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn affinity(&self) -> Affinity {
+        Affinity::None
     }
 }
 

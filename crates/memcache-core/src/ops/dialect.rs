@@ -7,8 +7,8 @@
 use std::cell::Cell;
 
 use memproto::{
-    ArithOp, Command, Exptime, MetaArith, MetaArithMode, MetaDelete, MetaGet, MetaReply, MetaSet,
-    MetaSetMode, MetaStatus, Reply, Retrieve, RetrieveKind, Store, StoreMode,
+    Command, Exptime, MetaGet, MetaReply, MetaSet, MetaSetMode, MetaStatus, Reply, Retrieve,
+    RetrieveKind, Store, StoreMode,
 };
 
 use crate::client::protocol::{Protocol, Token};
@@ -173,104 +173,6 @@ pub(crate) fn stored(reply: Reply) -> Result<()> {
             MetaStatus::Ns => Err(Error::NotStored),
             MetaStatus::Ex => Err(Error::Exists),
             MetaStatus::Nf => Err(Error::NotFound),
-            status => Err(unexpected_status(status)),
-        },
-        other => Err(unexpected(other)),
-    }
-}
-
-pub(crate) fn arith<'a>(
-    protocol: Protocol,
-    op: ArithOp,
-    key: &'a [u8],
-    delta: u64,
-    opaque: &'a [u8],
-) -> Command<'a> {
-    match protocol {
-        Protocol::Text => Command::Arith {
-            op,
-            key,
-            delta,
-            noreply: false,
-        },
-        Protocol::Meta => Command::MetaArith(MetaArith {
-            key,
-            common: protocol.meta_common(key, Some(opaque), false),
-            mode: match op {
-                ArithOp::Incr => MetaArithMode::Incr,
-                ArithOp::Decr => MetaArithMode::Decr,
-            },
-            delta: Some(delta),
-            return_value: true,
-            ..MetaArith::default()
-        }),
-    }
-}
-
-/// An `incr`/`decr`'s new value.
-pub(crate) fn counted(reply: Reply) -> Result<u64> {
-    match reply {
-        Reply::Number(value) => Ok(value),
-        Reply::NotFound => Err(Error::NotFound),
-        Reply::Meta(meta) => match meta.status {
-            MetaStatus::Va => {
-                let value = meta.value.unwrap_or_default();
-                std::str::from_utf8(&value)
-                    .ok()
-                    .and_then(|text| text.trim_end().parse().ok())
-                    .ok_or_else(|| Error::UnexpectedReply(format!("counter value {value:?}")))
-            }
-            MetaStatus::Nf => Err(Error::NotFound),
-            status => Err(unexpected_status(status)),
-        },
-        other => Err(unexpected(other)),
-    }
-}
-
-pub(crate) fn delete<'a>(protocol: Protocol, key: &'a [u8], opaque: &'a [u8]) -> Command<'a> {
-    match protocol {
-        Protocol::Text => Command::Delete {
-            key,
-            noreply: false,
-        },
-        Protocol::Meta => Command::MetaDelete(MetaDelete {
-            key,
-            common: protocol.meta_common(key, Some(opaque), false),
-            ..MetaDelete::default()
-        }),
-    }
-}
-
-pub(crate) fn touch<'a>(
-    protocol: Protocol,
-    key: &'a [u8],
-    exptime: Exptime,
-    opaque: &'a [u8],
-) -> Command<'a> {
-    match protocol {
-        Protocol::Text => Command::Touch {
-            key,
-            exptime,
-            noreply: false,
-        },
-        // `mg` with `T` and no `v`: `HD` on a hit, `EN` on a miss.
-        Protocol::Meta => Command::MetaGet(MetaGet {
-            key,
-            common: protocol.meta_common(key, Some(opaque), false),
-            touch: Some(exptime),
-            ..MetaGet::default()
-        }),
-    }
-}
-
-/// A `touch` or `delete`'s outcome.
-pub(crate) fn done(reply: Reply) -> Result<()> {
-    match reply {
-        Reply::Touched | Reply::Deleted => Ok(()),
-        Reply::NotFound => Err(Error::NotFound),
-        Reply::Meta(meta) => match meta.status {
-            MetaStatus::Hd => Ok(()),
-            MetaStatus::Nf | MetaStatus::En => Err(Error::NotFound),
             status => Err(unexpected_status(status)),
         },
         other => Err(unexpected(other)),

@@ -5,15 +5,19 @@ use std::time::Duration;
 
 use memproto::{Exptime, RetrieveKind};
 
-use crate::client::{resolve, CallOptions, Client};
-use crate::engine::request::Affinity;
+use crate::client::config::Config;
+use crate::client::execute::{Answer, Operation};
+use crate::client::fan_out::Gather;
+use crate::client::{encode, resolve, CallOptions, Client};
+use crate::engine::payload::Payload;
+use crate::engine::request::Expects;
 use crate::error::Result;
 use crate::io::runtime::Runtime;
+use crate::observe::Counters;
 use crate::ops::dialect::{self, Fetch};
-use crate::ops::fetch_many::Gather;
 use crate::ops::item::Item;
 use crate::ops::item_map::{ItemMap, PartialItems};
-use crate::ops::{timeout_setters, RequestFuture};
+use crate::ops::{timeout_setters, Request, RequestFuture};
 
 impl<R: Runtime> Client<R> {
     /// Fetches `key`'s value as raw bytes; `None` if it is missing. [`Client::get_as`]
@@ -28,7 +32,7 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn get<K: AsRef<[u8]>>(&self, key: K) -> GetRequest<'_, R, K> {
-        GetRequest::new(self, RetrieveKind::Get, key)
+        GetRequest::fetch(self, RetrieveKind::Get, key)
     }
 
     /// Fetches `key`'s value and CAS token, for [`Client::cas`].
@@ -42,7 +46,7 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn gets<K: AsRef<[u8]>>(&self, key: K) -> GetRequest<'_, R, K> {
-        GetRequest::new(self, RetrieveKind::Gets, key)
+        GetRequest::fetch(self, RetrieveKind::Gets, key)
     }
 
     /// Fetches `key`'s value and sets a new expiration on it (sliding expiry).
@@ -57,7 +61,7 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn gat<K: AsRef<[u8]>>(&self, key: K, exptime: impl Into<Exptime>) -> GetRequest<'_, R, K> {
-        GetRequest::new(self, RetrieveKind::Gat(exptime.into()), key)
+        GetRequest::fetch(self, RetrieveKind::Gat(exptime.into()), key)
     }
 
     /// Fetches `key`'s value and CAS token and sets a new expiration on it.
@@ -76,7 +80,7 @@ impl<R: Runtime> Client<R> {
         key: K,
         exptime: impl Into<Exptime>,
     ) -> GetRequest<'_, R, K> {
-        GetRequest::new(self, RetrieveKind::Gats(exptime.into()), key)
+        GetRequest::fetch(self, RetrieveKind::Gats(exptime.into()), key)
     }
 
     /// Fetches many keys at once, in one round trip per node; the [`ItemMap`] holds the
@@ -171,31 +175,28 @@ impl<R: Runtime> Client<R> {
 }
 
 /// A single-key fetch: `get`, `gets`, `gat` or `gats`.
-#[must_use = "requests do nothing unless awaited"]
-pub struct GetRequest<'c, R: Runtime, K> {
-    client: &'c Client<R>,
+pub type GetRequest<'c, R, K> = Request<'c, R, Get<K>>;
+
+/// The `get`, `gets`, `gat` and `gats` operation of one key.
+#[derive(Debug)]
+pub struct Get<K> {
     key: K,
     fetch: Fetch,
-    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
-    fn new(client: &'c Client<R>, kind: RetrieveKind, key: K) -> Self {
-        GetRequest {
-            client,
-            key,
-            fetch: Fetch {
-                kind,
-                return_flags: false,
-                info: false,
-            },
-            options: CallOptions::read(),
-        }
+    fn fetch(client: &'c Client<R>, kind: RetrieveKind, key: K) -> Self {
+        let fetch = Fetch {
+            kind,
+            return_flags: false,
+            info: false,
+        };
+        Request::new(client, Get { key, fetch })
     }
 
     /// Fills [`Item::flags`] with the item's client flags.
     pub fn return_flags(mut self) -> Self {
-        self.fetch.return_flags = true;
+        self.op.fetch.return_flags = true;
         self
     }
 
@@ -203,61 +204,57 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
     /// before, and size, in the same round trip. Sent as a meta command whatever the
     /// protocol, so it needs memcached 1.6 or later.
     pub fn with_info(mut self) -> Self {
-        self.fetch.info = true;
+        self.op.fetch.info = true;
         self
     }
+}
 
-    timeout_setters!();
+impl<K: AsRef<[u8]> + Send> Operation for Get<K> {
+    type Output = Option<Item>;
 
-    async fn run(self) -> Result<Option<Item>> {
-        let inner = &self.client.inner;
+    fn key(&self) -> &[u8] {
+        self.key.as_ref()
+    }
+
+    fn is_read(&self) -> bool {
+        true
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let key = self.key.as_ref();
-        let keys = [key];
         let fetch = Fetch {
             kind: resolve_kind(self.fetch.kind),
             ..self.fetch
         };
-        let protocol = inner.config.protocol;
-        let token = dialect::token(fetch.is_meta(protocol));
-        let command = if fetch.is_meta(protocol) {
-            dialect::meta_get(protocol, key, fetch, token.as_bytes(), false)
+        let protocol = config.protocol;
+        if fetch.is_meta(protocol) {
+            let token = dialect::token(true);
+            let command = dialect::meta_get(protocol, key, fetch, token.as_bytes(), false);
+            encode(config, &command, key.len())
         } else {
-            dialect::retrieve(fetch.kind, &keys)
-        };
-        let encode = || inner.encode(&command, key.len());
-        let node = inner.route(key)?;
-        let reply = match fetch.kind {
-            RetrieveKind::Get | RetrieveKind::Gets if !fetch.is_meta(protocol) => {
-                let with_cas = fetch.kind == RetrieveKind::Gets;
-                inner
-                    .call_get(&node, &encode, self.options, key, with_cas)
-                    .await?
-            }
-            _ => {
-                inner
-                    .call(&node, &encode, self.options, Affinity::of_key(key))
-                    .await?
-            }
-        };
-        // Compressed values decode within the client's largest, as `get_as` reads them.
-        let max_value_len = inner.config.encoder.max_value_len();
-        node.fetched(dialect::fetched(reply, fetch))
-            .map(|item| item.map(|item| item.with_max_value_len(max_value_len)))
+            encode(config, &dialect::retrieve(fetch.kind, &[key]), key.len())
+        }
     }
-}
 
-impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for GetRequest<'c, R, K> {
-    type Output = Result<Option<Item>>;
-    type IntoFuture = RequestFuture<'c, Option<Item>>;
+    fn decode(&self, answer: Answer, config: &Config, counters: &Counters) -> Result<Option<Item>> {
+        let item = dialect::fetched(answer.one()?, self.fetch)?;
+        counters.fetched(u64::from(item.is_some()), u64::from(item.is_none()));
+        // Compressed values decode within the client's largest, as `get_as` reads them.
+        let max_value_len = config.encoder.max_value_len();
+        Ok(item.map(|item| item.with_max_value_len(max_value_len)))
+    }
 
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move {
-            let inner = self.client.inner.clone();
-            match self.run().await {
-                Err(error) if inner.read_miss_instead(&error, None) => Ok(None),
-                other => other,
+    fn miss(&self) -> Option<Option<Item>> {
+        Some(None)
+    }
+
+    fn mergeable(&self, config: &Config) -> Option<bool> {
+        match self.fetch.kind {
+            RetrieveKind::Get | RetrieveKind::Gets if !self.fetch.is_meta(config.protocol) => {
+                Some(self.fetch.kind == RetrieveKind::Gets)
             }
-        })
+            _ => None,
+        }
     }
 }
 
@@ -291,7 +288,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
                 return_flags: false,
                 info: false,
             },
-            options: CallOptions::read(),
+            options: CallOptions::default(),
         }
     }
 
@@ -329,7 +326,9 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
         PartialGetManyRequest { request: self }
     }
 
-    async fn gather(self, gather: Gather) -> Result<PartialItems> {
+    /// Fetches the keys; with `miss`, an unavailable node's keys are misses when the
+    /// client is configured so.
+    async fn gather(self, gather: Gather, miss: bool) -> Result<PartialItems> {
         if self.keys.is_empty() {
             return Ok(PartialItems::default());
         }
@@ -340,7 +339,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
         };
         let inner = &self.client.inner;
         let mut found = inner
-            .retrieve_many(fetch, &keys, self.options, gather)
+            .retrieve_many(fetch, &keys, self.options, gather, miss)
             .await?;
         // Compressed values decode within the client's largest, as `get_as` reads them.
         let max_value_len = inner.config.encoder.max_value_len();
@@ -357,12 +356,10 @@ impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for GetManyRequest<'
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let inner = self.client.inner.clone();
-            if !inner.config.miss_on_unavailable {
-                return Ok(self.gather(Gather::Strict).await?.items);
-            }
-            match self.gather(Gather::Partial).await {
-                Ok(partial) => inner.misses_for_unavailable(partial),
+            let inner = &self.client.inner;
+            match self.gather(Gather::Strict, true).await {
+                Ok(found) => Ok(found.items),
+                // No node to route to: every key is a miss, if the client says so.
                 Err(error) if inner.read_miss_instead(&error, None) => Ok(ItemMap::default()),
                 Err(error) => Err(error),
             }
@@ -391,6 +388,6 @@ impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for PartialGetManyRe
     type IntoFuture = RequestFuture<'c, PartialItems>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.request.gather(Gather::Partial))
+        Box::pin(self.request.gather(Gather::Partial, false))
     }
 }

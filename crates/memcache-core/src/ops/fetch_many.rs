@@ -2,70 +2,189 @@
 //! as multi-key `get` lines within the server's line limit (classic) or as quiet `mg`
 //! batches in which misses cost nothing (meta), all nodes at once.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
-
 use bytes::Bytes;
-use futures::future::{join_all, try_join_all};
-use memproto::{Command, Reply, Retrieve, MAX_COMMAND_LINE};
+use memproto::{Command, Retrieve, MAX_COMMAND_LINE};
 
+use crate::client::execute::Answer;
+use crate::client::fan_out::Gather;
 use crate::client::protocol::Token;
-use crate::client::{values, CallOptions, Inner};
-use crate::cluster::members::Members;
+use crate::client::{encode, values, CallOptions, Inner};
+use crate::cluster::members::{Members, MembersRef, NodeRef};
 use crate::engine::payload::Payload;
-use crate::engine::request::{Affinity, Expects};
+use crate::engine::request::Expects;
 use crate::error::{Error, Result};
 use crate::io::node::Node;
 use crate::io::runtime::Runtime;
+use crate::observe::Counters;
 use crate::ops::dialect::{self, Fetch};
 use crate::ops::item::Item;
 use crate::ops::item_map::{ItemMap, PartialItems};
 use crate::ops::meta_batch::{self, MetaBatch};
-
-/// What a multi-key fetch does when a node fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Gather {
-    /// The first failure fails the call and drops the rest.
-    Strict,
-    /// Every node is waited for; the failures are listed beside what the others had.
-    Partial,
-}
-
-impl Gather {
-    /// Runs one future per request: all of them, or until the first failure.
-    async fn run<T, F>(self, requests: impl Iterator<Item = F>) -> Result<Vec<Result<T>>>
-    where
-        F: Future<Output = Result<T>>,
-    {
-        match self {
-            Gather::Strict => Ok(try_join_all(requests).await?.into_iter().map(Ok).collect()),
-            Gather::Partial => Ok(join_all(requests).await),
-        }
-    }
-}
+use crate::ops::share::Share;
 
 impl<R: Runtime> Inner<R> {
     /// Fetches many keys. Invalid keys fail the call before anything is sent; a node's
-    /// failure fails it too, or with [`Gather::Partial`] is listed in the result.
+    /// failure fails it too, or with [`Gather::Partial`] is listed in the result. With
+    /// `miss`, an unavailable node's keys are misses when the client is configured so.
     pub(crate) async fn retrieve_many(
         &self,
         fetch: Fetch,
         keys: &[&[u8]],
         options: CallOptions,
         gather: Gather,
+        miss: bool,
     ) -> Result<PartialItems> {
         // One membership for the whole call.
         let members = self.members();
         let per_node = split_by_node(&members, keys)?;
+        let mut result = PartialItems {
+            items: ItemMap::with_capacity(keys.len()),
+            errors: Vec::new(),
+        };
         if fetch.is_meta(self.config.protocol) {
-            self.fetch_meta(&members, fetch, &per_node, keys.len(), options, gather)
-                .await
+            let batches = self.meta_batches(fetch, &per_node)?;
+            let nodes: Vec<usize> = batches.iter().map(|(node, _, _)| *node).collect();
+            let mut shares = Vec::with_capacity(batches.len());
+            for (node, keys, encoded) in batches {
+                let share = Share::new(
+                    encoded,
+                    keys,
+                    true,
+                    move |answer: Answer, counters: &Counters| {
+                        meta_items(answer, keys, fetch, counters)
+                    },
+                );
+                shares.push((node_at(&members, node)?, share.miss_on_unavailable(miss)));
+            }
+            let outcomes = self.fan_out(shares, options, gather).await?;
+            for (node, outcome) in nodes.into_iter().zip(outcomes) {
+                match outcome {
+                    Ok(items) => result.items.extend(items),
+                    Err(error) => note_failure(&mut result, &members.nodes[node], error),
+                }
+            }
         } else {
-            self.fetch_classic(&members, fetch, &per_node, keys.len(), options, gather)
-                .await
+            let chunks = self.classic_chunks(fetch, &per_node)?;
+            let nodes: Vec<usize> = chunks.iter().map(|(node, _, _)| *node).collect();
+            let mut shares = Vec::with_capacity(chunks.len());
+            for (node, keys, encoded) in chunks {
+                let asked = keys.len();
+                let share = Share::new(
+                    encoded,
+                    keys,
+                    true,
+                    move |answer: Answer, counters: &Counters| {
+                        let items = values(answer.one()?)?;
+                        let found = items.len().min(asked);
+                        counters.fetched(found as u64, (asked - found) as u64);
+                        Ok(items)
+                    },
+                );
+                shares.push((node_at(&members, node)?, share.miss_on_unavailable(miss)));
+            }
+            let outcomes = self.fan_out(shares, options, gather).await?;
+            for (node, outcome) in nodes.into_iter().zip(outcomes) {
+                match outcome {
+                    Ok(items) => {
+                        for mut item in items {
+                            // Taken, not cloned: one reference-count update fewer per key.
+                            let key = std::mem::take(&mut item.key);
+                            result
+                                .items
+                                .insert(key, Item::from_wire(item, fetch.return_flags));
+                        }
+                    }
+                    Err(error) => note_failure(&mut result, &members.nodes[node], error),
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Each node's keys as multi-key `get` lines within the server's line limit.
+    #[allow(clippy::type_complexity)]
+    fn classic_chunks<'k>(
+        &self,
+        fetch: Fetch,
+        per_node: &'k [Vec<&'k [u8]>],
+    ) -> Result<Vec<(usize, &'k [&'k [u8]], (Payload, Expects))>> {
+        let mut chunks = Vec::new();
+        for (node, node_keys) in per_node.iter().enumerate() {
+            for keys in line_chunks(node_keys) {
+                let retrieve = Retrieve {
+                    kind: fetch.kind,
+                    keys,
+                };
+                chunks.push((
+                    node,
+                    keys,
+                    encode(&self.config, &Command::Retrieve(retrieve), 0)?,
+                ));
+            }
+        }
+        Ok(chunks)
+    }
+
+    /// Each node's keys as quiet `mg` batches ended by `mn`, each within the batch limit.
+    #[allow(clippy::type_complexity)]
+    fn meta_batches<'k>(
+        &self,
+        fetch: Fetch,
+        per_node: &'k [Vec<&'k [u8]>],
+    ) -> Result<Vec<(usize, &'k [&'k [u8]], (Payload, Expects))>> {
+        let encoder = &self.config.encoder;
+        let protocol = self.config.protocol;
+        let limits = &self.config.connection.limits;
+        let mut batches = Vec::new();
+        for (node, node_keys) in per_node.iter().enumerate() {
+            let mut batch = MetaBatch::for_fetches(limits.max_value_len);
+            let mut first = 0;
+            for (at, key) in node_keys.iter().enumerate() {
+                if batch.is_full_for(key.len()) {
+                    let full =
+                        std::mem::replace(&mut batch, MetaBatch::for_fetches(limits.max_value_len));
+                    batches.push((node, &node_keys[first..at], full.finish(encoder)?));
+                    first = at;
+                }
+                let token = Token::new(batch.len() as u64);
+                let command = dialect::meta_get(protocol, key, fetch, token.as_bytes(), true);
+                batch.push(encoder, &command)?;
+            }
+            if batch.len() > 0 {
+                batches.push((node, &node_keys[first..], batch.finish(encoder)?));
+            }
+        }
+        Ok(batches)
+    }
+}
+
+/// The node at `index` of the call's membership.
+fn node_at<'a, R: Runtime>(members: &MembersRef<'a, R>, index: usize) -> Result<NodeRef<'a, R>> {
+    members.node(index).ok_or(Error::NoAvailableNodes)
+}
+
+/// The items a quiet `mg` batch found. A batch cut short fails whole: its node's share is
+/// incomplete.
+fn meta_items(
+    answer: Answer,
+    keys: &[&[u8]],
+    fetch: Fetch,
+    counters: &Counters,
+) -> Result<Vec<(Bytes, Item)>> {
+    let replies = match answer.batch()? {
+        (replies, None) => replies,
+        (_, Some(error)) => return Err(error),
+    };
+    let replies = meta_batch::command_replies(replies, keys.len())?;
+    let mut items = Vec::with_capacity(replies.len());
+    for (key, reply) in keys.iter().zip(replies) {
+        if let Some(item) = dialect::fetched(reply, fetch)? {
+            items.push((Bytes::copy_from_slice(key), item));
         }
     }
+    let found = items.len();
+    counters.fetched(found as u64, (keys.len() - found) as u64);
+    Ok(items)
 }
 
 /// Lists `node`'s failure once, however many of its requests failed.
@@ -108,161 +227,6 @@ fn split_by_node<'k, R: Runtime>(
         return Err(Error::NoAvailableNodes);
     }
     Ok(per_node)
-}
-
-impl<R: Runtime> Inner<R> {
-    async fn fetch_classic(
-        &self,
-        members: &Members<R>,
-        fetch: Fetch,
-        per_node: &[Vec<&[u8]>],
-        expected: usize,
-        options: CallOptions,
-        gather: Gather,
-    ) -> Result<PartialItems> {
-        let mut chunks = Vec::new();
-        for (index, node_keys) in per_node.iter().enumerate() {
-            for chunk in line_chunks(node_keys) {
-                // Refuse invalid keys before anything is sent.
-                let retrieve = Retrieve {
-                    kind: fetch.kind,
-                    keys: chunk,
-                };
-                let encoded = self.encode(&Command::Retrieve(retrieve.clone()), 0)?;
-                chunks.push((index, retrieve, encoded));
-            }
-        }
-        let timeout = self.timeout(options.timeout);
-        let nodes: Vec<usize> = chunks.iter().map(|(index, _, _)| *index).collect();
-        let calls = chunks.into_iter().map(|(index, retrieve, encoded)| {
-            let node = &members.nodes[index];
-            async move {
-                values(
-                    self.retrieve_chunk(node, retrieve, encoded, timeout, options)
-                        .await?,
-                )
-            }
-        });
-        // Every request carries the same deadline.
-        let replies = gather.run(calls).await?;
-        let mut result = PartialItems {
-            items: ItemMap::with_capacity(expected),
-            errors: Vec::new(),
-        };
-        for (index, items) in nodes.into_iter().zip(replies) {
-            match items {
-                Ok(items) => {
-                    for mut item in items {
-                        // Taken, not cloned: one reference-count update fewer per key.
-                        let key = std::mem::take(&mut item.key);
-                        result
-                            .items
-                            .insert(key, Item::from_wire(item, fetch.return_flags));
-                    }
-                }
-                Err(error) => note_failure(&mut result, &members.nodes[index], error),
-            }
-        }
-        Ok(result)
-    }
-
-    /// Sends one chunk of a multi-key retrieval, already encoded (to refuse invalid keys
-    /// before anything is sent), to `node`. The encoding is used as it is; only a request
-    /// that had to wait for room is encoded again.
-    async fn retrieve_chunk(
-        &self,
-        node: &Arc<Node<R>>,
-        chunk: Retrieve<'_>,
-        encoded: (Payload, Expects),
-        timeout: Option<Duration>,
-        options: CallOptions,
-    ) -> Result<Reply> {
-        let first = std::sync::Mutex::new(Some(encoded));
-        let encode = || {
-            let taken = first
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .take();
-            taken.map_or_else(|| self.encode(&Command::Retrieve(chunk.clone()), 0), Ok)
-        };
-        let affinity = Affinity::of_keys(chunk.keys);
-        let call = self.call_for(&encode, timeout, options, None, affinity);
-        let reply = self
-            .retrying(options.idempotent, call.deadline, || node.request(&call))
-            .await?;
-        if let Reply::Values(items) = &reply {
-            node.fetched_many(items.len(), chunk.keys.len());
-        }
-        Ok(reply)
-    }
-
-    async fn fetch_meta(
-        &self,
-        members: &Members<R>,
-        fetch: Fetch,
-        per_node: &[Vec<&[u8]>],
-        expected: usize,
-        options: CallOptions,
-        gather: Gather,
-    ) -> Result<PartialItems> {
-        let encoder = &self.config.encoder;
-        let protocol = self.config.protocol;
-        let limits = &self.config.connection.limits;
-        // (node, its keys in this batch, the batch)
-        let mut batches = Vec::new();
-        for (node, node_keys) in per_node.iter().enumerate() {
-            let mut batch = MetaBatch::for_fetches(limits.max_value_len);
-            let mut first = 0;
-            for (at, key) in node_keys.iter().enumerate() {
-                if batch.is_full_for(key.len()) {
-                    let full =
-                        std::mem::replace(&mut batch, MetaBatch::for_fetches(limits.max_value_len));
-                    batches.push((node, &node_keys[first..at], full.finish(encoder)?));
-                    first = at;
-                }
-                let token = Token::new(batch.len() as u64);
-                let command = dialect::meta_get(protocol, key, fetch, token.as_bytes(), true);
-                batch.push(encoder, &command)?;
-            }
-            if batch.len() > 0 {
-                batches.push((node, &node_keys[first..], batch.finish(encoder)?));
-            }
-        }
-        let timeout = self.timeout(options.timeout);
-        let calls = batches.iter().map(|(node, keys, encoded)| async move {
-            let encode = || Ok(encoded.clone());
-            let call = self.call_for(&encode, timeout, options, None, Affinity::of_keys(keys));
-            let node = &members.nodes[*node];
-            let replies = self
-                .retrying(options.idempotent, call.deadline, || async {
-                    // A fetch batch cut short fails whole: its node's share is incomplete.
-                    let batch = node.request_batch(&call).await?;
-                    batch.cut.map_or(Ok(batch.replies), Err)
-                })
-                .await?;
-            let replies = meta_batch::command_replies(replies, keys.len())?;
-            let mut items = Vec::with_capacity(replies.len());
-            for (key, reply) in keys.iter().zip(replies) {
-                if let Some(item) = dialect::fetched(reply, fetch)? {
-                    items.push((Bytes::copy_from_slice(key), item));
-                }
-            }
-            node.fetched_many(items.len(), keys.len());
-            Ok(items)
-        });
-        let replies = gather.run(calls).await?;
-        let mut result = PartialItems {
-            items: ItemMap::with_capacity(expected),
-            errors: Vec::new(),
-        };
-        for ((node, _, _), items) in batches.iter().zip(replies) {
-            match items {
-                Ok(items) => result.items.extend(items),
-                Err(error) => note_failure(&mut result, &members.nodes[*node], error),
-            }
-        }
-        Ok(result)
-    }
 }
 
 /// Splits keys into groups whose command line stays within the server's line limit.

@@ -1,13 +1,17 @@
 //! `get_as`: a single-key fetch read back as a typed value.
 
-use std::future::IntoFuture;
 use std::marker::PhantomData;
-use std::time::Duration;
 
+use crate::client::config::Config;
+use crate::client::execute::{Answer, Operation};
 use crate::client::Client;
+use crate::engine::payload::Payload;
+use crate::engine::request::Expects;
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
-use crate::ops::{GetRequest, RequestFuture};
+use crate::observe::Counters;
+use crate::ops::fetch::Get;
+use crate::ops::Request;
 use crate::value::{self, FromValue, ValueError};
 
 impl<R: Runtime> Client<R> {
@@ -34,67 +38,59 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn get_as<T: FromValue, K: AsRef<[u8]>>(&self, key: K) -> GetAsRequest<'_, R, K, T> {
-        GetAsRequest {
-            max_value_len: self.inner.config.encoder.max_value_len(),
-            // The flags name the value's format.
-            request: self.get(key).return_flags(),
+        // The flags name the value's format.
+        self.get(key).return_flags().map(|get| GetAs {
+            get,
             output: PhantomData,
-        }
+        })
     }
 }
 
 /// A single-key fetch read as a `T` ([`Client::get_as`]).
-#[must_use = "requests do nothing unless awaited"]
-pub struct GetAsRequest<'c, R: Runtime, K, T> {
-    request: GetRequest<'c, R, K>,
-    /// The largest value a compressed one may expand to.
-    max_value_len: usize,
+pub type GetAsRequest<'c, R, K, T> = Request<'c, R, GetAs<K, T>>;
+
+/// The `get` operation of one key, its value read as a `T`.
+pub struct GetAs<K, T> {
+    get: Get<K>,
     output: PhantomData<fn() -> T>,
 }
 
-impl<'c, R: Runtime, K: AsRef<[u8]>, T> GetAsRequest<'c, R, K, T> {
-    /// Overrides the client's operation timeout for this call (`None` disables it).
-    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.request = self.request.timeout(timeout);
-        self
-    }
-
-    /// Fails at once with [`Error::Overloaded`] when every connection of the node is at
-    /// its in-flight budget, instead of waiting for room.
-    pub fn no_wait(mut self) -> Self {
-        self.request = self.request.no_wait();
-        self
-    }
-
-    /// Turns the request into a [`Future`](std::future::Future) (see [`GetRequest::send`]).
-    pub fn send(self) -> RequestFuture<'c, Option<T>>
-    where
-        Self: IntoFuture<IntoFuture = RequestFuture<'c, Option<T>>>,
-    {
-        self.into_future()
+impl<K: std::fmt::Debug, T> std::fmt::Debug for GetAs<K, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetAs").field("get", &self.get).finish()
     }
 }
 
-impl<'c, R, K, T> IntoFuture for GetAsRequest<'c, R, K, T>
-where
-    R: Runtime,
-    K: AsRef<[u8]> + Send + 'c,
-    T: FromValue + 'c,
-{
-    type Output = Result<Option<T>>;
-    type IntoFuture = RequestFuture<'c, Option<T>>;
+impl<K: AsRef<[u8]> + Send, T: FromValue> Operation for GetAs<K, T> {
+    type Output = Option<T>;
 
-    fn into_future(self) -> Self::IntoFuture {
-        let max_value_len = self.max_value_len;
-        let fetched = self.request.into_future();
-        Box::pin(async move {
-            let Some(item) = fetched.await? else {
-                return Ok(None);
-            };
-            let flags = item.flags.ok_or(ValueError::FlagsNotFetched)?;
-            value::decode(item.value, flags, max_value_len)
-                .map(Some)
-                .map_err(Error::Value)
-        })
+    fn key(&self) -> &[u8] {
+        self.get.key()
+    }
+
+    fn is_read(&self) -> bool {
+        true
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
+        self.get.encode(config)
+    }
+
+    fn decode(&self, answer: Answer, config: &Config, counters: &Counters) -> Result<Option<T>> {
+        let Some(item) = self.get.decode(answer, config, counters)? else {
+            return Ok(None);
+        };
+        let flags = item.flags.ok_or(ValueError::FlagsNotFetched)?;
+        value::decode(item.value, flags, config.encoder.max_value_len())
+            .map(Some)
+            .map_err(Error::Value)
+    }
+
+    fn miss(&self) -> Option<Option<T>> {
+        Some(None)
+    }
+
+    fn mergeable(&self, config: &Config) -> Option<bool> {
+        self.get.mergeable(config)
     }
 }

@@ -2,17 +2,20 @@
 //! one caller wins the right to recompute it, and the others learn that someone is on it
 //! (and get the stale value, if there is one, to serve meanwhile).
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use memproto::{Command, Exptime, MetaCommon, MetaDelete, MetaGet, MetaReply, MetaStatus, Reply};
 
-use crate::client::{resolve, unexpected, CallOptions, Client};
-use crate::engine::request::Affinity;
+use crate::client::config::Config;
+use crate::client::execute::{Answer, Operation};
+use crate::client::{encode, resolve, unexpected, Client};
+use crate::engine::payload::Payload;
+use crate::engine::request::Expects;
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
+use crate::observe::Counters;
 use crate::ops::item::Item;
-use crate::ops::{timeout_setters, RequestFuture};
+use crate::ops::Request;
 
 /// The outcome of [`Client::lease`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,13 +56,15 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn lease<K: AsRef<[u8]>>(&self, key: K, lease: Duration) -> LeaseRequest<'_, R, K> {
-        LeaseRequest {
-            client: self,
-            key,
-            lease,
-            recache_below: None,
-            options: CallOptions::default(),
-        }
+        let recache_below = None;
+        Request::new(
+            self,
+            LeaseFetch {
+                key,
+                lease,
+                recache_below,
+            },
+        )
     }
 
     /// Marks `key` stale instead of deleting it (meta `md` with `I`), keeping the old value
@@ -81,29 +86,32 @@ impl<R: Runtime> Client<R> {
         key: K,
         grace: Duration,
     ) -> InvalidateRequest<'_, R, K> {
-        InvalidateRequest {
-            client: self,
-            key,
-            grace,
-            options: CallOptions::default(),
-        }
+        Request::new(self, Invalidate { key, grace })
     }
 }
 
 /// A [`Client::invalidate`] request.
-#[must_use = "requests do nothing unless awaited"]
-pub struct InvalidateRequest<'c, R: Runtime, K> {
-    client: &'c Client<R>,
+pub type InvalidateRequest<'c, R, K> = Request<'c, R, Invalidate<K>>;
+
+/// The operation that marks a key stale (meta `md` with `I`).
+#[derive(Debug)]
+pub struct Invalidate<K> {
     key: K,
     grace: Duration,
-    options: CallOptions,
 }
 
-impl<'c, R: Runtime, K: AsRef<[u8]>> InvalidateRequest<'c, R, K> {
-    timeout_setters!();
+impl<K: AsRef<[u8]> + Send> Operation for Invalidate<K> {
+    type Output = ();
 
-    async fn run(self) -> Result<()> {
-        let inner = &self.client.inner;
+    fn key(&self) -> &[u8] {
+        self.key.as_ref()
+    }
+
+    fn is_read(&self) -> bool {
+        false
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let key = self.key.as_ref();
         let command = Command::MetaDelete(MetaDelete {
             key,
@@ -115,12 +123,11 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> InvalidateRequest<'c, R, K> {
             exptime: Some(resolve(Exptime::After(self.grace))),
             ..MetaDelete::default()
         });
-        let encode = || inner.encode(&command, key.len());
-        let node = inner.route(key)?;
-        match inner
-            .call(&node, &encode, self.options, Affinity::of_key(key))
-            .await?
-        {
+        encode(config, &command, key.len())
+    }
+
+    fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<()> {
+        match answer.one()? {
             Reply::Meta(reply) if reply.status == MetaStatus::Hd => Ok(()),
             Reply::Meta(reply) if reply.status == MetaStatus::Nf => Err(Error::NotFound),
             other => Err(unexpected(other)),
@@ -128,23 +135,15 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> InvalidateRequest<'c, R, K> {
     }
 }
 
-impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for InvalidateRequest<'c, R, K> {
-    type Output = Result<()>;
-    type IntoFuture = RequestFuture<'c, ()>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
-    }
-}
-
 /// A [`Client::lease`] request.
-#[must_use = "requests do nothing unless awaited"]
-pub struct LeaseRequest<'c, R: Runtime, K> {
-    client: &'c Client<R>,
+pub type LeaseRequest<'c, R, K> = Request<'c, R, LeaseFetch<K>>;
+
+/// The operation that fetches a key with stampede protection (meta `mg` with vivify).
+#[derive(Debug)]
+pub struct LeaseFetch<K> {
     key: K,
     lease: Duration,
     recache_below: Option<Duration>,
-    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
@@ -152,14 +151,24 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
     /// right to recompute it (getting the current value as `previous`), while the others
     /// keep getting hits.
     pub fn recache_below(mut self, remaining: Duration) -> Self {
-        self.recache_below = Some(remaining);
+        self.op.recache_below = Some(remaining);
         self
     }
+}
 
-    timeout_setters!();
+impl<K: AsRef<[u8]> + Send> Operation for LeaseFetch<K> {
+    type Output = Lease;
 
-    async fn run(self) -> Result<Lease> {
-        let inner = &self.client.inner;
+    fn key(&self) -> &[u8] {
+        self.key.as_ref()
+    }
+
+    // Vivifying creates a placeholder and hands out the win: not a read to run twice.
+    fn is_read(&self) -> bool {
+        false
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let key = self.key.as_ref();
         let command = Command::MetaGet(MetaGet {
             key,
@@ -178,14 +187,13 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> LeaseRequest<'c, R, K> {
                 .map(|below| resolve(Exptime::After(below))),
             ..MetaGet::default()
         });
-        let encode = || inner.encode(&command, key.len());
-        let node = inner.route(key)?;
-        match inner
-            .call(&node, &encode, self.options, Affinity::of_key(key))
-            .await?
-        {
+        encode(config, &command, key.len())
+    }
+
+    fn decode(&self, answer: Answer, config: &Config, _: &Counters) -> Result<Lease> {
+        match answer.one()? {
             Reply::Meta(reply) if matches!(reply.status, MetaStatus::Va | MetaStatus::Hd) => {
-                Ok(classify(*reply, inner.config.encoder.max_value_len()))
+                Ok(classify(*reply, config.encoder.max_value_len()))
             }
             other => Err(unexpected(other)),
         }
@@ -214,14 +222,5 @@ fn classify(reply: MetaReply, max_value_len: usize) -> Lease {
         Lease::Pending { previous }
     } else {
         Lease::Hit(item)
-    }
-}
-
-impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for LeaseRequest<'c, R, K> {
-    type Output = Result<Lease>;
-    type IntoFuture = RequestFuture<'c, Lease>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
     }
 }

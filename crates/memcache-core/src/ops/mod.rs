@@ -1,4 +1,6 @@
-//! Request builders: each operation returns one; set options, then `.await` it.
+//! The operations: one file per command family, each with its operation value (its key,
+//! its two spellings, what its reply means) and the builder methods that set it up. They
+//! all run through the one execution path ([`crate::client::execute`]).
 
 pub(crate) mod admin;
 pub(crate) mod append;
@@ -13,6 +15,7 @@ pub(crate) mod item_map;
 pub(crate) mod keys;
 pub(crate) mod lease;
 pub(crate) mod meta_batch;
+pub(crate) mod share;
 pub(crate) mod store;
 pub(crate) mod touch_delete;
 
@@ -26,25 +29,92 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::Bytes;
-
+use crate::client::config::Config;
+use crate::client::execute::{Answer, Operation, Pending};
 use crate::client::{CallOptions, Client};
 use crate::engine::payload::Payload;
 use crate::engine::request::{Affinity, Expects};
 use crate::error::Result;
 use crate::io::runtime::Runtime;
+use crate::observe::Counters;
 
-/// The future every request builder turns into.
+/// A request: an [operation](crate::operation), the client that runs it, and the call's
+/// settings. Every single-key command's builder is one (`GetRequest`, `StoreRequest`, ...
+/// are its names per operation); set options on it, then `.await` it.
+#[must_use = "requests do nothing unless awaited"]
+pub struct Request<'c, R: Runtime, O> {
+    client: &'c Client<R>,
+    op: O,
+    options: CallOptions,
+}
+
+impl<'c, R: Runtime, O> Request<'c, R, O> {
+    pub(crate) fn new(client: &'c Client<R>, op: O) -> Self {
+        Request {
+            client,
+            op,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Overrides the client's operation timeout for this call (`None` disables it).
+    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.options.timeout = Some(timeout.into());
+        self
+    }
+
+    /// Fails at once with [`Error::Overloaded`](crate::Error::Overloaded) when every
+    /// connection of the node is at its in-flight budget, instead of waiting for room.
+    pub fn no_wait(mut self) -> Self {
+        self.options.no_wait = true;
+        self
+    }
+
+    /// The operation, for its builder methods.
+    fn op_mut(&mut self) -> &mut O {
+        &mut self.op
+    }
+
+    /// The same call settings around another operation.
+    fn map<P>(self, f: impl FnOnce(O) -> P) -> Request<'c, R, P> {
+        Request {
+            client: self.client,
+            op: f(self.op),
+            options: self.options,
+        }
+    }
+}
+
+impl<'c, R: Runtime, O: Operation> Request<'c, R, O> {
+    /// Turns the request into a [`Future`](std::future::Future) (a [`Pending`]), for
+    /// combinators that take futures rather than `IntoFuture` values:
+    /// `futures::future::join_all`, `futures::join!`, `FuturesUnordered`,
+    /// `buffer_unordered`. Nothing is sent until it is polled; `.await` on the builder
+    /// does the same in one step.
+    pub fn send(self) -> Pending<'c, R, O> {
+        self.into_future()
+    }
+}
+
+impl<'c, R: Runtime, O: Operation> IntoFuture for Request<'c, R, O> {
+    type Output = Result<O::Output>;
+    type IntoFuture = Pending<'c, R, O>;
+
+    fn into_future(self) -> Pending<'c, R, O> {
+        Pending::new(&self.client.inner, self.op, self.options)
+    }
+}
+
+/// The future of a request that runs several requests of the execution path (a multi-key
+/// operation: `get_many`, the `*_many` writes; a checked `append`): boxed.
 pub type RequestFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
-/// Setters every builder has, and `send`.
+/// Setters every builder that is not a [`Request`] has, and `send`.
 macro_rules! timeout_setters {
     () => {
-        /// Turns the request into a [`Future`](std::future::Future) (a [`RequestFuture`]),
-        /// for combinators that take futures rather than `IntoFuture` values:
-        /// `futures::future::join_all`, `futures::join!`, `FuturesUnordered`,
-        /// `buffer_unordered`, `tokio::spawn`. Nothing is sent until it is polled;
-        /// `.await` on the builder does the same in one step.
+        /// Turns the request into a [`Future`](std::future::Future), for combinators that
+        /// take futures rather than `IntoFuture` values (see [`Request::send`](crate::Request::send)).
+        /// Nothing is sent until it is polled.
         pub fn send(self) -> <Self as std::future::IntoFuture>::IntoFuture
         where
             Self: std::future::IntoFuture,
@@ -69,12 +139,12 @@ macro_rules! timeout_setters {
 
 pub(crate) use timeout_setters;
 
-/// Setters for commands that take an expiration.
+/// Setters for commands that take an expiration, stored in the field `$($field).+`.
 macro_rules! exptime_setters {
-    () => {
+    ($($field:ident).+) => {
         /// Sets the expiration: a `Duration` from now, a `SystemTime`, or an [`Exptime`].
         pub fn exptime(mut self, exptime: impl Into<Exptime>) -> Self {
-            self.exptime = exptime.into();
+            self.$($field).+ = exptime.into();
             self
         }
 
@@ -93,48 +163,43 @@ macro_rules! exptime_setters {
 
 pub(crate) use exptime_setters;
 
-/// A request whose answer is not awaited (see the `noreply` methods).
-#[must_use = "requests do nothing unless awaited"]
-pub struct NoReplyRequest<'c, R: Runtime> {
-    client: &'c Client<R>,
-    request: Result<(Payload, Expects)>,
-    key: Bytes,
-    options: CallOptions,
-}
+/// Any operation sent without waiting for its answer: the output is `()` once it is
+/// queued, and failures are not reported. The connection still reads and drops the
+/// answer, so later replies stay in step.
+#[derive(Debug)]
+pub struct NoReply<O>(O);
 
-impl<'c, R: Runtime> NoReplyRequest<'c, R> {
-    fn new(
-        client: &'c Client<R>,
-        request: Result<(Payload, Expects)>,
-        key: &[u8],
-        options: CallOptions,
-    ) -> Self {
-        NoReplyRequest {
-            client,
-            request,
-            key: Bytes::copy_from_slice(key),
-            options,
-        }
+impl<O: Operation> Operation for NoReply<O> {
+    type Output = ();
+
+    fn key(&self) -> &[u8] {
+        self.0.key()
     }
 
-    timeout_setters!();
+    fn target(&self) -> crate::client::execute::Target<'_> {
+        self.0.target()
+    }
 
-    async fn run(self) -> Result<()> {
-        let inner = &self.client.inner;
-        let request = self.request?;
-        let encode = || Ok(request.clone());
-        let node = inner.route(&self.key)?;
-        inner
-            .call_noreply(&node, &encode, self.options, Affinity::of_key(&self.key))
-            .await
+    fn is_read(&self) -> bool {
+        self.0.is_read()
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
+        self.0.encode(config)
+    }
+
+    fn decode(&self, _: Answer, _: &Config, _: &Counters) -> Result<()> {
+        Ok(())
+    }
+
+    fn detached(&self) -> Option<()> {
+        Some(())
+    }
+
+    fn affinity(&self) -> Affinity {
+        self.0.affinity()
     }
 }
 
-impl<'c, R: Runtime> IntoFuture for NoReplyRequest<'c, R> {
-    type Output = Result<()>;
-    type IntoFuture = RequestFuture<'c, ()>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
-    }
-}
+/// A request sent without waiting for its answer (see the `noreply` methods).
+pub type NoReplyRequest<'c, R, O> = Request<'c, R, NoReply<O>>;

@@ -1,17 +1,20 @@
 //! Storage commands: `set`, `add`, `replace` and `cas`.
 
-use std::future::IntoFuture;
 use std::time::{Duration, SystemTime};
 
 use memproto::{Exptime, StoreMode};
 
+use crate::client::config::Config;
+use crate::client::execute::{Answer, Operation};
 use crate::client::protocol::Protocol;
-use crate::client::{resolve, CallOptions, Client};
-use crate::engine::request::Affinity;
+use crate::client::{encode, resolve, Client};
+use crate::engine::payload::Payload;
+use crate::engine::request::Expects;
 use crate::error::Result;
 use crate::io::runtime::Runtime;
+use crate::observe::Counters;
 use crate::ops::dialect::{self, StoreArgs};
-use crate::ops::{exptime_setters, timeout_setters, RequestFuture};
+use crate::ops::{exptime_setters, Request};
 use crate::value::{self, ToValue};
 
 impl<R: Runtime> Client<R> {
@@ -36,7 +39,7 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn set<K: AsRef<[u8]>, V: ToValue>(&self, key: K, value: V) -> StoreRequest<'_, R, K, V> {
-        StoreRequest::new(self, StoreMode::Set, key, value)
+        StoreRequest::store(self, StoreMode::Set, key, value)
     }
 
     /// Stores `value` only if `key` does not exist; otherwise fails with [`Error::NotStored`](crate::Error::NotStored).
@@ -56,7 +59,7 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn add<K: AsRef<[u8]>, V: ToValue>(&self, key: K, value: V) -> StoreRequest<'_, R, K, V> {
-        StoreRequest::new(self, StoreMode::Add, key, value)
+        StoreRequest::store(self, StoreMode::Add, key, value)
     }
 
     /// Stores `value` only if `key` exists; otherwise fails with [`Error::NotStored`](crate::Error::NotStored).
@@ -73,7 +76,7 @@ impl<R: Runtime> Client<R> {
         key: K,
         value: V,
     ) -> StoreRequest<'_, R, K, V> {
-        StoreRequest::new(self, StoreMode::Replace, key, value)
+        StoreRequest::store(self, StoreMode::Replace, key, value)
     }
 
     /// Stores `value` only if the item's CAS token is still `cas` (from [`Client::gets`]).
@@ -103,36 +106,38 @@ impl<R: Runtime> Client<R> {
         value: V,
         cas: u64,
     ) -> StoreRequest<'_, R, K, V> {
-        StoreRequest::new(self, StoreMode::Cas(cas), key, value)
+        StoreRequest::store(self, StoreMode::Cas(cas), key, value)
     }
 }
 
 /// A storage operation: `set`, `add`, `replace` or `cas` (`append` and `prepend` are
 /// [`AppendRequest`](crate::AppendRequest)s).
-#[must_use = "requests do nothing unless awaited"]
-pub struct StoreRequest<'c, R: Runtime, K, V> {
-    client: &'c Client<R>,
+pub type StoreRequest<'c, R, K, V> = Request<'c, R, Store<K, V>>;
+
+/// The `set`, `add`, `replace` and `cas` operation.
+#[derive(Debug)]
+pub struct Store<K, V> {
     mode: StoreMode,
     key: K,
     value: V,
     flags: u32,
     exptime: Exptime,
     noreply: bool,
-    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreRequest<'c, R, K, V> {
-    fn new(client: &'c Client<R>, mode: StoreMode, key: K, value: V) -> Self {
-        StoreRequest {
+    fn store(client: &'c Client<R>, mode: StoreMode, key: K, value: V) -> Self {
+        Request::new(
             client,
-            mode,
-            key,
-            value,
-            flags: 0,
-            exptime: Exptime::Never,
-            noreply: false,
-            options: CallOptions::default(),
-        }
+            Store {
+                mode,
+                key,
+                value,
+                flags: 0,
+                exptime: Exptime::Never,
+                noreply: false,
+            },
+        )
     }
 
     /// Stores these client flags with the item. A plain uncompressed value (bytes, text,
@@ -142,7 +147,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreRequest<'c, R, K, V> {
     /// [`ValueError::FlagsReserved`](crate::ValueError::FlagsReserved) before anything is
     /// sent. See [`Format`](crate::Format) for what other clients make of these flags.
     pub fn flags(mut self, flags: u32) -> Self {
-        self.flags = flags;
+        self.op_mut().flags = flags;
         self
     }
 
@@ -150,49 +155,49 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreRequest<'c, R, K, V> {
     /// failure (for example [`Error::NotStored`](crate::Error::NotStored)) is not reported. The connection still
     /// reads and drops the answer, so the stream stays in step.
     pub fn noreply(mut self) -> Self {
-        self.noreply = true;
+        self.op_mut().noreply = true;
         self
     }
 
-    exptime_setters!();
-    timeout_setters!();
+    exptime_setters!(op.exptime);
+}
 
-    async fn run(self) -> Result<()> {
-        let inner = &self.client.inner;
+impl<K, V> Operation for Store<K, V>
+where
+    K: AsRef<[u8]> + Send,
+    V: ToValue + Send,
+{
+    type Output = ();
+
+    fn key(&self) -> &[u8] {
+        self.key.as_ref()
+    }
+
+    fn is_read(&self) -> bool {
+        false
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let key = self.key.as_ref();
         let encoded = self.value.to_value()?;
-        let stored = value::prepare(&encoded, self.flags, &inner.config)?;
-        let (value, flags) = (&*stored.bytes, stored.flags);
-        let token = dialect::token(inner.config.protocol == Protocol::Meta);
+        let stored = value::prepare(&encoded, self.flags, config)?;
+        let token = dialect::token(config.protocol == Protocol::Meta);
         let args = StoreArgs {
             mode: self.mode,
             key,
-            value,
-            flags,
+            value: &stored.bytes,
+            flags: stored.flags,
             exptime: resolve(self.exptime),
         };
-        let command = dialect::store(inner.config.protocol, args, token.as_bytes());
-        let encode = || inner.encode(&command, key.len() + value.len());
-        let node = inner.route(key)?;
-        let affinity = Affinity::of_key(key);
-        let sent = inner.call_or_queue(&node, &encode, self.options, affinity, self.noreply);
-        match sent.await? {
-            Some(reply) => dialect::stored(reply),
-            None => Ok(()),
-        }
+        let command = dialect::store(config.protocol, args, token.as_bytes());
+        encode(config, &command, key.len() + stored.bytes.len())
     }
-}
 
-impl<'c, R, K, V> IntoFuture for StoreRequest<'c, R, K, V>
-where
-    R: Runtime,
-    K: AsRef<[u8]> + Send + 'c,
-    V: ToValue + Send + 'c,
-{
-    type Output = Result<()>;
-    type IntoFuture = RequestFuture<'c, ()>;
+    fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<()> {
+        dialect::stored(answer.one()?)
+    }
 
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+    fn detached(&self) -> Option<()> {
+        self.noreply.then_some(())
     }
 }

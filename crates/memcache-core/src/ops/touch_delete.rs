@@ -1,17 +1,18 @@
 //! `touch` and `delete`.
 
-use std::future::IntoFuture;
-use std::time::Duration;
+use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaStatus, Reply};
 
-use memproto::Exptime;
-
+use crate::client::config::Config;
+use crate::client::execute::{Answer, Operation};
 use crate::client::protocol::Protocol;
-use crate::client::{resolve, CallOptions, Client};
-use crate::engine::request::Affinity;
-use crate::error::Result;
+use crate::client::{encode, resolve, unexpected, Client};
+use crate::engine::payload::Payload;
+use crate::engine::request::Expects;
+use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
-use crate::ops::dialect::{self};
-use crate::ops::{timeout_setters, RequestFuture};
+use crate::observe::Counters;
+use crate::ops::dialect::{self, unexpected_status};
+use crate::ops::Request;
 
 impl<R: Runtime> Client<R> {
     /// Sets a new expiration on `key`; fails with [`Error::NotFound`](crate::Error::NotFound) if it is missing.
@@ -28,7 +29,7 @@ impl<R: Runtime> Client<R> {
         key: K,
         exptime: impl Into<Exptime>,
     ) -> KeyRequest<'_, R, K> {
-        KeyRequest::new(self, KeyCommand::Touch(exptime.into()), key)
+        KeyRequest::key_command(self, key, Some(exptime.into()))
     }
 
     /// Deletes `key`; fails with [`Error::NotFound`](crate::Error::NotFound) if it is missing.
@@ -44,72 +45,117 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn delete<K: AsRef<[u8]>>(&self, key: K) -> KeyRequest<'_, R, K> {
-        KeyRequest::new(self, KeyCommand::Delete, key)
+        KeyRequest::key_command(self, key, None)
     }
 }
 
-/// Which single-key command a [`KeyRequest`] is.
-#[derive(Debug, Clone, Copy)]
-enum KeyCommand {
-    Touch(Exptime),
-    Delete,
-}
-
 /// `touch` or `delete`.
-#[must_use = "requests do nothing unless awaited"]
-pub struct KeyRequest<'c, R: Runtime, K> {
-    client: &'c Client<R>,
-    command: KeyCommand,
+pub type KeyRequest<'c, R, K> = Request<'c, R, KeyCommand<K>>;
+
+/// The `touch` and `delete` operation.
+#[derive(Debug)]
+pub struct KeyCommand<K> {
     key: K,
+    /// The new expiration for a `touch`; `None` for a `delete`.
+    touch: Option<Exptime>,
     noreply: bool,
-    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>> KeyRequest<'c, R, K> {
-    fn new(client: &'c Client<R>, command: KeyCommand, key: K) -> Self {
-        KeyRequest {
+    fn key_command(client: &'c Client<R>, key: K, touch: Option<Exptime>) -> Self {
+        let noreply = false;
+        Request::new(
             client,
-            command,
-            key,
-            noreply: false,
-            options: CallOptions::default(),
-        }
+            KeyCommand {
+                key,
+                touch,
+                noreply,
+            },
+        )
     }
 
     /// Returns once the request is queued, without reporting [`Error::NotFound`](crate::Error::NotFound). The
     /// connection still reads and drops the answer.
     pub fn noreply(mut self) -> Self {
-        self.noreply = true;
+        self.op.noreply = true;
         self
-    }
-
-    timeout_setters!();
-
-    async fn run(self) -> Result<()> {
-        let inner = &self.client.inner;
-        let key = self.key.as_ref();
-        let token = dialect::token(inner.config.protocol == Protocol::Meta);
-        let (protocol, opaque) = (inner.config.protocol, token.as_bytes());
-        let command = match self.command {
-            KeyCommand::Touch(exptime) => dialect::touch(protocol, key, resolve(exptime), opaque),
-            KeyCommand::Delete => dialect::delete(protocol, key, opaque),
-        };
-        let encode = || inner.encode(&command, key.len());
-        let node = inner.route(key)?;
-        let affinity = Affinity::of_key(key);
-        let sent = inner.call_or_queue(&node, &encode, self.options, affinity, self.noreply);
-        match sent.await? {
-            Some(reply) => dialect::done(reply),
-            None => Ok(()),
-        }
     }
 }
 
-impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for KeyRequest<'c, R, K> {
-    type Output = Result<()>;
-    type IntoFuture = RequestFuture<'c, ()>;
+impl<K: AsRef<[u8]> + Send> Operation for KeyCommand<K> {
+    type Output = ();
 
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+    fn key(&self) -> &[u8] {
+        self.key.as_ref()
+    }
+
+    fn is_read(&self) -> bool {
+        false
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
+        let key = self.key.as_ref();
+        let token = dialect::token(config.protocol == Protocol::Meta);
+        let (protocol, opaque) = (config.protocol, token.as_bytes());
+        let command = match self.touch {
+            Some(exptime) => touch(protocol, key, resolve(exptime), opaque),
+            None => delete(protocol, key, opaque),
+        };
+        encode(config, &command, key.len())
+    }
+
+    fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<()> {
+        done(answer.one()?)
+    }
+
+    fn detached(&self) -> Option<()> {
+        self.noreply.then_some(())
+    }
+}
+
+/// `delete` in `protocol`.
+fn delete<'a>(protocol: Protocol, key: &'a [u8], opaque: &'a [u8]) -> Command<'a> {
+    match protocol {
+        Protocol::Text => Command::Delete {
+            key,
+            noreply: false,
+        },
+        Protocol::Meta => Command::MetaDelete(MetaDelete {
+            key,
+            common: protocol.meta_common(key, Some(opaque), false),
+            ..MetaDelete::default()
+        }),
+    }
+}
+
+/// `touch` in `protocol`.
+fn touch<'a>(protocol: Protocol, key: &'a [u8], exptime: Exptime, opaque: &'a [u8]) -> Command<'a> {
+    match protocol {
+        Protocol::Text => Command::Touch {
+            key,
+            exptime,
+            noreply: false,
+        },
+        // `mg` with `T` and no `v`: `HD` on a hit, `EN` on a miss.
+        Protocol::Meta => Command::MetaGet(MetaGet {
+            key,
+            common: protocol.meta_common(key, Some(opaque), false),
+            touch: Some(exptime),
+            ..MetaGet::default()
+        }),
+    }
+}
+
+/// A `touch` or `delete`'s outcome.
+pub(crate) fn done(reply: Reply) -> Result<()> {
+    match reply {
+        Reply::Touched | Reply::Deleted => Ok(()),
+        Reply::NotFound => Err(Error::NotFound),
+        Reply::Meta(meta) => match meta.status {
+            MetaStatus::Hd => Ok(()),
+            MetaStatus::Nf | MetaStatus::En => Err(Error::NotFound),
+            status => Err(unexpected_status(status)),
+        },
+        other => Err(unexpected(other)),
     }
 }

@@ -4,11 +4,9 @@
 //! Every spawned task reports its end through a drop guard, so a task that is dropped or
 //! panics can never leave the pool counting an attempt that will not come back.
 
-mod call;
 mod guards;
 mod meta;
 
-pub(crate) use self::call::{Call, Encode};
 use self::guards::{aborted, ConnectGuard, Shutdown};
 use self::meta::META_UNKNOWN;
 
@@ -19,24 +17,19 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 use futures::future::{select, Either, FutureExt, Shared};
-use memproto::Reply;
 
 use crate::client::config::Config;
 use crate::cluster::addr::NodeAddr;
 use crate::cluster::health::Health;
-use crate::engine::autobatch::BatchKey;
 use crate::engine::connection::{Connection, ConnectionConfig};
-use crate::engine::payload::Payload;
 use crate::engine::pool::{Action, Placement, Pool};
-use crate::engine::reply;
-use crate::engine::request::{Affinity, Expects, Outcome, Request};
+use crate::engine::request::Request;
 use crate::engine::ConnCell;
 use crate::error::{Error, Result};
 use crate::io::connect::Connector;
 use crate::io::driver;
 use crate::io::runtime::{Runtime, Socket};
-use crate::observe::{Counters, Operation};
-use crate::ops::item::Item;
+use crate::observe::Counters;
 
 /// How often upkeep runs at most and at least (idle purge, reopening the minimum).
 const UPKEEP_MAX: Duration = Duration::from_secs(1);
@@ -121,158 +114,9 @@ impl<R: Runtime> Node<R> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Sends one request and waits for its reply, within the call's deadline. A request that
-    /// never reached the socket (its connection failed first) is sent again, on another
-    /// connection, a few times.
-    ///
-    /// Once the request is on a connection, its driver enforces the deadline (one timer per
-    /// connection, not one per request); only waiting for room takes a timer of its own.
-    pub(crate) async fn request(&self, call: &Call<'_>) -> Result<Reply> {
-        match self.observed(call).await? {
-            Answer::One(reply) => Ok(reply),
-            // Only a batch's encoding gives a batch's replies.
-            Answer::Batch(_) => Err(Error::UnexpectedReply("a batch's replies".into())),
-            Answer::Cut(_, error) => Err(error),
-        }
-    }
-
-    /// Sends a batch (its `encode` gives [`Expects::Batch`]) and waits for all its replies,
-    /// in order, as [`Node::request`] does for one. A batch cut short by its deadline or
-    /// its connection gives the replies that came and why the rest did not.
-    pub(crate) async fn request_batch(&self, call: &Call<'_>) -> Result<BatchReplies> {
-        match self.observed(call).await? {
-            Answer::Batch(replies) => Ok(BatchReplies { replies, cut: None }),
-            Answer::Cut(replies, error) => Ok(BatchReplies {
-                replies,
-                cut: Some(error),
-            }),
-            Answer::One(reply) => Err(crate::client::unexpected(reply)),
-        }
-    }
-
-    /// [`Node::exchange`], timed from the caller's view (waits for room included) and
-    /// traced. An invalid request fails before anything is counted.
-    async fn observed(&self, call: &Call<'_>) -> Result<Answer> {
-        let encoded = (call.encode)()?;
-        let operation = self.operation(call, &encoded.0);
-        let answer = operation.instrument(self.exchange(call, encoded)).await;
-        let outcome = match &answer {
-            Ok(Answer::Cut(_, error)) => Err(error),
-            answer => answer.as_ref().map(Answer::replies),
-        };
-        operation.finish(self.runtime.now(), outcome);
-        answer
-    }
-
-    fn operation(&self, call: &Call<'_>, payload: &Payload) -> Operation<'_> {
-        let keys = call.affinity.hashes().len();
-        let now = self.runtime.now();
-        Operation::start(&self.counters, &self.name, now, payload.as_slice(), keys)
-    }
-
-    async fn exchange(&self, call: &Call<'_>, first: (Payload, Expects)) -> Result<Answer> {
-        const UNSENT_RETRIES: usize = 3;
-        let mut encoded = Some(first);
-        Counters::bump(&self.counters.requests);
-        let mut unsent = 0;
-        loop {
-            let (bytes, expect) = next_encoding(call, &mut encoded)?;
-            let (sender, receiver) = reply::channel();
-            let request = self.request_for(call, bytes, expect, Some(sender));
-            match self.place(request, call.wait) {
-                Placement::Placed(cell) => {
-                    cell.wake();
-                    match receiver.await {
-                        Ok(Outcome::Reply(reply)) => return Ok(Answer::One(reply)),
-                        Ok(Outcome::Replies(replies)) => return Ok(Answer::Batch(replies)),
-                        Ok(Outcome::Cut { replies, error }) => {
-                            return Ok(Answer::Cut(replies, error))
-                        }
-                        Ok(Outcome::Failed(error)) => return Err(error),
-                        Ok(Outcome::Unsent(error)) => {
-                            unsent += 1;
-                            if unsent >= UNSENT_RETRIES {
-                                return Err(error);
-                            }
-                        }
-                        Err(reply::Canceled) => {
-                            return Err(self.lost("connection dropped the request"))
-                        }
-                    }
-                }
-                Placement::Wait(room) => self.wait_for_room(room, call.deadline).await?,
-                Placement::Failed(error) => return Err(error),
-                // Only requests nobody waits for are deferred.
-                Placement::Deferred => return Err(Error::UnexpectedReply("deferred".into())),
-            }
-        }
-    }
-
-    /// Queues a request whose reply nobody waits for; returns once it is on a connection.
-    pub(crate) async fn submit_detached(&self, call: &Call<'_>) -> Result<()> {
-        let encoded = (call.encode)()?;
-        let operation = self.operation(call, &encoded.0);
-        let queued = operation
-            .instrument(self.queue_detached(call, encoded))
-            .await;
-        operation.finish_detached(self.runtime.now(), queued.as_ref().map(|_| ()));
-        queued
-    }
-
-    async fn queue_detached(&self, call: &Call<'_>, first: (Payload, Expects)) -> Result<()> {
-        let mut encoded = Some(first);
-        Counters::bump(&self.counters.requests);
-        loop {
-            let (bytes, expect) = next_encoding(call, &mut encoded)?;
-            let request = self.request_for(call, bytes, expect, None);
-            match self.place(request, call.wait) {
-                Placement::Placed(cell) => {
-                    cell.wake();
-                    return Ok(());
-                }
-                // Queued behind a draining connection's write to its key.
-                Placement::Deferred => return Ok(()),
-                Placement::Wait(room) => self.wait_for_room(room, call.deadline).await?,
-                Placement::Failed(error) => return Err(error),
-            }
-        }
-    }
-
-    fn request_for(
-        &self,
-        call: &Call<'_>,
-        bytes: Payload,
-        expect: Expects,
-        reply: Option<reply::ReplySender>,
-    ) -> Request {
-        // A fire-and-forget request has no caller left to give up: once queued it is sent,
-        // whenever its connection gets to it.
-        let deadline = reply.as_ref().and(call.deadline);
-        Request {
-            bytes,
-            expect,
-            reply,
-            deadline,
-            patience: call.patience,
-            batch: call.batch.clone(),
-            affinity: call.affinity.clone(),
-            read_only: call.read_only,
-            timed_out: false,
-        }
-    }
-
-    /// A request's wait for room ([`Node::wait_until`]), counted and timed as one.
-    async fn wait_for_room(
-        &self,
-        room: oneshot::Receiver<Result<()>>,
-        deadline: Option<Instant>,
-    ) -> Result<()> {
-        Counters::bump(&self.counters.requests_waited);
-        let started = self.runtime.now();
-        let waited = self.wait_until(room, deadline).await;
-        let elapsed = self.runtime.now().saturating_duration_since(started);
-        self.counters.waited(elapsed);
-        waited
+    /// The node's name, as configured.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     /// Waits until the pool says to try again, failing with [`Error::Timeout`] at
@@ -305,7 +149,9 @@ impl<R: Runtime> Node<R> {
         }
     }
 
-    fn place(&self, request: Request, wait: bool) -> Placement {
+    /// Hands `request` to the pool: placed on a connection, or told to wait for room, or
+    /// refused.
+    pub(crate) fn place(&self, request: Request, wait: bool) -> Placement {
         self.start_upkeep();
         self.with_pool(|pool, now| pool.submit(now, request, wait))
     }
@@ -514,23 +360,7 @@ impl<R: Runtime> Node<R> {
         self.lock().on_drained()
     }
 
-    /// Counts a single-key fetch's outcome as a hit or a miss, and passes it on.
-    pub(crate) fn fetched(&self, item: Result<Option<Item>>) -> Result<Option<Item>> {
-        match &item {
-            Ok(Some(_)) => self.counters.fetched(1, 0),
-            Ok(None) => self.counters.fetched(0, 1),
-            Err(_) => {}
-        }
-        item
-    }
-
-    /// Counts a multi-key fetch's share on this node: `found` of its `asked` keys.
-    pub(crate) fn fetched_many(&self, found: usize, asked: usize) {
-        let found = found.min(asked);
-        self.counters.fetched(found as u64, (asked - found) as u64);
-    }
-
-    fn lost(&self, message: &str) -> Error {
+    pub(crate) fn lost(&self, message: &str) -> Error {
         Error::ConnectionLost {
             node: self.name.to_string(),
             source: Arc::new(io::Error::new(
@@ -552,41 +382,4 @@ impl<R: Runtime> Drop for Node<R> {
 pub(crate) struct Seat {
     pub(crate) index: usize,
     pub(crate) health: Arc<Health>,
-}
-
-/// What a request was answered with.
-enum Answer {
-    One(Reply),
-    Batch(Vec<Reply>),
-    /// A batch's first replies, and why the rest never came.
-    Cut(Vec<Reply>, Error),
-}
-
-impl Answer {
-    fn replies(&self) -> &[Reply] {
-        match self {
-            Answer::One(reply) => std::slice::from_ref(reply),
-            Answer::Batch(replies) | Answer::Cut(replies, _) => replies,
-        }
-    }
-}
-
-/// A batch's replies, one per command in order: all of them (`cut` is `None`), or the
-/// first ones and the error for the commands after them.
-pub(crate) struct BatchReplies {
-    pub(crate) replies: Vec<Reply>,
-    pub(crate) cut: Option<Error>,
-}
-
-/// The request's bytes for the next attempt: the first encoding (made up front, so an
-/// invalid request fails before anything is counted or sent), then a fresh one for each
-/// attempt after a wait for room.
-fn next_encoding(
-    call: &Call<'_>,
-    first: &mut Option<(Payload, Expects)>,
-) -> Result<(Payload, Expects)> {
-    match first.take() {
-        Some(encoded) => Ok(encoded),
-        None => (call.encode)(),
-    }
 }

@@ -1,7 +1,6 @@
-//! One request at the node, observed: its latency into the node's histogram and the
-//! facade, its outcome into the counters, and (feature `tracing`) its span.
+//! One attempt of a request at its node, observed: its latency into the node's histogram
+//! and the facade, its outcome into the counters, and (feature `tracing`) its span.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use memproto::Reply;
@@ -9,10 +8,9 @@ use memproto::Reply;
 use crate::error::Error;
 use crate::observe::{Counters, ErrorKind};
 
-/// A request in progress. Ended with [`Operation::finish`] (or
-/// [`Operation::finish_detached`]); one dropped unfinished was given up by its caller.
-pub(crate) struct Operation<'a> {
-    counters: &'a Counters,
+/// An attempt in progress. Ended with [`Attempt::finish`] (or
+/// [`Attempt::finish_detached`]); one dropped unfinished was given up by its caller.
+pub(crate) struct Attempt {
     started: Instant,
     #[cfg(feature = "tracing")]
     span: ::tracing::Span,
@@ -20,20 +18,13 @@ pub(crate) struct Operation<'a> {
     finished: bool,
 }
 
-impl<'a> Operation<'a> {
+impl Attempt {
     /// A request to `node`, starting `now`, whose encoding is `payload` and which touches
     /// `keys` keys.
-    pub(crate) fn start(
-        counters: &'a Counters,
-        node: &str,
-        now: Instant,
-        payload: &[u8],
-        keys: usize,
-    ) -> Self {
+    pub(crate) fn start(node: &str, now: Instant, payload: &[u8], keys: usize) -> Self {
         #[cfg(not(feature = "tracing"))]
         let _ = (node, payload, keys);
-        Operation {
-            counters,
+        Attempt {
             started: now,
             #[cfg(feature = "tracing")]
             span: super::tracing::request_span(node, payload, keys),
@@ -42,30 +33,39 @@ impl<'a> Operation<'a> {
         }
     }
 
-    /// `future`, run inside the request's span.
-    pub(crate) fn instrument<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
-        #[cfg(feature = "tracing")]
-        let future = ::tracing::Instrument::instrument(future, self.span.clone());
-        future
+    /// The attempt's span, which its future enters while it is polled.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn span(&self) -> ::tracing::Span {
+        self.span.clone()
     }
 
-    /// The request ended `now` with `outcome`: its replies, or why there are none.
-    pub(crate) fn finish(self, now: Instant, outcome: Result<&[Reply], &Error>) {
+    /// The attempt ended `now` with `outcome`: its replies, or why there are none.
+    pub(crate) fn finish(
+        self,
+        counters: &Counters,
+        now: Instant,
+        outcome: Result<&[Reply], &Error>,
+    ) {
         let elapsed = now.saturating_duration_since(self.started);
         let failure = match outcome {
             Ok(replies) => replies.iter().find_map(ErrorKind::of_reply),
             Err(error) => Some(ErrorKind::of(error)),
         };
-        self.counters.answered(Some(elapsed), failure);
+        counters.answered(Some(elapsed), failure);
         self.traced(elapsed, failure, outcome);
     }
 
     /// A request nobody waits for was queued `now` (`Ok`), or could not be. Its time is no
     /// latency (nothing was answered yet), so only its outcome counts.
-    pub(crate) fn finish_detached(self, now: Instant, outcome: Result<(), &Error>) {
+    pub(crate) fn finish_detached(
+        self,
+        counters: &Counters,
+        now: Instant,
+        outcome: Result<(), &Error>,
+    ) {
         let elapsed = now.saturating_duration_since(self.started);
         let failure = outcome.err().map(ErrorKind::of);
-        self.counters.answered(None, failure);
+        counters.answered(None, failure);
         self.traced(elapsed, failure, outcome.map(|()| &[][..]));
     }
 
@@ -87,7 +87,7 @@ impl<'a> Operation<'a> {
 }
 
 #[cfg(feature = "tracing")]
-impl Drop for Operation<'_> {
+impl Drop for Attempt {
     fn drop(&mut self) {
         if !self.finished {
             // The caller's future was dropped: no outcome, and no latency to record.
