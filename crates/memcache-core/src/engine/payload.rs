@@ -57,8 +57,7 @@ impl Clone for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         let mut buf = std::mem::take(&mut self.0);
-        // Empty when its bytes were handed on (`Payload::shared`).
-        if buf.capacity() == 0 || buf.capacity() > POOLED_MAX + 256 {
+        if buf.capacity() > POOLED_MAX + 256 {
             return;
         }
         buf.clear();
@@ -107,15 +106,6 @@ impl Payload {
             Payload::Inline { len, bytes } => &bytes[..usize::from(*len)],
             Payload::Pooled(pooled) => &pooled.0,
             Payload::Shared(bytes) => bytes,
-        }
-    }
-
-    /// The same bytes, in a form whose clones share them: for a payload that may be
-    /// sent more than once.
-    pub(crate) fn shared(self) -> Payload {
-        match self {
-            Payload::Pooled(mut pooled) => Payload::Shared(std::mem::take(&mut pooled.0).freeze()),
-            other => other,
         }
     }
 

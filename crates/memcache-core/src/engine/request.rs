@@ -1,6 +1,7 @@
 //! What travels through the engine: an encoded request, who waits for its reply, and how a
 //! request ended.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memproto::{Expect, Reply};
@@ -33,7 +34,7 @@ pub(crate) enum Outcome {
 #[derive(Debug, Clone)]
 pub enum Expects {
     One(Expect),
-    Batch(Box<[Expect]>),
+    Batch(Arc<[Expect]>),
 }
 
 impl Expects {
@@ -152,7 +153,7 @@ pub enum Affinity {
     #[default]
     None,
     One(u64),
-    Many(Box<[u64]>),
+    Many(Arc<[u64]>),
 }
 
 impl Affinity {

@@ -401,18 +401,15 @@ impl<R: Runtime> Inner<R> {
             let node = members.node(chunk.node).ok_or(Error::NoAvailableNodes)?;
             let keys: Vec<&[u8]> = chunk.items.iter().map(|&item| items[item].key).collect();
             let count = chunk.items.len();
-            let share = Share::new(
-                chunk.encoded,
-                &keys,
-                false,
-                move |answer: Answer, _: &Counters| {
-                    match answer.batch()? {
-                        (replies, None) => Ok((meta_batch::command_replies(replies, count)?, None)),
-                        // Cut short: the first commands have their replies, the others the error.
-                        (replies, Some(error)) => Ok((replies, Some(error))),
-                    }
-                },
-            );
+            // A batch's bytes are shared: sending them again copies nothing.
+            let copy = chunk.encoded.clone();
+            let again = move |_: &Config| Ok(copy.clone());
+            let read = move |answer: Answer, _: &Counters| match answer.batch()? {
+                (replies, None) => Ok((meta_batch::command_replies(replies, count)?, None)),
+                // Cut short: the first commands have their replies, the others the error.
+                (replies, Some(error)) => Ok((replies, Some(error))),
+            };
+            let share = Share::new(chunk.encoded, again, &keys, false, read);
             shares.push((node, share));
             carried.push(chunk.items);
         }

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use memproto::{Command, Retrieve, MAX_COMMAND_LINE};
 
+use crate::client::config::Config;
 use crate::client::execute::Answer;
 use crate::client::fan_out::Gather;
 use crate::client::protocol::Token;
@@ -46,14 +47,13 @@ impl<R: Runtime> Inner<R> {
             let nodes: Vec<usize> = batches.iter().map(|(node, _, _)| *node).collect();
             let mut shares = Vec::with_capacity(batches.len());
             for (node, keys, encoded) in batches {
-                let share = Share::new(
-                    encoded,
-                    keys,
-                    true,
-                    move |answer: Answer, counters: &Counters| {
-                        meta_items(answer, keys, fetch, counters)
-                    },
-                );
+                // A batch's bytes are shared: sending them again copies nothing.
+                let copy = encoded.clone();
+                let again = move |_: &Config| Ok(copy.clone());
+                let read = move |answer: Answer, counters: &Counters| {
+                    meta_items(answer, keys, fetch, counters)
+                };
+                let share = Share::new(encoded, again, keys, true, read);
                 shares.push((node_at(&members, node)?, share.miss_on_unavailable(miss)));
             }
             let outcomes = self.fan_out(shares, options, gather).await?;
@@ -68,18 +68,17 @@ impl<R: Runtime> Inner<R> {
             let nodes: Vec<usize> = chunks.iter().map(|(node, _, _)| *node).collect();
             let mut shares = Vec::with_capacity(chunks.len());
             for (node, keys, encoded) in chunks {
-                let asked = keys.len();
-                let share = Share::new(
-                    encoded,
-                    keys,
-                    true,
-                    move |answer: Answer, counters: &Counters| {
-                        let items = values(answer.one()?)?;
-                        let found = items.len().min(asked);
-                        counters.fetched(found as u64, (asked - found) as u64);
-                        Ok(items)
-                    },
-                );
+                let kind = fetch.kind;
+                let again = move |config: &Config| {
+                    encode(config, &Command::Retrieve(Retrieve { kind, keys }), 0)
+                };
+                let read = move |answer: Answer, counters: &Counters| {
+                    let items = values(answer.one()?)?;
+                    let found = items.len().min(keys.len());
+                    counters.fetched(found as u64, (keys.len() - found) as u64);
+                    Ok(items)
+                };
+                let share = Share::new(encoded, again, keys, true, read);
                 shares.push((node_at(&members, node)?, share.miss_on_unavailable(miss)));
             }
             let outcomes = self.fan_out(shares, options, gather).await?;

@@ -85,7 +85,7 @@ impl MetaBatch {
         self.expects.push(noop);
         Ok((
             Payload::Shared(self.buf.freeze()),
-            Expects::Batch(self.expects.into_boxed_slice()),
+            Expects::Batch(self.expects.into()),
         ))
     }
 }

@@ -1,6 +1,7 @@
 //! One node's share of a multi-key operation, as an operation of its own.
 
 use std::marker::PhantomData;
+use std::sync::{Mutex, PoisonError};
 
 use crate::client::config::Config;
 use crate::client::execute::{Answer, Operation};
@@ -10,9 +11,11 @@ use crate::error::Result;
 use crate::observe::Counters;
 
 /// A share encoded up front, so that an invalid key fails the whole call before anything
-/// is sent; each attempt sends the same bytes.
-pub(crate) struct Share<F, T> {
-    encoded: (Payload, Expects),
+/// is sent. The first attempt sends that encoding; any later one (after a wait for room or
+/// a retry) encodes the share again with `again`.
+pub(crate) struct Share<E, F, T> {
+    first: Mutex<Option<(Payload, Expects)>>,
+    again: E,
     affinity: Affinity,
     read: bool,
     /// Answer a miss (`T::default()`) when the node is unavailable and the client is
@@ -22,17 +25,23 @@ pub(crate) struct Share<F, T> {
     output: PhantomData<fn() -> T>,
 }
 
-impl<F, T> Share<F, T>
+impl<E, F, T> Share<E, F, T>
 where
+    E: Fn(&Config) -> Result<(Payload, Expects)> + Send,
     F: Fn(Answer, &Counters) -> Result<T> + Send,
 {
-    /// A share of `keys` sent as `encoded`, whose answer `decode` reads; `read` when
-    /// running it twice is harmless.
-    pub(crate) fn new(encoded: (Payload, Expects), keys: &[&[u8]], read: bool, decode: F) -> Self {
-        let (payload, expects) = encoded;
+    /// A share of `keys` sent as `encoded` (and encoded again by `again`), whose answer
+    /// `decode` reads; `read` when running it twice is harmless.
+    pub(crate) fn new(
+        encoded: (Payload, Expects),
+        again: E,
+        keys: &[&[u8]],
+        read: bool,
+        decode: F,
+    ) -> Self {
         Share {
-            // Shared, so that each attempt's copy is a reference.
-            encoded: (payload.shared(), expects),
+            first: Mutex::new(Some(encoded)),
+            again,
             affinity: Affinity::of_keys(keys),
             read,
             miss: false,
@@ -49,8 +58,9 @@ where
     }
 }
 
-impl<F, T> Operation for Share<F, T>
+impl<E, F, T> Operation for Share<E, F, T>
 where
+    E: Fn(&Config) -> Result<(Payload, Expects)> + Send,
     F: Fn(Answer, &Counters) -> Result<T> + Send,
     T: Default,
 {
@@ -64,8 +74,13 @@ where
         self.read
     }
 
-    fn encode(&self, _: &Config) -> Result<(Payload, Expects)> {
-        Ok(self.encoded.clone())
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
+        let first = self
+            .first
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        first.map_or_else(|| (self.again)(config), Ok)
     }
 
     fn decode(&self, answer: Answer, _: &Config, counters: &Counters) -> Result<T> {

@@ -447,8 +447,8 @@ impl Connection {
                     replies: Vec::with_capacity(replies),
                     left: replies,
                 });
-                for expect in expects {
-                    self.decoder.push(expect);
+                for expect in expects.iter() {
+                    self.decoder.push(expect.clone());
                 }
             }
         }
