@@ -24,7 +24,7 @@ lint:
     cargo clippy --workspace --all-targets --all-features -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
-# Fuzz one target (decode, decode_chunked, encode) for SECS seconds on the nightly toolchain.
+# Fuzz one target (decode, decode_chunked, encode, engine) for SECS seconds on the nightly toolchain.
 fuzz TARGET SECS:
     cd fuzz && cargo +nightly fuzz run {{TARGET}} -- -max_total_time={{SECS}} -dict=dict/memcached.dict
 

@@ -15,9 +15,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::future::{join_all, select, BoxFuture, Either};
 use futures::FutureExt;
-use memcache_core::{Error, Runtime};
-use memcache_it::scenarios::support::{builder, eventually, prefix, sleep, spawn, within};
+use memcache_core::{Error, Protocol, Runtime};
+use memcache_it::scenarios::support::{eventually, prefix, sleep, spawn, within, Suite};
 use memcache_it::Memcached;
+
+/// The load tests measure process resources, not protocols: their clients speak text.
+const SUITE: Suite = Suite {
+    protocol: Protocol::Text,
+};
 
 const TASKS: usize = 10_000;
 const MIB: u64 = 1 << 20;
@@ -115,7 +120,8 @@ async fn load_bounded<R: Runtime + Default>() {
     let servers: Vec<Memcached> = (0..NODES).map(|_| Memcached::start()).collect();
     warm_up::<R>().await;
     let (fds_before, rss_before) = (open_fds(), rss());
-    let client = builder::<R>(&servers.iter().collect::<Vec<_>>())
+    let client = SUITE
+        .builder::<R>(&servers.iter().collect::<Vec<_>>())
         .timeout(Duration::from_secs(30))
         .min_connections(1)
         .max_connections(MAX_CONNECTIONS)
@@ -230,7 +236,8 @@ async fn backpressure_stalled_node<R: Runtime + Default>() {
 
     // With a timeout: every caller fails by timing out, on time.
     let timeout = Duration::from_millis(500);
-    let client = builder::<R>(&[&server])
+    let client = SUITE
+        .builder::<R>(&[&server])
         .timeout(timeout)
         .max_in_flight_bytes(IN_FLIGHT_BYTES)
         .connect()
@@ -270,7 +277,8 @@ async fn backpressure_stalled_node<R: Runtime + Default>() {
     drop(client);
 
     // Without a timeout: callers wait.
-    let client = builder::<R>(&[&server])
+    let client = SUITE
+        .builder::<R>(&[&server])
         .timeout(None)
         .max_in_flight_bytes(IN_FLIGHT_BYTES)
         .connect()

@@ -7,4 +7,8 @@ fn block_on<F: Future>(future: F) -> F::Output {
     smol::block_on(future)
 }
 
-memcache_it::scenarios!(block_on, memcache_async_std::AsyncStdRuntime);
+memcache_it::scenarios!(
+    block_on,
+    memcache_async_std::AsyncStdRuntime,
+    memcache_core::Protocol::Text
+);

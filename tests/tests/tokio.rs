@@ -11,4 +11,8 @@ fn block_on<F: Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-memcache_it::scenarios!(block_on, memcache_tokio::TokioRuntime);
+memcache_it::scenarios!(
+    block_on,
+    memcache_tokio::TokioRuntime,
+    memcache_core::Protocol::Text
+);

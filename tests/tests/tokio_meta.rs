@@ -3,10 +3,7 @@
 
 use std::future::Future;
 
-use memcache_core::Protocol;
-
 fn block_on<F: Future>(future: F) -> F::Output {
-    memcache_it::scenarios::support::use_protocol(Protocol::Meta);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -15,4 +12,8 @@ fn block_on<F: Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-memcache_it::scenarios!(block_on, memcache_tokio::TokioRuntime);
+memcache_it::scenarios!(
+    block_on,
+    memcache_tokio::TokioRuntime,
+    memcache_core::Protocol::Meta
+);

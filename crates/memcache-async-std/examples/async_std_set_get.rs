@@ -5,14 +5,14 @@
 //! cargo run -p memcache-async-std --example async_std_set_get -- [HOST:PORT ...]   # default 127.0.0.1:11211
 //! ```
 
-use memcache_async_std::Client;
+use memcache_async_std::{Client, Item};
+
+#[path = "../../memcache-tokio/examples/support/nodes.rs"]
+mod nodes;
 
 #[async_std::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut nodes: Vec<String> = std::env::args().skip(1).collect();
-    if nodes.is_empty() {
-        nodes.push("127.0.0.1:11211".into());
-    }
+    let nodes = nodes::from_args();
 
     // `connect` opens the connections up front, so an unreachable server fails here.
     let client = Client::builder(&nodes).connect().await?;
@@ -23,12 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // `get`: only the value is filled in.
     let item = client.get("key").await?.ok_or("key is missing")?;
-    println!(
-        "get key -> value {:?}, cas {:?}, flags {:?}",
-        String::from_utf8_lossy(&item.value),
-        item.cas,
-        item.flags
-    );
+    print_item("get key", &item);
     assert!(item.cas.is_none() && item.flags.is_none());
 
     // `gets` adds the CAS token, `return_flags()` the flags.
@@ -37,16 +32,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .return_flags()
         .await?
         .ok_or("key is missing")?;
-    println!(
-        "gets key -> value {:?}, cas {:?}, flags {:?}",
-        String::from_utf8_lossy(&item.value),
-        item.cas,
-        item.flags
-    );
+    print_item("gets key", &item);
     assert!(item.cas.is_some() && item.flags.is_some());
 
     // A missing key is `None`, not an error.
     let missing = client.get("no-such-key").await?;
     println!("get no-such-key -> {missing:?}");
     Ok(())
+}
+
+/// Prints what `item` holds: its value, and the CAS token and flags when they were asked for.
+fn print_item(what: &str, item: &Item) {
+    println!(
+        "{what} -> value {:?}, cas {:?}, flags {:?}",
+        String::from_utf8_lossy(&item.value),
+        item.cas,
+        item.flags
+    );
 }

@@ -23,6 +23,20 @@ mod observe;
 mod ops;
 mod value;
 
+/// The engine's fuzzing harness, for the `engine` cargo-fuzz target: arbitrary bytes read
+/// as a sequence of engine events, played in virtual time with the engine's invariants
+/// checked after each. Not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::engine::pair::{Event, Pair};
+
+    /// Plays the events `data` encodes; panics when an invariant breaks.
+    pub fn engine(data: &[u8]) {
+        Pair::new().run(&Event::parse(data));
+    }
+}
+
 pub use bytes::{self, Bytes};
 pub use client::builder::ClientBuilder;
 pub use client::config::ConfigError;

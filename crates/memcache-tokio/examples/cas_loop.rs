@@ -7,6 +7,9 @@
 
 use memcache_tokio::{Client, Error};
 
+#[path = "support/nodes.rs"]
+mod nodes;
+
 const KEY: &str = "cas-loop:visits";
 const WRITERS: u64 = 4;
 const UPDATES_PER_WRITER: u64 = 25;
@@ -44,10 +47,7 @@ async fn add_one(client: &Client) -> Result<u64, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut nodes: Vec<String> = std::env::args().skip(1).collect();
-    if nodes.is_empty() {
-        nodes.push("127.0.0.1:11211".into());
-    }
+    let nodes = nodes::from_args();
     let client = Client::builder(&nodes).connect().await?;
 
     // One stale token, step by step.

@@ -13,7 +13,6 @@
 //! The same tour runs on async-std:
 //! `cargo run -p memcache-async-std --example async_std_demo`.
 
-use std::io;
 use std::process::ExitCode;
 
 // The tour (support/tour.rs) is written against these two names.
@@ -24,25 +23,15 @@ mod local_memcached;
 #[path = "support/tour.rs"]
 mod tour;
 
-use local_memcached::LocalMemcached;
-
 fn main() -> ExitCode {
-    // The guards own the processes: they are killed when `servers` is dropped at the end
-    // of `main`, or while a panic unwinds through it.
-    let servers = match [LocalMemcached::start(), LocalMemcached::start()] {
-        [Ok(first), Ok(second)] => [first, second],
-        // Not installed, and not installable from here: the message says what to install.
-        [Err(error), _] | [_, Err(error)] if error.kind() == io::ErrorKind::NotFound => {
-            eprintln!("{error}");
-            return ExitCode::FAILURE;
-        }
-        [Err(error), _] | [_, Err(error)] => {
-            eprintln!("could not start memcached: {error}");
-            return ExitCode::FAILURE;
-        }
+    // The servers stop when `servers` is dropped, at the end of `main`.
+    let Some(servers) = tour::start_servers() else {
+        return ExitCode::FAILURE;
     };
-    let addrs: Vec<&str> = servers.iter().map(LocalMemcached::addr).collect();
-    println!("started memcached on {} and {}", addrs[0], addrs[1]);
+    let addrs: Vec<&str> = servers
+        .iter()
+        .map(local_memcached::LocalMemcached::addr)
+        .collect();
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -51,14 +40,5 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(tour::run(&addrs)) {
-        Ok(()) => {
-            println!("\ndone; stopping the servers");
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("\ndemo failed: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    tour::exit_code(runtime.block_on(tour::run(&addrs)))
 }

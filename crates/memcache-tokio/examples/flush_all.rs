@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use memcache_tokio::Client;
 
+#[path = "support/nodes.rs"]
+mod nodes;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut nodes: Vec<String> = std::env::args().skip(1).collect();
-    if nodes.is_empty() {
-        nodes.push("127.0.0.1:11211".into());
-    }
+    let nodes = nodes::from_args();
     let client = Client::builder(&nodes).connect().await?;
 
     client.set("key", "value").await?;

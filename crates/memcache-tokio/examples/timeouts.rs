@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use memcache_tokio::{Client, Error};
 
+#[path = "support/nodes.rs"]
+mod nodes;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut nodes: Vec<String> = std::env::args().skip(1).collect();
-    if nodes.is_empty() {
-        nodes.push("127.0.0.1:11211".into());
-    }
+    let nodes = nodes::from_args();
 
     // Against a real server. Any operation can fail with Error::Timeout unless timeouts
     // are disabled: decide at the call site what to do about it.

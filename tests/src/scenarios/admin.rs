@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use memcache_core::{Error, NodeAddr, Runtime};
 
-use super::support::{builder, client, eventually, holders, prefix, sleep};
+use super::support::{eventually, holders, prefix, sleep, Suite};
 use crate::assert_err;
 use crate::server::Memcached;
 
-pub async fn flush_all<R: Runtime + Default>() {
+pub async fn flush_all<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("flush_all");
     let keys: Vec<String> = (0..5).map(|i| format!("{p}{i}")).collect();
     for key in &keys {
@@ -29,7 +29,11 @@ pub async fn flush_all<R: Runtime + Default>() {
     client.set(&keys[0], "after").await.unwrap();
     assert_eq!(client.get(&keys[0]).await.unwrap().unwrap().value, "after");
     // noreply: queued, and applied before the next request on the same connection.
-    let single = builder::<R>(&[&server]).max_connections(1).build().unwrap();
+    let single = suite
+        .builder::<R>(&[&server])
+        .max_connections(1)
+        .build()
+        .unwrap();
     single.flush_all(node).noreply().await.unwrap();
     assert_eq!(single.get(&keys[0]).await.unwrap(), None);
     assert_eq!(server.stat("cmd_flush"), 3);
@@ -49,9 +53,9 @@ async fn align_to_server_clock<R: Runtime + Default>(server: &Memcached) {
 
 /// `flush_all` with a delay, on one node of two: that node's items survive until the
 /// delay passes, the other node's are untouched.
-pub async fn flush_all_delayed<R: Runtime + Default>() {
+pub async fn flush_all_delayed<R: Runtime + Default>(suite: Suite) {
     let (a, b) = (Memcached::start(), Memcached::start());
-    let client = builder::<R>(&[&a, &b]).build().unwrap();
+    let client = suite.builder::<R>(&[&a, &b]).build().unwrap();
     let p = prefix("flush_delay");
     let keys: Vec<String> = (0..40).map(|i| format!("{p}{i}")).collect();
     for key in &keys {
@@ -100,9 +104,9 @@ pub async fn flush_all_delayed<R: Runtime + Default>() {
     assert_eq!(b.stat("cmd_flush"), 0);
 }
 
-pub async fn version_and_stats<R: Runtime + Default>() {
+pub async fn version_and_stats<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start_with(&["-I", "2m"]);
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let node = server.addr();
     let version = client.version(node.as_str()).await.unwrap();
     assert!(version.starts_with("1.6."), "{version}");
@@ -140,9 +144,9 @@ pub async fn version_and_stats<R: Runtime + Default>() {
     assert_eq!(client.get("k").await.unwrap().unwrap().value, "v");
 }
 
-pub async fn verbosity_and_memlimit<R: Runtime + Default>() {
+pub async fn verbosity_and_memlimit<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let node = server.addr();
     client.verbosity(node.as_str(), 1).await.unwrap();
     client.verbosity(node.as_str(), 0).await.unwrap();
@@ -168,9 +172,9 @@ pub async fn verbosity_and_memlimit<R: Runtime + Default>() {
     assert_eq!(client.get("k").await.unwrap().unwrap().value, "v");
 }
 
-pub async fn unknown_node<R: Runtime + Default>() {
+pub async fn unknown_node<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let other = "127.0.0.1:1";
     assert_err!(client.flush_all(other).await, Error::UnknownNode(node) if node == other);
     assert_err!(client.version(other).await, Error::UnknownNode(node) if node == other);

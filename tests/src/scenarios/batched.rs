@@ -7,7 +7,7 @@ use memcache_core::{Error, Runtime};
 
 use super::cluster::routed;
 use super::storage::server_ttl;
-use super::support::{builder, client, prefix};
+use super::support::{prefix, Suite};
 use crate::assert_err;
 use crate::server::Memcached;
 
@@ -26,10 +26,10 @@ fn items(p: &str, count: usize) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-pub async fn set_many_spreads_over_nodes<R: Runtime + Default>() {
+pub async fn set_many_spreads_over_nodes<R: Runtime + Default>(suite: Suite) {
     let servers = [Memcached::start(), Memcached::start(), Memcached::start()];
     let refs: Vec<&Memcached> = servers.iter().collect();
-    let client = builder::<R>(&refs).build().unwrap();
+    let client = suite.builder::<R>(&refs).build().unwrap();
     let p = prefix("set_many");
     let items = items(&p, 400);
     let results = client
@@ -78,9 +78,9 @@ pub async fn set_many_spreads_over_nodes<R: Runtime + Default>() {
     assert!(client.set_many(none).await.unwrap().is_empty());
 }
 
-pub async fn add_many_reports_each_key<R: Runtime + Default>() {
+pub async fn add_many_reports_each_key<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("add_many");
     let keys: Vec<String> = (0..50).map(|i| format!("{p}{i}")).collect();
     for key in keys.iter().step_by(5) {
@@ -104,9 +104,9 @@ pub async fn add_many_reports_each_key<R: Runtime + Default>() {
     }
 }
 
-pub async fn delete_and_touch_many<R: Runtime + Default>() {
+pub async fn delete_and_touch_many<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("delete_many");
     let keys: Vec<String> = (0..40).map(|i| format!("{p}{i}")).collect();
     let present: Vec<&String> = keys.iter().filter(|key| !key.ends_with('3')).collect();
@@ -146,9 +146,9 @@ pub async fn delete_and_touch_many<R: Runtime + Default>() {
     assert!(client.get_many(&keys).await.unwrap().is_empty());
 }
 
-pub async fn batches_split_by_count_and_size<R: Runtime + Default>() {
+pub async fn batches_split_by_count_and_size<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("split");
     // Over a thousand commands, and more bytes than one batch carries.
     let mut items: Vec<(String, Vec<u8>)> = (0..2500)
@@ -171,10 +171,11 @@ pub async fn batches_split_by_count_and_size<R: Runtime + Default>() {
     assert!(deleted.values().all(Result::is_ok));
 }
 
-pub async fn one_failure_hides_nothing<R: Runtime + Default>() {
+pub async fn one_failure_hides_nothing<R: Runtime + Default>(suite: Suite) {
     // The client accepts values the server (1 MiB items) refuses.
     let server = Memcached::start();
-    let client = builder::<R>(&[&server])
+    let client = suite
+        .builder::<R>(&[&server])
         .max_value_len(4 * 1024 * 1024)
         .build()
         .unwrap();
@@ -211,11 +212,12 @@ pub async fn one_failure_hides_nothing<R: Runtime + Default>() {
     assert_eq!(client.get(&fresh).await.unwrap(), None);
 }
 
-pub async fn node_down_fails_only_its_keys<R: Runtime + Default>() {
+pub async fn node_down_fails_only_its_keys<R: Runtime + Default>(suite: Suite) {
     let mut servers = [Memcached::start(), Memcached::start(), Memcached::start()];
     let client = {
         let refs: Vec<&Memcached> = servers.iter().collect();
-        builder::<R>(&refs)
+        suite
+            .builder::<R>(&refs)
             .timeout(Some(Duration::from_millis(800)))
             .build()
             .unwrap()
@@ -260,10 +262,14 @@ fn connections_created<R: Runtime>(client: &memcache_core::Client<R>) -> u64 {
         .sum()
 }
 
-pub async fn a_server_error_fails_only_its_key<R: Runtime + Default>() {
+pub async fn a_server_error_fails_only_its_key<R: Runtime + Default>(suite: Suite) {
     // Items over 2 KiB are refused by the server, not by the client.
     let server = Memcached::start_with(&["-I", "2048", "-o", "slab_chunk_max=1024"]);
-    let client = builder::<R>(&[&server]).max_connections(1).build().unwrap();
+    let client = suite
+        .builder::<R>(&[&server])
+        .max_connections(1)
+        .build()
+        .unwrap();
     let p = prefix("server_error_key");
     let (small, large, last) = (format!("{p}small"), format!("{p}large"), format!("{p}last"));
     let items = [
@@ -289,10 +295,11 @@ pub async fn a_server_error_fails_only_its_key<R: Runtime + Default>() {
     assert_eq!(connections_created(&client), 1);
 }
 
-pub async fn a_full_server_hurts_no_other_caller<R: Runtime + Default>() {
+pub async fn a_full_server_hurts_no_other_caller<R: Runtime + Default>(suite: Suite) {
     // 4 MiB of memory and no eviction: stores start failing with "out of memory".
     let server = Memcached::start_with(&["-m", "4", "-M"]);
-    let client = builder::<R>(&[&server])
+    let client = suite
+        .builder::<R>(&[&server])
         .max_connections(1)
         .timeout(Some(Duration::from_secs(10)))
         .build()

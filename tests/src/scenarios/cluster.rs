@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use memcache_core::{Client, Distribution, Error, Runtime};
 
-use super::support::{builder, eventually, holders, prefix};
+use super::support::{eventually, holders, prefix, Suite};
 use crate::assert_err;
 use crate::server::Memcached;
 
@@ -38,10 +38,11 @@ pub(crate) fn routed<R: Runtime>(
         .collect()
 }
 
-async fn spread<R: Runtime + Default>(distribution: Distribution, name: &str) {
+async fn spread<R: Runtime + Default>(suite: Suite, distribution: Distribution, name: &str) {
     let servers = [Memcached::start(), Memcached::start(), Memcached::start()];
     let servers: Vec<&Memcached> = servers.iter().collect();
-    let client = builder::<R>(&servers)
+    let client = suite
+        .builder::<R>(&servers)
         .distribution(distribution)
         .build()
         .unwrap();
@@ -83,27 +84,31 @@ async fn spread<R: Runtime + Default>(distribution: Distribution, name: &str) {
     }
 }
 
-pub async fn spread_rendezvous<R: Runtime + Default>() {
-    spread::<R>(Distribution::Rendezvous, "rendezvous").await;
+pub async fn spread_rendezvous<R: Runtime + Default>(suite: Suite) {
+    spread::<R>(suite, Distribution::Rendezvous, "rendezvous").await;
 }
 
-pub async fn spread_ketama<R: Runtime + Default>() {
-    spread::<R>(Distribution::Ketama, "ketama").await;
+pub async fn spread_ketama<R: Runtime + Default>(suite: Suite) {
+    spread::<R>(suite, Distribution::Ketama, "ketama").await;
 }
 
 /// libmemcached's non-weighted ketama flavours (pylibmc `{"ketama": True}`, with and
 /// without `"hash": "md5"`).
-pub async fn spread_ketama_flavours<R: Runtime + Default>() {
-    spread::<R>(Distribution::KetamaOneAtATime, "ketama_oaat").await;
-    spread::<R>(Distribution::KetamaMd5, "ketama_md5").await;
+pub async fn spread_ketama_flavours<R: Runtime + Default>(suite: Suite) {
+    spread::<R>(suite, Distribution::KetamaOneAtATime, "ketama_oaat").await;
+    spread::<R>(suite, Distribution::KetamaMd5, "ketama_md5").await;
 }
 
-pub async fn node_down<R: Runtime + Default>() {
+pub async fn node_down<R: Runtime + Default>(suite: Suite) {
     let mut servers = [Memcached::start(), Memcached::start(), Memcached::start()];
     let timeout = Duration::from_millis(800);
     let client = {
         let refs: Vec<&Memcached> = servers.iter().collect();
-        builder::<R>(&refs).timeout(Some(timeout)).build().unwrap()
+        suite
+            .builder::<R>(&refs)
+            .timeout(Some(timeout))
+            .build()
+            .unwrap()
     };
     let p = prefix("node_down");
     let keys: Vec<String> = (0..60).map(|i| format!("{p}{i}")).collect();

@@ -6,7 +6,7 @@ use std::future::IntoFuture;
 use futures::future::join_all;
 use memcache_core::{Client, Error, Runtime};
 
-use super::support::{builder, prefix, spawn, Rng};
+use super::support::{prefix, spawn, Rng, Suite};
 use crate::server::Memcached;
 
 const TASKS: usize = 64;
@@ -93,9 +93,13 @@ async fn worker<R: Runtime>(client: Client<R>, prefix: String, task: usize) -> T
 
 /// 64 tasks spawned on the runtime, 200 operations each, one client with at most two
 /// connections.
-pub async fn many_tasks_one_client<R: Runtime + Default>() {
+pub async fn many_tasks_one_client<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = builder::<R>(&[&server]).max_connections(2).build().unwrap();
+    let client = suite
+        .builder::<R>(&[&server])
+        .max_connections(2)
+        .build()
+        .unwrap();
     let runtime = R::default();
     let p = prefix("many_tasks");
     let tasks: Vec<_> = (0..TASKS)
@@ -119,9 +123,13 @@ pub async fn many_tasks_one_client<R: Runtime + Default>() {
 }
 
 /// Hundreds of requests in flight from one task at once (pipelined on one connection).
-pub async fn pipelined_on_one_task<R: Runtime + Default>() {
+pub async fn pipelined_on_one_task<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = builder::<R>(&[&server]).max_connections(1).build().unwrap();
+    let client = suite
+        .builder::<R>(&[&server])
+        .max_connections(1)
+        .build()
+        .unwrap();
     let p = prefix("pipelined");
     let mut rng = Rng::new(99);
     let entries: Vec<(String, Vec<u8>)> = (0..500)
@@ -157,11 +165,11 @@ pub async fn pipelined_on_one_task<R: Runtime + Default>() {
 }
 
 /// Many tasks incrementing one counter while fetching a shared set of keys.
-pub async fn get_many_and_incr<R: Runtime + Default>() {
+pub async fn get_many_and_incr<R: Runtime + Default>(suite: Suite) {
     const WORKERS: u64 = 32;
     const ROUNDS: u64 = 50;
     let server = Memcached::start();
-    let client = builder::<R>(&[&server]).build().unwrap();
+    let client = suite.builder::<R>(&[&server]).build().unwrap();
     let runtime = R::default();
     let p = prefix("incr_many");
     let counter = format!("{p}counter");

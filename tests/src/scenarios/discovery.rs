@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use memcache_core::{Client, ClientBuilder, Error, Runtime};
 
-use super::support::{eventually, prefix, protocol, spawn, DeadPort};
+use super::support::{eventually, prefix, spawn, DeadPort, Suite};
 use crate::assert_err;
 use crate::config_endpoint::ConfigEndpoint;
 use crate::proxy::Proxy;
@@ -13,9 +13,9 @@ use crate::server::Memcached;
 
 const SOON: Duration = Duration::from_secs(10);
 
-fn discovering<R: Runtime + Default>(endpoint: &ConfigEndpoint) -> ClientBuilder<R> {
+fn discovering<R: Runtime + Default>(suite: Suite, endpoint: &ConfigEndpoint) -> ClientBuilder<R> {
     Client::<R>::discover(&endpoint.addr())
-        .protocol(protocol())
+        .protocol(suite.protocol)
         .discovery_interval(Duration::from_millis(20))
 }
 
@@ -27,10 +27,10 @@ fn node_names<R: Runtime>(client: &Client<R>) -> Vec<String> {
     client.nodes().iter().map(ToString::to_string).collect()
 }
 
-pub async fn discovery_follows_the_cluster<R: Runtime + Default>() {
+pub async fn discovery_follows_the_cluster<R: Runtime + Default>(suite: Suite) {
     let (a, b, c) = (Memcached::start(), Memcached::start(), Memcached::start());
     let endpoint = ConfigEndpoint::start(&[&a, &b]);
-    let client = discovering::<R>(&endpoint).connect().await.unwrap();
+    let client = discovering::<R>(suite, &endpoint).connect().await.unwrap();
     assert_eq!(node_names(&client), addrs(&[&a, &b]));
     let p = prefix("discovery");
     let keys: Vec<String> = (0..200).map(|i| format!("{p}{i}")).collect();
@@ -87,13 +87,13 @@ pub async fn discovery_follows_the_cluster<R: Runtime + Default>() {
     client.close().await;
 }
 
-pub async fn discovery_keeps_requests_in_flight<R: Runtime + Default>() {
+pub async fn discovery_keeps_requests_in_flight<R: Runtime + Default>(suite: Suite) {
     let (a, b) = (Memcached::start(), Memcached::start());
     let proxy = Proxy::start(b.port());
     let proxy_port: u16 = proxy.addr().rsplit(':').next().unwrap().parse().unwrap();
     let endpoint = ConfigEndpoint::start(&[&a]);
     endpoint.set_ports(&[a.port(), proxy_port]);
-    let client = discovering::<R>(&endpoint)
+    let client = discovering::<R>(suite, &endpoint)
         .timeout(Duration::from_secs(10))
         .close_grace(Duration::from_secs(10))
         .connect()
@@ -134,7 +134,7 @@ pub async fn discovery_keeps_requests_in_flight<R: Runtime + Default>() {
     assert_eq!(client.get(&key).await.unwrap(), None);
 }
 
-pub async fn discovery_failures<R: Runtime + Default>() {
+pub async fn discovery_failures<R: Runtime + Default>(suite: Suite) {
     let (a, b) = (Memcached::start(), Memcached::start());
 
     // An endpoint that is down, or not an endpoint at all.
@@ -153,16 +153,16 @@ pub async fn discovery_failures<R: Runtime + Default>() {
     let endpoint = ConfigEndpoint::start(&[&a]);
     endpoint.serve_garbage(Some(b"CONFIG cluster 0 5\r\nnope\r\r\nEND\r\n"));
     assert_err!(
-        discovering::<R>(&endpoint).connect().await,
+        discovering::<R>(suite, &endpoint).connect().await,
         Error::Discovery { .. }
     );
     // build() cannot learn the nodes.
-    assert!(discovering::<R>(&endpoint).build().is_err());
+    assert!(discovering::<R>(suite, &endpoint).build().is_err());
 
     // Once running, a broken endpoint or an older version changes nothing.
     endpoint.serve_garbage(None);
     endpoint.set_nodes(&[&a, &b]);
-    let client = discovering::<R>(&endpoint).connect().await.unwrap();
+    let client = discovering::<R>(suite, &endpoint).connect().await.unwrap();
     assert_eq!(node_names(&client), addrs(&[&a, &b]));
     endpoint.serve_garbage(Some(b"SERVER_ERROR busy\r\n"));
     let asked = endpoint.asked();
@@ -199,13 +199,13 @@ pub async fn discovery_failures<R: Runtime + Default>() {
     assert!(quiet, "still polling after close");
 }
 
-pub async fn discovery_keeps_node_health<R: Runtime + Default>() {
+pub async fn discovery_keeps_node_health<R: Runtime + Default>(suite: Suite) {
     let (a, c) = (Memcached::start(), Memcached::start());
     let dead = DeadPort::bind();
     let dead_port: u16 = dead.addr().rsplit(':').next().unwrap().parse().unwrap();
     let endpoint = ConfigEndpoint::start(&[&a]);
     endpoint.set_ports(&[a.port(), dead_port]);
-    let client = discovering::<R>(&endpoint)
+    let client = discovering::<R>(suite, &endpoint)
         .unhealthy_after(1)
         .purge_unhealthy_nodes(true)
         .connect()

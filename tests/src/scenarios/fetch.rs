@@ -7,12 +7,12 @@ use bytes::Bytes;
 use memcache_core::{Exptime, Runtime};
 
 use super::storage::server_ttl;
-use super::support::{client, prefix};
+use super::support::{prefix, Suite};
 use crate::server::Memcached;
 
-pub async fn get_and_gets<R: Runtime + Default>() {
+pub async fn get_and_gets<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("get_and_gets");
     let (hit, miss) = (format!("{p}hit"), format!("{p}miss"));
     client.set(&hit, "value").flags(12).await.unwrap();
@@ -36,9 +36,9 @@ pub async fn get_and_gets<R: Runtime + Default>() {
     assert_eq!(server.stat("get_misses"), 2);
 }
 
-pub async fn get_many<R: Runtime + Default>() {
+pub async fn get_many<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("get_many");
     let keys: Vec<String> = (0..10).map(|i| format!("{p}{i}")).collect();
     for (i, key) in keys.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
@@ -107,9 +107,9 @@ pub async fn get_many<R: Runtime + Default>() {
 
 /// Enough long keys that one command line would pass the server's limit: the client
 /// splits them, and every key comes back.
-pub async fn get_many_long_keys<R: Runtime + Default>() {
+pub async fn get_many_long_keys<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("long_keys");
     let keys: Vec<String> = (0..120)
         .map(|i| format!("{p}{i:03}-{}", "x".repeat(200)))
@@ -133,9 +133,9 @@ pub async fn get_many_long_keys<R: Runtime + Default>() {
     }
 }
 
-pub async fn gat_and_gats<R: Runtime + Default>() {
+pub async fn gat_and_gats<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("gat");
     let (key, missing) = (format!("{p}k"), format!("{p}missing"));
     client
@@ -202,9 +202,9 @@ pub async fn gat_and_gats<R: Runtime + Default>() {
     assert_eq!(client.get(&key).await.unwrap(), None);
 }
 
-pub async fn gat_many<R: Runtime + Default>() {
+pub async fn gat_many<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("gat_many");
     let keys: Vec<String> = (0..6).map(|i| format!("{p}{i}")).collect();
     for key in &keys[..4] {
@@ -245,9 +245,9 @@ pub async fn gat_many<R: Runtime + Default>() {
 }
 
 /// Item information (TTL, last access, fetched before, size) in the fetch's round trip.
-pub async fn item_info<R: Runtime + Default>() {
+pub async fn item_info<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("item_info");
     let (expiring, forever) = (format!("{p}expiring"), format!("{p}forever"));
     client

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use memcache_core::memproto::{EncodeError, Encoder, KeyError, MAX_BASE64_KEY_LEN};
 use memcache_core::{Error, Protocol, Runtime};
 
-use super::support::{client, invalid, prefix, protocol};
+use super::support::{invalid, prefix, Suite};
 use crate::server::Memcached;
 
 /// A connection of its own for reading `stats` repeatedly.
@@ -63,13 +63,13 @@ fn counters(stats: &HashMap<String, String>) -> [(String, u64); 7] {
     .map(|(name, value)| (name.to_owned(), value))
 }
 
-pub async fn bad_input_is_refused<R: Runtime + Default>() {
+pub async fn bad_input_is_refused<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
     // One connection reads the counters before and after, so reading them adds no
     // connection of its own to compare.
     let mut probe = StatsProbe::connect(&server);
     let before = probe.stats();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
 
     let long = "k".repeat(251);
     let bad_keys: Vec<(Vec<u8>, KeyError)> = vec![
@@ -129,7 +129,7 @@ pub async fn bad_input_is_refused<R: Runtime + Default>() {
     let bad_keys: Vec<_> = bad_keys
         .into_iter()
         .filter(|(_, error)| {
-            protocol() == Protocol::Text || !matches!(error, KeyError::ForbiddenByte { .. })
+            suite.protocol == Protocol::Text || !matches!(error, KeyError::ForbiddenByte { .. })
         })
         .collect();
     let ttl = Duration::from_secs(10);
@@ -247,10 +247,10 @@ pub async fn bad_input_is_refused<R: Runtime + Default>() {
 }
 
 /// The key `noreply` is an ordinary key everywhere the server reads it as one.
-pub async fn noreply_is_an_ordinary_key<R: Runtime + Default>() {
+pub async fn noreply_is_an_ordinary_key<R: Runtime + Default>(suite: Suite) {
     // Retrievals never take a noreply flag, and `delete noreply` deletes that key.
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let ttl = Duration::from_secs(60);
     client.set("noreply", "v").await.unwrap();
     assert_eq!(client.get("noreply").await.unwrap().unwrap().value, "v");
@@ -269,9 +269,9 @@ pub async fn noreply_is_an_ordinary_key<R: Runtime + Default>() {
 }
 
 /// Keys of any bytes: sent base64-encoded in meta mode, refused in the classic protocol.
-pub async fn binary_keys<R: Runtime + Default>() {
+pub async fn binary_keys<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("binary");
     let all_bytes: Vec<u8> = (0..=255u8).collect();
     let keys: Vec<Vec<u8>> = vec![
@@ -282,7 +282,7 @@ pub async fn binary_keys<R: Runtime + Default>() {
         // The longest binary key whose base64 form fits the 250-byte limit.
         vec![0; 186],
     ];
-    if protocol() == Protocol::Text {
+    if suite.protocol == Protocol::Text {
         for key in &keys {
             assert!(matches!(
                 invalid(client.set(key, "v").await),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use memcache_core::{Client, ConfigError, Error, Runtime};
 
-use super::support::{builder, builder_of, prefix, DeadPort};
+use super::support::{prefix, DeadPort, Suite};
 use crate::assert_err;
 use crate::server::Memcached;
 
@@ -24,9 +24,9 @@ fn static_assertions<R: Runtime + Default>(client: &Client<R>) {
     send(&client.stats("127.0.0.1:1").into_future());
 }
 
-pub async fn client_is_clone_send_sync<R: Runtime + Default>() {
+pub async fn client_is_clone_send_sync<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = builder::<R>(&[&server]).build().unwrap();
+    let client = suite.builder::<R>(&[&server]).build().unwrap();
     static_assertions(&client);
     // Clones share the connections.
     let clone = client.clone();
@@ -47,10 +47,13 @@ pub async fn client_is_clone_send_sync<R: Runtime + Default>() {
 
 /// `build()` needs no runtime: it is called here outside of one, and the client is only
 /// used inside `block_on` afterwards. Nothing connects until the first request.
-pub fn build_needs_no_runtime<R: Runtime + Default>(block_on: fn(BoxFuture<'static, ()>)) {
+pub fn build_needs_no_runtime<R: Runtime + Default>(
+    suite: Suite,
+    block_on: fn(BoxFuture<'static, ()>),
+) {
     let server = Memcached::start();
     let connections = server.stat("total_connections");
-    let client = builder::<R>(&[&server]).build().unwrap();
+    let client = suite.builder::<R>(&[&server]).build().unwrap();
     assert_eq!(client.nodes().len(), 1);
     assert_eq!(client.node_for("k").unwrap().to_string(), server.addr());
     assert_eq!(client.healthy_nodes().len(), 1);
@@ -63,13 +66,13 @@ pub fn build_needs_no_runtime<R: Runtime + Default>(block_on: fn(BoxFuture<'stat
         assert_eq!(inside.get("k").await.unwrap().unwrap().value, "v");
     }));
     // A client built (and dropped) without ever running anything.
-    drop(builder::<R>(&[&server]).build().unwrap());
+    drop(suite.builder::<R>(&[&server]).build().unwrap());
     drop(client);
 }
 
-pub async fn connect<R: Runtime + Default>() {
+pub async fn connect<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = builder::<R>(&[&server]).connect().await.unwrap();
+    let client = suite.builder::<R>(&[&server]).connect().await.unwrap();
     let metrics = client.metrics()[0].1;
     assert_eq!(metrics.connections_created, 1);
     assert_eq!(metrics.connections, 1);
@@ -79,7 +82,7 @@ pub async fn connect<R: Runtime + Default>() {
     let dead_port = DeadPort::bind();
     let dead = dead_port.addr();
     let started = Instant::now();
-    let result = builder_of::<R>([dead.as_str()]).connect().await;
+    let result = suite.builder_of::<R>([dead.as_str()]).connect().await;
     assert_err!(
         result,
         Error::Connect { node, source }
@@ -88,7 +91,8 @@ pub async fn connect<R: Runtime + Default>() {
     assert!(started.elapsed() < Duration::from_secs(1));
 
     // One dead node of two: connect succeeds on the live one.
-    let client = builder_of::<R>([dead.clone(), server.addr()])
+    let client = suite
+        .builder_of::<R>([dead.clone(), server.addr()])
         .connect()
         .await
         .unwrap();
@@ -105,17 +109,20 @@ pub async fn connect<R: Runtime + Default>() {
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
-pub async fn invalid_configuration<R: Runtime + Default>() {
-    let no_nodes = builder_of::<R>(Vec::<String>::new()).build();
+pub async fn invalid_configuration<R: Runtime + Default>(suite: Suite) {
+    let no_nodes = suite.builder_of::<R>(Vec::<String>::new()).build();
     assert_eq!(no_nodes.err(), Some(ConfigError::NoNodes));
-    let duplicate = builder_of::<R>(["127.0.0.1:1", "127.0.0.1:1"]).build();
+    let duplicate = suite
+        .builder_of::<R>(["127.0.0.1:1", "127.0.0.1:1"])
+        .build();
     assert_eq!(
         duplicate.err(),
         Some(ConfigError::DuplicateNode("127.0.0.1:1".into()))
     );
-    let bad = builder_of::<R>(["nonsense"]).build();
+    let bad = suite.builder_of::<R>(["nonsense"]).build();
     assert!(matches!(bad.err(), Some(ConfigError::Addr(_))));
-    let bounds = builder_of::<R>(["127.0.0.1:1"])
+    let bounds = suite
+        .builder_of::<R>(["127.0.0.1:1"])
         .min_connections(3)
         .max_connections(2)
         .build();
@@ -123,10 +130,13 @@ pub async fn invalid_configuration<R: Runtime + Default>() {
         bounds.err(),
         Some(ConfigError::PoolBounds { min: 3, max: 2 })
     );
-    let zero = builder_of::<R>(["127.0.0.1:1"]).max_connections(0).build();
+    let zero = suite
+        .builder_of::<R>(["127.0.0.1:1"])
+        .max_connections(0)
+        .build();
     assert!(matches!(zero.err(), Some(ConfigError::PoolBounds { .. })));
     assert_err!(
-        builder_of::<R>(["nonsense"]).connect().await,
+        suite.builder_of::<R>(["nonsense"]).connect().await,
         Error::Config(ConfigError::Addr(_))
     );
 }

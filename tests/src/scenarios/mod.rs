@@ -1,21 +1,27 @@
 //! The scenario suite, written once and run on every runtime.
 //!
-//! Each scenario is a generic `async fn name<R: Runtime + Default>()` that starts its own
-//! memcached server(s) through [`crate::server`], builds a
-//! `memcache_core::Client::<R>`, and asserts exact values and error variants. The
+//! Each scenario is a generic `async fn name<R: Runtime + Default>(suite: Suite)` that
+//! starts its own memcached server(s) through [`crate::server`], builds a
+//! `memcache_core::Client::<R>` through the [`Suite`](support::Suite) (which says what
+//! protocol the client speaks), and asserts exact values and error variants. The
 //! [`scenarios!`](macro@crate::scenarios) macro turns the whole list into `#[test]` functions
-//! for one runtime:
+//! for one runtime and one protocol:
 //!
 //! ```text
 //! fn block_on<F: std::future::Future>(future: F) -> F::Output {
 //!     smol::block_on(future)
 //! }
-//! memcache_it::scenarios!(block_on, memcache_async_std::AsyncStdRuntime);
+//! memcache_it::scenarios!(
+//!     block_on,
+//!     memcache_async_std::AsyncStdRuntime,
+//!     memcache_core::Protocol::Text
+//! );
 //! ```
 //!
-//! `block_on` must be a generic function in scope at the macro call; the runtime type
-//! must be a path that resolves from a child module (an absolute path does). Tests are
-//! grouped in modules named after the scenario files (`storage::cas`, `cluster::node_down`).
+//! `block_on` must be a generic function in scope at the macro call; the runtime type and
+//! the protocol must be paths that resolve from a child module (absolute paths do). Tests
+//! are grouped in modules named after the scenario files (`storage::cas`,
+//! `cluster::node_down`).
 
 pub mod admin;
 pub mod batched;
@@ -36,12 +42,13 @@ pub mod unix;
 pub use futures::future::BoxFuture;
 
 /// Expands to one `#[test]` per scenario, each running the scenario on `$runtime` inside
-/// `$block_on`. See the [module docs](mod@crate::scenarios).
+/// `$block_on`, with clients speaking `$protocol`. See the
+/// [module docs](mod@crate::scenarios).
 #[macro_export]
 macro_rules! scenarios {
-    ($block_on:ident, $runtime:ty) => {
+    ($block_on:ident, $runtime:ty, $protocol:expr $(,)?) => {
         $crate::__scenario_tests! {
-            ($block_on, $runtime)
+            ($block_on, $runtime, $protocol)
             storage {
                 set_and_get,
                 add,
@@ -144,8 +151,11 @@ macro_rules! scenarios {
 
             #[test]
             fn build_needs_no_runtime() {
+                let suite = $crate::scenarios::support::Suite {
+                    protocol: $protocol,
+                };
                 let block_on: fn($crate::scenarios::BoxFuture<'static, ()>) = super::$block_on;
-                $crate::scenarios::lifecycle::build_needs_no_runtime::<$runtime>(block_on);
+                $crate::scenarios::lifecycle::build_needs_no_runtime::<$runtime>(suite, block_on);
             }
         }
     };
@@ -154,7 +164,7 @@ macro_rules! scenarios {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __scenario_tests {
-    (($block_on:ident, $runtime:ty) $($module:ident { $($(#[$meta:meta])* $name:ident),* $(,)? })*) => {
+    (($block_on:ident, $runtime:ty, $protocol:expr) $($module:ident { $($(#[$meta:meta])* $name:ident),* $(,)? })*) => {
         $(
             mod $module {
                 #[allow(unused_imports)]
@@ -164,7 +174,10 @@ macro_rules! __scenario_tests {
                     #[test]
                     $(#[$meta])*
                     fn $name() {
-                        super::$block_on($crate::scenarios::$module::$name::<$runtime>());
+                        let suite = $crate::scenarios::support::Suite {
+                            protocol: $protocol,
+                        };
+                        super::$block_on($crate::scenarios::$module::$name::<$runtime>(suite));
                     }
                 )*
             }

@@ -5,13 +5,13 @@ use std::time::{Duration, SystemTime};
 use memcache_core::{Error, Exptime, Protocol, Runtime};
 
 use super::storage::server_ttl;
-use super::support::{client, prefix, protocol};
+use super::support::{prefix, Suite};
 use crate::assert_err;
 use crate::server::Memcached;
 
-pub async fn incr_decr<R: Runtime + Default>() {
+pub async fn incr_decr<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("incr_decr");
     let key = format!("{p}n");
     client.set(&key, "10").await.unwrap();
@@ -60,9 +60,9 @@ pub async fn incr_decr<R: Runtime + Default>() {
     assert_eq!(client.increment(&key, 2).await.unwrap(), 2);
 }
 
-pub async fn touch<R: Runtime + Default>() {
+pub async fn touch<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("touch");
     let (key, missing) = (format!("{p}k"), format!("{p}missing"));
     client
@@ -89,15 +89,15 @@ pub async fn touch<R: Runtime + Default>() {
     assert_err!(client.touch(&key, Exptime::Never).await, Error::NotFound);
     assert_eq!(server.stat("touch_hits"), 3);
     // A meta touch (`mg` with `T`) that misses counts as a get miss.
-    match protocol() {
+    match suite.protocol {
         Protocol::Text => assert_eq!(server.stat("touch_misses"), 2),
         _ => assert_eq!(server.stat("get_misses"), 4),
     }
 }
 
-pub async fn delete<R: Runtime + Default>() {
+pub async fn delete<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("delete");
     let (key, other) = (format!("{p}k"), format!("{p}other"));
     client.set(&key, "v").await.unwrap();

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use memcache_core::memproto::{EncodeError, Encoder};
 use memcache_core::{Error, Exptime, Item, Runtime};
 
-use super::support::{builder, client, invalid, prefix, Rng};
+use super::support::{invalid, prefix, Rng, Suite};
 use crate::assert_err;
 use crate::server::Memcached;
 
@@ -41,9 +41,9 @@ fn assert_ttl_near(server: &Memcached, key: &str, expected: i64) {
     );
 }
 
-pub async fn set_and_get<R: Runtime + Default>() {
+pub async fn set_and_get<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("set_and_get");
     let key = format!("{p}k");
     assert_eq!(client.get(&key).await.unwrap(), None);
@@ -65,9 +65,9 @@ pub async fn set_and_get<R: Runtime + Default>() {
     assert_eq!(server.raw(&format!("get {utf8}"))[1], "unicode");
 }
 
-pub async fn add<R: Runtime + Default>() {
+pub async fn add<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let key = format!("{}k", prefix("add"));
     client.add(&key, "first").await.unwrap();
     assert_eq!(client.get(&key).await.unwrap(), item("first"));
@@ -78,9 +78,9 @@ pub async fn add<R: Runtime + Default>() {
     assert_eq!(client.get(&key).await.unwrap(), item("third"));
 }
 
-pub async fn replace<R: Runtime + Default>() {
+pub async fn replace<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let key = format!("{}k", prefix("replace"));
     assert_err!(client.replace(&key, "nothing").await, Error::NotStored);
     assert_eq!(client.get(&key).await.unwrap(), None);
@@ -99,9 +99,9 @@ pub async fn replace<R: Runtime + Default>() {
     assert_eq!(client.get(&key).await.unwrap(), item("new"));
 }
 
-pub async fn append_prepend<R: Runtime + Default>() {
+pub async fn append_prepend<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let key = format!("{}k", prefix("append_prepend"));
     assert_err!(client.append(&key, "tail").await, Error::NotStored);
     assert_err!(client.prepend(&key, "head").await, Error::NotStored);
@@ -116,9 +116,9 @@ pub async fn append_prepend<R: Runtime + Default>() {
     assert_eq!(got.flags, Some(77));
 }
 
-pub async fn cas<R: Runtime + Default>() {
+pub async fn cas<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("cas");
     let key = format!("{p}k");
     client.set(&key, "v1").await.unwrap();
@@ -155,9 +155,9 @@ pub async fn cas<R: Runtime + Default>() {
     assert!(got.cas.is_some_and(|cas| cas != token));
 }
 
-pub async fn flags<R: Runtime + Default>() {
+pub async fn flags<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("flags");
     for flags in [0, 1, 65_535, 65_536, 1 << 31, u32::MAX] {
         let key = format!("{p}{flags}");
@@ -182,9 +182,9 @@ pub async fn flags<R: Runtime + Default>() {
     }
 }
 
-pub async fn exptime<R: Runtime + Default>() {
+pub async fn exptime<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("exptime");
     let now = SystemTime::now();
     let hour = Duration::from_secs(3600);
@@ -264,19 +264,23 @@ pub async fn exptime<R: Runtime + Default>() {
 /// noreply on every command that has it: the call returns once queued, the effect is
 /// visible to the next request on the same client, and failures (which the caller never
 /// hears about) do not shift later replies.
-pub async fn noreply<R: Runtime + Default>() {
+pub async fn noreply<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
     // One connection: requests are executed in the order they were made.
-    let client = builder::<R>(&[&server]).max_connections(1).build().unwrap();
+    let client = suite
+        .builder::<R>(&[&server])
+        .max_connections(1)
+        .build()
+        .unwrap();
     noreply_sequence(&client, &server, &prefix("noreply")).await;
 }
 
 /// The same with the default pool (two connections per node): a request made after a
 /// noreply one follows it on the same connection while its reply is outstanding, so it is
 /// executed after it (read-your-writes).
-pub async fn noreply_default_pool<R: Runtime + Default>() {
+pub async fn noreply_default_pool<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("noreply_pool");
     let key = format!("{p}counter");
     client.set(&key, "start").await.unwrap();
@@ -385,9 +389,9 @@ async fn noreply_sequence<R: Runtime>(
     }
 }
 
-pub async fn big_values<R: Runtime + Default>() {
+pub async fn big_values<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("big_values");
     let mut rng = Rng::new(1);
     let max = Encoder::DEFAULT_MAX_VALUE_LEN;
@@ -429,9 +433,10 @@ pub async fn big_values<R: Runtime + Default>() {
     assert!(client.get(&key).await.unwrap().unwrap().value == value);
 }
 
-pub async fn big_values_raised_limit<R: Runtime + Default>() {
+pub async fn big_values_raised_limit<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start_with(&["-I", "2m"]);
-    let client = builder::<R>(&[&server])
+    let client = suite
+        .builder::<R>(&[&server])
         .max_value_len(2 * 1024 * 1024 - 512)
         .build()
         .unwrap();
@@ -445,9 +450,10 @@ pub async fn big_values_raised_limit<R: Runtime + Default>() {
 
 /// A value the client allows but the server refuses: `SERVER_ERROR object too large for
 /// cache`, and the client (and requests pipelined with it) carry on.
-pub async fn value_too_large_for_server<R: Runtime + Default>() {
+pub async fn value_too_large_for_server<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = builder::<R>(&[&server])
+    let client = suite
+        .builder::<R>(&[&server])
         .max_value_len(4 * 1024 * 1024)
         .build()
         .unwrap();

@@ -19,41 +19,36 @@ use memcache_core::{Client, ClientBuilder, Error, Protocol, Runtime};
 
 use crate::server::Memcached;
 
-/// Set when this test binary runs the suite in meta mode (see [`use_protocol`]).
-static META: AtomicBool = AtomicBool::new(false);
-
-/// Makes every client the suite builds speak `protocol`. Each test of a binary calls it
-/// with the same value before it starts, so clients in spawned tasks agree.
-pub fn use_protocol(protocol: Protocol) {
-    META.store(protocol == Protocol::Meta, Ordering::Relaxed);
+/// What the scenarios of one test binary share besides the runtime: the protocol their
+/// clients speak. The [`scenarios!`](macro@crate::scenarios) call fixes it and hands a copy
+/// to every scenario, rather than a process-global that each test would have to set (and
+/// that tests of different protocols in one process would fight over).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Suite {
+    /// The protocol every client built through this suite speaks.
+    pub protocol: Protocol,
 }
 
-/// The protocol the suite's clients speak in this test binary.
-pub fn protocol() -> Protocol {
-    if META.load(Ordering::Relaxed) {
-        Protocol::Meta
-    } else {
-        Protocol::Text
+impl Suite {
+    /// A builder for a client of `servers`, with the suite's defaults.
+    pub fn builder<R: Runtime + Default>(self, servers: &[&Memcached]) -> ClientBuilder<R> {
+        self.builder_of::<R>(servers.iter().map(|server| server.addr()))
     }
-}
 
-/// A builder for a client of `servers`, with the suite's defaults.
-pub fn builder<R: Runtime + Default>(servers: &[&Memcached]) -> ClientBuilder<R> {
-    builder_of::<R>(servers.iter().map(|server| server.addr()))
-}
+    /// A builder for a client of these addresses, speaking the suite's protocol.
+    pub fn builder_of<R: Runtime + Default>(
+        self,
+        addrs: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> ClientBuilder<R> {
+        Client::<R>::builder(addrs).protocol(self.protocol)
+    }
 
-/// A builder for a client of these addresses, speaking the suite's protocol.
-pub fn builder_of<R: Runtime + Default>(
-    addrs: impl IntoIterator<Item = impl AsRef<str>>,
-) -> ClientBuilder<R> {
-    Client::<R>::builder(addrs).protocol(protocol())
-}
-
-/// A client of one server, with default settings.
-pub fn client<R: Runtime + Default>(server: &Memcached) -> Client<R> {
-    builder::<R>(&[server])
-        .build()
-        .expect("valid configuration")
+    /// A client of one server, with default settings.
+    pub fn client<R: Runtime + Default>(self, server: &Memcached) -> Client<R> {
+        self.builder::<R>(&[server])
+            .build()
+            .expect("valid configuration")
+    }
 }
 
 /// A key prefix no other test (or run) uses: `name:pid:n:`.

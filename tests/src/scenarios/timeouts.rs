@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use memcache_core::{Client, Error, Runtime};
 
-use super::support::{builder_of, client, prefix, sleep, Blackhole, ConnectHang};
+use super::support::{prefix, sleep, Blackhole, ConnectHang, Suite};
 use crate::assert_err;
 use crate::server::Memcached;
 
@@ -45,9 +45,10 @@ fn assert_between(elapsed: Duration, low: Duration, high: Duration) {
     );
 }
 
-pub async fn blackhole_times_out<R: Runtime + Default>() {
+pub async fn blackhole_times_out<R: Runtime + Default>(suite: Suite) {
     let hole = Blackhole::start();
-    let client = builder_of::<R>([hole.addr()])
+    let client = suite
+        .builder_of::<R>([hole.addr()])
         .timeout(Some(Duration::from_millis(100)))
         .build()
         .unwrap();
@@ -66,9 +67,10 @@ pub async fn blackhole_times_out<R: Runtime + Default>() {
 }
 
 /// A per-call timeout shorter than the client's default applies to that call only.
-pub async fn per_call_timeout<R: Runtime + Default>() {
+pub async fn per_call_timeout<R: Runtime + Default>(suite: Suite) {
     let hole = Blackhole::start();
-    let client = builder_of::<R>([hole.addr()])
+    let client = suite
+        .builder_of::<R>([hole.addr()])
         .timeout(Some(Duration::from_secs(5)))
         .build()
         .unwrap();
@@ -108,11 +110,13 @@ pub async fn per_call_timeout<R: Runtime + Default>() {
 /// A three-node client (one node a blackhole) with a 200 ms default timeout, and 30 keys
 /// that reach every node.
 fn cluster_with_blackhole<R: Runtime + Default>(
+    suite: Suite,
     hole: &Blackhole,
     servers: [&Memcached; 2],
     name: &str,
 ) -> (Client<R>, Vec<String>) {
-    let client = builder_of::<R>([servers[0].addr(), hole.addr(), servers[1].addr()])
+    let client = suite
+        .builder_of::<R>([servers[0].addr(), hole.addr(), servers[1].addr()])
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -129,10 +133,10 @@ fn cluster_with_blackhole<R: Runtime + Default>(
 /// `.timeout(None)` disables the timeout for that call, whatever the client's default: a
 /// `get_many` that needs a silent node keeps waiting (its connection is not closed as
 /// stuck under it), while the client goes on serving other calls.
-pub async fn no_call_timeout_waits<R: Runtime + Default>() {
+pub async fn no_call_timeout_waits<R: Runtime + Default>(suite: Suite) {
     let (a, b) = (Memcached::start(), Memcached::start());
     let hole = Blackhole::start();
-    let (client, keys) = cluster_with_blackhole::<R>(&hole, [&a, &b], "no_timeout");
+    let (client, keys) = cluster_with_blackhole::<R>(suite, &hole, [&a, &b], "no_timeout");
     let healthy: Vec<&String> = keys
         .iter()
         .filter(|key| client.node_for(key).unwrap().to_string() != hole.addr())
@@ -191,10 +195,11 @@ pub async fn no_call_timeout_waits<R: Runtime + Default>() {
 
 /// Connecting to a host that never completes the handshake fails after the connect
 /// timeout with `Error::Connect`.
-pub async fn connect_timeout<R: Runtime + Default>() {
+pub async fn connect_timeout<R: Runtime + Default>(suite: Suite) {
     let hang = ConnectHang::start();
     let ms = Duration::from_millis;
-    let client = builder_of::<R>([hang.addr()])
+    let client = suite
+        .builder_of::<R>([hang.addr()])
         .connect_timeout(ms(100))
         .timeout(Some(Duration::from_secs(3)))
         .build()
@@ -207,7 +212,8 @@ pub async fn connect_timeout<R: Runtime + Default>() {
     assert_between(started.elapsed(), ms(90), ms(1000));
 
     let started = Instant::now();
-    let result = builder_of::<R>([hang.addr()])
+    let result = suite
+        .builder_of::<R>([hang.addr()])
         .connect_timeout(ms(100))
         .connect()
         .await;
@@ -218,7 +224,8 @@ pub async fn connect_timeout<R: Runtime + Default>() {
     assert_between(started.elapsed(), ms(90), ms(1000));
 
     // With an operation timeout shorter than the connect timeout, the operation's wins.
-    let client = builder_of::<R>([hang.addr()])
+    let client = suite
+        .builder_of::<R>([hang.addr()])
         .connect_timeout(Duration::from_secs(5))
         .timeout(Some(ms(100)))
         .build()
@@ -230,10 +237,11 @@ pub async fn connect_timeout<R: Runtime + Default>() {
 
 /// A timeout on one node leaves the client working for the others, and the silent node
 /// keeps timing out (not hanging, not answering with someone else's reply).
-pub async fn works_after_timeout<R: Runtime + Default>() {
+pub async fn works_after_timeout<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
     let hole = Blackhole::start();
-    let client = builder_of::<R>([server.addr(), hole.addr()])
+    let client = suite
+        .builder_of::<R>([server.addr(), hole.addr()])
         .timeout(Some(Duration::from_millis(150)))
         .build()
         .unwrap();
@@ -273,9 +281,9 @@ pub async fn works_after_timeout<R: Runtime + Default>() {
 
 /// Calls abandoned at their timeout leave their replies to be read and dropped: later
 /// calls on the same connections still get their own replies.
-pub async fn abandoned_replies_stay_in_step<R: Runtime + Default>() {
+pub async fn abandoned_replies_stay_in_step<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let p = prefix("abandoned");
     let keys: Vec<String> = (0..8).map(|i| format!("{p}{i}")).collect();
     for key in &keys {

@@ -5,14 +5,14 @@ use std::time::Duration;
 use memcache_core::{Error, Runtime};
 
 use super::cluster::{routed, store_all};
-use super::support::{builder, client, holders, prefix};
+use super::support::{holders, prefix, Suite};
 use crate::assert_err;
 use crate::server::Memcached;
 
-pub async fn unix_socket_basics<R: Runtime + Default>() {
+pub async fn unix_socket_basics<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start_unix();
     assert!(server.addr().starts_with('/'));
-    let client = client::<R>(&server);
+    let client = suite.client::<R>(&server);
     let node = server.addr();
     let p = prefix("unix");
     let (key, n, missing) = (format!("{p}k"), format!("{p}n"), format!("{p}missing"));
@@ -61,10 +61,10 @@ pub async fn unix_socket_basics<R: Runtime + Default>() {
     assert_eq!(metrics.drains_cut, 0, "{metrics:?}");
 }
 
-pub async fn mixed_tcp_and_unix<R: Runtime + Default>() {
+pub async fn mixed_tcp_and_unix<R: Runtime + Default>(suite: Suite) {
     let (tcp, unix) = (Memcached::start(), Memcached::start_unix());
     let servers = [&tcp, &unix];
-    let client = builder::<R>(&servers).build().unwrap();
+    let client = suite.builder::<R>(&servers).build().unwrap();
     let p = prefix("mixed");
     let keys: Vec<String> = (0..100).map(|i| format!("{p}{i}")).collect();
     store_all(&client, &keys).await;

@@ -49,7 +49,9 @@ pub trait Operation: Send {
     /// policy may then retry it after any transient failure, and a draining connection
     /// need not hold its key.
     #[doc(hidden)]
-    fn is_read(&self) -> bool;
+    fn is_read(&self) -> bool {
+        false
+    }
 
     /// Encodes the command in the client's protocol; called again for each attempt, so
     /// that a caller waiting for room or for a retry holds no encoded copy of its value.
@@ -213,10 +215,9 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
         options: CallOptions,
         node: NodeRef<'c, R>,
     ) -> Self {
-        Pending {
-            node: Some(node),
-            ..Pending::new(inner, op, options)
-        }
+        let mut pending = Pending::new(inner, op, options);
+        pending.node = Some(node);
+        pending
     }
 
     /// Encodes the request (an invalid one fails before anything is counted or sent),
@@ -448,6 +449,19 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
 
     fn node(&self) -> &NodeRef<'c, R> {
         routed(&self.node)
+    }
+}
+
+impl<R: Runtime, O: Operation> Drop for Pending<'_, R, O> {
+    /// A caller given up while woken to try for room hands the wake-up on, so that no
+    /// other waiter misses it.
+    fn drop(&mut self) {
+        if let State::Room { room, .. } = &mut self.state {
+            room.close();
+            if let (Ok(Some(Ok(()))), Some(node)) = (room.try_recv(), &self.node) {
+                node.room(1);
+            }
+        }
     }
 }
 

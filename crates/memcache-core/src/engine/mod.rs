@@ -7,6 +7,8 @@
 
 pub(crate) mod autobatch;
 pub(crate) mod connection;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod pair;
 pub(crate) mod payload;
 pub(crate) mod pool;
 pub(crate) mod reply;

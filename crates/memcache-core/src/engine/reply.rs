@@ -142,7 +142,7 @@ impl ReplyReceiver {
     ///
     /// # Errors
     /// [`Canceled`] when the sender is gone without sending.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn try_recv(&mut self) -> Result<Option<Outcome>, Canceled> {
         let Some(slot) = &self.slot else {
             return Err(Canceled);

@@ -371,10 +371,6 @@ impl Operation for JoinOp<'_> {
         self.key
     }
 
-    fn is_read(&self) -> bool {
-        false
-    }
-
     fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let protocol = config.protocol;
         let token = dialect::token(protocol == Protocol::Meta);

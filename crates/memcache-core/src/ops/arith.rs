@@ -74,13 +74,9 @@ impl<K: AsRef<[u8]> + Send> Operation for Arith<K> {
         self.key.as_ref()
     }
 
-    fn is_read(&self) -> bool {
-        false
-    }
-
     fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let key = self.key.as_ref();
-        let token = dialect::token(config.protocol == Protocol::Meta);
+        let token = dialect::token_for(config);
         let command = spelled(config.protocol, self.op, key, self.delta, token.as_bytes());
         encode(config, &command, key.len())
     }

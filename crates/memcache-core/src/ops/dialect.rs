@@ -11,6 +11,7 @@ use memproto::{
     RetrieveKind, Store, StoreMode,
 };
 
+use crate::client::config::Config;
 use crate::client::protocol::{Protocol, Token};
 use crate::client::unexpected;
 use crate::error::{Error, Result};
@@ -28,6 +29,11 @@ pub(crate) fn token(meta: bool) -> Token {
     } else {
         Token::EMPTY
     }
+}
+
+/// The opaque token for a request in the client's protocol (see [`token`]).
+pub(crate) fn token_for(config: &Config) -> Token {
+    token(config.protocol == Protocol::Meta)
 }
 
 /// A fresh opaque token for a meta request. Replies are paired with requests by their

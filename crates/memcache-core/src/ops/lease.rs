@@ -107,10 +107,6 @@ impl<K: AsRef<[u8]> + Send> Operation for Invalidate<K> {
         self.key.as_ref()
     }
 
-    fn is_read(&self) -> bool {
-        false
-    }
-
     fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let key = self.key.as_ref();
         let command = Command::MetaDelete(MetaDelete {
@@ -138,7 +134,9 @@ impl<K: AsRef<[u8]> + Send> Operation for Invalidate<K> {
 /// A [`Client::lease`] request.
 pub type LeaseRequest<'c, R, K> = Request<'c, R, LeaseFetch<K>>;
 
-/// The operation that fetches a key with stampede protection (meta `mg` with vivify).
+/// The operation that fetches a key with stampede protection (meta `mg` with vivify). Not
+/// a read: vivifying creates a placeholder and hands out the win, so it is retried only
+/// when it was certainly never sent.
 #[derive(Debug)]
 pub struct LeaseFetch<K> {
     key: K,
@@ -161,11 +159,6 @@ impl<K: AsRef<[u8]> + Send> Operation for LeaseFetch<K> {
 
     fn key(&self) -> &[u8] {
         self.key.as_ref()
-    }
-
-    // Vivifying creates a placeholder and hands out the win: not a read to run twice.
-    fn is_read(&self) -> bool {
-        false
     }
 
     fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {

@@ -6,7 +6,6 @@ use memproto::{Exptime, StoreMode};
 
 use crate::client::config::Config;
 use crate::client::execute::{Answer, Operation};
-use crate::client::protocol::Protocol;
 use crate::client::{encode, resolve, Client};
 use crate::engine::payload::Payload;
 use crate::engine::request::Expects;
@@ -173,15 +172,11 @@ where
         self.key.as_ref()
     }
 
-    fn is_read(&self) -> bool {
-        false
-    }
-
     fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let key = self.key.as_ref();
         let encoded = self.value.to_value()?;
         let stored = value::prepare(&encoded, self.flags, config)?;
-        let token = dialect::token(config.protocol == Protocol::Meta);
+        let token = dialect::token_for(config);
         let args = StoreArgs {
             mode: self.mode,
             key,

@@ -89,13 +89,9 @@ impl<K: AsRef<[u8]> + Send> Operation for KeyCommand<K> {
         self.key.as_ref()
     }
 
-    fn is_read(&self) -> bool {
-        false
-    }
-
     fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let key = self.key.as_ref();
-        let token = dialect::token(config.protocol == Protocol::Meta);
+        let token = dialect::token_for(config);
         let (protocol, opaque) = (config.protocol, token.as_bytes());
         let command = match self.touch {
             Some(exptime) => touch(protocol, key, resolve(exptime), opaque),

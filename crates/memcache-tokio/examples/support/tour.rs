@@ -1,11 +1,60 @@
 //! The demos' tour of the client, shared by `memcache-tokio/examples/demo.rs` and
-//! `memcache-async-std/examples/demo.rs`: the client API is the same on every runtime, so
-//! this code is too. `Client` and `Error` are whichever the including demo imports.
+//! `memcache-async-std/examples/async_std_demo.rs`: the client API is the same on every
+//! runtime, so this code is too. `Client` and `Error` are whichever the including demo
+//! imports, and the demo includes `local_memcached.rs` as `local_memcached`.
+//!
+//! Besides the tour, the demos' `main` shares its start ([`start_servers`]) and its end
+//! ([`exit_code`]); only running the tour on the demo's runtime is its own.
 
 use std::error::Error as StdError;
+use std::io;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use super::local_memcached::LocalMemcached;
 use super::{Client, Error};
+
+/// Starts the tour's two memcached servers and says where they listen. On failure, says
+/// why and returns `None`: the demo then exits with [`ExitCode::FAILURE`].
+///
+/// The guards own the processes: they are killed when dropped at the end of the demo's
+/// `main`, or while a panic unwinds through it.
+pub(crate) fn start_servers() -> Option<[LocalMemcached; 2]> {
+    match [LocalMemcached::start(), LocalMemcached::start()] {
+        [Ok(first), Ok(second)] => {
+            println!(
+                "started memcached on {} and {}",
+                first.addr(),
+                second.addr()
+            );
+            Some([first, second])
+        }
+        // Not installed, and not installable from here: the message says what to install.
+        [Err(error), _] | [_, Err(error)] if error.kind() == io::ErrorKind::NotFound => {
+            eprintln!("{error}");
+            None
+        }
+        [Err(error), _] | [_, Err(error)] => {
+            eprintln!("could not start memcached: {error}");
+            None
+        }
+    }
+}
+
+/// Reports how the tour went, and the exit code that says so; the servers stop after this,
+/// when the demo's `main` returns.
+pub(crate) fn exit_code(outcome: Result<(), Box<dyn StdError>>) -> ExitCode {
+    match outcome {
+        Ok(()) => {
+            println!("\ndone; stopping the servers");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("\ndemo failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Runs through the client's features against the memcached servers at `addrs`.
 pub(crate) async fn run(addrs: &[&str]) -> Result<(), Box<dyn StdError>> {

@@ -15,7 +15,7 @@ use futures::channel::oneshot;
 use futures::future::{join_all, select, Either};
 use memcache_core::{Client, Error, Runtime};
 
-use crate::scenarios::support::{builder, eventually, prefix, sleep, spawn, within, Rng};
+use crate::scenarios::support::{eventually, prefix, sleep, spawn, within, Rng, Suite};
 use crate::server::Memcached;
 
 /// How long the load and the chaos last.
@@ -392,10 +392,11 @@ fn chaos_thread(
     async move { receiver.await.expect("the chaos thread panicked") }
 }
 
-pub async fn chaos_integrity<R: Runtime + Default>() {
+pub async fn chaos_integrity<R: Runtime + Default>(suite: Suite) {
     let servers: Vec<Memcached> = (0..3).map(|_| Memcached::start()).collect();
     let addrs: Vec<String> = servers.iter().map(Memcached::addr).collect();
-    let client = builder::<R>(&servers.iter().collect::<Vec<_>>())
+    let client = suite
+        .builder::<R>(&servers.iter().collect::<Vec<_>>())
         .timeout(TIMEOUT)
         .max_connections(4)
         .reconnect_backoff(Duration::from_millis(10), Duration::from_millis(200))

@@ -11,7 +11,7 @@ use memcache_core::{Client, Error, Item, Protocol, Runtime};
 
 use crate::assert_err;
 use crate::proxy::Proxy;
-use crate::scenarios::support::{builder, builder_of, eventually, prefix, protocol, spawn, within};
+use crate::scenarios::support::{eventually, prefix, spawn, within, Suite};
 use crate::server::Memcached;
 
 /// The bound on calls and waits that must not take long.
@@ -55,12 +55,14 @@ async fn connections_back_to<R: Runtime + Default>(server: &Memcached, before: u
 
 /// A client of `proxy` with `grace`, with keys `0..IN_FLIGHT` set to their names.
 async fn client_with_keys<R: Runtime + Default>(
+    suite: Suite,
     proxy: &Proxy,
     grace: Duration,
 ) -> (Client<R>, Vec<String>) {
     // Without write coalescing, every held get is written (and seen by the proxy) even
     // while the replies to those ahead of it are held.
-    let client = builder_of::<R>([proxy.addr()])
+    let client = suite
+        .builder_of::<R>([proxy.addr()])
         .timeout(LENIENT)
         .close_grace(grace)
         .max_connections(2)
@@ -79,6 +81,7 @@ async fn client_with_keys<R: Runtime + Default>(
 /// Starts a `get` of every key while the proxy holds the replies, and waits until they
 /// all reached the server.
 async fn held_gets<R: Runtime + Default>(
+    suite: Suite,
     client: &Client<R>,
     proxy: &Proxy,
     keys: &[String],
@@ -93,7 +96,7 @@ async fn held_gets<R: Runtime + Default>(
             spawn(&runtime, async move { client.get(&key).await }).boxed()
         })
         .collect();
-    let command = match protocol() {
+    let command = match suite.protocol {
         Protocol::Text => "get",
         _ => "mg",
     };
@@ -102,12 +105,12 @@ async fn held_gets<R: Runtime + Default>(
     calls
 }
 
-pub async fn close_graceful<R: Runtime + Default>() {
+pub async fn close_graceful<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
     let before = server.stat("curr_connections");
     let proxy = Proxy::start(server.port());
-    let (client, keys) = client_with_keys::<R>(&proxy, Duration::from_secs(5)).await;
-    let calls = held_gets(&client, &proxy, &keys).await;
+    let (client, keys) = client_with_keys::<R>(suite, &proxy, Duration::from_secs(5)).await;
+    let calls = held_gets(suite, &client, &proxy, &keys).await;
 
     let started = Instant::now();
     let closing = client.close();
@@ -157,13 +160,13 @@ pub async fn close_graceful<R: Runtime + Default>() {
 
 /// Calls still in flight when the grace period ends fail (they do not keep `close`
 /// waiting, nor wait for their own timeout).
-pub async fn close_grace_expires<R: Runtime + Default>() {
+pub async fn close_grace_expires<R: Runtime + Default>(suite: Suite) {
     let grace = Duration::from_millis(300);
     let server = Memcached::start();
     let before = server.stat("curr_connections");
     let proxy = Proxy::start(server.port());
-    let (client, keys) = client_with_keys::<R>(&proxy, grace).await;
-    let calls = held_gets(&client, &proxy, &keys).await;
+    let (client, keys) = client_with_keys::<R>(suite, &proxy, grace).await;
+    let calls = held_gets(suite, &client, &proxy, &keys).await;
 
     let started = Instant::now();
     within::<R, _>(grace + LENIENT / 2, client.close()).await;
@@ -185,10 +188,11 @@ pub async fn close_grace_expires<R: Runtime + Default>() {
 }
 
 /// Dropping every clone of a client closes its connections, the minimum included.
-pub async fn drop_closes_connections<R: Runtime + Default>() {
+pub async fn drop_closes_connections<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
     let before = server.stat("curr_connections");
-    let client = builder::<R>(&[&server])
+    let client = suite
+        .builder::<R>(&[&server])
         .timeout(LENIENT)
         .min_connections(3)
         .max_connections(3)
@@ -213,9 +217,10 @@ pub async fn drop_closes_connections<R: Runtime + Default>() {
 /// server suspended while two large replies and a `noreply` write are in flight, the
 /// client half-closes and drains instead of resetting, so once the server resumes it reads
 /// the write and stores the key.
-pub async fn stuck_close_delivers_written_noreply<R: Runtime + Default>() {
+pub async fn stuck_close_delivers_written_noreply<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
-    let client = builder::<R>(&[&server])
+    let client = suite
+        .builder::<R>(&[&server])
         .timeout(Some(Duration::from_millis(300)))
         .min_connections(0)
         .max_connections(1)
@@ -264,12 +269,13 @@ pub async fn stuck_close_delivers_written_noreply<R: Runtime + Default>() {
 
 /// `noreply` writes still queued on a connection that dies while the client closes are
 /// never sent, and none is dropped without being counted.
-pub async fn close_counts_noreply_writes_never_sent<R: Runtime + Default>() {
+pub async fn close_counts_noreply_writes_never_sent<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start();
     let proxy = Proxy::start(server.port());
     // With write coalescing (the default), requests made while a write awaits its reply
     // gather, unwritten, behind it.
-    let client = builder_of::<R>([proxy.addr()])
+    let client = suite
+        .builder_of::<R>([proxy.addr()])
         .timeout(LENIENT)
         .close_grace(LENIENT)
         .min_connections(0)
@@ -278,7 +284,7 @@ pub async fn close_counts_noreply_writes_never_sent<R: Runtime + Default>() {
         .await
         .expect("connect");
     let p = prefix("dropped");
-    let held = held_gets(&client, &proxy, &[format!("{p}held")]).await;
+    let held = held_gets(suite, &client, &proxy, &[format!("{p}held")]).await;
     for i in 0..5 {
         client
             .set(format!("{p}{i}"), "v")

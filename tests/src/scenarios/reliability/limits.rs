@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use memcache_core::{Error, Runtime};
 
-use crate::scenarios::support::{builder, prefix, spawn, within};
+use crate::scenarios::support::{prefix, spawn, within, Suite};
 use crate::server::Memcached;
 
 /// For calls to a healthy server: a loaded machine must not make them fail.
@@ -67,7 +67,7 @@ fn curr_connections(stream: &mut TcpStream) -> u64 {
 /// connections` and closes it. With room for only two connections, a client allowed six
 /// keeps serving every call on the connections it has, counts the refused ones as failed
 /// connection attempts, and does not retry in a tight loop.
-pub async fn connection_limit<R: Runtime + Default>() {
+pub async fn connection_limit<R: Runtime + Default>(suite: Suite) {
     // The slots memcached keeps for itself depend on its version and threads: find the
     // number left for clients by filling them, then free `ROOM` of them.
     let server = Memcached::start_with(&["-c", "32"]);
@@ -86,7 +86,8 @@ pub async fn connection_limit<R: Runtime + Default>() {
         std::thread::sleep(Duration::from_millis(1));
     }
 
-    let client = builder::<R>(&[&server])
+    let client = suite
+        .builder::<R>(&[&server])
         .timeout(LENIENT)
         .max_connections(6)
         // Two connections at this budget cannot carry the load: the pool tries to grow.
@@ -146,10 +147,11 @@ pub async fn connection_limit<R: Runtime + Default>() {
 /// A `SERVER_ERROR` (here: a value over the server's item size but under the client's
 /// limit) fails its call and nothing else: the connection stays, other calls on it go
 /// on.
-pub async fn server_error_keeps_connection<R: Runtime + Default>() {
+pub async fn server_error_keeps_connection<R: Runtime + Default>(suite: Suite) {
     // A 64 KiB item limit (the slab chunk must fit it).
     let server = Memcached::start_with(&["-I", "64k", "-o", "slab_chunk_max=32768"]);
-    let client = builder::<R>(&[&server])
+    let client = suite
+        .builder::<R>(&[&server])
         .timeout(LENIENT)
         .max_value_len(1 << 20)
         .min_connections(1)

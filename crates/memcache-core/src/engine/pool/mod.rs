@@ -39,6 +39,8 @@ pub(crate) enum Action {
     Health { healthy: bool, epoch: u64 },
     /// Wake this connection's driver (it has something new to do, such as closing).
     Wake(Arc<ConnCell>),
+    /// The pool's next timeout may have moved earlier: ask [`Pool::poll_timeout`] again.
+    Reschedule,
 }
 
 /// Where a request went.
@@ -83,7 +85,11 @@ pub(crate) struct Pool {
     deferred: Vec<Request>,
     waiters: VecDeque<oneshot::Sender<Result<(), Error>>>,
     failures: u32,
+    /// While the node is down: when the next probe may start.
     retry_at: Option<Instant>,
+    /// After a failed attempt that did not take the node down: when upkeep may reopen
+    /// connections up to the minimum (callers waiting for one do not wait for this).
+    reopen_at: Option<Instant>,
     /// The last connect failure, as callers are told it while the node backs off.
     last_error: Option<Error>,
     healthy: bool,
@@ -108,6 +114,7 @@ impl Pool {
             waiters: VecDeque::new(),
             failures: 0,
             retry_at: None,
+            reopen_at: None,
             last_error: None,
             healthy: true,
             closing: false,
@@ -322,6 +329,9 @@ impl Pool {
         self.conns.push(cell);
         self.failures = 0;
         self.retry_at = None;
+        self.reopen_at = None;
+        // One more connection may be idle later.
+        self.actions.push(Action::Reschedule);
         self.last_error = None;
         self.healthy = true;
         // Reported on every success, so the shell's view settles on the latest outcome.
@@ -354,11 +364,13 @@ impl Pool {
         }
         self.failures = self.failures.saturating_add(1);
         self.last_error = Some(error.clone());
+        self.actions.push(Action::Reschedule);
         let threshold = self.config.unhealthy_after.max(1);
         let down = self.failures >= threshold || matches!(error, Error::Auth { .. });
         let open = self.open_count();
         if !down {
             self.retry_at = None;
+            self.reopen_at = Some(later(now, jittered(self.config.backoff_after(1), random)));
             self.waiters.retain(|waiter| !waiter.is_canceled());
             if open == 0 && self.connecting == 0 && !self.waiters.is_empty() {
                 self.start_connect();
@@ -390,6 +402,8 @@ impl Pool {
     /// a close of the pool waits for it.
     pub(crate) fn conn_closed(&mut self, now: Instant, cell: &Arc<ConnCell>) {
         self.conns.retain(|other| !Arc::ptr_eq(other, cell));
+        // Below the minimum now, perhaps.
+        self.actions.push(Action::Reschedule);
         self.ensure_progress(now);
         self.check_drained();
     }
@@ -426,9 +440,53 @@ impl Pool {
         }
     }
 
-    /// Periodic upkeep: closes connections idle past the idle timeout (keeping the
-    /// minimum), reopens up to the minimum once the backoff allows (at least one while the
-    /// node is unhealthy, so it can come back), and drops abandoned waiters.
+    /// When [`Pool::handle_timeout`] next has work, as of `now`: reopening connections up
+    /// to the minimum once the backoff allows, or closing a connection idle past the idle
+    /// timeout. `None` while no timer is needed. Events that may bring the time forward
+    /// ask the shell to call again ([`Action::Reschedule`]); a connection that turns idle
+    /// later than this assumed only makes the check come early, never late.
+    pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        if self.closing {
+            return None;
+        }
+        let reopen = (self.connecting == 0 && self.conns.len() < self.wanted())
+            .then(|| self.retry_at.max(self.reopen_at).unwrap_or(now));
+        let idle = self
+            .config
+            .idle_timeout
+            .and_then(|idle_timeout| self.next_idle_expiry(now, idle_timeout));
+        reopen.into_iter().chain(idle).min()
+    }
+
+    /// When the first open connection above the minimum may have been idle for
+    /// `idle_timeout`: a busy one counts as turning idle `now`.
+    fn next_idle_expiry(&self, now: Instant, idle_timeout: Duration) -> Option<Instant> {
+        if self.open_count() <= self.config.min {
+            return None;
+        }
+        self.conns
+            .iter()
+            .filter_map(|cell| {
+                let conn = cell.lock();
+                let since = conn.is_open().then(|| conn.idle_since().unwrap_or(now))?;
+                Some(later(since, idle_timeout))
+            })
+            .min()
+    }
+
+    /// How many connections upkeep keeps open: the minimum, and one while the node is
+    /// unhealthy, so that it can come back.
+    fn wanted(&self) -> usize {
+        if self.healthy {
+            self.config.min
+        } else {
+            self.config.min.max(1)
+        }
+    }
+
+    /// Upkeep, when [`Pool::poll_timeout`] says: closes connections idle past the idle
+    /// timeout (keeping the minimum), reopens up to the minimum once the backoff allows,
+    /// and drops abandoned waiters.
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         if self.closing {
             return;
@@ -451,31 +509,18 @@ impl Pool {
                 }
             }
         }
-        let wanted = if self.healthy {
-            self.config.min
-        } else {
-            self.config.min.max(1)
-        };
-        let backing_off = self.retry_at.is_some_and(|at| now < at);
-        if !backing_off && self.connecting == 0 && self.conns.len() < wanted {
+        let waiting = |at: Option<Instant>| at.is_some_and(|at| now < at);
+        let backing_off = waiting(self.retry_at) || waiting(self.reopen_at);
+        if !backing_off && self.connecting == 0 && self.conns.len() < self.wanted() {
             self.start_connect();
         }
         self.waiters.retain(|waiter| !waiter.is_canceled());
-        // A backstop for wake-ups lost to a race (a waiter woken as its own timer fired):
-        // if some connection has room now, let every waiter try again.
-        if !self.waiters.is_empty()
-            && self
-                .conns
-                .iter()
-                .any(|cell| cell.lock().refusal(now).is_none())
-        {
-            self.wake_all(Ok(()));
-        }
         self.ensure_progress(now);
     }
 
     /// Opens the minimum number of connections (at least one) now.
     pub(crate) fn warm_up(&mut self) {
+        self.actions.push(Action::Reschedule);
         let wanted = self.config.min.max(1);
         while !self.closing && self.conns.len() + self.connecting < wanted {
             self.start_connect();

@@ -3,6 +3,8 @@
 
 use super::*;
 
+use futures::task::AtomicWaker;
+
 /// Reports a connection attempt's result exactly once, even if its task never finishes.
 pub(super) struct ConnectGuard<R: Runtime> {
     pub(super) node: Weak<Node<R>>,
@@ -64,5 +66,33 @@ impl Shutdown {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
+    }
+}
+
+/// Tells the upkeep task that the pool's next timeout may have moved earlier. A signal
+/// sent while the task is not waiting is kept for its next wait, so none is lost.
+#[derive(Default)]
+pub(super) struct Reschedule {
+    asked: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Reschedule {
+    pub(super) fn ask(&self) {
+        self.asked.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Completes once asked (at once if asked since the last wait).
+    pub(super) async fn asked(&self) {
+        futures::future::poll_fn(|cx| {
+            self.waker.register(cx.waker());
+            if self.asked.swap(false, Ordering::AcqRel) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
     }
 }

@@ -7,7 +7,7 @@
 mod guards;
 mod meta;
 
-use self::guards::{aborted, ConnectGuard, Shutdown};
+use self::guards::{aborted, ConnectGuard, Reschedule, Shutdown};
 use self::meta::META_UNKNOWN;
 
 use std::io;
@@ -31,17 +31,12 @@ use crate::io::driver;
 use crate::io::runtime::{Runtime, Socket};
 use crate::observe::Counters;
 
-/// How often upkeep runs at most and at least (idle purge, reopening the minimum).
-const UPKEEP_MAX: Duration = Duration::from_secs(1);
-const UPKEEP_MIN: Duration = Duration::from_millis(10);
-
 pub(crate) struct Node<R: Runtime> {
     pub(crate) addr: NodeAddr,
     name: Arc<str>,
     runtime: R,
     connector: Connector<R>,
     connection: ConnectionConfig,
-    upkeep_every: Duration,
     close_grace: Duration,
     /// Where the node reports its health: its place in the current membership, which
     /// changes when discovery adds or removes other nodes.
@@ -49,6 +44,8 @@ pub(crate) struct Node<R: Runtime> {
     pub(crate) counters: Arc<Counters>,
     pool: Mutex<Pool>,
     upkeep_started: AtomicBool,
+    /// Wakes the upkeep task when the pool's next timeout may have moved earlier.
+    reschedule: Arc<Reschedule>,
     /// Whether the server knows meta commands: unknown until asked (see
     /// [`Node::meta_supported`]).
     meta: AtomicU8,
@@ -75,11 +72,6 @@ impl<R: Runtime> Node<R> {
             #[cfg(feature = "tls")]
             tls: config.tls.clone(),
         };
-        let upkeep_every = config
-            .pool
-            .idle_timeout
-            .map_or(UPKEEP_MAX, |idle| idle.min(UPKEEP_MAX))
-            .max(UPKEEP_MIN);
         Arc::new_cyclic(|me| Node {
             pool: Mutex::new(Pool::new(name.clone(), config.pool.clone())),
             name,
@@ -87,11 +79,11 @@ impl<R: Runtime> Node<R> {
             runtime,
             connector,
             connection: config.connection.clone(),
-            upkeep_every,
             close_grace: config.close_grace,
             seat: Mutex::new(Seat { index, health }),
             counters,
             upkeep_started: AtomicBool::new(false),
+            reschedule: Arc::default(),
             meta: AtomicU8::new(META_UNKNOWN),
             shutdown: Shutdown::new(),
             me: me.clone(),
@@ -175,6 +167,7 @@ impl<R: Runtime> Node<R> {
                     seat.health.report(seat.index, healthy, epoch);
                 }
                 Action::Wake(cell) => cell.wake(),
+                Action::Reschedule => self.reschedule.ask(),
             }
         }
         result
@@ -300,28 +293,50 @@ impl<R: Runtime> Node<R> {
         self.lock().room(freed);
     }
 
+    /// Starts the task that runs the pool's upkeep when [`Pool::poll_timeout`] says,
+    /// rescheduling whenever the pool asks. It holds the node only while it works, so the
+    /// node's last handle going away still closes it.
     fn start_upkeep(&self) {
         if self.upkeep_started.swap(true, Ordering::Relaxed) {
             return;
         }
         let node = self.me.clone();
         let runtime = self.runtime.clone();
-        let every = self.upkeep_every;
         let shutdown = self.shutdown.signal();
+        let reschedule = self.reschedule.clone();
         self.runtime.spawn(async move {
             futures::pin_mut!(shutdown);
             loop {
-                let tick = runtime.sleep(every);
-                futures::pin_mut!(tick);
-                if let Either::Right(_) = select(tick, shutdown.as_mut()).await {
-                    return;
-                }
-                let Some(node) = node.upgrade() else {
+                let Some(next) = node.upgrade().map(|node| node.next_upkeep()) else {
                     return;
                 };
-                node.upkeep();
+                let timer = async {
+                    match next {
+                        Some(wait) => runtime.sleep(wait).await,
+                        None => futures::future::pending().await,
+                    }
+                };
+                let asked = reschedule.asked();
+                futures::pin_mut!(timer, asked);
+                match select(select(timer, asked), shutdown.as_mut()).await {
+                    Either::Right(_) => return,
+                    // Asked to reschedule: work out the next timeout again.
+                    Either::Left((Either::Right(_), _)) => {}
+                    Either::Left((Either::Left(_), _)) => match node.upgrade() {
+                        Some(node) => node.upkeep(),
+                        None => return,
+                    },
+                }
             }
         });
+    }
+
+    /// How long until the pool's next upkeep; `None` while it needs none.
+    fn next_upkeep(&self) -> Option<Duration> {
+        self.with_pool(|pool, now| {
+            pool.poll_timeout(now)
+                .map(|at| at.saturating_duration_since(now))
+        })
     }
 
     fn upkeep(&self) {
