@@ -30,7 +30,6 @@ fn connection(now: Instant) -> Connection {
     Connection::new("node:1".into(), &config(), now)
 }
 
-
 /// A `get key` request, its reply receiver, with the given caller deadline and patience.
 fn get(
     key: &str,
