@@ -22,7 +22,7 @@ use crate::engine::autobatch::BatchKey;
 use crate::engine::payload::Payload;
 use crate::engine::pool::{later, Placement};
 use crate::engine::reply::{self, ReplyReceiver};
-use crate::engine::request::{Affinity, Expects, Outcome, Request};
+use crate::engine::request::{Affinity, Expects, Outcome, Submission};
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
 use crate::observe::{Attempt, Counters};
@@ -278,7 +278,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
                 (Some(sender), Some(receiver))
             }
         };
-        let request = Request {
+        let request = Submission {
             bytes,
             expect,
             // A fire-and-forget request has no caller left to give up: once queued it is

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use memproto::{Command, Encoder, Expect, Reply, Retrieve, RetrieveKind};
 
-use crate::engine::request::{Caller, Outcome, Request};
+use crate::engine::request::{Caller, Outcome, Submission};
 
 /// What makes a request batchable: a single-key `get` or `gets`.
 #[derive(Debug, Clone)]
@@ -21,13 +21,13 @@ pub(crate) struct BatchKey {
 
 /// Batchable requests gathered while draining an inbox.
 pub(crate) struct Batch {
-    requests: Vec<Request>,
+    requests: Vec<Submission>,
     max_keys: usize,
 }
 
 /// What a batch turned into: its requests one by one, or one merged command.
 pub(crate) enum Flushed {
-    Single(Vec<Request>),
+    Single(Vec<Submission>),
     Merged {
         bytes: BytesMut,
         expect: Expect,
@@ -60,7 +60,7 @@ impl Batch {
         }
     }
 
-    pub(crate) fn push(&mut self, request: Request) {
+    pub(crate) fn push(&mut self, request: Submission) {
         self.requests.push(request);
     }
 
@@ -98,7 +98,7 @@ impl Batch {
             .try_fold(Duration::ZERO, |longest, patience| {
                 patience.map(|p| p.max(longest))
             });
-        let cost = requests.iter().map(Request::cost).sum();
+        let cost = requests.iter().map(Submission::cost).sum();
         match encoded {
             Ok(expect) => Flushed::Merged {
                 bytes,

@@ -26,7 +26,7 @@ use super::connection::{Budget, Connection, ConnectionConfig};
 use super::payload::Payload;
 use super::pool::{Action, Placement, Pool, PoolConfig};
 use super::reply::{self, ReplyReceiver};
-use super::request::{Affinity, Expects, Outcome, Request};
+use super::request::{Affinity, Expects, Outcome, Submission};
 use super::ConnCell;
 use crate::error::Error;
 
@@ -490,7 +490,7 @@ fn encode(command: &Command<'_>) -> (Payload, Expects) {
 }
 
 /// A `get` of `key`, and where its reply goes.
-fn get(key: usize, deadline: Option<Instant>) -> (Request, ReplyReceiver) {
+fn get(key: usize, deadline: Option<Instant>) -> (Submission, ReplyReceiver) {
     let patience = deadline.map(|_| Duration::from_millis(300));
     // A read, as the client's gets are: a draining connection does not hold its key.
     let (mut request, receiver) = get_request(&key_name(key), deadline, patience);
@@ -499,7 +499,7 @@ fn get(key: usize, deadline: Option<Instant>) -> (Request, ReplyReceiver) {
 }
 
 /// A fire-and-forget `set` of `key` to its value.
-fn set_noreply(key: usize) -> Request {
+fn set_noreply(key: usize) -> Submission {
     set_request(&key_name(key), value_of(key).as_bytes())
 }
 
@@ -509,14 +509,14 @@ pub(crate) fn get_request(
     name: &str,
     deadline: Option<Instant>,
     patience: Option<Duration>,
-) -> (Request, ReplyReceiver) {
+) -> (Submission, ReplyReceiver) {
     let keys = [name.as_bytes()];
     let (bytes, expect) = encode(&Command::Retrieve(Retrieve {
         kind: RetrieveKind::Get,
         keys: &keys,
     }));
     let (sender, receiver) = reply::channel();
-    let request = Request {
+    let request = Submission {
         bytes,
         expect,
         reply: Some(sender),
@@ -531,13 +531,13 @@ pub(crate) fn get_request(
 }
 
 /// A fire-and-forget `set` of `name` to `value`.
-pub(crate) fn set_request(name: &str, value: &[u8]) -> Request {
+pub(crate) fn set_request(name: &str, value: &[u8]) -> Submission {
     let (bytes, expect) = encode(&Command::Store(Store::new(
         StoreMode::Set,
         name.as_bytes(),
         value,
     )));
-    Request {
+    Submission {
         bytes,
         expect,
         reply: None,

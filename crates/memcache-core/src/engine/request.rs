@@ -58,7 +58,7 @@ pub(crate) type ReplySender = Option<reply::ReplySender>;
 
 /// An encoded request on its way to a connection.
 #[derive(Debug)]
-pub(crate) struct Request {
+pub(crate) struct Submission {
     pub(crate) bytes: Payload,
     pub(crate) expect: Expects,
     pub(crate) reply: ReplySender,
@@ -77,7 +77,7 @@ pub(crate) struct Request {
     pub(crate) timed_out: bool,
 }
 
-impl Request {
+impl Submission {
     /// What the request costs against a connection's in-flight byte budget.
     pub(crate) fn cost(&self) -> usize {
         self.bytes.len()

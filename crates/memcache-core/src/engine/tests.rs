@@ -11,7 +11,7 @@ use memproto::{Command, Encoder, Limits};
 use super::connection::{Budget, Connection, ConnectionConfig, Refusal, WRITE_HIGH_WATER};
 use super::pool::{jittered, later, Action, Placement, Pool, PoolConfig};
 use super::reply;
-use super::request::{Affinity, Outcome, Request};
+use super::request::{Affinity, Outcome, Submission};
 use super::ConnCell;
 use crate::error::Error;
 
@@ -35,12 +35,12 @@ fn get(
     key: &str,
     deadline: Option<Instant>,
     patience: Option<Duration>,
-) -> (Request, reply::ReplyReceiver) {
+) -> (Submission, reply::ReplyReceiver) {
     super::pair::get_request(key, deadline, patience)
 }
 
 /// A `set key value` whose reply nobody waits for.
-fn detached_set(key: &str, value: &[u8]) -> Request {
+fn detached_set(key: &str, value: &[u8]) -> Submission {
     super::pair::set_request(key, value)
 }
 
@@ -62,12 +62,12 @@ fn reply(receiver: &mut reply::ReplyReceiver) -> Option<Outcome> {
 // --- connection -------------------------------------------------------------------------
 
 /// A quiet batch deleting `keys` (opaques 0, 1, ...) ended by `mn`.
-fn delete_batch(keys: &[&str]) -> (Request, reply::ReplyReceiver) {
+fn delete_batch(keys: &[&str]) -> (Submission, reply::ReplyReceiver) {
     delete_batch_quiet(keys, true)
 }
 
 /// A batch deleting `keys` (opaques 0, 1, ...), quiet or not, ended by `mn`.
-fn delete_batch_quiet(keys: &[&str], quiet: bool) -> (Request, reply::ReplyReceiver) {
+fn delete_batch_quiet(keys: &[&str], quiet: bool) -> (Submission, reply::ReplyReceiver) {
     let encoder = Encoder::new();
     let mut batch = crate::ops::meta_batch::MetaBatch::new();
     for key in keys {
@@ -88,7 +88,7 @@ fn delete_batch_quiet(keys: &[&str], quiet: bool) -> (Request, reply::ReplyRecei
     }
     let (bytes, expect) = batch.finish(&encoder).expect("valid");
     let (sender, receiver) = reply::channel();
-    let request = Request {
+    let request = Submission {
         bytes,
         expect,
         reply: Some(sender),

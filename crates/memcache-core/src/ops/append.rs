@@ -25,7 +25,8 @@ use crate::engine::request::Expects;
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
 use crate::observe::Counters;
-use crate::ops::dialect::{self, StoreArgs};
+use crate::ops::dialect;
+use crate::ops::store::StoreArgs;
 use crate::ops::{timeout_setters, RequestFuture};
 use crate::value::{self, ToValue};
 
@@ -279,7 +280,7 @@ impl Spec {
     ) -> Command<'a> {
         match protocol {
             // Flags and expiration are the item's: the server ignores those sent.
-            Protocol::Text => dialect::store(
+            Protocol::Text => crate::ops::store::store(
                 protocol,
                 StoreArgs {
                     mode: self.join.store_mode(),
@@ -381,7 +382,7 @@ impl Operation for JoinOp<'_> {
     }
 
     fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<()> {
-        dialect::stored(answer.one()?)
+        crate::ops::store::stored(answer.one()?)
     }
 
     fn detached(&self) -> Option<()> {

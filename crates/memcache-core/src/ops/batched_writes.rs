@@ -13,23 +13,20 @@ use std::future::IntoFuture;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use memproto::{
-    Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, MetaStatus, Reply, ServerErrorKind,
-};
+use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, Reply};
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Operation};
+use crate::client::execute::Answer;
 use crate::client::fan_out::Gather;
 use crate::client::protocol::Token;
-use crate::client::{encode, resolve, unexpected, CallOptions, Client, Inner};
+use crate::client::{resolve, CallOptions, Client, Inner};
 use crate::cluster::members::{Members, MembersRef};
 use crate::engine::payload::Payload;
 use crate::engine::pool::later;
-use crate::engine::request::{Affinity, Expects};
+use crate::engine::request::Expects;
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
 use crate::observe::Counters;
-use crate::ops::dialect;
 use crate::ops::meta_batch::{self, MetaBatch};
 use crate::ops::share::Share;
 use crate::ops::{exptime_setters, timeout_setters, RequestFuture};
@@ -315,7 +312,7 @@ impl WriteKind {
     /// The key's outcome from its command's reply: what the single-key call would say.
     fn outcome(self, reply: Reply) -> Result<()> {
         match self {
-            WriteKind::Store { .. } => dialect::stored(reply),
+            WriteKind::Store { .. } => crate::ops::store::stored(reply),
             WriteKind::Delete | WriteKind::Touch(_) => crate::ops::touch_delete::done(reply),
         }
     }
@@ -356,7 +353,8 @@ impl<R: Runtime> Inner<R> {
             // A server without meta commands would run the values as commands.
             let timeout = self.timeout(options.timeout);
             let deadline = timeout.map(|timeout| later(self.runtime.now(), timeout));
-            let unsupported = self.ensure_meta(&members, &chunks, options).await?;
+            let nodes: Vec<usize> = chunks.iter().map(|chunk| chunk.node).collect();
+            let unsupported = self.ensure_meta(&members, &nodes, options).await?;
             for (chunk, error) in chunks.iter().zip(&unsupported) {
                 if let Some(error) = error {
                     for &item in &chunk.items {
@@ -432,48 +430,6 @@ impl<R: Runtime> Inner<R> {
         Ok(())
     }
 
-    /// For each chunk, `None` when its node knows meta commands, else the error for its
-    /// keys. Each node is asked once (`mn`, one round trip) the first time; the answer is
-    /// kept. An `ms` to a server without meta commands (before memcached 1.6) would have
-    /// its value read as commands of its own: a value holding `flush_all` would be run.
-    async fn ensure_meta(
-        &self,
-        members: &MembersRef<'_, R>,
-        chunks: &[Chunk],
-        options: CallOptions,
-    ) -> Result<Vec<Option<Error>>> {
-        let mut unknown: Vec<usize> = chunks
-            .iter()
-            .map(|chunk| chunk.node)
-            .filter(|&node| members.nodes[node].meta_supported().is_none())
-            .collect();
-        unknown.dedup();
-        let mut probes = Vec::with_capacity(unknown.len());
-        for &node in &unknown {
-            let node = members.node(node).ok_or(Error::NoAvailableNodes)?;
-            probes.push((node, MetaProbe));
-        }
-        let answers = self.fan_out(probes, options, Gather::Partial).await?;
-        let mut failed: Vec<(usize, Error)> = Vec::new();
-        for (node, answer) in unknown.into_iter().zip(answers) {
-            match answer {
-                Ok(supported) => members.nodes[node].set_meta_supported(supported),
-                Err(error) => failed.push((node, not_written(error))),
-            }
-        }
-        Ok(chunks
-            .iter()
-            .map(|chunk| match members.nodes[chunk.node].meta_supported() {
-                Some(true) => None,
-                Some(false) => Some(Error::UnknownCommand("meta commands".into())),
-                None => failed
-                    .iter()
-                    .find(|(node, _)| *node == chunk.node)
-                    .map(|(_, error)| error.clone()),
-            })
-            .collect())
-    }
-
     /// Encodes every node's items into batches. Nothing is sent if any item is invalid.
     fn encode_chunks(
         &self,
@@ -513,50 +469,6 @@ impl<R: Runtime> Inner<R> {
             }
         }
         Ok(chunks)
-    }
-}
-
-/// The question whether a node knows meta commands: `mn`, answered `MN` (it does) or
-/// `ERROR` (it does not).
-struct MetaProbe;
-
-impl Operation for MetaProbe {
-    type Output = bool;
-
-    fn key(&self) -> &[u8] {
-        &[]
-    }
-
-    fn is_read(&self) -> bool {
-        true
-    }
-
-    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
-        encode(config, &Command::MetaNoop, 0)
-    }
-
-    fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<bool> {
-        match answer.one()? {
-            Reply::Meta(meta) if meta.status == MetaStatus::Mn => Ok(true),
-            Reply::Error(error) if error.kind == ServerErrorKind::Error => Ok(false),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    fn affinity(&self) -> Affinity {
-        Affinity::None
-    }
-}
-
-/// A failure of the question asked before a batch, as the batch's keys see it: their
-/// commands were never written, so a timeout says so.
-fn not_written(error: Error) -> Error {
-    match error {
-        Error::Timeout { node, .. } => Error::Timeout {
-            node,
-            written: false,
-        },
-        other => other,
     }
 }
 

@@ -3,19 +3,20 @@
 use std::future::IntoFuture;
 use std::time::Duration;
 
-use memproto::{Exptime, RetrieveKind};
+use memproto::{Command, Exptime, MetaGet, MetaReply, MetaStatus, Reply, Retrieve, RetrieveKind};
 
 use crate::client::config::Config;
 use crate::client::execute::{Answer, Operation};
 use crate::client::fan_out::Gather;
-use crate::client::{encode, resolve, CallOptions, Client};
+use crate::client::protocol::Protocol;
+use crate::client::{encode, resolve, unexpected, CallOptions, Client};
 use crate::engine::payload::Payload;
 use crate::engine::request::Expects;
 use crate::error::Result;
 use crate::io::runtime::Runtime;
 use crate::observe::Counters;
-use crate::ops::dialect::{self, Fetch};
-use crate::ops::item::Item;
+use crate::ops::dialect::{self, unexpected_status};
+use crate::ops::item::{Item, ItemInfo};
 use crate::ops::item_map::{ItemMap, PartialItems};
 use crate::ops::{timeout_setters, Request, RequestFuture};
 
@@ -229,15 +230,15 @@ impl<K: AsRef<[u8]> + Send> Operation for Get<K> {
         let protocol = config.protocol;
         if fetch.is_meta(protocol) {
             let token = dialect::token(true);
-            let command = dialect::meta_get(protocol, key, fetch, token.as_bytes(), false);
+            let command = meta_get(protocol, key, fetch, token.as_bytes(), false);
             encode(config, &command, key.len())
         } else {
-            encode(config, &dialect::retrieve(fetch.kind, &[key]), key.len())
+            encode(config, &retrieve(fetch.kind, &[key]), key.len())
         }
     }
 
     fn decode(&self, answer: Answer, config: &Config, counters: &Counters) -> Result<Option<Item>> {
-        let item = dialect::fetched(answer.one()?, self.fetch)?;
+        let item = fetched(answer.one()?, self.fetch)?;
         counters.fetched(u64::from(item.is_some()), u64::from(item.is_none()));
         // Compressed values decode within the client's largest, as `get_as` reads them.
         let max_value_len = config.encoder.max_value_len();
@@ -390,4 +391,87 @@ impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for PartialGetManyRe
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.request.gather(Gather::Partial, false))
     }
+}
+
+/// What a single-key fetch asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fetch {
+    pub(crate) kind: RetrieveKind,
+    pub(crate) return_flags: bool,
+    /// Also ask for TTL, last access, fetched-before and size (`mg` flags `t l h s`).
+    pub(crate) info: bool,
+}
+
+impl Fetch {
+    /// Whether this fetch is sent as `mg` (meta mode, or item information asked for).
+    pub(crate) fn is_meta(self, protocol: Protocol) -> bool {
+        protocol == Protocol::Meta || self.info
+    }
+}
+
+/// The `mg` that fetches `key` as `fetch` says, in a batch or alone.
+pub(crate) fn meta_get<'a>(
+    protocol: Protocol,
+    key: &'a [u8],
+    fetch: Fetch,
+    opaque: &'a [u8],
+    quiet: bool,
+) -> Command<'a> {
+    let (with_cas, touch) = match fetch.kind {
+        RetrieveKind::Get => (false, None),
+        RetrieveKind::Gets => (true, None),
+        RetrieveKind::Gat(exptime) => (false, Some(exptime)),
+        RetrieveKind::Gats(exptime) => (true, Some(exptime)),
+    };
+    Command::MetaGet(MetaGet {
+        key,
+        common: protocol.meta_common(key, Some(opaque), quiet),
+        return_value: true,
+        return_cas: with_cas,
+        return_flags: fetch.return_flags,
+        return_ttl: fetch.info,
+        return_last_access: fetch.info,
+        return_hit: fetch.info,
+        return_size: fetch.info,
+        touch,
+        ..MetaGet::default()
+    })
+}
+
+/// A single-key fetch's item from its reply (`None` for a miss).
+pub(crate) fn fetched(reply: Reply, fetch: Fetch) -> Result<Option<Item>> {
+    match reply {
+        Reply::Values(items) => Ok(items
+            .into_iter()
+            .next()
+            .map(|item| Item::from_wire(item, fetch.return_flags))),
+        Reply::Meta(meta) => match meta.status {
+            MetaStatus::Va => Ok(Some(meta_item(*meta, fetch))),
+            MetaStatus::En | MetaStatus::Quiet => Ok(None),
+            status => Err(unexpected_status(status)),
+        },
+        other => Err(unexpected(other)),
+    }
+}
+
+/// The item of an `mg` hit.
+pub(crate) fn meta_item(meta: MetaReply, fetch: Fetch) -> Item {
+    let flags = &meta.flags;
+    let info = fetch.info.then(|| ItemInfo::from_flags(flags));
+    Item {
+        value: meta.value.unwrap_or_default(),
+        flags: if fetch.return_flags {
+            flags.flags
+        } else {
+            None
+        },
+        cas: flags.cas,
+        info,
+        max_value_len: crate::ops::item::DEFAULT_MAX_VALUE_LEN,
+    }
+}
+
+/// A classic single-key retrieval.
+pub(crate) fn retrieve<'a>(kind: RetrieveKind, keys: &'a [&'a [u8]; 1]) -> Command<'a> {
+    Command::Retrieve(Retrieve { kind, keys })
 }

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::io::node::Node;
 use crate::io::runtime::Runtime;
 use crate::observe::Counters;
-use crate::ops::dialect::{self, Fetch};
+use crate::ops::fetch::Fetch;
 use crate::ops::item::Item;
 use crate::ops::item_map::{ItemMap, PartialItems};
 use crate::ops::meta_batch::{self, MetaBatch};
@@ -146,7 +146,8 @@ impl<R: Runtime> Inner<R> {
                     first = at;
                 }
                 let token = Token::new(batch.len() as u64);
-                let command = dialect::meta_get(protocol, key, fetch, token.as_bytes(), true);
+                let command =
+                    crate::ops::fetch::meta_get(protocol, key, fetch, token.as_bytes(), true);
                 batch.push(encoder, &command)?;
             }
             if batch.len() > 0 {
@@ -177,7 +178,7 @@ fn meta_items(
     let replies = meta_batch::command_replies(replies, keys.len())?;
     let mut items = Vec::with_capacity(replies.len());
     for (key, reply) in keys.iter().zip(replies) {
-        if let Some(item) = dialect::fetched(reply, fetch)? {
+        if let Some(item) = crate::ops::fetch::fetched(reply, fetch)? {
             items.push((Bytes::copy_from_slice(key), item));
         }
     }

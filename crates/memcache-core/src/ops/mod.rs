@@ -15,6 +15,7 @@ pub(crate) mod item_map;
 pub(crate) mod keys;
 pub(crate) mod lease;
 pub(crate) mod meta_batch;
+pub(crate) mod meta_probe;
 pub(crate) mod share;
 pub(crate) mod store;
 pub(crate) mod touch_delete;

@@ -2,17 +2,20 @@
 
 use std::time::{Duration, SystemTime};
 
-use memproto::{Exptime, StoreMode};
+use memproto::{
+    Command, Exptime, MetaSet, MetaSetMode, MetaStatus, Reply, Store as StoreCommand, StoreMode,
+};
 
 use crate::client::config::Config;
 use crate::client::execute::{Answer, Operation};
-use crate::client::{encode, resolve, Client};
+use crate::client::protocol::Protocol;
+use crate::client::{encode, resolve, unexpected, Client};
 use crate::engine::payload::Payload;
 use crate::engine::request::Expects;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
 use crate::observe::Counters;
-use crate::ops::dialect::{self, StoreArgs};
+use crate::ops::dialect::{self, unexpected_status};
 use crate::ops::{exptime_setters, Request};
 use crate::value::{self, ToValue};
 
@@ -184,15 +187,73 @@ where
             flags: stored.flags,
             exptime: resolve(self.exptime),
         };
-        let command = dialect::store(config.protocol, args, token.as_bytes());
+        let command = store(config.protocol, args, token.as_bytes());
         encode(config, &command, key.len() + stored.bytes.len())
     }
 
     fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<()> {
-        dialect::stored(answer.one()?)
+        stored(answer.one()?)
     }
 
     fn detached(&self) -> Option<()> {
         self.noreply.then_some(())
+    }
+}
+
+/// A storage command.
+pub(crate) struct StoreArgs<'a> {
+    pub(crate) mode: StoreMode,
+    pub(crate) key: &'a [u8],
+    pub(crate) value: &'a [u8],
+    pub(crate) flags: u32,
+    pub(crate) exptime: Exptime,
+}
+
+pub(crate) fn store<'a>(protocol: Protocol, args: StoreArgs<'a>, opaque: &'a [u8]) -> Command<'a> {
+    match protocol {
+        Protocol::Text => {
+            let mut store = StoreCommand::new(args.mode, args.key, args.value);
+            store.flags = args.flags;
+            store.exptime = args.exptime;
+            Command::Store(store)
+        }
+        Protocol::Meta => {
+            let (mode, compare_cas) = match args.mode {
+                StoreMode::Set => (MetaSetMode::Set, None),
+                StoreMode::Add => (MetaSetMode::Add, None),
+                StoreMode::Replace => (MetaSetMode::Replace, None),
+                StoreMode::Append => (MetaSetMode::Append, None),
+                StoreMode::Prepend => (MetaSetMode::Prepend, None),
+                StoreMode::Cas(cas) => (MetaSetMode::Set, Some(cas)),
+            };
+            Command::MetaSet(MetaSet {
+                key: args.key,
+                value: args.value,
+                common: protocol.meta_common(args.key, Some(opaque), false),
+                mode,
+                flags: args.flags,
+                exptime: args.exptime,
+                compare_cas,
+                ..MetaSet::default()
+            })
+        }
+    }
+}
+
+/// A storage command's outcome.
+pub(crate) fn stored(reply: Reply) -> Result<()> {
+    match reply {
+        Reply::Stored => Ok(()),
+        Reply::NotStored => Err(Error::NotStored),
+        Reply::Exists => Err(Error::Exists),
+        Reply::NotFound => Err(Error::NotFound),
+        Reply::Meta(meta) => match meta.status {
+            MetaStatus::Hd => Ok(()),
+            MetaStatus::Ns => Err(Error::NotStored),
+            MetaStatus::Ex => Err(Error::Exists),
+            MetaStatus::Nf => Err(Error::NotFound),
+            status => Err(unexpected_status(status)),
+        },
+        other => Err(unexpected(other)),
     }
 }

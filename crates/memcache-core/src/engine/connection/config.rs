@@ -45,5 +45,5 @@ pub(crate) enum Refusal {
 #[derive(Debug)]
 pub(crate) struct Refused {
     pub(crate) reason: Refusal,
-    pub(crate) request: Request,
+    pub(crate) request: Submission,
 }

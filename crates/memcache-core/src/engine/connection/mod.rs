@@ -41,7 +41,7 @@ use memproto::{Decoder, Limits, Reply};
 
 use crate::engine::autobatch::{self, Batch, Flushed};
 use crate::engine::reply;
-use crate::engine::request::{self, Affinity, Caller, Expects, Outcome, Request};
+use crate::engine::request::{self, Affinity, Caller, Expects, Outcome, Submission};
 use crate::error::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ pub(crate) struct Connection {
     node: Arc<str>,
     phase: Phase,
     /// Submitted, not yet written, oldest first.
-    queued: VecDeque<Request>,
+    queued: VecDeque<Submission>,
     /// Bytes of the requests in `queued`.
     queued_bytes: usize,
     /// For each write still awaiting replies, the sequence number of its last request,
@@ -96,7 +96,7 @@ pub(crate) struct Connection {
 #[derive(Debug, Default)]
 pub(crate) struct Closed {
     /// Fire-and-forget requests that were never written: safe to send on another connection.
-    pub(crate) unsent_detached: Vec<Request>,
+    pub(crate) unsent_detached: Vec<Submission>,
     /// The keys of the requests written and not answered: a drained socket may still
     /// deliver them, so nothing for those keys may go elsewhere until the drain ends.
     pub(crate) holds: Vec<u64>,
@@ -157,7 +157,7 @@ impl Connection {
     ///
     /// The budget never refuses a request on an empty connection, so a request larger than
     /// the byte budget still goes out, alone.
-    pub(crate) fn submit(&mut self, now: Instant, request: Request) -> Result<(), Box<Refused>> {
+    pub(crate) fn submit(&mut self, now: Instant, request: Submission) -> Result<(), Box<Refused>> {
         let cost = request.cost();
         if let Some(reason) = self.refusal_of(now, cost) {
             return Err(Box::new(Refused { reason, request }));
@@ -335,14 +335,14 @@ impl Connection {
         load_before.saturating_sub(self.load.requests)
     }
 
-    fn forget_unwritten(&mut self, request: &Request) {
+    fn forget_unwritten(&mut self, request: &Submission) {
         self.release(1, request.cost());
         if request.is_detached() {
             self.release_detached(&request.affinity);
         }
     }
 
-    fn write_one(&mut self, request: Request, now: Instant, out: &mut BytesMut) {
+    fn write_one(&mut self, request: Submission, now: Instant, out: &mut BytesMut) {
         out.extend_from_slice(request.bytes.as_slice());
         if !request.expect.expects_reply() {
             // Nothing will come back (the decoder ignores it too): done once written. The

@@ -40,7 +40,7 @@ impl Pool {
     }
 
     /// Whether the request touches a key a draining connection holds.
-    pub(super) fn is_held(&self, request: &Request) -> bool {
+    pub(super) fn is_held(&self, request: &Submission) -> bool {
         !self.held.is_empty()
             && request
                 .affinity

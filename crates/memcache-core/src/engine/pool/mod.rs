@@ -12,6 +12,7 @@
 
 mod config;
 mod drains;
+mod timers;
 
 pub(crate) use self::config::{jittered, PoolConfig};
 
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 
 use crate::engine::connection::{KeyHashHasher, Refusal, Refused};
-use crate::engine::request::Request;
+use crate::engine::request::Submission;
 use crate::engine::ConnCell;
 use crate::error::Error;
 
@@ -82,7 +83,7 @@ pub(crate) struct Pool {
     /// socket may still deliver.
     held: HashMap<u64, usize, BuildHasherDefault<KeyHashHasher>>,
     /// Fire-and-forget requests for held keys, placed when their holds are released.
-    deferred: Vec<Request>,
+    deferred: Vec<Submission>,
     waiters: VecDeque<oneshot::Sender<Result<(), Error>>>,
     failures: u32,
     /// While the node is down: when the next probe may start.
@@ -133,7 +134,7 @@ impl Pool {
     /// Places `request` on a connection. Without `wait`, a node whose connections are all
     /// at their budget fails the request with [`Error::Overloaded`] instead of queueing the
     /// caller.
-    pub(crate) fn submit(&mut self, now: Instant, request: Request, wait: bool) -> Placement {
+    pub(crate) fn submit(&mut self, now: Instant, request: Submission, wait: bool) -> Placement {
         if self.closing {
             return Placement::Failed(Error::Closed);
         }
@@ -190,7 +191,7 @@ impl Pool {
 
     /// One pass over the connections, each locked once: which hold the request's keys,
     /// and the least loaded one that takes requests now (rotating among equals).
-    fn scan(&mut self, now: Instant, request: &Request) -> Scan {
+    fn scan(&mut self, now: Instant, request: &Submission) -> Scan {
         let count = self.conns.len();
         let mut scan = Scan {
             holders: 0,
@@ -230,7 +231,7 @@ impl Pool {
         &mut self,
         now: Instant,
         index: usize,
-        request: Request,
+        request: Submission,
     ) -> Result<Placement, Box<Refused>> {
         let cell = self.conns[index].clone();
         let mut conn = cell.lock();
@@ -438,84 +439,6 @@ impl Pool {
         if self.waiters.capacity() > 1024 {
             self.waiters = VecDeque::new();
         }
-    }
-
-    /// When [`Pool::handle_timeout`] next has work, as of `now`: reopening connections up
-    /// to the minimum once the backoff allows, or closing a connection idle past the idle
-    /// timeout. `None` while no timer is needed. Events that may bring the time forward
-    /// ask the shell to call again ([`Action::Reschedule`]); a connection that turns idle
-    /// later than this assumed only makes the check come early, never late.
-    pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Instant> {
-        if self.closing {
-            return None;
-        }
-        let reopen = (self.connecting == 0 && self.conns.len() < self.wanted())
-            .then(|| self.retry_at.max(self.reopen_at).unwrap_or(now));
-        let idle = self
-            .config
-            .idle_timeout
-            .and_then(|idle_timeout| self.next_idle_expiry(now, idle_timeout));
-        reopen.into_iter().chain(idle).min()
-    }
-
-    /// When the first open connection above the minimum may have been idle for
-    /// `idle_timeout`: a busy one counts as turning idle `now`.
-    fn next_idle_expiry(&self, now: Instant, idle_timeout: Duration) -> Option<Instant> {
-        if self.open_count() <= self.config.min {
-            return None;
-        }
-        self.conns
-            .iter()
-            .filter_map(|cell| {
-                let conn = cell.lock();
-                let since = conn.is_open().then(|| conn.idle_since().unwrap_or(now))?;
-                Some(later(since, idle_timeout))
-            })
-            .min()
-    }
-
-    /// How many connections upkeep keeps open: the minimum, and one while the node is
-    /// unhealthy, so that it can come back.
-    fn wanted(&self) -> usize {
-        if self.healthy {
-            self.config.min
-        } else {
-            self.config.min.max(1)
-        }
-    }
-
-    /// Upkeep, when [`Pool::poll_timeout`] says: closes connections idle past the idle
-    /// timeout (keeping the minimum), reopens up to the minimum once the backoff allows,
-    /// and drops abandoned waiters.
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        if self.closing {
-            return;
-        }
-        if let Some(idle_timeout) = self.config.idle_timeout {
-            // Purged connections close once drained; their drivers take them out.
-            let mut open = self.open_count();
-            for cell in &self.conns {
-                if open <= self.config.min {
-                    break;
-                }
-                let mut conn = cell.lock();
-                let idle = conn
-                    .idle_since()
-                    .is_some_and(|since| now.saturating_duration_since(since) >= idle_timeout);
-                if idle {
-                    conn.finish(None);
-                    open -= 1;
-                    self.actions.push(Action::Wake(cell.clone()));
-                }
-            }
-        }
-        let waiting = |at: Option<Instant>| at.is_some_and(|at| now < at);
-        let backing_off = waiting(self.retry_at) || waiting(self.reopen_at);
-        if !backing_off && self.connecting == 0 && self.conns.len() < self.wanted() {
-            self.start_connect();
-        }
-        self.waiters.retain(|waiter| !waiter.is_canceled());
-        self.ensure_progress(now);
     }
 
     /// Opens the minimum number of connections (at least one) now.

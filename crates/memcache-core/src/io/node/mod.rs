@@ -23,7 +23,7 @@ use crate::cluster::addr::NodeAddr;
 use crate::cluster::health::Health;
 use crate::engine::connection::{Connection, ConnectionConfig};
 use crate::engine::pool::{Action, Placement, Pool};
-use crate::engine::request::Request;
+use crate::engine::request::Submission;
 use crate::engine::ConnCell;
 use crate::error::{Error, Result};
 use crate::io::connect::Connector;
@@ -143,7 +143,7 @@ impl<R: Runtime> Node<R> {
 
     /// Hands `request` to the pool: placed on a connection, or told to wait for room, or
     /// refused.
-    pub(crate) fn place(&self, request: Request, wait: bool) -> Placement {
+    pub(crate) fn place(&self, request: Submission, wait: bool) -> Placement {
         self.start_upkeep();
         self.with_pool(|pool, now| pool.submit(now, request, wait))
     }
@@ -238,7 +238,7 @@ impl<R: Runtime> Node<R> {
     pub(crate) fn conn_closed(
         &self,
         cell: &Arc<ConnCell>,
-        unsent: Vec<Request>,
+        unsent: Vec<Submission>,
         holds: Option<&[u64]>,
     ) {
         let mut dropped = None;
