@@ -394,13 +394,10 @@ impl Bench {
     async fn raw<R: Runtime>(&self, runtime: &R, op: Op) -> Sample {
         let plan = Arc::new(RawPlan::new(&self.data, op));
         let connections = self.args.connections;
-        let mut sockets = Vec::with_capacity(connections);
-        for _ in 0..connections {
-            match self.connect(runtime).await {
-                Ok(socket) => sockets.push(socket),
-                Err(error) => return failed_sample(error),
-            }
-        }
+        let sockets = match connect_all(connections, || self.connect(runtime)).await {
+            Ok(sockets) => sockets,
+            Err(error) => return failed_sample(error),
+        };
         self.measure(runtime, |stop| {
             sockets
                 .into_iter()
@@ -431,13 +428,11 @@ impl Bench {
 
     /// One run of `op` through the peer client, one connection per task.
     async fn through_peer<R: Runtime>(&self, runtime: &R, op: Op) -> Sample {
-        let mut clients = Vec::with_capacity(self.args.concurrency);
-        for _ in 0..self.args.concurrency {
-            match peer::connect(self.server.addr).await {
-                Ok(client) => clients.push(client),
-                Err(error) => return failed_sample(error),
-            }
-        }
+        let connect = || peer::connect(self.server.addr);
+        let clients = match connect_all(self.args.concurrency, connect).await {
+            Ok(clients) => clients,
+            Err(error) => return failed_sample(error),
+        };
         self.measure(runtime, |stop| {
             clients
                 .into_iter()
@@ -531,6 +526,19 @@ fn failed_task(error: &str) -> TaskStats {
     let mut stats = TaskStats::default();
     stats.failure(|| error.to_owned());
     stats.finish()
+}
+
+/// `count` connections opened one after another by `connect`, or the first failure.
+async fn connect_all<T, F, Fut>(count: usize, mut connect: F) -> Result<Vec<T>, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let mut all = Vec::with_capacity(count);
+    for _ in 0..count {
+        all.push(connect().await?);
+    }
+    Ok(all)
 }
 
 /// A sample that records only a setup failure.

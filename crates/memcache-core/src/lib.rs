@@ -69,13 +69,17 @@ pub use ops::{
 };
 
 /// The operations as values: what each [`Request`] carries, and the trait the execution
-/// path runs them by. Their builder methods are on [`Request`]; these types only name
-/// the requests, as in `Request<'_, R, operation::Get<&str>>` (`GetRequest`).
+/// path runs single-node operations by. Their builder methods are on [`Request`]; these
+/// types only name the requests, as in `Request<'_, R, operation::Get<&str>>`
+/// (`GetRequest`). Multi-key operations (`GetMany`, `StoreMany`, `KeyMany`) and `Append`
+/// run several single-node requests through the same path.
 pub mod operation {
     pub use crate::client::execute::Operation;
     pub use crate::ops::admin::{NodeCommand, NodeOutput};
+    pub use crate::ops::append::Append;
     pub use crate::ops::arith::Arith;
-    pub use crate::ops::fetch::Get;
+    pub use crate::ops::batched_writes::{KeyMany, StoreMany};
+    pub use crate::ops::fetch::{Fetches, Get, GetMany, PartialGetMany};
     pub use crate::ops::get_as::GetAs;
     pub use crate::ops::lease::{Invalidate, LeaseFetch};
     pub use crate::ops::store::Store;

@@ -49,6 +49,11 @@ impl Mock {
     fn client(&self) -> ClientBuilder<Mock> {
         ClientBuilder::with_runtime(self.clone(), ["mock:11211"])
     }
+
+    /// A client with this operation timeout.
+    fn client_timing_out_after(&self, timeout: Duration) -> Client<Mock> {
+        self.client().timeout(timeout).build().expect("valid")
+    }
 }
 
 impl Runtime for Mock {
@@ -140,12 +145,7 @@ async fn an_answering_server_serves_sets_and_gets() {
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_server_times_a_request_out_exactly_at_its_deadline() {
-    let mock = Mock::new(Script::Silent);
-    let client: Client<Mock> = mock
-        .client()
-        .timeout(Duration::from_millis(250))
-        .build()
-        .expect("valid");
+    let client = Mock::new(Script::Silent).client_timing_out_after(Duration::from_millis(250));
     client.version("mock:11211").await.ok();
     let started = Instant::now();
     let outcome = client.get("k").await;
@@ -185,11 +185,7 @@ async fn idle_connections_close_at_the_idle_timeout_and_no_sooner() {
 #[tokio::test(start_paused = true)]
 async fn a_refused_node_is_probed_on_its_backoff_not_in_a_loop() {
     let mock = Mock::new(Script::Refuse);
-    let client: Client<Mock> = mock
-        .client()
-        .timeout(Duration::from_millis(100))
-        .build()
-        .expect("valid");
+    let client = mock.client_timing_out_after(Duration::from_millis(100));
     for _ in 0..3 {
         let outcome = client.get("k").await;
         assert!(matches!(outcome, Err(Error::Connect { .. })), "{outcome:?}");

@@ -387,13 +387,22 @@ impl Decoder {
         reply
     }
 
-    fn retrieval_line(&mut self, buf: &mut BytesMut, len: usize) -> Result<Step, DecodeError> {
+    /// Charges a line of a `VALUE` or `STAT` listing to the reply's budget, and consumes it
+    /// if it is the `END` that closes the listing.
+    fn listing_ends(&mut self, buf: &mut BytesMut, len: usize) -> Result<bool, DecodeError> {
         self.budget.charge(len + 2)?;
-        let line = &buf[..len];
-        if line == b"END" {
+        let end = &buf[..len] == b"END";
+        if end {
             buf.advance(len + 2);
+        }
+        Ok(end)
+    }
+
+    fn retrieval_line(&mut self, buf: &mut BytesMut, len: usize) -> Result<Step, DecodeError> {
+        if self.listing_ends(buf, len)? {
             return Ok(Step::Done(Reply::Values(std::mem::take(&mut self.items))));
         }
+        let line = &buf[..len];
         let Some(header) = line.strip_prefix(b"VALUE ") else {
             return Ok(Step::Unexpected);
         };
@@ -437,12 +446,10 @@ impl Decoder {
     }
 
     fn stats_line(&mut self, buf: &mut BytesMut, len: usize) -> Result<Step, DecodeError> {
-        self.budget.charge(len + 2)?;
-        let line = &buf[..len];
-        if line == b"END" {
-            buf.advance(len + 2);
+        if self.listing_ends(buf, len)? {
             return Ok(Step::Done(Reply::Stats(std::mem::take(&mut self.stats))));
         }
+        let line = &buf[..len];
         if self.stats.is_empty() && (line == b"RESET" || line == b"OK") {
             if line == b"OK" {
                 return Ok(Step::Word(Reply::Ok));

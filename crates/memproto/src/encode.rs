@@ -82,9 +82,7 @@ impl Encoder {
                 validate_key(key)?;
                 let mut line = Line::new(out, b"delete");
                 line.token(key);
-                line.noreply(*noreply);
-                line.end();
-                reply_unless(*noreply, ExpectKind::Delete)
+                line.end_noreply(*noreply, ExpectKind::Delete)
             }
             Command::Arith {
                 op,
@@ -100,9 +98,7 @@ impl Encoder {
                 let mut line = Line::new(out, name);
                 line.token(key);
                 line.u64(*delta);
-                line.noreply(*noreply);
-                line.end();
-                reply_unless(*noreply, ExpectKind::Arith)
+                line.end_noreply(*noreply, ExpectKind::Arith)
             }
             Command::Touch {
                 key,
@@ -114,9 +110,7 @@ impl Encoder {
                 let mut line = Line::new(out, b"touch");
                 line.token(key);
                 line.i64(wire.into());
-                line.noreply(*noreply);
-                line.end();
-                reply_unless(*noreply, ExpectKind::Touch)
+                line.end_noreply(*noreply, ExpectKind::Touch)
             }
             Command::FlushAll { delay, noreply } => {
                 let delay = delay.map(Exptime::to_wire).transpose()?;
@@ -124,9 +118,7 @@ impl Encoder {
                 if let Some(delay) = delay {
                     line.i64(delay.into());
                 }
-                line.noreply(*noreply);
-                line.end();
-                reply_unless(*noreply, ExpectKind::Ok)
+                line.end_noreply(*noreply, ExpectKind::Ok)
             }
             Command::Version => {
                 Line::new(out, b"version").end();
@@ -135,9 +127,7 @@ impl Encoder {
             Command::Verbosity { level, noreply } => {
                 let mut line = Line::new(out, b"verbosity");
                 line.u64((*level).into());
-                line.noreply(*noreply);
-                line.end();
-                reply_unless(*noreply, ExpectKind::Ok)
+                line.end_noreply(*noreply, ExpectKind::Ok)
             }
             Command::Stats { args } => {
                 for arg in args.iter() {
@@ -153,9 +143,7 @@ impl Encoder {
             Command::CacheMemlimit { megabytes, noreply } => {
                 let mut line = Line::new(out, b"cache_memlimit");
                 line.u64((*megabytes).into());
-                line.noreply(*noreply);
-                line.end();
-                reply_unless(*noreply, ExpectKind::Memlimit)
+                line.end_noreply(*noreply, ExpectKind::Memlimit)
             }
             Command::Quit => {
                 Line::new(out, b"quit").end();
@@ -216,10 +204,9 @@ impl Encoder {
         if let StoreMode::Cas(cas) = store.mode {
             line.u64(cas);
         }
-        line.noreply(store.noreply);
-        line.end();
+        let expect = line.end_noreply(store.noreply, ExpectKind::Store);
         data_block(out, store.value);
-        Ok(reply_unless(store.noreply, ExpectKind::Store))
+        Ok(expect)
     }
 
     fn meta_set(&self, set: &MetaSet<'_>, out: &mut BytesMut) -> Result<ExpectKind, EncodeError> {
@@ -232,22 +219,14 @@ impl Encoder {
         line.u64(set.value.len() as u64);
         line.common_flags(&set.common)?;
         line.flag_if(set.return_cas, b'c');
-        if let Some(cas) = set.compare_cas {
-            line.flag_u64(b'C', cas);
-        }
-        if let Some(cas) = set.new_cas {
-            line.flag_u64(b'E', cas);
-        }
+        line.flag_u64_opt(b'C', set.compare_cas);
+        line.flag_u64_opt(b'E', set.new_cas);
         if set.flags != 0 {
             line.flag_u64(b'F', set.flags.into());
         }
         line.flag_if(set.invalidate, b'I');
-        if let Some(ttl) = exptime {
-            line.flag_i64(b'T', ttl);
-        }
-        if let Some(ttl) = vivify {
-            line.flag_i64(b'N', ttl.into());
-        }
+        line.flag_i64_opt(b'T', exptime);
+        line.flag_i64_opt(b'N', vivify);
         let mode: Option<&[u8]> = match set.mode {
             MetaSetMode::Set => None,
             MetaSetMode::Add => Some(b"ME"),
@@ -261,14 +240,6 @@ impl Encoder {
         line.end();
         data_block(out, set.value);
         Ok(meta_expect(MetaCmd::Set, &set.common, set.key))
-    }
-}
-
-fn reply_unless(noreply: bool, expect: ExpectKind) -> ExpectKind {
-    if noreply {
-        ExpectKind::Nothing
-    } else {
-        expect
     }
 }
 
@@ -349,38 +320,33 @@ fn meta_get(get: &MetaGet<'_>, out: &mut BytesMut) -> Result<ExpectKind, EncodeE
     let touch = get.touch.map(Exptime::to_wire).transpose()?;
     let vivify = get.vivify.map(Exptime::to_wire).transpose()?;
     let recache = get.recache.map(Exptime::to_wire).transpose()?;
-    let mut line = Line::new(out, b"mg");
-    line.meta_key(get.key, get.common.base64)?;
-    line.common_flags(&get.common)?;
-    line.flag_if(get.return_value, b'v');
-    line.flag_if(get.return_cas, b'c');
-    line.flag_if(get.return_flags, b'f');
-    line.flag_if(get.return_hit, b'h');
-    line.flag_if(get.return_last_access, b'l');
-    line.flag_if(get.return_size, b's');
-    line.flag_if(get.return_ttl, b't');
-    line.flag_if(get.no_lru_bump, b'u');
-    for (flag, ttl) in [(b'T', touch), (b'N', vivify), (b'R', recache)] {
-        if let Some(ttl) = ttl {
-            line.flag_i64(flag, ttl.into());
-        }
+    let mut line = Line::meta(out, b"mg", get.key, &get.common)?;
+    let switches = [
+        (get.return_value, b'v'),
+        (get.return_cas, b'c'),
+        (get.return_flags, b'f'),
+        (get.return_hit, b'h'),
+        (get.return_last_access, b'l'),
+        (get.return_size, b's'),
+        (get.return_ttl, b't'),
+        (get.no_lru_bump, b'u'),
+    ];
+    for (on, flag) in switches {
+        line.flag_if(on, flag);
     }
+    line.flag_i64_opt(b'T', touch);
+    line.flag_i64_opt(b'N', vivify);
+    line.flag_i64_opt(b'R', recache);
     line.end();
     Ok(meta_expect(MetaCmd::Get, &get.common, get.key))
 }
 
 fn meta_delete(delete: &MetaDelete<'_>, out: &mut BytesMut) -> Result<ExpectKind, EncodeError> {
     let exptime = delete.exptime.map(Exptime::to_wire).transpose()?;
-    let mut line = Line::new(out, b"md");
-    line.meta_key(delete.key, delete.common.base64)?;
-    line.common_flags(&delete.common)?;
-    if let Some(cas) = delete.compare_cas {
-        line.flag_u64(b'C', cas);
-    }
+    let mut line = Line::meta(out, b"md", delete.key, &delete.common)?;
+    line.flag_u64_opt(b'C', delete.compare_cas);
     line.flag_if(delete.invalidate, b'I');
-    if let Some(ttl) = exptime {
-        line.flag_i64(b'T', ttl.into());
-    }
+    line.flag_i64_opt(b'T', exptime);
     line.flag_if(delete.remove_value_only, b'x');
     line.end();
     Ok(meta_expect(MetaCmd::Delete, &delete.common, delete.key))
@@ -389,27 +355,15 @@ fn meta_delete(delete: &MetaDelete<'_>, out: &mut BytesMut) -> Result<ExpectKind
 fn meta_arith(arith: &MetaArith<'_>, out: &mut BytesMut) -> Result<ExpectKind, EncodeError> {
     let vivify = arith.vivify.map(Exptime::to_wire).transpose()?;
     let exptime = arith.exptime.map(Exptime::to_wire).transpose()?;
-    let mut line = Line::new(out, b"ma");
-    line.meta_key(arith.key, arith.common.base64)?;
-    line.common_flags(&arith.common)?;
+    let mut line = Line::meta(out, b"ma", arith.key, &arith.common)?;
     line.flag_if(arith.return_value, b'v');
     line.flag_if(arith.return_cas, b'c');
     line.flag_if(arith.return_ttl, b't');
-    if let Some(cas) = arith.compare_cas {
-        line.flag_u64(b'C', cas);
-    }
-    if let Some(delta) = arith.delta {
-        line.flag_u64(b'D', delta);
-    }
-    if let Some(initial) = arith.initial {
-        line.flag_u64(b'J', initial);
-    }
-    if let Some(ttl) = vivify {
-        line.flag_i64(b'N', ttl.into());
-    }
-    if let Some(ttl) = exptime {
-        line.flag_i64(b'T', ttl.into());
-    }
+    line.flag_u64_opt(b'C', arith.compare_cas);
+    line.flag_u64_opt(b'D', arith.delta);
+    line.flag_u64_opt(b'J', arith.initial);
+    line.flag_i64_opt(b'N', vivify);
+    line.flag_i64_opt(b'T', exptime);
     if arith.mode == MetaArithMode::Decr {
         line.raw_token(b"MD");
     }
@@ -426,6 +380,20 @@ impl<'o> Line<'o> {
     fn new(out: &'o mut BytesMut, name: &[u8]) -> Self {
         out.extend_from_slice(name);
         Line { out }
+    }
+
+    /// Starts the line of a meta command whose flags follow its key: the name, the key
+    /// and the common flags.
+    fn meta(
+        out: &'o mut BytesMut,
+        name: &[u8],
+        key: &[u8],
+        common: &MetaCommon<'_>,
+    ) -> Result<Self, EncodeError> {
+        let mut line = Line::new(out, name);
+        line.meta_key(key, common.base64)?;
+        line.common_flags(common)?;
+        Ok(line)
     }
 
     /// A token the caller has already validated.
@@ -448,12 +416,6 @@ impl<'o> Line<'o> {
         put_i64(self.out, n);
     }
 
-    fn noreply(&mut self, noreply: bool) {
-        if noreply {
-            self.token(b"noreply");
-        }
-    }
-
     fn flag(&mut self, flag: u8) {
         self.out.extend_from_slice(&[b' ', flag]);
     }
@@ -472,6 +434,20 @@ impl<'o> Line<'o> {
     fn flag_i64(&mut self, flag: u8, n: i64) {
         self.flag(flag);
         put_i64(self.out, n);
+    }
+
+    /// The flag and its number, when there is one.
+    fn flag_u64_opt(&mut self, flag: u8, n: Option<u64>) {
+        if let Some(n) = n {
+            self.flag_u64(flag, n);
+        }
+    }
+
+    /// The flag and its signed number (an expiration's wire value), when there is one.
+    fn flag_i64_opt(&mut self, flag: u8, n: Option<impl Into<i64>>) {
+        if let Some(n) = n {
+            self.flag_i64(flag, n.into());
+        }
     }
 
     /// The key of a meta command, base64-encoded when asked (the `b` flag is written by
@@ -509,6 +485,20 @@ impl<'o> Line<'o> {
 
     fn end(self) {
         self.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Ends a classic command line, with the `noreply` flag when asked for, and returns what
+    /// the request expects: nothing with the flag, else `expect`.
+    fn end_noreply(mut self, noreply: bool, expect: ExpectKind) -> ExpectKind {
+        if noreply {
+            self.token(b"noreply");
+        }
+        self.end();
+        if noreply {
+            ExpectKind::Nothing
+        } else {
+            expect
+        }
     }
 }
 

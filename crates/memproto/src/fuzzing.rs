@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 
-use crate::expect::ExpectKind;
+use crate::expect::{ExpectKind, MetaCmd};
 use crate::{
     ArithOp, Command, DecodeError, Decoder, EncodeError, Encoder, Expect, Exptime, Limits,
     MetaArith, MetaArithMode, MetaCommon, MetaDelete, MetaGet, MetaReply, MetaSet, MetaSetMode,
@@ -348,6 +348,11 @@ impl<'a> Source<'a> {
     }
 }
 
+/// The bits of `byte`, by index (0 is the lowest).
+fn bits_of(byte: u8) -> impl Fn(u8) -> bool {
+    move |n| byte & (1 << n) != 0
+}
+
 /// Chunk sizes for [`decode_chunked`].
 struct ChunkSizes {
     max: u8,
@@ -384,24 +389,20 @@ impl ChunkSizes {
 // ------------------------------------------------------------------------------------------
 // Decoding
 
-/// What the harness expects for one pending request, written independently of the encoder's
-/// [`Expect`].
+/// What the harness expects for one pending request, chosen from the template and the
+/// command it encodes, never read off the encoder's [`Expect`]. It names reply kinds with the
+/// crate's own [`ExpectKind`] and [`MetaCmd`] variants.
 #[derive(Debug)]
 enum Awaits {
-    Store,
-    Delete,
-    Touch,
-    Arith,
-    Ok,
-    Memlimit,
-    Version,
-    Stats,
+    /// A classic request other than a retrieval: `Store`, `Delete`, `Touch`, `Arith`, `Ok`,
+    /// `Memlimit`, `Version` or `Stats`.
+    Classic(ExpectKind),
     Retrieve {
         keys: Vec<Vec<u8>>,
         with_cas: bool,
     },
     Meta {
-        cmd: MetaKind,
+        cmd: MetaCmd,
         quiet: bool,
         opaque: Option<&'static [u8]>,
         /// The raw key, when the request asked for it back (flag `k`).
@@ -409,26 +410,26 @@ enum Awaits {
     },
 }
 
-/// The raw key a meta command asks the server to echo (flag `k`), if it does.
-fn echo_key(command: &Command<'_>) -> Option<Vec<u8>> {
-    let (key, common) = match command {
-        Command::MetaGet(get) => (get.key, get.common),
-        Command::MetaSet(set) => (set.key, set.common),
-        Command::MetaDelete(delete) => (delete.key, delete.common),
-        Command::MetaArith(arith) => (arith.key, arith.common),
-        _ => return None,
-    };
-    common.return_key.then(|| key.to_vec())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MetaKind {
-    Get,
-    Set,
-    Delete,
-    Arith,
-    Noop,
-    Debug,
+impl Awaits {
+    /// What a meta request awaits, read off the command: its kind, opaque, quiet mode and,
+    /// when it asked for it back (flag `k`), its raw key.
+    fn meta(command: &Command<'static>) -> Awaits {
+        let (cmd, common, key) = match *command {
+            Command::MetaGet(get) => (MetaCmd::Get, get.common, get.key),
+            Command::MetaSet(set) => (MetaCmd::Set, set.common, set.key),
+            Command::MetaDelete(delete) => (MetaCmd::Delete, delete.common, delete.key),
+            Command::MetaArith(arith) => (MetaCmd::Arith, arith.common, arith.key),
+            Command::MetaNoop => (MetaCmd::Noop, MetaCommon::default(), &b""[..]),
+            Command::MetaDebug { key, .. } => (MetaCmd::Debug, MetaCommon::default(), key),
+            _ => panic!("{command:?} is not a meta command"),
+        };
+        Awaits::Meta {
+            cmd,
+            quiet: common.quiet,
+            opaque: common.opaque,
+            echo: common.return_key.then(|| key.to_vec()),
+        }
+    }
 }
 
 /// Number of request templates.
@@ -439,6 +440,7 @@ const MANY_KEYS: usize = 70;
 /// Encodes request template `index` into `out`; returns its `Expect` and what the harness
 /// awaits (`None` for requests without a reply). Indices are part of the seed format.
 fn template(index: usize, out: &mut BytesMut) -> (Expect, Option<Awaits>) {
+    use ExpectKind as K;
     use RetrieveKind::{Gat, Gats, Get, Gets};
     let minute = Exptime::After(Duration::from_secs(60));
     let encode = |command: &Command<'_>, out: &mut BytesMut| {
@@ -446,8 +448,8 @@ fn template(index: usize, out: &mut BytesMut) -> (Expect, Option<Awaits>) {
             .encode(command, out)
             .unwrap_or_else(|error| panic!("template {index} does not encode: {error}"))
     };
-    let simple = |command: Command<'_>, awaits: Option<Awaits>, out: &mut BytesMut| {
-        (encode(&command, out), awaits)
+    let simple = |command: Command<'_>, awaits: Option<ExpectKind>, out: &mut BytesMut| {
+        (encode(&command, out), awaits.map(Awaits::Classic))
     };
     let retrieve = |kind: RetrieveKind, keys: &[&[u8]], out: &mut BytesMut| {
         let expect = encode(&Command::Retrieve(Retrieve { kind, keys }), out);
@@ -457,16 +459,9 @@ fn template(index: usize, out: &mut BytesMut) -> (Expect, Option<Awaits>) {
         };
         (expect, Some(awaits))
     };
-    let meta = |command: Command<'_>, cmd: MetaKind, opaque: Option<&'static [u8]>, quiet| {
+    let meta = |command: Command<'static>| {
         let expect = encode(&command, &mut BytesMut::new());
-        let echo = echo_key(&command);
-        let awaits = Awaits::Meta {
-            cmd,
-            quiet,
-            opaque,
-            echo,
-        };
-        (expect, Some(awaits))
+        (expect, Some(Awaits::meta(&command)))
     };
     let common = |opaque: Option<&'static [u8]>, quiet: bool| MetaCommon {
         opaque,
@@ -492,16 +487,16 @@ fn template(index: usize, out: &mut BytesMut) -> (Expect, Option<Awaits>) {
             let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
             retrieve(Get, &refs, out)
         }
-        6 => simple(store(StoreMode::Set, false), Some(Awaits::Store), out),
-        7 => simple(store(StoreMode::Add, false), Some(Awaits::Store), out),
-        8 => simple(store(StoreMode::Cas(42), false), Some(Awaits::Store), out),
+        6 => simple(store(StoreMode::Set, false), Some(K::Store), out),
+        7 => simple(store(StoreMode::Add, false), Some(K::Store), out),
+        8 => simple(store(StoreMode::Cas(42), false), Some(K::Store), out),
         9 => simple(store(StoreMode::Set, true), None, out),
         10 => simple(
             Command::Delete {
                 key: b"k1",
                 noreply: false,
             },
-            Some(Awaits::Delete),
+            Some(K::Delete),
             out,
         ),
         11 => simple(
@@ -511,7 +506,7 @@ fn template(index: usize, out: &mut BytesMut) -> (Expect, Option<Awaits>) {
                 delta: 1,
                 noreply: false,
             },
-            Some(Awaits::Arith),
+            Some(K::Arith),
             out,
         ),
         12 => simple(
@@ -521,7 +516,7 @@ fn template(index: usize, out: &mut BytesMut) -> (Expect, Option<Awaits>) {
                 delta: 5,
                 noreply: false,
             },
-            Some(Awaits::Arith),
+            Some(K::Arith),
             out,
         ),
         13 => simple(
@@ -530,7 +525,7 @@ fn template(index: usize, out: &mut BytesMut) -> (Expect, Option<Awaits>) {
                 exptime: minute,
                 noreply: false,
             },
-            Some(Awaits::Touch),
+            Some(K::Touch),
             out,
         ),
         14 => simple(
@@ -538,7 +533,7 @@ fn template(index: usize, out: &mut BytesMut) -> (Expect, Option<Awaits>) {
                 delay: None,
                 noreply: false,
             },
-            Some(Awaits::Ok),
+            Some(K::Ok),
             out,
         ),
         15 => simple(
@@ -546,7 +541,7 @@ fn template(index: usize, out: &mut BytesMut) -> (Expect, Option<Awaits>) {
                 level: 1,
                 noreply: false,
             },
-            Some(Awaits::Ok),
+            Some(K::Ok),
             out,
         ),
         16 => simple(
@@ -554,146 +549,91 @@ fn template(index: usize, out: &mut BytesMut) -> (Expect, Option<Awaits>) {
                 megabytes: 64,
                 noreply: false,
             },
-            Some(Awaits::Memlimit),
+            Some(K::Memlimit),
             out,
         ),
-        17 => simple(Command::Version, Some(Awaits::Version), out),
-        18 => simple(Command::Stats { args: &[] }, Some(Awaits::Stats), out),
+        17 => simple(Command::Version, Some(K::Version), out),
+        18 => simple(Command::Stats { args: &[] }, Some(K::Stats), out),
         19 => simple(
             Command::Stats {
                 args: &[b"settings"],
             },
-            Some(Awaits::Stats),
+            Some(K::Stats),
             out,
         ),
         20 => simple(Command::Quit, None, out),
-        21 => meta(
-            Command::MetaGet(MetaGet {
-                key: b"k1",
-                return_value: true,
-                return_cas: true,
-                return_flags: true,
-                return_ttl: true,
-                ..MetaGet::default()
-            }),
-            MetaKind::Get,
-            None,
-            false,
-        ),
-        22 => meta(
-            Command::MetaGet(MetaGet {
-                key: b"k1",
-                common: common(Some(b"a"), true),
-                return_value: true,
-                ..MetaGet::default()
-            }),
-            MetaKind::Get,
-            Some(b"a"),
-            true,
-        ),
-        23 => meta(
-            Command::MetaGet(MetaGet {
-                key: b"k2",
-                common: MetaCommon {
-                    return_key: true,
-                    ..common(Some(b"b"), false)
-                },
-                ..MetaGet::default()
-            }),
-            MetaKind::Get,
-            Some(b"b"),
-            false,
-        ),
-        24 => meta(
-            Command::MetaGet(MetaGet {
-                key: b"bin\0key \r\n",
-                common: MetaCommon {
-                    base64: true,
-                    return_key: true,
-                    ..MetaCommon::default()
-                },
-                return_value: true,
-                ..MetaGet::default()
-            }),
-            MetaKind::Get,
-            None,
-            false,
-        ),
-        25 => meta(
-            Command::MetaSet(MetaSet {
-                key: b"k1",
-                value: b"val",
-                return_cas: true,
-                ..MetaSet::default()
-            }),
-            MetaKind::Set,
-            None,
-            false,
-        ),
-        26 => meta(
-            Command::MetaSet(MetaSet {
-                key: b"k1",
-                value: b"val",
-                common: common(Some(b"c"), true),
-                ..MetaSet::default()
-            }),
-            MetaKind::Set,
-            Some(b"c"),
-            true,
-        ),
-        27 => meta(
-            Command::MetaDelete(MetaDelete {
-                key: b"k1",
-                ..MetaDelete::default()
-            }),
-            MetaKind::Delete,
-            None,
-            false,
-        ),
-        28 => meta(
-            Command::MetaDelete(MetaDelete {
-                key: b"k1",
-                common: common(Some(b"d"), true),
-                ..MetaDelete::default()
-            }),
-            MetaKind::Delete,
-            Some(b"d"),
-            true,
-        ),
-        29 => meta(
-            Command::MetaArith(MetaArith {
-                key: b"k1",
-                return_value: true,
-                ..MetaArith::default()
-            }),
-            MetaKind::Arith,
-            None,
-            false,
-        ),
-        30 => meta(
-            Command::MetaArith(MetaArith {
-                key: b"k1",
-                common: common(Some(b"e"), true),
-                delta: Some(2),
-                initial: Some(10),
-                vivify: Some(minute),
-                exptime: Some(minute),
-                ..MetaArith::default()
-            }),
-            MetaKind::Arith,
-            Some(b"e"),
-            true,
-        ),
-        31 => meta(Command::MetaNoop, MetaKind::Noop, None, false),
-        _ => meta(
-            Command::MetaDebug {
-                key: b"k1",
-                base64: false,
+        21 => meta(Command::MetaGet(MetaGet {
+            key: b"k1",
+            return_value: true,
+            return_cas: true,
+            return_flags: true,
+            return_ttl: true,
+            ..MetaGet::default()
+        })),
+        22 => meta(Command::MetaGet(MetaGet {
+            key: b"k1",
+            common: common(Some(b"a"), true),
+            return_value: true,
+            ..MetaGet::default()
+        })),
+        23 => meta(Command::MetaGet(MetaGet {
+            key: b"k2",
+            common: MetaCommon {
+                return_key: true,
+                ..common(Some(b"b"), false)
             },
-            MetaKind::Debug,
-            None,
-            false,
-        ),
+            ..MetaGet::default()
+        })),
+        24 => meta(Command::MetaGet(MetaGet {
+            key: b"bin\0key \r\n",
+            common: MetaCommon {
+                base64: true,
+                return_key: true,
+                ..MetaCommon::default()
+            },
+            return_value: true,
+            ..MetaGet::default()
+        })),
+        25 => meta(Command::MetaSet(MetaSet {
+            key: b"k1",
+            value: b"val",
+            return_cas: true,
+            ..MetaSet::default()
+        })),
+        26 => meta(Command::MetaSet(MetaSet {
+            key: b"k1",
+            value: b"val",
+            common: common(Some(b"c"), true),
+            ..MetaSet::default()
+        })),
+        27 => meta(Command::MetaDelete(MetaDelete {
+            key: b"k1",
+            ..MetaDelete::default()
+        })),
+        28 => meta(Command::MetaDelete(MetaDelete {
+            key: b"k1",
+            common: common(Some(b"d"), true),
+            ..MetaDelete::default()
+        })),
+        29 => meta(Command::MetaArith(MetaArith {
+            key: b"k1",
+            return_value: true,
+            ..MetaArith::default()
+        })),
+        30 => meta(Command::MetaArith(MetaArith {
+            key: b"k1",
+            common: common(Some(b"e"), true),
+            delta: Some(2),
+            initial: Some(10),
+            vivify: Some(minute),
+            exptime: Some(minute),
+            ..MetaArith::default()
+        })),
+        31 => meta(Command::MetaNoop),
+        _ => meta(Command::MetaDebug {
+            key: b"k1",
+            base64: false,
+        }),
     }
 }
 
@@ -787,6 +727,7 @@ impl Session {
     }
 
     fn check_reply(&self, awaited: &Awaits, reply: &Reply) {
+        use ExpectKind as K;
         let max_value = self.limits.max_value_len;
         match (awaited, reply) {
             (Awaits::Meta { quiet: true, .. }, Reply::Error(_)) => {
@@ -797,15 +738,8 @@ impl Session {
             (_, Reply::Unattributed(_)) => {
                 panic!("an unattributed error line completed an answered request")
             }
-            (Awaits::Store, Reply::Stored | Reply::NotStored | Reply::Exists | Reply::NotFound)
-            | (Awaits::Delete, Reply::Deleted | Reply::NotFound)
-            | (Awaits::Touch, Reply::Touched | Reply::NotFound)
-            | (Awaits::Arith, Reply::Number(_) | Reply::NotFound)
-            | (Awaits::Ok, Reply::Ok)
-            | (Awaits::Memlimit, Reply::Ok | Reply::Other(_))
-            | (Awaits::Version, Reply::Version(_))
-            | (Awaits::Stats, Reply::Ok | Reply::Other(_)) => {}
-            (Awaits::Stats, Reply::Stats(stats)) => {
+            (Awaits::Classic(kind), _) if classic_answers(kind, reply) => {}
+            (Awaits::Classic(K::Stats), Reply::Stats(stats)) => {
                 assert!(
                     stats.len() <= self.limits.max_reply_lines,
                     "stats reply with {} lines",
@@ -849,12 +783,12 @@ impl Session {
             ) => {
                 use MetaStatus::*;
                 let allowed = match cmd {
-                    MetaKind::Get => matches!(meta.status, Va | Hd | En),
-                    MetaKind::Set => matches!(meta.status, Hd | Ns | Ex | Nf),
-                    MetaKind::Delete => matches!(meta.status, Hd | Nf | Ex),
-                    MetaKind::Arith => matches!(meta.status, Hd | Va | Nf | Ns | Ex),
-                    MetaKind::Noop => meta.status == Mn,
-                    MetaKind::Debug => matches!(meta.status, Me | En),
+                    MetaCmd::Get => matches!(meta.status, Va | Hd | En),
+                    MetaCmd::Set => matches!(meta.status, Hd | Ns | Ex | Nf),
+                    MetaCmd::Delete => matches!(meta.status, Hd | Nf | Ex),
+                    MetaCmd::Arith => matches!(meta.status, Hd | Va | Nf | Ns | Ex),
+                    MetaCmd::Noop => meta.status == Mn,
+                    MetaCmd::Debug => matches!(meta.status, Me | En),
                 } || (*quiet && meta.status == Quiet);
                 assert!(allowed, "{:?} cannot answer {cmd:?}", meta.status);
                 assert_eq!(meta.value.is_some(), meta.status == Va, "value iff VA");
@@ -887,6 +821,24 @@ impl Session {
             error,
         }
     }
+}
+
+/// Whether `reply` is a one-line reply a classic request of `kind` can have (error lines
+/// and `stats` listings are checked apart).
+fn classic_answers(kind: &ExpectKind, reply: &Reply) -> bool {
+    use ExpectKind as K;
+    matches!(
+        (kind, reply),
+        (
+            K::Store,
+            Reply::Stored | Reply::NotStored | Reply::Exists | Reply::NotFound
+        ) | (K::Delete, Reply::Deleted | Reply::NotFound)
+            | (K::Touch, Reply::Touched | Reply::NotFound)
+            | (K::Arith, Reply::Number(_) | Reply::NotFound)
+            | (K::Ok, Reply::Ok)
+            | (K::Memlimit | K::Stats, Reply::Ok | Reply::Other(_))
+            | (K::Version, Reply::Version(_))
+    )
 }
 
 /// A meta reply to a request that asked for its key back carries that key (in the encoding
@@ -972,41 +924,19 @@ enum Kind {
     Stats,
     CacheMemlimit(u32),
     Quit,
-    MetaGet {
-        /// `v c f h l s t u`, bit 0 first.
-        bits: u8,
-        touch: Option<Exptime>,
-        vivify: Option<Exptime>,
-        recache: Option<Exptime>,
-    },
-    MetaSet {
-        return_cas: bool,
-        invalidate: bool,
-        mode: MetaSetMode,
-        flags: u32,
-        exptime: Exptime,
-        vivify: Option<Exptime>,
-        compare_cas: Option<u64>,
-        new_cas: Option<u64>,
-    },
-    MetaDelete {
-        invalidate: bool,
-        remove_value_only: bool,
-        exptime: Option<Exptime>,
-        compare_cas: Option<u64>,
-    },
-    MetaArith {
-        /// `v c t`, bit 0 first.
-        bits: u8,
-        mode: MetaArithMode,
-        vivify: Option<Exptime>,
-        exptime: Option<Exptime>,
-        delta: Option<u64>,
-        initial: Option<u64>,
-        compare_cas: Option<u64>,
-    },
-    MetaNoop,
-    MetaDebug,
+    Meta(Meta),
+}
+
+/// A meta command. Those with options hold the request itself, with its key, value and
+/// common options left empty: [`Spec::command`] fills them in from the spec.
+#[derive(Debug)]
+enum Meta {
+    Get(MetaGet<'static>),
+    Set(MetaSet<'static>),
+    Delete(MetaDelete<'static>),
+    Arith(MetaArith<'static>),
+    Noop,
+    Debug,
 }
 
 impl Spec {
@@ -1033,8 +963,7 @@ impl Spec {
     /// Exptimes that are not optional read `None` as `Never`.
     fn read(source: &mut Source<'_>) -> Spec {
         let kind = source.u8() % 17;
-        let options = source.u8();
-        let bit = |n: u8| options & (1 << n) != 0;
+        let bit = bits_of(source.u8());
         let mut spec = Spec {
             small_encoder: bit(0),
             noreply: bit(1),
@@ -1115,75 +1044,84 @@ impl Spec {
             }
             9 => Kind::CacheMemlimit(source.u32()),
             10 => Kind::Quit,
+            // A struct literal evaluates its fields in the order written: the layout's order.
             11 => {
                 spec.key = source.key();
-                Kind::MetaGet {
-                    bits: source.u8(),
+                let bit = bits_of(source.u8());
+                Kind::Meta(Meta::Get(MetaGet {
+                    return_value: bit(0),
+                    return_cas: bit(1),
+                    return_flags: bit(2),
+                    return_hit: bit(3),
+                    return_last_access: bit(4),
+                    return_size: bit(5),
+                    return_ttl: bit(6),
+                    no_lru_bump: bit(7),
                     touch: source.exptime(),
                     vivify: source.exptime(),
                     recache: source.exptime(),
-                }
+                    ..MetaGet::default()
+                }))
             }
             12 => {
                 spec.key = source.key();
                 spec.value = source.value();
                 let bits = source.u8();
-                let mode = match (bits >> 4) % 5 {
-                    0 => MetaSetMode::Set,
-                    1 => MetaSetMode::Add,
-                    2 => MetaSetMode::Replace,
-                    3 => MetaSetMode::Append,
-                    _ => MetaSetMode::Prepend,
-                };
-                let flags = source.u32();
-                let exptime = never(source.exptime());
-                let vivify = source.exptime();
-                Kind::MetaSet {
-                    return_cas: bits & 1 != 0,
-                    invalidate: bits & 2 != 0,
-                    mode,
-                    flags,
-                    exptime,
-                    vivify,
-                    compare_cas: source.u64_if(bits & 4 != 0),
-                    new_cas: source.u64_if(bits & 8 != 0),
-                }
+                let bit = bits_of(bits);
+                Kind::Meta(Meta::Set(MetaSet {
+                    return_cas: bit(0),
+                    invalidate: bit(1),
+                    mode: match (bits >> 4) % 5 {
+                        0 => MetaSetMode::Set,
+                        1 => MetaSetMode::Add,
+                        2 => MetaSetMode::Replace,
+                        3 => MetaSetMode::Append,
+                        _ => MetaSetMode::Prepend,
+                    },
+                    flags: source.u32(),
+                    exptime: never(source.exptime()),
+                    vivify: source.exptime(),
+                    compare_cas: source.u64_if(bit(2)),
+                    new_cas: source.u64_if(bit(3)),
+                    ..MetaSet::default()
+                }))
             }
             13 => {
                 spec.key = source.key();
-                let bits = source.u8();
-                let exptime = source.exptime();
-                Kind::MetaDelete {
-                    invalidate: bits & 2 != 0,
-                    remove_value_only: bits & 4 != 0,
-                    exptime,
-                    compare_cas: source.u64_if(bits & 1 != 0),
-                }
+                let bit = bits_of(source.u8());
+                Kind::Meta(Meta::Delete(MetaDelete {
+                    invalidate: bit(1),
+                    remove_value_only: bit(2),
+                    exptime: source.exptime(),
+                    compare_cas: source.u64_if(bit(0)),
+                    ..MetaDelete::default()
+                }))
             }
             14 => {
                 spec.key = source.key();
-                let bits = source.u8();
-                let vivify = source.exptime();
-                let exptime = source.exptime();
-                Kind::MetaArith {
-                    bits,
-                    mode: if bits & 8 != 0 {
+                let bit = bits_of(source.u8());
+                Kind::Meta(Meta::Arith(MetaArith {
+                    return_value: bit(0),
+                    return_cas: bit(1),
+                    return_ttl: bit(2),
+                    mode: if bit(3) {
                         MetaArithMode::Decr
                     } else {
                         MetaArithMode::Incr
                     },
-                    vivify,
-                    exptime,
-                    delta: source.u64_if(bits & 16 != 0),
-                    initial: source.u64_if(bits & 32 != 0),
-                    compare_cas: source.u64_if(bits & 64 != 0),
-                }
+                    vivify: source.exptime(),
+                    exptime: source.exptime(),
+                    delta: source.u64_if(bit(4)),
+                    initial: source.u64_if(bit(5)),
+                    compare_cas: source.u64_if(bit(6)),
+                    ..MetaArith::default()
+                }))
             }
-            15 => Kind::MetaNoop,
+            15 => Kind::Meta(Meta::Noop),
             _ => {
                 spec.key = source.key();
                 spec.common.base64 = bit(2);
-                Kind::MetaDebug
+                Kind::Meta(Meta::Debug)
             }
         };
         spec
@@ -1231,84 +1169,25 @@ impl Spec {
             Kind::Stats => Command::Stats { args: refs },
             Kind::CacheMemlimit(megabytes) => Command::CacheMemlimit { megabytes, noreply },
             Kind::Quit => Command::Quit,
-            Kind::MetaGet {
-                bits,
-                touch,
-                vivify,
-                recache,
-            } => Command::MetaGet(MetaGet {
-                key,
-                common,
-                return_value: bits & 1 != 0,
-                return_cas: bits & 2 != 0,
-                return_flags: bits & 4 != 0,
-                return_hit: bits & 8 != 0,
-                return_last_access: bits & 16 != 0,
-                return_size: bits & 32 != 0,
-                return_ttl: bits & 64 != 0,
-                no_lru_bump: bits & 128 != 0,
-                touch,
-                vivify,
-                recache,
-            }),
-            Kind::MetaSet {
-                return_cas,
-                invalidate,
-                mode,
-                flags,
-                exptime,
-                vivify,
-                compare_cas,
-                new_cas,
-            } => Command::MetaSet(MetaSet {
+            Kind::Meta(Meta::Get(get)) => Command::MetaGet(MetaGet { key, common, ..get }),
+            Kind::Meta(Meta::Set(set)) => Command::MetaSet(MetaSet {
                 key,
                 value: &self.value,
                 common,
-                mode,
-                flags,
-                exptime,
-                compare_cas,
-                new_cas,
-                invalidate,
-                vivify,
-                return_cas,
+                ..set
             }),
-            Kind::MetaDelete {
-                invalidate,
-                remove_value_only,
-                exptime,
-                compare_cas,
-            } => Command::MetaDelete(MetaDelete {
+            Kind::Meta(Meta::Delete(delete)) => Command::MetaDelete(MetaDelete {
                 key,
                 common,
-                compare_cas,
-                invalidate,
-                exptime,
-                remove_value_only,
+                ..delete
             }),
-            Kind::MetaArith {
-                bits,
-                mode,
-                vivify,
-                exptime,
-                delta,
-                initial,
-                compare_cas,
-            } => Command::MetaArith(MetaArith {
+            Kind::Meta(Meta::Arith(arith)) => Command::MetaArith(MetaArith {
                 key,
                 common,
-                mode,
-                delta,
-                vivify,
-                initial,
-                exptime,
-                compare_cas,
-                return_value: bits & 1 != 0,
-                return_cas: bits & 2 != 0,
-                return_ttl: bits & 4 != 0,
+                ..arith
             }),
-            Kind::MetaNoop => Command::MetaNoop,
-            Kind::MetaDebug => Command::MetaDebug {
+            Kind::Meta(Meta::Noop) => Command::MetaNoop,
+            Kind::Meta(Meta::Debug) => Command::MetaDebug {
                 key,
                 base64: self.common.base64,
             },
@@ -1316,15 +1195,7 @@ impl Spec {
     }
 
     fn is_meta(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::MetaGet { .. }
-                | Kind::MetaSet { .. }
-                | Kind::MetaDelete { .. }
-                | Kind::MetaArith { .. }
-                | Kind::MetaNoop
-                | Kind::MetaDebug
-        )
+        matches!(self.kind, Kind::Meta(_))
     }
 
     /// Whether the command has a `noreply` option: the classic commands the server reads a
@@ -1372,7 +1243,7 @@ impl Spec {
             | Kind::Stats
             | Kind::CacheMemlimit(_)
             | Kind::Quit
-            | Kind::MetaNoop => (0, 0),
+            | Kind::Meta(Meta::Noop) => (0, 0),
             _ => (1, 1),
         }
     }
@@ -1385,13 +1256,6 @@ impl Spec {
         let mut data = None;
         let name = |name: &str| name.as_bytes().to_vec();
         let num = |n: i128| n.to_string().into_bytes();
-        let flag = |letter: char, n: Option<i128>| {
-            let mut token = vec![letter as u8];
-            if let Some(n) = n {
-                token.extend(n.to_string().into_bytes());
-            }
-            token
-        };
         let value_ok = |value: &[u8]| {
             if value.len() <= max_value {
                 Ok(())
@@ -1491,71 +1355,50 @@ impl Spec {
                 head.push(num((*megabytes).into()));
             }
             Kind::Quit => head.push(name("quit")),
-            Kind::MetaNoop => head.push(name("mn")),
-            Kind::MetaDebug => {
+            Kind::Meta(Meta::Noop) => head.push(name("mn")),
+            Kind::Meta(Meta::Debug) => {
                 head.push(name("me"));
                 head.push(self.model_meta_key()?);
-                if self.common.base64 {
-                    flags.push(flag('b', None));
-                }
+                switch_flags(&mut flags, &[('b', self.common.base64)]);
             }
-            Kind::MetaGet {
-                bits,
-                touch,
-                vivify,
-                recache,
-            } => {
-                head.push(name("mg"));
-                head.push(self.model_meta_key()?);
-                flags.extend(self.model_common()?);
-                for (i, letter) in "vcfhlstu".chars().enumerate() {
-                    if bits & (1 << i) != 0 {
-                        flags.push(flag(letter, None));
-                    }
-                }
-                for (letter, ttl) in [('T', touch), ('N', vivify), ('R', recache)] {
-                    if let Some(ttl) = ttl {
-                        flags.push(flag(letter, Some(model_exptime(*ttl)?.into())));
-                    }
-                }
+            Kind::Meta(Meta::Get(get)) => {
+                self.model_meta("mg", &mut head, &mut flags)?;
+                switch_flags(
+                    &mut flags,
+                    &[
+                        ('v', get.return_value),
+                        ('c', get.return_cas),
+                        ('f', get.return_flags),
+                        ('h', get.return_hit),
+                        ('l', get.return_last_access),
+                        ('s', get.return_size),
+                        ('t', get.return_ttl),
+                        ('u', get.no_lru_bump),
+                    ],
+                );
+                exptime_flags(
+                    &mut flags,
+                    &[('T', get.touch), ('N', get.vivify), ('R', get.recache)],
+                )?;
             }
-            Kind::MetaSet {
-                return_cas,
-                invalidate,
-                mode,
-                flags: client_flags,
-                exptime,
-                vivify,
-                compare_cas,
-                new_cas,
-            } => {
-                head.push(name("ms"));
-                head.push(self.model_meta_key()?);
+            Kind::Meta(Meta::Set(set)) => {
+                self.model_meta("ms", &mut head, &mut flags)?;
                 value_ok(&self.value)?;
                 head.push(num(self.value.len() as i128));
-                flags.extend(self.model_common()?);
-                if *return_cas {
-                    flags.push(flag('c', None));
-                }
-                if let Some(cas) = compare_cas {
-                    flags.push(flag('C', Some((*cas).into())));
-                }
-                if let Some(cas) = new_cas {
-                    flags.push(flag('E', Some((*cas).into())));
-                }
-                if *client_flags != 0 {
-                    flags.push(flag('F', Some((*client_flags).into())));
-                }
-                if *invalidate {
-                    flags.push(flag('I', None));
-                }
-                if *exptime != Exptime::Never {
-                    flags.push(flag('T', Some(model_exptime(*exptime)?.into())));
-                }
-                if let Some(ttl) = vivify {
-                    flags.push(flag('N', Some(model_exptime(*ttl)?.into())));
-                }
-                match mode {
+                switch_flags(&mut flags, &[('c', set.return_cas), ('I', set.invalidate)]);
+                // Zero client flags and `Never` are the server's defaults, not sent.
+                let client_flags = (set.flags != 0).then_some(set.flags.into());
+                number_flags(
+                    &mut flags,
+                    &[
+                        ('C', set.compare_cas),
+                        ('E', set.new_cas),
+                        ('F', client_flags),
+                    ],
+                );
+                let exptime = (set.exptime != Exptime::Never).then_some(set.exptime);
+                exptime_flags(&mut flags, &[('T', exptime), ('N', set.vivify)])?;
+                match set.mode {
                     MetaSetMode::Set => {}
                     MetaSetMode::Add => flags.push(b"ME".to_vec()),
                     MetaSetMode::Replace => flags.push(b"MR".to_vec()),
@@ -1564,56 +1407,35 @@ impl Spec {
                 }
                 data = Some(self.value.clone());
             }
-            Kind::MetaDelete {
-                invalidate,
-                remove_value_only,
-                exptime,
-                compare_cas,
-            } => {
-                head.push(name("md"));
-                head.push(self.model_meta_key()?);
-                flags.extend(self.model_common()?);
-                if let Some(cas) = compare_cas {
-                    flags.push(flag('C', Some((*cas).into())));
-                }
-                if *invalidate {
-                    flags.push(flag('I', None));
-                }
-                if let Some(ttl) = exptime {
-                    flags.push(flag('T', Some(model_exptime(*ttl)?.into())));
-                }
-                if *remove_value_only {
-                    flags.push(flag('x', None));
-                }
+            Kind::Meta(Meta::Delete(delete)) => {
+                self.model_meta("md", &mut head, &mut flags)?;
+                switch_flags(
+                    &mut flags,
+                    &[('I', delete.invalidate), ('x', delete.remove_value_only)],
+                );
+                number_flags(&mut flags, &[('C', delete.compare_cas)]);
+                exptime_flags(&mut flags, &[('T', delete.exptime)])?;
             }
-            Kind::MetaArith {
-                bits,
-                mode,
-                vivify,
-                exptime,
-                delta,
-                initial,
-                compare_cas,
-            } => {
-                head.push(name("ma"));
-                head.push(self.model_meta_key()?);
-                flags.extend(self.model_common()?);
-                for (i, letter) in "vct".chars().enumerate() {
-                    if bits & (1 << i) != 0 {
-                        flags.push(flag(letter, None));
-                    }
-                }
-                for (letter, n) in [('C', compare_cas), ('D', delta), ('J', initial)] {
-                    if let Some(n) = n {
-                        flags.push(flag(letter, Some((*n).into())));
-                    }
-                }
-                for (letter, ttl) in [('N', vivify), ('T', exptime)] {
-                    if let Some(ttl) = ttl {
-                        flags.push(flag(letter, Some(model_exptime(*ttl)?.into())));
-                    }
-                }
-                if *mode == MetaArithMode::Decr {
+            Kind::Meta(Meta::Arith(arith)) => {
+                self.model_meta("ma", &mut head, &mut flags)?;
+                switch_flags(
+                    &mut flags,
+                    &[
+                        ('v', arith.return_value),
+                        ('c', arith.return_cas),
+                        ('t', arith.return_ttl),
+                    ],
+                );
+                number_flags(
+                    &mut flags,
+                    &[
+                        ('C', arith.compare_cas),
+                        ('D', arith.delta),
+                        ('J', arith.initial),
+                    ],
+                );
+                exptime_flags(&mut flags, &[('N', arith.vivify), ('T', arith.exptime)])?;
+                if arith.mode == MetaArithMode::Decr {
                     flags.push(b"MD".to_vec());
                 }
             }
@@ -1632,6 +1454,20 @@ impl Spec {
             data,
             noreply,
         })
+    }
+
+    /// The head of a meta command with a key (`name`, then the key as the server reads it),
+    /// and its common flags.
+    fn model_meta(
+        &self,
+        name: &str,
+        head: &mut Vec<Vec<u8>>,
+        flags: &mut Vec<Vec<u8>>,
+    ) -> Result<(), &'static str> {
+        head.push(name.as_bytes().to_vec());
+        head.push(self.model_meta_key()?);
+        flags.extend(self.model_common()?);
+        Ok(())
     }
 
     fn model_meta_key(&self) -> Result<Vec<u8>, &'static str> {
@@ -1683,6 +1519,47 @@ struct Model {
     flags: Vec<Vec<u8>>,
     data: Option<Vec<u8>>,
     noreply: bool,
+}
+
+/// A meta flag token: its letter, then its number if it has one.
+fn flag(letter: char, n: Option<i128>) -> Vec<u8> {
+    let mut token = vec![letter as u8];
+    if let Some(n) = n {
+        token.extend(n.to_string().into_bytes());
+    }
+    token
+}
+
+/// Appends the flag of each switch that is on (`v`, `I`...).
+fn switch_flags(flags: &mut Vec<Vec<u8>>, switches: &[(char, bool)]) {
+    for &(letter, on) in switches {
+        if on {
+            flags.push(flag(letter, None));
+        }
+    }
+}
+
+/// Appends a flag for each number present (`C5`, `D1`...).
+fn number_flags(flags: &mut Vec<Vec<u8>>, numbers: &[(char, Option<u64>)]) {
+    for &(letter, n) in numbers {
+        if let Some(n) = n {
+            flags.push(flag(letter, Some(n.into())));
+        }
+    }
+}
+
+/// Appends a flag for each expiration present, in its wire form (`T30`, `N-1`...); fails on
+/// the first one the protocol cannot carry.
+fn exptime_flags(
+    flags: &mut Vec<Vec<u8>>,
+    exptimes: &[(char, Option<Exptime>)],
+) -> Result<(), &'static str> {
+    for &(letter, exptime) in exptimes {
+        if let Some(exptime) = exptime {
+            flags.push(flag(letter, Some(model_exptime(exptime)?.into())));
+        }
+    }
+    Ok(())
 }
 
 fn model_key(key: &[u8]) -> Result<(), &'static str> {
@@ -1880,10 +1757,7 @@ fn check_expect(spec: &Spec, expect: &Expect) {
             let echo = spec.common.return_key
                 && matches!(
                     spec.kind,
-                    Kind::MetaGet { .. }
-                        | Kind::MetaSet { .. }
-                        | Kind::MetaDelete { .. }
-                        | Kind::MetaArith { .. }
+                    Kind::Meta(Meta::Get(_) | Meta::Set(_) | Meta::Delete(_) | Meta::Arith(_))
                 );
             assert_eq!(
                 key.as_deref(),

@@ -482,6 +482,54 @@ fn common(opaque: Option<&[u8]>, quiet: bool) -> MetaCommon<'_> {
     }
 }
 
+/// Sets one option of a request, in the tables of options tried one at a time.
+type SetOption<T> = fn(&mut T);
+
+/// Meta options sending the key base64-encoded (flag `b`).
+fn base64_key() -> MetaCommon<'static> {
+    MetaCommon {
+        base64: true,
+        ..MetaCommon::default()
+    }
+}
+
+/// Every meta command with a key and meta options (`mg`, `ms`, `md`, `ma`, in that order),
+/// built around `key` and `common`.
+fn meta_commands<'a>(key: &'a [u8], common: MetaCommon<'a>) -> Vec<Command<'a>> {
+    vec![
+        Command::MetaGet(MetaGet {
+            key,
+            common,
+            ..MetaGet::default()
+        }),
+        Command::MetaSet(MetaSet {
+            key,
+            value: b"v",
+            common,
+            ..MetaSet::default()
+        }),
+        Command::MetaDelete(MetaDelete {
+            key,
+            common,
+            ..MetaDelete::default()
+        }),
+        Command::MetaArith(MetaArith {
+            key,
+            common,
+            ..MetaArith::default()
+        }),
+    ]
+}
+
+/// [`golden`] for each command and its wire form, in order.
+#[track_caller]
+fn golden_all(cmds: Vec<Command<'_>>, wires: &[impl AsRef<[u8]>]) {
+    assert_eq!(cmds.len(), wires.len(), "one wire form per command");
+    for (cmd, wire) in cmds.into_iter().zip(wires) {
+        golden(cmd, wire.as_ref());
+    }
+}
+
 #[test]
 fn meta_get_flags() {
     let e = golden(
@@ -493,118 +541,40 @@ fn meta_get_flags() {
     );
     assert_eq!(e.name(), "mg");
     assert!(!e.is_quiet());
-    let cases: Vec<(MetaGet<'_>, &[u8])> = vec![
+    // Each option alone, set on `mg k`.
+    let cases: [(SetOption<MetaGet<'static>>, &[u8]); 15] = [
+        (|get| get.return_value = true, b"mg k v\r\n"),
+        (|get| get.return_cas = true, b"mg k c\r\n"),
+        (|get| get.return_flags = true, b"mg k f\r\n"),
+        (|get| get.return_hit = true, b"mg k h\r\n"),
+        (|get| get.return_last_access = true, b"mg k l\r\n"),
+        (|get| get.return_size = true, b"mg k s\r\n"),
+        (|get| get.return_ttl = true, b"mg k t\r\n"),
+        (|get| get.no_lru_bump = true, b"mg k u\r\n"),
+        (|get| get.touch = Some(secs(30)), b"mg k T30\r\n"),
         (
-            MetaGet {
-                return_value: true,
-                ..MetaGet::default()
-            },
-            b"mg k v\r\n",
-        ),
-        (
-            MetaGet {
-                return_cas: true,
-                ..MetaGet::default()
-            },
-            b"mg k c\r\n",
-        ),
-        (
-            MetaGet {
-                return_flags: true,
-                ..MetaGet::default()
-            },
-            b"mg k f\r\n",
-        ),
-        (
-            MetaGet {
-                return_hit: true,
-                ..MetaGet::default()
-            },
-            b"mg k h\r\n",
-        ),
-        (
-            MetaGet {
-                return_last_access: true,
-                ..MetaGet::default()
-            },
-            b"mg k l\r\n",
-        ),
-        (
-            MetaGet {
-                return_size: true,
-                ..MetaGet::default()
-            },
-            b"mg k s\r\n",
-        ),
-        (
-            MetaGet {
-                return_ttl: true,
-                ..MetaGet::default()
-            },
-            b"mg k t\r\n",
-        ),
-        (
-            MetaGet {
-                no_lru_bump: true,
-                ..MetaGet::default()
-            },
-            b"mg k u\r\n",
-        ),
-        (
-            MetaGet {
-                touch: Some(secs(30)),
-                ..MetaGet::default()
-            },
-            b"mg k T30\r\n",
-        ),
-        (
-            MetaGet {
-                touch: Some(Exptime::After(Duration::ZERO)),
-                ..MetaGet::default()
-            },
+            |get| get.touch = Some(Exptime::After(Duration::ZERO)),
             b"mg k T-1\r\n",
         ),
+        (|get| get.vivify = Some(secs(60)), b"mg k N60\r\n"),
+        (|get| get.recache = Some(Exptime::Never), b"mg k R0\r\n"),
+        (|get| get.common.return_key = true, b"mg k k\r\n"),
         (
-            MetaGet {
-                vivify: Some(secs(60)),
-                ..MetaGet::default()
-            },
-            b"mg k N60\r\n",
-        ),
-        (
-            MetaGet {
-                recache: Some(Exptime::Never),
-                ..MetaGet::default()
-            },
-            b"mg k R0\r\n",
-        ),
-        (
-            MetaGet {
-                common: MetaCommon {
-                    return_key: true,
-                    ..MetaCommon::default()
-                },
-                ..MetaGet::default()
-            },
-            b"mg k k\r\n",
-        ),
-        (
-            MetaGet {
-                common: common(Some(b"op"), false),
-                ..MetaGet::default()
-            },
+            |get| get.common = common(Some(b"op"), false),
             b"mg k Oop\r\n",
         ),
         (
-            MetaGet {
-                common: common(Some(b"op"), true),
-                ..MetaGet::default()
-            },
+            |get| get.common = common(Some(b"op"), true),
             b"mg k Oop q\r\n",
         ),
     ];
-    for (get, wire) in cases {
-        golden(Command::MetaGet(MetaGet { key: b"k", ..get }), wire);
+    for (set_option, wire) in cases {
+        let mut get = MetaGet {
+            key: b"k",
+            ..MetaGet::default()
+        };
+        set_option(&mut get);
+        golden(Command::MetaGet(get), wire);
     }
     let e = golden(
         Command::MetaGet(MetaGet {
@@ -651,30 +621,14 @@ fn meta_return_key_flag() {
         })
     };
     golden(get(b"k", echo), b"mg k k v\r\n");
-    golden(
-        Command::MetaSet(MetaSet {
-            key: b"k",
-            value: b"v",
-            common: echo,
-            ..MetaSet::default()
-        }),
-        b"ms k 1 k\r\nv\r\n",
-    );
-    golden(
-        Command::MetaDelete(MetaDelete {
-            key: b"k",
-            common: echo,
-            ..MetaDelete::default()
-        }),
-        b"md k k\r\n",
-    );
-    golden(
-        Command::MetaArith(MetaArith {
-            key: b"k",
-            common: echo,
-            ..MetaArith::default()
-        }),
-        b"ma k k\r\n",
+    golden_all(
+        meta_commands(b"k", echo),
+        &[
+            "mg k k\r\n",
+            "ms k 1 k\r\nv\r\n",
+            "md k k\r\n",
+            "ma k k\r\n",
+        ],
     );
     let base64 = MetaCommon {
         base64: true,
@@ -712,62 +666,30 @@ fn meta_base64_keys() {
             Command::MetaGet(MetaGet {
                 key,
                 common: MetaCommon {
-                    base64: true,
                     return_key: true,
-                    ..MetaCommon::default()
+                    ..base64_key()
                 },
                 return_value: true,
                 ..MetaGet::default()
             }),
             format!("mg {b64} b k v\r\n").as_bytes(),
         );
-        golden(
-            Command::MetaDebug { key, base64: true },
-            format!("me {b64} b\r\n").as_bytes(),
-        );
-        golden(
-            Command::MetaDelete(MetaDelete {
-                key,
-                common: MetaCommon {
-                    base64: true,
-                    ..MetaCommon::default()
-                },
-                ..MetaDelete::default()
-            }),
-            format!("md {b64} b\r\n").as_bytes(),
-        );
-        golden(
-            Command::MetaArith(MetaArith {
-                key,
-                common: MetaCommon {
-                    base64: true,
-                    ..MetaCommon::default()
-                },
-                ..MetaArith::default()
-            }),
-            format!("ma {b64} b\r\n").as_bytes(),
-        );
-        golden(
-            Command::MetaSet(MetaSet {
-                key,
-                value: b"v",
-                common: MetaCommon {
-                    base64: true,
-                    ..MetaCommon::default()
-                },
-                ..MetaSet::default()
-            }),
-            format!("ms {b64} 1 b\r\nv\r\n").as_bytes(),
+        golden_all(
+            base64_commands(key),
+            &[
+                format!("mg {b64} b\r\n"),
+                format!("ms {b64} 1 b\r\nv\r\n"),
+                format!("md {b64} b\r\n"),
+                format!("ma {b64} b\r\n"),
+                format!("me {b64} b\r\n"),
+            ],
         );
     }
     // The 250-byte limit applies to the encoded key: 186 raw bytes fit (248 chars).
     let raw = [0xAB_u8; 186];
     let wire = enc(&Command::MetaGet(MetaGet {
         key: &raw,
-        common: MetaCommon {
-            base64: true,
-            ..MetaCommon::default()
-        },
+        common: base64_key(),
         ..MetaGet::default()
     }));
     assert_eq!(wire.len(), 3 + 248 + 2 + 2);
@@ -784,59 +706,37 @@ fn meta_set_flags() {
         b"ms k 5\r\nhello\r\n",
     );
     assert_eq!(e.name(), "ms");
-    for (mode, token) in [
-        (MetaSetMode::Set, ""),
-        (MetaSetMode::Add, " ME"),
-        (MetaSetMode::Replace, " MR"),
-        (MetaSetMode::Append, " MA"),
-        (MetaSetMode::Prepend, " MP"),
-    ] {
-        golden(
-            Command::MetaSet(MetaSet {
-                key: b"k",
-                value: b"v",
-                mode,
-                ..MetaSet::default()
-            }),
-            format!("ms k 1{token}\r\nv\r\n").as_bytes(),
-        );
-    }
-    for (flags, token) in [(0u32, ""), (65536, " F65536"), (u32::MAX, " F4294967295")] {
-        golden(
-            Command::MetaSet(MetaSet {
-                key: b"k",
-                value: b"v",
-                flags,
-                ..MetaSet::default()
-            }),
-            format!("ms k 1{token}\r\nv\r\n").as_bytes(),
-        );
-    }
-    for (exptime, token) in [
-        (Exptime::Never, ""),
-        (secs(30), " T30"),
-        (Exptime::After(Duration::ZERO), " T-1"),
-        (Exptime::At(2_000_000_000), " T2000000000"),
-    ] {
-        golden(
-            Command::MetaSet(MetaSet {
-                key: b"k",
-                value: b"v",
-                exptime,
-                ..MetaSet::default()
-            }),
-            format!("ms k 1{token}\r\nv\r\n").as_bytes(),
-        );
-    }
-    golden(
-        Command::MetaSet(MetaSet {
+    // Each option alone, set on `ms k 1`: the token it writes (none for a default).
+    let cases: [(SetOption<MetaSet<'static>>, &str); 13] = [
+        (|set| set.mode = MetaSetMode::Set, ""),
+        (|set| set.mode = MetaSetMode::Add, " ME"),
+        (|set| set.mode = MetaSetMode::Replace, " MR"),
+        (|set| set.mode = MetaSetMode::Append, " MA"),
+        (|set| set.mode = MetaSetMode::Prepend, " MP"),
+        (|set| set.flags = 0, ""),
+        (|set| set.flags = 65536, " F65536"),
+        (|set| set.flags = u32::MAX, " F4294967295"),
+        (|set| set.exptime = Exptime::Never, ""),
+        (|set| set.exptime = secs(30), " T30"),
+        (|set| set.exptime = Exptime::After(Duration::ZERO), " T-1"),
+        (
+            |set| set.exptime = Exptime::At(2_000_000_000),
+            " T2000000000",
+        ),
+        (|set| set.compare_cas = Some(0), " C0"),
+    ];
+    for (set_option, token) in cases {
+        let mut set = MetaSet {
             key: b"k",
             value: b"v",
-            compare_cas: Some(0),
             ..MetaSet::default()
-        }),
-        b"ms k 1 C0\r\nv\r\n",
-    );
+        };
+        set_option(&mut set);
+        golden(
+            Command::MetaSet(set),
+            format!("ms k 1{token}\r\nv\r\n").as_bytes(),
+        );
+    }
     let e = golden(
         Command::MetaSet(MetaSet {
             key: b"k",
@@ -1027,24 +927,9 @@ fn empty_key_is_refused_everywhere() {
         assert_eq!(fail(&cmd), EncodeError::Key(KeyError::Empty), "{cmd:?}");
     }
     // Binary meta keys too.
-    assert_eq!(
-        fail(&Command::MetaDebug {
-            key: b"",
-            base64: true
-        }),
-        EncodeError::Key(KeyError::Empty)
-    );
-    assert_eq!(
-        fail(&Command::MetaGet(MetaGet {
-            key: b"",
-            common: MetaCommon {
-                base64: true,
-                ..MetaCommon::default()
-            },
-            ..MetaGet::default()
-        })),
-        EncodeError::Key(KeyError::Empty)
-    );
+    for cmd in base64_commands(b"") {
+        assert_eq!(fail(&cmd), EncodeError::Key(KeyError::Empty), "{cmd:?}");
+    }
 }
 
 #[test]
@@ -1076,34 +961,9 @@ fn key_length_limit() {
 
 /// Every meta command with a base64 key of `len` raw bytes.
 fn base64_commands(key: &[u8]) -> Vec<Command<'_>> {
-    let common = MetaCommon {
-        base64: true,
-        ..MetaCommon::default()
-    };
-    vec![
-        Command::MetaGet(MetaGet {
-            key,
-            common,
-            ..MetaGet::default()
-        }),
-        Command::MetaSet(MetaSet {
-            key,
-            value: b"v",
-            common,
-            ..MetaSet::default()
-        }),
-        Command::MetaDelete(MetaDelete {
-            key,
-            common,
-            ..MetaDelete::default()
-        }),
-        Command::MetaArith(MetaArith {
-            key,
-            common,
-            ..MetaArith::default()
-        }),
-        Command::MetaDebug { key, base64: true },
-    ]
+    let mut cmds = meta_commands(key, base64_key());
+    cmds.push(Command::MetaDebug { key, base64: true });
+    cmds
 }
 
 /// A base64 key is limited to the longest raw key whose encoding fits 250 bytes (186: 248
@@ -1189,39 +1049,11 @@ fn every_forbidden_byte_in_opaque_and_stats_args() {
     for byte in (0..=0x20u8).chain([0x7F]) {
         let token = [b'o', byte];
         let err = EncodeError::Token(KeyError::ForbiddenByte { byte, index: 1 });
-        assert_eq!(
-            fail(&Command::MetaGet(MetaGet {
-                key: b"k",
-                common: common(Some(&token), false),
-                ..MetaGet::default()
-            })),
-            err
-        );
-        assert_eq!(
-            fail(&Command::MetaSet(MetaSet {
-                key: b"k",
-                value: b"v",
-                common: common(Some(&token), true),
-                ..MetaSet::default()
-            })),
-            err
-        );
-        assert_eq!(
-            fail(&Command::MetaDelete(MetaDelete {
-                key: b"k",
-                common: common(Some(&token), false),
-                ..MetaDelete::default()
-            })),
-            err
-        );
-        assert_eq!(
-            fail(&Command::MetaArith(MetaArith {
-                key: b"k",
-                common: common(Some(&token), false),
-                ..MetaArith::default()
-            })),
-            err
-        );
+        for quiet in [false, true] {
+            for cmd in meta_commands(b"k", common(Some(&token), quiet)) {
+                assert_eq!(fail(&cmd), err, "{cmd:?}");
+            }
+        }
         assert_eq!(
             fail(&Command::Stats {
                 args: &[b"slabs", &token]
@@ -1461,44 +1293,21 @@ fn exptime_out_of_range_everywhere() {
 #[test]
 fn opaque_too_long_and_quiet_without_opaque() {
     let opaque = [b'o'; 33];
-    let metas = |common: MetaCommon<'static>| {
-        vec![
-            Command::MetaGet(MetaGet {
-                key: b"k",
-                common,
-                ..MetaGet::default()
-            }),
-            Command::MetaSet(MetaSet {
-                key: b"k",
-                value: b"v",
-                common,
-                ..MetaSet::default()
-            }),
-            Command::MetaDelete(MetaDelete {
-                key: b"k",
-                common,
-                ..MetaDelete::default()
-            }),
-            Command::MetaArith(MetaArith {
-                key: b"k",
-                common,
-                ..MetaArith::default()
-            }),
-        ]
-    };
-    let opaque: &'static [u8] = Box::leak(Box::new(opaque));
-    for cmd in metas(common(Some(opaque), false)) {
+    for cmd in meta_commands(b"k", common(Some(&opaque), false)) {
         assert_eq!(fail(&cmd), EncodeError::OpaqueTooLong(33), "{cmd:?}");
     }
-    for cmd in metas(common(None, true)) {
+    for cmd in meta_commands(b"k", common(None, true)) {
         assert_eq!(fail(&cmd), EncodeError::QuietWithoutOpaque, "{cmd:?}");
     }
-    for cmd in metas(MetaCommon {
-        base64: true,
-        return_key: true,
-        opaque: None,
-        quiet: true,
-    }) {
+    for cmd in meta_commands(
+        b"k",
+        MetaCommon {
+            base64: true,
+            return_key: true,
+            opaque: None,
+            quiet: true,
+        },
+    ) {
         assert_eq!(fail(&cmd), EncodeError::QuietWithoutOpaque, "{cmd:?}");
     }
 }

@@ -34,6 +34,19 @@ fn error_of(expects: &[Expect], limits: Limits, input: &[u8]) -> DecodeError {
     }
 }
 
+/// Decodes each input in one piece, after its request, and checks that it fails with `want`.
+#[track_caller]
+fn assert_each_fails_with(cases: &[(Expect, &[u8])], want: DecodeError) {
+    for (expect, input) in cases {
+        assert_eq!(
+            error_of(std::slice::from_ref(expect), Limits::default(), input),
+            want,
+            "{}",
+            input.escape_ascii()
+        );
+    }
+}
+
 #[track_caller]
 fn assert_excerpt(err: &DecodeError, want: &str) {
     let got = match err {
@@ -145,14 +158,7 @@ fn bare_line_feed_is_refused() {
         (version(), b"VERSION 1\n\r\n"),
         (store(StoreMode::Set), b"ERROR\n"),
     ];
-    for (expect, input) in cases {
-        assert_eq!(
-            error_of(&[expect], Limits::default(), input),
-            DecodeError::BareLineFeed,
-            "{}",
-            input.escape_ascii()
-        );
-    }
+    assert_each_fails_with(&cases, DecodeError::BareLineFeed);
 }
 
 #[test]
@@ -428,14 +434,7 @@ fn missing_crlf_after_data() {
         (mg(b"a", None, false), b"VA 1\r\nxyz"),
         (ma(b"a", None, false), b"VA 2\r\n100\r\n"),
     ];
-    for (expect, input) in cases {
-        assert_eq!(
-            error_of(&[expect], Limits::default(), input),
-            DecodeError::MissingDataTerminator,
-            "{}",
-            input.escape_ascii()
-        );
-    }
+    assert_each_fails_with(&cases, DecodeError::MissingDataTerminator);
     // The terminator is only judged once both bytes are there.
     let mut d = decoder_with(Limits::default(), &[get(&[b"a"])]);
     let mut buf = BytesMut::from(&b"VALUE a 0 1\r\nx\r"[..]);

@@ -169,7 +169,7 @@ fn flag(c: char, n: impl std::fmt::Display) -> Vec<u8> {
 // Generated commands
 // =========================================================================================
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Common {
     base64: bool,
     return_key: bool,
@@ -216,15 +216,15 @@ impl Common {
 /// Positional head tokens, order-free meta flag tokens, and the data block.
 type Expected = (Vec<Vec<u8>>, Vec<Vec<u8>>, Option<Vec<u8>>);
 
+/// A generated command. The byte strings are owned here; the other options of a storage or
+/// meta command are held in memproto's own request type, whose borrowed fields (key, value,
+/// meta options) are left empty and filled in from the owned ones by `with_command`.
 #[derive(Debug, Clone)]
 enum Spec {
     Store {
-        mode: StoreMode,
         key: Vec<u8>,
         value: Vec<u8>,
-        flags: u32,
-        exptime: Exptime,
-        noreply: bool,
+        store: Store<'static>,
     },
     Retrieve {
         kind: RetrieveKind,
@@ -270,42 +270,23 @@ enum Spec {
     MetaGet {
         key: Vec<u8>,
         common: Common,
-        bools: [bool; 8],
-        touch: Option<Exptime>,
-        vivify: Option<Exptime>,
-        recache: Option<Exptime>,
+        get: MetaGet<'static>,
     },
     MetaSet {
         key: Vec<u8>,
         value: Vec<u8>,
         common: Common,
-        mode: MetaSetMode,
-        flags: u32,
-        exptime: Exptime,
-        compare_cas: Option<u64>,
-        new_cas: Option<u64>,
-        invalidate: bool,
-        vivify: Option<Exptime>,
-        return_cas: bool,
+        set: MetaSet<'static>,
     },
     MetaDelete {
         key: Vec<u8>,
         common: Common,
-        compare_cas: Option<u64>,
-        invalidate: bool,
-        exptime: Option<Exptime>,
-        remove_value_only: bool,
+        delete: MetaDelete<'static>,
     },
     MetaArith {
         key: Vec<u8>,
         common: Common,
-        mode: MetaArithMode,
-        delta: Option<u64>,
-        vivify: Option<Exptime>,
-        initial: Option<u64>,
-        exptime: Option<Exptime>,
-        compare_cas: Option<u64>,
-        bools: [bool; 3],
+        arith: MetaArith<'static>,
     },
 }
 
@@ -313,20 +294,10 @@ impl Spec {
     /// Builds the borrowed `Command` and hands it to `f`.
     fn with_command<R>(&self, f: impl FnOnce(&Command<'_>) -> R) -> R {
         match self {
-            Spec::Store {
-                mode,
+            Spec::Store { key, value, store } => f(&Command::Store(Store {
                 key,
                 value,
-                flags,
-                exptime,
-                noreply,
-            } => f(&Command::Store(Store {
-                mode: *mode,
-                key,
-                value,
-                flags: *flags,
-                exptime: *exptime,
-                noreply: *noreply,
+                ..store.clone()
             })),
             Spec::Retrieve { kind, keys } => {
                 let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
@@ -382,114 +353,44 @@ impl Spec {
                 key,
                 base64: *base64,
             }),
-            Spec::MetaGet {
-                key,
-                common,
-                bools,
-                touch,
-                vivify,
-                recache,
-            } => f(&Command::MetaGet(MetaGet {
+            Spec::MetaGet { key, common, get } => f(&Command::MetaGet(MetaGet {
                 key,
                 common: common.borrow(),
-                return_value: bools[0],
-                return_cas: bools[1],
-                return_flags: bools[2],
-                return_hit: bools[3],
-                return_last_access: bools[4],
-                return_size: bools[5],
-                return_ttl: bools[6],
-                no_lru_bump: bools[7],
-                touch: *touch,
-                vivify: *vivify,
-                recache: *recache,
+                ..*get
             })),
             Spec::MetaSet {
                 key,
                 value,
                 common,
-                mode,
-                flags,
-                exptime,
-                compare_cas,
-                new_cas,
-                invalidate,
-                vivify,
-                return_cas,
+                set,
             } => f(&Command::MetaSet(MetaSet {
                 key,
                 value,
                 common: common.borrow(),
-                mode: *mode,
-                flags: *flags,
-                exptime: *exptime,
-                compare_cas: *compare_cas,
-                new_cas: *new_cas,
-                invalidate: *invalidate,
-                vivify: *vivify,
-                return_cas: *return_cas,
+                ..*set
             })),
             Spec::MetaDelete {
                 key,
                 common,
-                compare_cas,
-                invalidate,
-                exptime,
-                remove_value_only,
+                delete,
             } => f(&Command::MetaDelete(MetaDelete {
                 key,
                 common: common.borrow(),
-                compare_cas: *compare_cas,
-                invalidate: *invalidate,
-                exptime: *exptime,
-                remove_value_only: *remove_value_only,
+                ..*delete
             })),
-            Spec::MetaArith {
-                key,
-                common,
-                mode,
-                delta,
-                vivify,
-                initial,
-                exptime,
-                compare_cas,
-                bools,
-            } => f(&Command::MetaArith(MetaArith {
+            Spec::MetaArith { key, common, arith } => f(&Command::MetaArith(MetaArith {
                 key,
                 common: common.borrow(),
-                mode: *mode,
-                delta: *delta,
-                vivify: *vivify,
-                initial: *initial,
-                exptime: *exptime,
-                compare_cas: *compare_cas,
-                return_value: bools[0],
-                return_cas: bools[1],
-                return_ttl: bools[2],
+                ..*arith
             })),
-        }
-    }
-
-    /// Whether the server sends a reply at all.
-    fn replies(&self) -> bool {
-        match self {
-            Spec::Store { noreply, .. }
-            | Spec::Delete { noreply, .. }
-            | Spec::Arith { noreply, .. }
-            | Spec::Touch { noreply, .. }
-            | Spec::FlushAll { noreply, .. }
-            | Spec::Verbosity { noreply, .. }
-            | Spec::CacheMemlimit { noreply, .. } => !noreply,
-            Spec::Quit => false,
-            _ => true,
         }
     }
 
     /// Whether the caller asked for `noreply` (false for commands without the option).
     fn asks_noreply(&self) -> bool {
         match self {
-            Spec::Store { noreply, .. }
-            | Spec::Delete { noreply, .. }
+            Spec::Store { store, .. } => store.noreply,
+            Spec::Delete { noreply, .. }
             | Spec::Arith { noreply, .. }
             | Spec::Touch { noreply, .. }
             | Spec::FlushAll { noreply, .. }
@@ -499,24 +400,17 @@ impl Spec {
         }
     }
 
-    /// The tokens the server must read: a fixed positional head, an order-free tail of
-    /// meta flags, and the data block.
+    /// Whether the server sends a reply at all: not to `noreply`, nor to `quit`.
+    fn replies(&self) -> bool {
+        !self.asks_noreply() && !matches!(self, Spec::Quit)
+    }
+
+    /// The tokens the server must read: a fixed positional head (ending in `noreply` when
+    /// asked for), an order-free tail of meta flags, and the data block.
     fn expected(&self) -> Expected {
-        let nr = |noreply: bool, v: &mut Vec<Vec<u8>>| {
-            if noreply {
-                v.push(t("noreply"));
-            }
-        };
-        match self {
-            Spec::Store {
-                mode,
-                key,
-                value,
-                flags,
-                exptime,
-                noreply,
-            } => {
-                let name = match mode {
+        let (mut head, tail, data) = match self {
+            Spec::Store { key, value, store } => {
+                let name = match store.mode {
                     StoreMode::Set => "set",
                     StoreMode::Add => "add",
                     StoreMode::Replace => "replace",
@@ -527,14 +421,13 @@ impl Spec {
                 let mut v = vec![
                     t(name),
                     key.clone(),
-                    num(flags),
-                    num(exptime_wire(*exptime)),
+                    num(store.flags),
+                    num(exptime_wire(store.exptime)),
                     num(value.len()),
                 ];
-                if let StoreMode::Cas(cas) = mode {
+                if let StoreMode::Cas(cas) = store.mode {
                     v.push(num(cas));
                 }
-                nr(*noreply, &mut v);
                 (v, vec![], Some(value.clone()))
             }
             Spec::Retrieve { kind, keys } => {
@@ -547,48 +440,24 @@ impl Spec {
                 v.extend(keys.iter().cloned());
                 (v, vec![], None)
             }
-            Spec::Delete { key, noreply } => {
-                let mut v = vec![t("delete"), key.clone()];
-                nr(*noreply, &mut v);
-                (v, vec![], None)
-            }
-            Spec::Arith {
-                op,
-                key,
-                delta,
-                noreply,
-            } => {
+            Spec::Delete { key, .. } => (vec![t("delete"), key.clone()], vec![], None),
+            Spec::Arith { op, key, delta, .. } => {
                 let name = if *op == ArithOp::Incr { "incr" } else { "decr" };
-                let mut v = vec![t(name), key.clone(), num(delta)];
-                nr(*noreply, &mut v);
-                (v, vec![], None)
+                (vec![t(name), key.clone(), num(delta)], vec![], None)
             }
-            Spec::Touch {
-                key,
-                exptime,
-                noreply,
-            } => {
-                let mut v = vec![t("touch"), key.clone(), num(exptime_wire(*exptime))];
-                nr(*noreply, &mut v);
-                (v, vec![], None)
-            }
-            Spec::FlushAll { delay, noreply } => {
+            Spec::Touch { key, exptime, .. } => (
+                vec![t("touch"), key.clone(), num(exptime_wire(*exptime))],
+                vec![],
+                None,
+            ),
+            Spec::FlushAll { delay, .. } => {
                 let mut v = vec![t("flush_all")];
-                if let Some(d) = delay {
-                    v.push(num(exptime_wire(*d)));
-                }
-                nr(*noreply, &mut v);
+                v.extend(delay.map(|d| num(exptime_wire(d))));
                 (v, vec![], None)
             }
-            Spec::Verbosity { level, noreply } => {
-                let mut v = vec![t("verbosity"), num(level)];
-                nr(*noreply, &mut v);
-                (v, vec![], None)
-            }
-            Spec::CacheMemlimit { megabytes, noreply } => {
-                let mut v = vec![t("cache_memlimit"), num(megabytes)];
-                nr(*noreply, &mut v);
-                (v, vec![], None)
+            Spec::Verbosity { level, .. } => (vec![t("verbosity"), num(level)], vec![], None),
+            Spec::CacheMemlimit { megabytes, .. } => {
+                (vec![t("cache_memlimit"), num(megabytes)], vec![], None)
             }
             Spec::Stats { args } => {
                 let mut v = vec![t("stats")];
@@ -603,23 +472,25 @@ impl Spec {
                 let tail = if *b64 { vec![t("b")] } else { vec![] };
                 (vec![t("me"), token], tail, None)
             }
-            Spec::MetaGet {
-                key,
-                common,
-                bools,
-                touch,
-                vivify,
-                recache,
-            } => {
+            Spec::MetaGet { key, common, get } => {
                 let mut tail = common.flags();
-                for (on, c) in bools.iter().zip(["v", "c", "f", "h", "l", "s", "t", "u"]) {
-                    if *on {
+                for (on, c) in [
+                    (get.return_value, "v"),
+                    (get.return_cas, "c"),
+                    (get.return_flags, "f"),
+                    (get.return_hit, "h"),
+                    (get.return_last_access, "l"),
+                    (get.return_size, "s"),
+                    (get.return_ttl, "t"),
+                    (get.no_lru_bump, "u"),
+                ] {
+                    if on {
                         tail.push(t(c));
                     }
                 }
-                for (e, c) in [(touch, 'T'), (vivify, 'N'), (recache, 'R')] {
+                for (e, c) in [(get.touch, 'T'), (get.vivify, 'N'), (get.recache, 'R')] {
                     if let Some(e) = e {
-                        tail.push(flag(c, exptime_wire(*e)));
+                        tail.push(flag(c, exptime_wire(e)));
                     }
                 }
                 (vec![t("mg"), common.key_token(key)], tail, None)
@@ -628,38 +499,31 @@ impl Spec {
                 key,
                 value,
                 common,
-                mode,
-                flags,
-                exptime,
-                compare_cas,
-                new_cas,
-                invalidate,
-                vivify,
-                return_cas,
+                set,
             } => {
                 let mut tail = common.flags();
-                if *return_cas {
+                if set.return_cas {
                     tail.push(t("c"));
                 }
-                if let Some(c) = compare_cas {
+                if let Some(c) = set.compare_cas {
                     tail.push(flag('C', c));
                 }
-                if let Some(c) = new_cas {
+                if let Some(c) = set.new_cas {
                     tail.push(flag('E', c));
                 }
-                if *flags != 0 {
-                    tail.push(flag('F', flags));
+                if set.flags != 0 {
+                    tail.push(flag('F', set.flags));
                 }
-                if *invalidate {
+                if set.invalidate {
                     tail.push(t("I"));
                 }
-                if *exptime != Exptime::Never {
-                    tail.push(flag('T', exptime_wire(*exptime)));
+                if set.exptime != Exptime::Never {
+                    tail.push(flag('T', exptime_wire(set.exptime)));
                 }
-                if let Some(e) = vivify {
-                    tail.push(flag('N', exptime_wire(*e)));
+                if let Some(e) = set.vivify {
+                    tail.push(flag('N', exptime_wire(e)));
                 }
-                match mode {
+                match set.mode {
                     MetaSetMode::Set => {}
                     MetaSetMode::Add => tail.push(t("ME")),
                     MetaSetMode::Replace => tail.push(t("MR")),
@@ -675,64 +539,59 @@ impl Spec {
             Spec::MetaDelete {
                 key,
                 common,
-                compare_cas,
-                invalidate,
-                exptime,
-                remove_value_only,
+                delete,
             } => {
                 let mut tail = common.flags();
-                if let Some(c) = compare_cas {
+                if let Some(c) = delete.compare_cas {
                     tail.push(flag('C', c));
                 }
-                if *invalidate {
+                if delete.invalidate {
                     tail.push(t("I"));
                 }
-                if let Some(e) = exptime {
-                    tail.push(flag('T', exptime_wire(*e)));
+                if let Some(e) = delete.exptime {
+                    tail.push(flag('T', exptime_wire(e)));
                 }
-                if *remove_value_only {
+                if delete.remove_value_only {
                     tail.push(t("x"));
                 }
                 (vec![t("md"), common.key_token(key)], tail, None)
             }
-            Spec::MetaArith {
-                key,
-                common,
-                mode,
-                delta,
-                vivify,
-                initial,
-                exptime,
-                compare_cas,
-                bools,
-            } => {
+            Spec::MetaArith { key, common, arith } => {
                 let mut tail = common.flags();
-                for (on, c) in bools.iter().zip(["v", "c", "t"]) {
-                    if *on {
+                for (on, c) in [
+                    (arith.return_value, "v"),
+                    (arith.return_cas, "c"),
+                    (arith.return_ttl, "t"),
+                ] {
+                    if on {
                         tail.push(t(c));
                     }
                 }
-                if let Some(c) = compare_cas {
-                    tail.push(flag('C', c));
+                for (n, c) in [
+                    (arith.compare_cas, 'C'),
+                    (arith.delta, 'D'),
+                    (arith.initial, 'J'),
+                ] {
+                    if let Some(n) = n {
+                        tail.push(flag(c, n));
+                    }
                 }
-                if let Some(d) = delta {
-                    tail.push(flag('D', d));
+                for (e, c) in [(arith.vivify, 'N'), (arith.exptime, 'T')] {
+                    if let Some(e) = e {
+                        tail.push(flag(c, exptime_wire(e)));
+                    }
                 }
-                if let Some(j) = initial {
-                    tail.push(flag('J', j));
-                }
-                if let Some(e) = vivify {
-                    tail.push(flag('N', exptime_wire(*e)));
-                }
-                if let Some(e) = exptime {
-                    tail.push(flag('T', exptime_wire(*e)));
-                }
-                if *mode == MetaArithMode::Decr {
+                if arith.mode == MetaArithMode::Decr {
                     tail.push(t("MD"));
                 }
                 (vec![t("ma"), common.key_token(key)], tail, None)
             }
+        };
+        // The classic commands that have the option end their line with it.
+        if self.asks_noreply() {
+            head.push(t("noreply"));
         }
+        (head, tail, data)
     }
 }
 
@@ -843,6 +702,29 @@ fn retrieve_kind() -> impl Strategy<Value = RetrieveKind> {
     ]
 }
 
+/// `mg` options: the return flags `v c f h l s t u` in that order, then the expirations.
+fn meta_get(
+    returns: [bool; 8],
+    touch: Option<Exptime>,
+    vivify: Option<Exptime>,
+    recache: Option<Exptime>,
+) -> MetaGet<'static> {
+    MetaGet {
+        return_value: returns[0],
+        return_cas: returns[1],
+        return_flags: returns[2],
+        return_hit: returns[3],
+        return_last_access: returns[4],
+        return_size: returns[5],
+        return_ttl: returns[6],
+        no_lru_bump: returns[7],
+        touch,
+        vivify,
+        recache,
+        ..MetaGet::default()
+    }
+}
+
 fn spec() -> impl Strategy<Value = Spec> {
     let classic = prop_oneof![
         (
@@ -854,12 +736,14 @@ fn spec() -> impl Strategy<Value = Spec> {
             any::<bool>()
         )
             .prop_map(|(mode, key, value, flags, exptime, noreply)| Spec::Store {
-                mode,
                 key,
                 value,
-                flags,
-                exptime,
-                noreply
+                store: Store {
+                    flags,
+                    exptime,
+                    noreply,
+                    ..Store::new(mode, b"", b"")
+                },
             }),
         (retrieve_kind(), prop::collection::vec(key(), 1..12))
             .prop_map(|(kind, keys)| Spec::Retrieve { kind, keys }),
@@ -910,10 +794,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 |((key, common), bools, touch, vivify, recache)| Spec::MetaGet {
                     key,
                     common,
-                    bools,
-                    touch,
-                    vivify,
-                    recache
+                    get: meta_get(bools, touch, vivify, recache),
                 }
             ),
         (
@@ -948,14 +829,17 @@ fn spec() -> impl Strategy<Value = Spec> {
                     key,
                     value,
                     common,
-                    mode,
-                    flags,
-                    exptime,
-                    compare_cas,
-                    new_cas,
-                    invalidate,
-                    vivify,
-                    return_cas,
+                    set: MetaSet {
+                        mode,
+                        flags,
+                        exptime,
+                        compare_cas,
+                        new_cas,
+                        invalidate,
+                        vivify,
+                        return_cas,
+                        ..MetaSet::default()
+                    },
                 }
             ),
         (
@@ -970,10 +854,13 @@ fn spec() -> impl Strategy<Value = Spec> {
                     Spec::MetaDelete {
                         key,
                         common,
-                        compare_cas,
-                        invalidate,
-                        exptime,
-                        remove_value_only,
+                        delete: MetaDelete {
+                            compare_cas,
+                            invalidate,
+                            exptime,
+                            remove_value_only,
+                            ..MetaDelete::default()
+                        },
                     }
                 }
             ),
@@ -992,17 +879,22 @@ fn spec() -> impl Strategy<Value = Spec> {
                     Spec::MetaArith {
                         key,
                         common,
-                        mode: if decr {
-                            MetaArithMode::Decr
-                        } else {
-                            MetaArithMode::Incr
+                        arith: MetaArith {
+                            mode: if decr {
+                                MetaArithMode::Decr
+                            } else {
+                                MetaArithMode::Incr
+                            },
+                            delta,
+                            vivify,
+                            initial,
+                            exptime,
+                            compare_cas,
+                            return_value: bools[0],
+                            return_cas: bools[1],
+                            return_ttl: bools[2],
+                            ..MetaArith::default()
                         },
-                        delta,
-                        vivify,
-                        initial,
-                        exptime,
-                        compare_cas,
-                        bools,
                     }
                 }
             ),
@@ -1098,12 +990,12 @@ fn any_key() -> impl Strategy<Value = Vec<u8>> {
 fn check_any_key(key: &[u8], which: u8, noreply: bool) -> Result<(), TestCaseError> {
     let spec = match which % 9 {
         0 => Spec::Store {
-            mode: StoreMode::Set,
             key: key.to_vec(),
             value: b"v".to_vec(),
-            flags: 0,
-            exptime: Exptime::Never,
-            noreply,
+            store: Store {
+                noreply,
+                ..Store::new(StoreMode::Set, b"", b"")
+            },
         },
         1 => Spec::Retrieve {
             kind: RetrieveKind::Get,
@@ -1130,34 +1022,19 @@ fn check_any_key(key: &[u8], which: u8, noreply: bool) -> Result<(), TestCaseErr
         },
         6 => Spec::MetaGet {
             key: key.to_vec(),
-            common: Common {
-                base64: false,
-                return_key: false,
-                opaque: None,
-                quiet: false,
-            },
-            bools: [true; 8],
-            touch: None,
-            vivify: None,
-            recache: None,
+            common: Common::default(),
+            get: meta_get([true; 8], None, None, None),
         },
         7 => Spec::MetaSet {
             key: key.to_vec(),
             value: b"v".to_vec(),
             common: Common {
-                base64: false,
                 return_key: true,
                 opaque: Some(b"o".to_vec()),
                 quiet: true,
+                ..Common::default()
             },
-            mode: MetaSetMode::Set,
-            flags: 0,
-            exptime: Exptime::Never,
-            compare_cas: None,
-            new_cas: None,
-            invalidate: false,
-            vivify: None,
-            return_cas: false,
+            set: MetaSet::default(),
         },
         _ => Spec::MetaDebug {
             key: key.to_vec(),
@@ -1255,11 +1132,8 @@ proptest! {
         } else {
             Spec::MetaDelete {
                 key: b"k".to_vec(),
-                common: Common { base64: false, return_key: false, opaque: Some(token.clone()), quiet: true },
-                compare_cas: None,
-                invalidate: false,
-                exptime: None,
-                remove_value_only: false,
+                common: Common { opaque: Some(token.clone()), quiet: true, ..Common::default() },
+                delete: MetaDelete::default(),
             }
         };
         let limit = if stats_arg { 250 } else { 32 };
@@ -1490,10 +1364,7 @@ fn materialize(ex: &Exchange, n: usize) -> (Vec<Expect>, Vec<u8>, Vec<Reply>) {
                         flags.ttl = Some(*t);
                     }
                     if *with_value {
-                        let mut bytes = format!("VA {}{tail}\r\n", v.len()).into_bytes();
-                        bytes.extend_from_slice(v);
-                        bytes.extend_from_slice(b"\r\n");
-                        (vec![e], bytes, vec![meta(Va, Some(v), flags)])
+                        (vec![e], va_block(&tail, v), vec![meta(Va, Some(v), flags)])
                     } else {
                         (
                             vec![e],
@@ -1519,7 +1390,7 @@ fn materialize(ex: &Exchange, n: usize) -> (Vec<Expect>, Vec<u8>, Vec<Reply>) {
             (
                 vec![md(b"k", None, false)],
                 format!("{word}\r\n").into_bytes(),
-                vec![meta(status, None, MetaFlags::default())],
+                vec![bare(status)],
             )
         }
         Exchange::Ma { code, value } => {
@@ -1530,7 +1401,7 @@ fn materialize(ex: &Exchange, n: usize) -> (Vec<Expect>, Vec<u8>, Vec<Reply>) {
                 let v = value.to_string();
                 (
                     vec![e],
-                    format!("VA {} O{ops}\r\n{v}\r\n", v.len()).into_bytes(),
+                    va_block(&format!(" O{ops}"), v.as_bytes()),
                     vec![meta(Va, Some(v.as_bytes()), with_opaque(&op))],
                 )
             } else {
@@ -1543,55 +1414,23 @@ fn materialize(ex: &Exchange, n: usize) -> (Vec<Expect>, Vec<u8>, Vec<Reply>) {
                 )
             }
         }
-        Exchange::QuietGets { hits } => {
-            let mut expects = Vec::new();
-            let mut bytes = Vec::new();
-            let mut replies = Vec::new();
-            for (i, hit) in hits.iter().enumerate() {
-                let op = o(i);
-                expects.push(mg(format!("q{i}").as_bytes(), Some(&op), true));
-                match hit {
-                    Some(v) => {
-                        bytes.extend_from_slice(
-                            format!("VA {} O{}\r\n", v.len(), String::from_utf8_lossy(&op))
-                                .as_bytes(),
-                        );
-                        bytes.extend_from_slice(v);
-                        bytes.extend_from_slice(b"\r\n");
-                        replies.push(meta(Va, Some(v), with_opaque(&op)));
-                    }
-                    None => replies.push(quiet()),
-                }
-            }
-            expects.push(mn());
-            bytes.extend_from_slice(b"MN\r\n");
-            replies.push(meta(Mn, None, MetaFlags::default()));
-            (expects, bytes, replies)
-        }
-        Exchange::QuietSets { failures } => {
-            let mut expects = Vec::new();
-            let mut bytes = Vec::new();
-            let mut replies = Vec::new();
-            for (i, failure) in failures.iter().enumerate() {
-                let op = o(i);
-                expects.push(ms(b"k", Some(&op), true));
-                match failure {
-                    Some(code) => {
-                        let (word, status) =
-                            [("NS", Ns), ("EX", Ex), ("NF", Nf)][usize::from(*code) % 3];
-                        bytes.extend_from_slice(
-                            format!("{word} O{}\r\n", String::from_utf8_lossy(&op)).as_bytes(),
-                        );
-                        replies.push(meta(status, None, with_opaque(&op)));
-                    }
-                    None => replies.push(quiet()),
-                }
-            }
-            expects.push(mn());
-            bytes.extend_from_slice(b"MN\r\n");
-            replies.push(meta(Mn, None, MetaFlags::default()));
-            (expects, bytes, replies)
-        }
+        Exchange::QuietGets { hits } => quiet_batch(hits, |i, hit| {
+            let op = o(i);
+            let answer = hit.as_ref().map(|v| {
+                let flags = format!(" O{}", String::from_utf8_lossy(&op));
+                (va_block(&flags, v), meta(Va, Some(v), with_opaque(&op)))
+            });
+            (mg(format!("q{i}").as_bytes(), Some(&op), true), answer)
+        }),
+        Exchange::QuietSets { failures } => quiet_batch(failures, |i, failure| {
+            let op = o(i);
+            let answer = failure.map(|code| {
+                let (word, status) = [("NS", Ns), ("EX", Ex), ("NF", Nf)][usize::from(code) % 3];
+                let line = format!("{word} O{}\r\n", String::from_utf8_lossy(&op));
+                (line.into_bytes(), meta(status, None, with_opaque(&op)))
+            });
+            (ms(b"k", Some(&op), true), answer)
+        }),
         Exchange::Error { kind, message } => {
             let (word, k) = [
                 ("ERROR", ServerErrorKind::Error),
@@ -1618,6 +1457,42 @@ fn materialize(ex: &Exchange, n: usize) -> (Vec<Expect>, Vec<u8>, Vec<Reply>) {
             )
         }
     }
+}
+
+/// The wire form of a meta `VA` reply: `VA <size>`, the reply's `flags` (each after a
+/// space), then the value.
+fn va_block(flags: &str, value: &[u8]) -> Vec<u8> {
+    let mut bytes = format!("VA {}{flags}\r\n", value.len()).into_bytes();
+    bytes.extend_from_slice(value);
+    bytes.extend_from_slice(b"\r\n");
+    bytes
+}
+
+/// A batch of quiet meta requests, one for each item, ended by `mn`. `answer` gives, for the
+/// index and the item, the request and what the server answers it with: `None` for silence,
+/// or the bytes and the reply they decode to.
+fn quiet_batch<T>(
+    items: &[T],
+    answer: impl Fn(usize, &T) -> (Expect, Option<(Vec<u8>, Reply)>),
+) -> (Vec<Expect>, Vec<u8>, Vec<Reply>) {
+    let mut expects = Vec::new();
+    let mut bytes = Vec::new();
+    let mut replies = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let (expect, answered) = answer(i, item);
+        expects.push(expect);
+        match answered {
+            Some((answer, reply)) => {
+                bytes.extend(answer);
+                replies.push(reply);
+            }
+            None => replies.push(quiet()),
+        }
+    }
+    expects.push(mn());
+    bytes.extend_from_slice(b"MN\r\n");
+    replies.push(bare(MetaStatus::Mn));
+    (expects, bytes, replies)
 }
 
 fn text() -> impl Strategy<Value = String> {

@@ -9,8 +9,7 @@ mod common;
 use bytes::BytesMut;
 use common::*;
 use memproto::{
-    Command, DecodeError, Decoder, Encoder, MetaFlags, MetaStatus, Reply, ServerErrorKind, Store,
-    StoreMode,
+    Command, DecodeError, Decoder, Encoder, MetaStatus, Reply, ServerErrorKind, Store, StoreMode,
 };
 
 macro_rules! scenario_tests {
@@ -138,10 +137,7 @@ fn quiet_batch_step_by_step() {
     assert_eq!(reply, meta(MetaStatus::Va, Some(b"v2"), with_opaque(b"O2")));
     assert_eq!(decoder.pending(), 1);
 
-    assert_eq!(
-        decoder.decode(&mut buf),
-        Ok(Some(meta(MetaStatus::Mn, None, MetaFlags::default())))
-    );
+    assert_eq!(decoder.decode(&mut buf), Ok(Some(bare(MetaStatus::Mn))));
     assert_eq!(decoder.pending(), 0);
     assert!(buf.is_empty());
     assert_eq!(decoder.decode(&mut buf), Ok(None));
@@ -161,10 +157,7 @@ fn quiet_head_waits_for_complete_line() {
         decoder.decode(&mut buf),
         Ok(Some(meta(MetaStatus::Va, Some(b"x"), with_opaque(b"1"))))
     );
-    assert_eq!(
-        decoder.decode(&mut buf),
-        Ok(Some(meta(MetaStatus::Mn, None, MetaFlags::default())))
-    );
+    assert_eq!(decoder.decode(&mut buf), Ok(Some(bare(MetaStatus::Mn))));
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::fmt;
+
 use common::*;
 use memproto::{Limits, Reply};
 
@@ -17,19 +19,25 @@ fn describe(out: &Outcome) -> String {
     )
 }
 
+/// Checks that scenario `s` decoded some other way (`how`) gave `out`, the same as `whole`.
+#[track_caller]
+fn assert_same(s: &Scenario, how: fmt::Arguments<'_>, out: &Outcome, whole: &Outcome) {
+    assert!(
+        out.same_as(whole),
+        "scenario {} {how}:\n whole: {}\n {how}: {}",
+        s.name,
+        describe(whole),
+        describe(out)
+    );
+}
+
 #[test]
 fn every_scenario_split_at_every_byte_boundary() {
     for s in scenarios() {
         let whole = s.assert_whole();
         for at in 0..=s.input.len() {
             let split = run_split(&s.expects, s.limits, &s.input, at);
-            assert!(
-                split.same_as(&whole),
-                "scenario {} split at {at}:\n whole: {}\n split: {}",
-                s.name,
-                describe(&whole),
-                describe(&split)
-            );
+            assert_same(&s, format_args!("split at {at}"), &split, &whole);
         }
     }
 }
@@ -39,13 +47,7 @@ fn every_scenario_fed_one_byte_at_a_time() {
     for s in scenarios() {
         let whole = s.assert_whole();
         let bytewise = run_bytewise(&s.expects, s.limits, &s.input);
-        assert!(
-            bytewise.same_as(&whole),
-            "scenario {} byte by byte:\n whole: {}\n bytes: {}",
-            s.name,
-            describe(&whole),
-            describe(&bytewise)
-        );
+        assert_same(&s, format_args!("byte by byte"), &bytewise, &whole);
     }
 }
 
@@ -62,12 +64,7 @@ fn short_scenarios_split_in_three_everywhere() {
                     s.limits,
                     [&s.input[..i], &s.input[i..j], &s.input[j..]],
                 );
-                assert!(
-                    out.same_as(&whole),
-                    "scenario {} split at {i},{j}: {}",
-                    s.name,
-                    describe(&out)
-                );
+                assert_same(&s, format_args!("split at {i},{j}"), &out, &whole);
             }
         }
     }
@@ -105,12 +102,11 @@ fn every_prefix_has_chunking_independent_pending() {
             let prefix = &s.input[..end];
             let whole = run_whole(&s.expects, s.limits, prefix);
             let bytes = run_bytewise(&s.expects, s.limits, prefix);
-            assert!(
-                bytes.same_as(&whole),
-                "scenario {} prefix {end}: {} vs {}",
-                s.name,
-                describe(&whole),
-                describe(&bytes)
+            assert_same(
+                &s,
+                format_args!("prefix {end} byte by byte"),
+                &bytes,
+                &whole,
             );
         }
     }

@@ -196,17 +196,19 @@ mod tests {
     use super::*;
     use crate::error::Error;
 
+    fn timed_out() -> Outcome {
+        Outcome::Failed(Error::Timeout {
+            node: "n".into(),
+            written: true,
+        })
+    }
+
     #[test]
     fn an_outcome_reaches_its_receiver_once() {
         let (sender, mut receiver) = channel();
         assert!(matches!(receiver.try_recv(), Ok(None)));
         assert!(!sender.is_canceled());
-        assert!(sender
-            .send(Outcome::Failed(Error::Timeout {
-                node: "n".into(),
-                written: true
-            }))
-            .is_ok());
+        assert!(sender.send(timed_out()).is_ok());
         assert!(matches!(
             receiver.try_recv(),
             Ok(Some(Outcome::Failed(Error::Timeout { .. })))
@@ -229,12 +231,7 @@ mod tests {
     fn a_recycled_slot_starts_empty() {
         let (sender, receiver) = channel();
         let first = sender.slot.as_ref().map(Arc::as_ptr);
-        assert!(sender
-            .send(Outcome::Failed(Error::Timeout {
-                node: "n".into(),
-                written: true
-            }))
-            .is_ok());
+        assert!(sender.send(timed_out()).is_ok());
         drop(receiver);
         // The slot went back to this thread's list and is handed out again, clean.
         let (sender, mut receiver) = channel();
@@ -247,12 +244,7 @@ mod tests {
     fn a_waiting_receiver_is_woken() {
         let (sender, receiver) = channel();
         let waiter = std::thread::spawn(move || futures::executor::block_on(receiver));
-        assert!(sender
-            .send(Outcome::Failed(Error::Timeout {
-                node: "n".into(),
-                written: true
-            }))
-            .is_ok());
+        assert!(sender.send(timed_out()).is_ok());
         assert!(matches!(
             waiter.join().unwrap(),
             Ok(Outcome::Failed(Error::Timeout { .. }))

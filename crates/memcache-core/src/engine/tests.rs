@@ -1297,3 +1297,23 @@ fn random_event_sequences_keep_the_invariants() {
         "{answered} answered, {failed} failed"
     );
 }
+
+#[test]
+fn callers_waiting_for_the_first_connection_open_no_more() {
+    let now = Instant::now();
+    let mut pool = Pool::new("node:1".into(), pool_config());
+    // Upkeep opened the minimum before anyone asked.
+    pool.handle_timeout(now);
+    assert_eq!(connects(&actions(&mut pool)), 1);
+    for key in ["a", "b", "c"] {
+        assert!(matches!(
+            pool.submit(now, get(key, None, None).0, true),
+            Placement::Wait(_)
+        ));
+    }
+    assert_eq!(
+        connects(&actions(&mut pool)),
+        0,
+        "the one on its way serves them"
+    );
+}

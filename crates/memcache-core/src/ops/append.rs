@@ -9,7 +9,6 @@
 //! narrows the window to one round trip rather than closing it.
 
 use std::future::IntoFuture;
-use std::time::Duration;
 
 use memproto::{
     Command, MetaGet, MetaReply, MetaSet, MetaSetMode, MetaStatus, Reply, Retrieve, RetrieveKind,
@@ -27,7 +26,7 @@ use crate::io::runtime::Runtime;
 use crate::observe::Counters;
 use crate::ops::dialect;
 use crate::ops::store::StoreArgs;
-use crate::ops::{timeout_setters, RequestFuture};
+use crate::ops::{Request, RequestFuture};
 use crate::value::{self, ToValue};
 
 /// Checks (and joins) per call in the meta protocol before a key that keeps changing under
@@ -114,7 +113,7 @@ impl<R: Runtime> Client<R> {
         key: K,
         value: V,
     ) -> AppendRequest<'_, R, K, V> {
-        AppendRequest::new(self, Join::Append, key, value)
+        AppendRequest::join(self, Join::Append, key, value)
     }
 
     /// Prepends `value` to the existing value; fails with [`Error::NotStored`](crate::Error::NotStored) if `key` is
@@ -134,7 +133,7 @@ impl<R: Runtime> Client<R> {
         key: K,
         value: V,
     ) -> AppendRequest<'_, R, K, V> {
-        AppendRequest::new(self, Join::Prepend, key, value)
+        AppendRequest::join(self, Join::Prepend, key, value)
     }
 }
 
@@ -142,28 +141,32 @@ impl<R: Runtime> Client<R> {
 ///
 /// By default the item's flags are checked first, one round trip more than the join
 /// itself; [`AppendRequest::unchecked`] skips the check.
-#[must_use = "requests do nothing unless awaited"]
-pub struct AppendRequest<'c, R: Runtime, K, V> {
-    client: &'c Client<R>,
+pub type AppendRequest<'c, R, K, V> = Request<'c, R, Append<K, V>>;
+
+/// The `append` and `prepend` operation: the item's flags checked (unless told not to),
+/// then the bytes joined.
+#[derive(Debug)]
+pub struct Append<K, V> {
     join: Join,
     key: K,
     value: V,
     checked: bool,
     noreply: bool,
-    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> AppendRequest<'c, R, K, V> {
-    pub(crate) fn new(client: &'c Client<R>, join: Join, key: K, value: V) -> Self {
-        AppendRequest {
+    pub(crate) fn join(client: &'c Client<R>, join: Join, key: K, value: V) -> Self {
+        let (checked, noreply) = (true, false);
+        Request::new(
             client,
-            join,
-            key,
-            value,
-            checked: true,
-            noreply: false,
-            options: CallOptions::default(),
-        }
+            Append {
+                join,
+                key,
+                value,
+                checked,
+                noreply,
+            },
+        )
     }
 
     /// Joins the bytes without reading the item's flags first: one round trip, as a bare
@@ -171,7 +174,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> AppendRequest<'c, R, K, V> {
     /// compressed is then corrupted for good instead of refused. For keys only ever
     /// written as plain bytes, such as logs this code alone appends to.
     pub fn unchecked(mut self) -> Self {
-        self.checked = false;
+        self.op.checked = false;
         self
     }
 
@@ -181,21 +184,20 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> AppendRequest<'c, R, K, V> {
     /// [`unchecked`](AppendRequest::unchecked), and its refusal of an encoded item is still
     /// reported. The connection reads and drops the answer, so the stream stays in step.
     pub fn noreply(mut self) -> Self {
-        self.noreply = true;
+        self.op.noreply = true;
         self
     }
+}
 
-    timeout_setters!();
-
-    async fn run(self) -> Result<()> {
-        let inner = &self.client.inner;
+impl<K: AsRef<[u8]>, V: ToValue> Append<K, V> {
+    async fn run<R: Runtime>(self, inner: &Inner<R>, options: CallOptions) -> Result<()> {
         let key = self.key.as_ref();
         let encoded = self.value.to_value()?;
         let bytes = value::raw(&encoded)?;
         let spec = Spec {
             join: self.join,
             noreply: self.noreply,
-            options: self.options,
+            options,
         };
         if self.checked {
             spec.checked(inner, key, bytes).await
@@ -428,7 +430,7 @@ where
     type IntoFuture = RequestFuture<'c, ()>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+        Box::pin(self.op.run(&self.client.inner, self.options))
     }
 }
 

@@ -29,7 +29,7 @@ use crate::io::runtime::Runtime;
 use crate::observe::Counters;
 use crate::ops::meta_batch::{self, MetaBatch};
 use crate::ops::share::Share;
-use crate::ops::{exptime_setters, timeout_setters, RequestFuture};
+use crate::ops::{exptime_setters, Request, RequestFuture};
 use crate::value::{self, ToValue};
 
 /// One key of a batched write: for stores, the value as it goes on the wire and its flags.
@@ -63,7 +63,7 @@ impl<R: Runtime> Client<R> {
         K: AsRef<[u8]>,
         V: ToValue,
     {
-        StoreManyRequest::new(self, MetaSetMode::Set, items)
+        StoreManyRequest::store_many(self, MetaSetMode::Set, items)
     }
 
     /// Stores each item only if its key is absent, in one round trip per node; a key that
@@ -86,7 +86,7 @@ impl<R: Runtime> Client<R> {
         K: AsRef<[u8]>,
         V: ToValue,
     {
-        StoreManyRequest::new(self, MetaSetMode::Add, items)
+        StoreManyRequest::store_many(self, MetaSetMode::Add, items)
     }
 
     /// Deletes many keys in one round trip per node; a missing key gets
@@ -103,7 +103,7 @@ impl<R: Runtime> Client<R> {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        KeyManyRequest::new(self, KeyManyCommand::Delete, keys)
+        KeyManyRequest::key_many(self, None, keys)
     }
 
     /// Sets a new expiration on many keys in one round trip per node; a missing key gets
@@ -125,49 +125,54 @@ impl<R: Runtime> Client<R> {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        KeyManyRequest::new(self, KeyManyCommand::Touch(exptime.into()), keys)
+        KeyManyRequest::key_many(self, Some(exptime.into()), keys)
     }
 }
 
 /// A batched store: [`Client::set_many`] or [`Client::add_many`].
-#[must_use = "requests do nothing unless awaited"]
-pub struct StoreManyRequest<'c, R: Runtime, K, V> {
-    client: &'c Client<R>,
+pub type StoreManyRequest<'c, R, K, V> = Request<'c, R, StoreMany<K, V>>;
+
+/// The `set` and `add` operation of many items: one batch per node.
+#[derive(Debug)]
+pub struct StoreMany<K, V> {
     mode: MetaSetMode,
     items: Vec<(K, V)>,
     flags: u32,
     exptime: Exptime,
-    options: CallOptions,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreManyRequest<'c, R, K, V> {
-    fn new(
+    fn store_many(
         client: &'c Client<R>,
         mode: MetaSetMode,
         items: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        StoreManyRequest {
+        let items = items.into_iter().collect();
+        let (flags, exptime) = (0, Exptime::Never);
+        Request::new(
             client,
-            mode,
-            items: items.into_iter().collect(),
-            flags: 0,
-            exptime: Exptime::Never,
-            options: CallOptions::default(),
-        }
+            StoreMany {
+                mode,
+                items,
+                flags,
+                exptime,
+            },
+        )
     }
 
     /// Stores these client flags with every item (an encoded value packs its format into
     /// the top byte, see [`Client::set`]).
     pub fn flags(mut self, flags: u32) -> Self {
-        self.flags = flags;
+        self.op.flags = flags;
         self
     }
 
-    exptime_setters!(exptime);
-    timeout_setters!();
+    exptime_setters!(op.exptime);
+}
 
-    async fn run(self) -> Result<KeyResults> {
-        let config = &self.client.inner.config;
+impl<K: AsRef<[u8]>, V: ToValue> StoreMany<K, V> {
+    async fn run<R: Runtime>(self, inner: &Inner<R>, options: CallOptions) -> Result<KeyResults> {
+        let config = &inner.config;
         let encoded = self
             .items
             .iter()
@@ -191,10 +196,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreManyRequest<'c, R, K, V> {
             mode: self.mode,
             exptime: resolve(self.exptime),
         };
-        self.client
-            .inner
-            .write_many(kind, &items, self.options)
-            .await
+        inner.write_many(kind, &items, options).await
     }
 }
 
@@ -208,42 +210,34 @@ where
     type IntoFuture = RequestFuture<'c, KeyResults>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+        Box::pin(self.op.run(&self.client.inner, self.options))
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum KeyManyCommand {
-    Delete,
-    Touch(Exptime),
 }
 
 /// A batched key operation: [`Client::delete_many`] or [`Client::touch_many`].
-#[must_use = "requests do nothing unless awaited"]
-pub struct KeyManyRequest<'c, R: Runtime, K> {
-    client: &'c Client<R>,
-    command: KeyManyCommand,
+pub type KeyManyRequest<'c, R, K> = Request<'c, R, KeyMany<K>>;
+
+/// The `delete` and `touch` operation of many keys: one batch per node.
+#[derive(Debug)]
+pub struct KeyMany<K> {
     keys: Vec<K>,
-    options: CallOptions,
+    /// The new expiration for a `touch`; `None` for a `delete`.
+    touch: Option<Exptime>,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>> KeyManyRequest<'c, R, K> {
-    fn new(
+    fn key_many(
         client: &'c Client<R>,
-        command: KeyManyCommand,
+        touch: Option<Exptime>,
         keys: impl IntoIterator<Item = K>,
     ) -> Self {
-        KeyManyRequest {
-            client,
-            command,
-            keys: keys.into_iter().collect(),
-            options: CallOptions::default(),
-        }
+        let keys = keys.into_iter().collect();
+        Request::new(client, KeyMany { keys, touch })
     }
+}
 
-    timeout_setters!();
-
-    async fn run(self) -> Result<KeyResults> {
+impl<K: AsRef<[u8]>> KeyMany<K> {
+    async fn run<R: Runtime>(self, inner: &Inner<R>, options: CallOptions) -> Result<KeyResults> {
         let items: Vec<Write<'_>> = self
             .keys
             .iter()
@@ -253,14 +247,11 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> KeyManyRequest<'c, R, K> {
                 flags: 0,
             })
             .collect();
-        let kind = match self.command {
-            KeyManyCommand::Delete => WriteKind::Delete,
-            KeyManyCommand::Touch(exptime) => WriteKind::Touch(resolve(exptime)),
+        let kind = match self.touch {
+            None => WriteKind::Delete,
+            Some(exptime) => WriteKind::Touch(resolve(exptime)),
         };
-        self.client
-            .inner
-            .write_many(kind, &items, self.options)
-            .await
+        inner.write_many(kind, &items, options).await
     }
 }
 
@@ -269,7 +260,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]> + Send + Sync + 'c> IntoFuture for KeyManyRe
     type IntoFuture = RequestFuture<'c, KeyResults>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run())
+        Box::pin(self.op.run(&self.client.inner, self.options))
     }
 }
 

@@ -1,7 +1,6 @@
 //! Fetches: `get`, `gets`, `gat` and `gats`, of one key or many.
 
 use std::future::IntoFuture;
-use std::time::Duration;
 
 use memproto::{Command, Exptime, MetaGet, MetaReply, MetaStatus, Reply, Retrieve, RetrieveKind};
 
@@ -9,7 +8,7 @@ use crate::client::config::Config;
 use crate::client::execute::{Answer, Operation};
 use crate::client::fan_out::Gather;
 use crate::client::protocol::Protocol;
-use crate::client::{encode, resolve, unexpected, CallOptions, Client};
+use crate::client::{encode, resolve, unexpected, CallOptions, Client, Inner};
 use crate::engine::payload::Payload;
 use crate::engine::request::Expects;
 use crate::error::Result;
@@ -18,7 +17,7 @@ use crate::observe::Counters;
 use crate::ops::dialect::{self, unexpected_status};
 use crate::ops::item::{Item, ItemInfo};
 use crate::ops::item_map::{ItemMap, PartialItems};
-use crate::ops::{timeout_setters, Request, RequestFuture};
+use crate::ops::{Request, RequestFuture};
 
 impl<R: Runtime> Client<R> {
     /// Fetches `key`'s value as raw bytes; `None` if it is missing. [`Client::get_as`]
@@ -110,7 +109,7 @@ impl<R: Runtime> Client<R> {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        GetManyRequest::new(self, RetrieveKind::Get, keys)
+        GetManyRequest::fetch_many(self, RetrieveKind::Get, keys)
     }
 
     /// Fetches many keys with their CAS tokens.
@@ -129,7 +128,7 @@ impl<R: Runtime> Client<R> {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        GetManyRequest::new(self, RetrieveKind::Gets, keys)
+        GetManyRequest::fetch_many(self, RetrieveKind::Gets, keys)
     }
 
     /// Fetches many keys and sets a new expiration on those found.
@@ -150,7 +149,7 @@ impl<R: Runtime> Client<R> {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        GetManyRequest::new(self, RetrieveKind::Gat(exptime.into()), keys)
+        GetManyRequest::fetch_many(self, RetrieveKind::Gat(exptime.into()), keys)
     }
 
     /// Fetches many keys with CAS tokens and sets a new expiration on those found.
@@ -171,7 +170,7 @@ impl<R: Runtime> Client<R> {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        GetManyRequest::new(self, RetrieveKind::Gats(exptime.into()), keys)
+        GetManyRequest::fetch_many(self, RetrieveKind::Gats(exptime.into()), keys)
     }
 }
 
@@ -187,25 +186,47 @@ pub struct Get<K> {
 
 impl<'c, R: Runtime, K: AsRef<[u8]>> GetRequest<'c, R, K> {
     fn fetch(client: &'c Client<R>, kind: RetrieveKind, key: K) -> Self {
-        let fetch = Fetch {
-            kind,
-            return_flags: false,
-            info: false,
-        };
-        Request::new(client, Get { key, fetch })
+        Request::new(
+            client,
+            Get {
+                key,
+                fetch: Fetch::of(kind),
+            },
+        )
     }
+}
 
-    /// Fills [`Item::flags`] with the item's client flags.
+/// The fetches, whose options are set alike.
+pub trait Fetches {
+    /// What the fetch asks for.
+    #[doc(hidden)]
+    fn fetch_mut(&mut self) -> &mut Fetch;
+}
+
+impl<K> Fetches for Get<K> {
+    fn fetch_mut(&mut self) -> &mut Fetch {
+        &mut self.fetch
+    }
+}
+
+impl<K> Fetches for GetMany<K> {
+    fn fetch_mut(&mut self) -> &mut Fetch {
+        &mut self.fetch
+    }
+}
+
+impl<'c, R: Runtime, O: Fetches> Request<'c, R, O> {
+    /// Fills [`Item::flags`] with each item's client flags.
     pub fn return_flags(mut self) -> Self {
-        self.op.fetch.return_flags = true;
+        self.op.fetch_mut().return_flags = true;
         self
     }
 
     /// Fills [`Item::info`]: time to live, time since last access, whether it was fetched
-    /// before, and size, in the same round trip. Sent as a meta command whatever the
-    /// protocol, so it needs memcached 1.6 or later.
+    /// before, and size, in the same round trip. Sent as meta commands whatever the
+    /// protocol (for many keys, as quiet batches), so it needs memcached 1.6 or later.
     pub fn with_info(mut self) -> Self {
-        self.op.fetch.info = true;
+        self.op.fetch_mut().info = true;
         self
     }
 }
@@ -268,45 +289,36 @@ fn resolve_kind(kind: RetrieveKind) -> RetrieveKind {
 }
 
 /// A multi-key fetch: `get_many`, `gets_many`, `gat_many` or `gats_many`.
-#[must_use = "requests do nothing unless awaited"]
-pub struct GetManyRequest<'c, R: Runtime, K> {
-    client: &'c Client<R>,
+pub type GetManyRequest<'c, R, K> = Request<'c, R, GetMany<K>>;
+
+/// A multi-key fetch that returns partial results ([`GetManyRequest::partial`]).
+pub type PartialGetManyRequest<'c, R, K> = Request<'c, R, PartialGetMany<K>>;
+
+/// The `get`, `gets`, `gat` and `gats` operation of many keys: one request per node.
+#[derive(Debug)]
+pub struct GetMany<K> {
     keys: Vec<K>,
     fetch: Fetch,
-    options: CallOptions,
 }
 
+/// [`GetMany`], answering what the reachable nodes had and each failed node's error.
+#[derive(Debug)]
+pub struct PartialGetMany<K>(GetMany<K>);
+
 impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
-    fn new<I>(client: &'c Client<R>, kind: RetrieveKind, keys: I) -> Self
+    fn fetch_many<I>(client: &'c Client<R>, kind: RetrieveKind, keys: I) -> Self
     where
         I: IntoIterator<Item = K>,
     {
-        GetManyRequest {
+        let keys = keys.into_iter().collect();
+        Request::new(
             client,
-            keys: keys.into_iter().collect(),
-            fetch: Fetch {
-                kind,
-                return_flags: false,
-                info: false,
+            GetMany {
+                keys,
+                fetch: Fetch::of(kind),
             },
-            options: CallOptions::default(),
-        }
+        )
     }
-
-    /// Fills [`Item::flags`] with each item's client flags.
-    pub fn return_flags(mut self) -> Self {
-        self.fetch.return_flags = true;
-        self
-    }
-
-    /// Fills [`Item::info`] for each item found (see [`GetRequest::with_info`]). Sent as
-    /// quiet meta batches whatever the protocol, so it needs memcached 1.6 or later.
-    pub fn with_info(mut self) -> Self {
-        self.fetch.info = true;
-        self
-    }
-
-    timeout_setters!();
 
     /// Waits for every node and returns what the reachable ones had, with each failed
     /// node's error, instead of failing the whole call on the first failure. Invalid keys
@@ -324,12 +336,20 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
     /// # }
     /// ```
     pub fn partial(self) -> PartialGetManyRequest<'c, R, K> {
-        PartialGetManyRequest { request: self }
+        self.map(PartialGetMany)
     }
+}
 
+impl<K: AsRef<[u8]>> GetMany<K> {
     /// Fetches the keys; with `miss`, an unavailable node's keys are misses when the
     /// client is configured so.
-    async fn gather(self, gather: Gather, miss: bool) -> Result<PartialItems> {
+    async fn gather<R: Runtime>(
+        self,
+        inner: &Inner<R>,
+        options: CallOptions,
+        gather: Gather,
+        miss: bool,
+    ) -> Result<PartialItems> {
         if self.keys.is_empty() {
             return Ok(PartialItems::default());
         }
@@ -338,9 +358,8 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> GetManyRequest<'c, R, K> {
             kind: resolve_kind(self.fetch.kind),
             ..self.fetch
         };
-        let inner = &self.client.inner;
         let mut found = inner
-            .retrieve_many(fetch, &keys, self.options, gather, miss)
+            .retrieve_many(fetch, &keys, options, gather, miss)
             .await?;
         // Compressed values decode within the client's largest, as `get_as` reads them.
         let max_value_len = inner.config.encoder.max_value_len();
@@ -356,9 +375,9 @@ impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for GetManyRequest<'
     type IntoFuture = RequestFuture<'c, ItemMap>;
 
     fn into_future(self) -> Self::IntoFuture {
+        let (inner, op, options) = (&self.client.inner, self.op, self.options);
         Box::pin(async move {
-            let inner = &self.client.inner;
-            match self.gather(Gather::Strict, true).await {
+            match op.gather(inner, options, Gather::Strict, true).await {
                 Ok(found) => Ok(found.items),
                 // No node to route to: every key is a miss, if the client says so.
                 Err(error) if inner.read_miss_instead(&error, None) => Ok(ItemMap::default()),
@@ -368,34 +387,19 @@ impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for GetManyRequest<'
     }
 }
 
-/// A multi-key fetch that returns partial results ([`GetManyRequest::partial`]).
-#[must_use = "requests do nothing unless awaited"]
-pub struct PartialGetManyRequest<'c, R: Runtime, K> {
-    request: GetManyRequest<'c, R, K>,
-}
-
-impl<'c, R: Runtime, K: AsRef<[u8]>> PartialGetManyRequest<'c, R, K> {
-    /// Turns the request into a [`Future`](std::future::Future) (see [`GetRequest::send`]).
-    pub fn send(self) -> RequestFuture<'c, PartialItems>
-    where
-        K: Send + 'c,
-    {
-        self.into_future()
-    }
-}
-
 impl<'c, R: Runtime, K: AsRef<[u8]> + Send + 'c> IntoFuture for PartialGetManyRequest<'c, R, K> {
     type Output = Result<PartialItems>;
     type IntoFuture = RequestFuture<'c, PartialItems>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.request.gather(Gather::Partial, false))
+        let (inner, op, options) = (&self.client.inner, self.op.0, self.options);
+        Box::pin(op.gather(inner, options, Gather::Partial, false))
     }
 }
 
-/// What a single-key fetch asks for.
+/// What a fetch asks for.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Fetch {
+pub struct Fetch {
     pub(crate) kind: RetrieveKind,
     pub(crate) return_flags: bool,
     /// Also ask for TTL, last access, fetched-before and size (`mg` flags `t l h s`).
@@ -403,6 +407,15 @@ pub(crate) struct Fetch {
 }
 
 impl Fetch {
+    /// A fetch of `kind` that asks for nothing more.
+    fn of(kind: RetrieveKind) -> Self {
+        Fetch {
+            kind,
+            return_flags: false,
+            info: false,
+        }
+    }
+
     /// Whether this fetch is sent as `mg` (meta mode, or item information asked for).
     pub(crate) fn is_meta(self, protocol: Protocol) -> bool {
         protocol == Protocol::Meta || self.info

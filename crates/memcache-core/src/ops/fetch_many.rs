@@ -6,7 +6,7 @@ use bytes::Bytes;
 use memproto::{Command, Retrieve, MAX_COMMAND_LINE};
 
 use crate::client::config::Config;
-use crate::client::execute::Answer;
+use crate::client::execute::{Answer, Operation};
 use crate::client::fan_out::Gather;
 use crate::client::protocol::Token;
 use crate::client::{encode, values, CallOptions, Inner};
@@ -43,10 +43,8 @@ impl<R: Runtime> Inner<R> {
             errors: Vec::new(),
         };
         if fetch.is_meta(self.config.protocol) {
-            let batches = self.meta_batches(fetch, &per_node)?;
-            let nodes: Vec<usize> = batches.iter().map(|(node, _, _)| *node).collect();
-            let mut shares = Vec::with_capacity(batches.len());
-            for (node, keys, encoded) in batches {
+            let mut shares = Vec::new();
+            for (node, keys, encoded) in self.meta_batches(fetch, &per_node)? {
                 // A batch's bytes are shared: sending them again copies nothing.
                 let copy = encoded.clone();
                 let again = move |_: &Config| Ok(copy.clone());
@@ -54,20 +52,14 @@ impl<R: Runtime> Inner<R> {
                     meta_items(answer, keys, fetch, counters)
                 };
                 let share = Share::new(encoded, again, keys, true, read);
-                shares.push((node_at(&members, node)?, share.miss_on_unavailable(miss)));
+                shares.push((node, share.miss_on_unavailable(miss)));
             }
-            let outcomes = self.fan_out(shares, options, gather).await?;
-            for (node, outcome) in nodes.into_iter().zip(outcomes) {
-                match outcome {
-                    Ok(items) => result.items.extend(items),
-                    Err(error) => note_failure(&mut result, &members.nodes[node], error),
-                }
-            }
+            let merge = |items: &mut ItemMap, found: Vec<(Bytes, Item)>| items.extend(found);
+            self.gather_shares(&members, shares, options, gather, &mut result, merge)
+                .await?;
         } else {
-            let chunks = self.classic_chunks(fetch, &per_node)?;
-            let nodes: Vec<usize> = chunks.iter().map(|(node, _, _)| *node).collect();
-            let mut shares = Vec::with_capacity(chunks.len());
-            for (node, keys, encoded) in chunks {
+            let mut shares = Vec::new();
+            for (node, keys, encoded) in self.classic_chunks(fetch, &per_node)? {
                 let kind = fetch.kind;
                 let again = move |config: &Config| {
                     encode(config, &Command::Retrieve(Retrieve { kind, keys }), 0)
@@ -79,25 +71,45 @@ impl<R: Runtime> Inner<R> {
                     Ok(items)
                 };
                 let share = Share::new(encoded, again, keys, true, read);
-                shares.push((node_at(&members, node)?, share.miss_on_unavailable(miss)));
+                shares.push((node, share.miss_on_unavailable(miss)));
             }
-            let outcomes = self.fan_out(shares, options, gather).await?;
-            for (node, outcome) in nodes.into_iter().zip(outcomes) {
-                match outcome {
-                    Ok(items) => {
-                        for mut item in items {
-                            // Taken, not cloned: one reference-count update fewer per key.
-                            let key = std::mem::take(&mut item.key);
-                            result
-                                .items
-                                .insert(key, Item::from_wire(item, fetch.return_flags));
-                        }
-                    }
-                    Err(error) => note_failure(&mut result, &members.nodes[node], error),
+            let merge = |items: &mut ItemMap, found: memproto::Items| {
+                for mut item in found {
+                    // Taken, not cloned: one reference-count update fewer per key.
+                    let key = std::mem::take(&mut item.key);
+                    items.insert(key, Item::from_wire(item, fetch.return_flags));
                 }
-            }
+            };
+            self.gather_shares(&members, shares, options, gather, &mut result, merge)
+                .await?;
         }
         Ok(result)
+    }
+
+    /// Sends each `(node, share)` and merges what each found into `result`, or lists its
+    /// node's failure there.
+    async fn gather_shares<O: Operation>(
+        &self,
+        members: &MembersRef<'_, R>,
+        shares: Vec<(usize, O)>,
+        options: CallOptions,
+        gather: Gather,
+        result: &mut PartialItems,
+        merge: impl Fn(&mut ItemMap, O::Output),
+    ) -> Result<()> {
+        let nodes: Vec<usize> = shares.iter().map(|(node, _)| *node).collect();
+        let mut routed = Vec::with_capacity(shares.len());
+        for (node, share) in shares {
+            routed.push((node_at(members, node)?, share));
+        }
+        let outcomes = self.fan_out(routed, options, gather).await?;
+        for (node, outcome) in nodes.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(found) => merge(&mut result.items, found),
+                Err(error) => note_failure(result, &members.nodes[node], error),
+            }
+        }
+        Ok(())
     }
 
     /// Each node's keys as multi-key `get` lines within the server's line limit.

@@ -111,10 +111,7 @@ impl<K: AsRef<[u8]> + Send> Operation for Invalidate<K> {
         let key = self.key.as_ref();
         let command = Command::MetaDelete(MetaDelete {
             key,
-            common: MetaCommon {
-                return_key: true,
-                ..MetaCommon::default()
-            },
+            common: key_echoed(),
             invalidate: true,
             exptime: Some(resolve(Exptime::After(self.grace))),
             ..MetaDelete::default()
@@ -165,12 +162,7 @@ impl<K: AsRef<[u8]> + Send> Operation for LeaseFetch<K> {
         let key = self.key.as_ref();
         let command = Command::MetaGet(MetaGet {
             key,
-            // The server echoes the key and the decoder checks it: a value is never taken
-            // for another key's.
-            common: MetaCommon {
-                return_key: true,
-                ..MetaCommon::default()
-            },
+            common: key_echoed(),
             return_value: true,
             return_flags: true,
             return_cas: true,
@@ -190,6 +182,15 @@ impl<K: AsRef<[u8]> + Send> Operation for LeaseFetch<K> {
             }
             other => Err(unexpected(other)),
         }
+    }
+}
+
+/// Options that make the server echo the key, which the decoder checks: a reply (a lease
+/// value above all) is never taken for another key's.
+fn key_echoed() -> MetaCommon<'static> {
+    MetaCommon {
+        return_key: true,
+        ..MetaCommon::default()
     }
 }
 

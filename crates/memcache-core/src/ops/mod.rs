@@ -71,6 +71,19 @@ impl<'c, R: Runtime, O> Request<'c, R, O> {
         self
     }
 
+    /// Turns the request into a [`Future`](std::future::Future), for combinators that take
+    /// futures rather than `IntoFuture` values: `futures::future::join_all`,
+    /// `futures::join!`, `FuturesUnordered`, `buffer_unordered`. Nothing is sent until it
+    /// is polled; `.await` on the builder does the same in one step. A single-key
+    /// request's future is a [`Pending`], which allocates nothing; a multi-key one's is a
+    /// boxed [`RequestFuture`].
+    pub fn send(self) -> <Self as IntoFuture>::IntoFuture
+    where
+        Self: IntoFuture,
+    {
+        self.into_future()
+    }
+
     /// The operation, for its builder methods.
     fn op_mut(&mut self) -> &mut O {
         &mut self.op
@@ -86,17 +99,6 @@ impl<'c, R: Runtime, O> Request<'c, R, O> {
     }
 }
 
-impl<'c, R: Runtime, O: Operation> Request<'c, R, O> {
-    /// Turns the request into a [`Future`](std::future::Future) (a [`Pending`]), for
-    /// combinators that take futures rather than `IntoFuture` values:
-    /// `futures::future::join_all`, `futures::join!`, `FuturesUnordered`,
-    /// `buffer_unordered`. Nothing is sent until it is polled; `.await` on the builder
-    /// does the same in one step.
-    pub fn send(self) -> Pending<'c, R, O> {
-        self.into_future()
-    }
-}
-
 impl<'c, R: Runtime, O: Operation> IntoFuture for Request<'c, R, O> {
     type Output = Result<O::Output>;
     type IntoFuture = Pending<'c, R, O>;
@@ -109,36 +111,6 @@ impl<'c, R: Runtime, O: Operation> IntoFuture for Request<'c, R, O> {
 /// The future of a request that runs several requests of the execution path (a multi-key
 /// operation: `get_many`, the `*_many` writes; a checked `append`): boxed.
 pub type RequestFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
-
-/// Setters every builder that is not a [`Request`] has, and `send`.
-macro_rules! timeout_setters {
-    () => {
-        /// Turns the request into a [`Future`](std::future::Future), for combinators that
-        /// take futures rather than `IntoFuture` values (see [`Request::send`](crate::Request::send)).
-        /// Nothing is sent until it is polled.
-        pub fn send(self) -> <Self as std::future::IntoFuture>::IntoFuture
-        where
-            Self: std::future::IntoFuture,
-        {
-            std::future::IntoFuture::into_future(self)
-        }
-
-        /// Overrides the client's operation timeout for this call (`None` disables it).
-        pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-            self.options.timeout = Some(timeout.into());
-            self
-        }
-
-        /// Fails at once with [`Error::Overloaded`](crate::Error::Overloaded) when every connection of the node is at
-        /// its in-flight budget, instead of waiting for room.
-        pub fn no_wait(mut self) -> Self {
-            self.options.no_wait = true;
-            self
-        }
-    };
-}
-
-pub(crate) use timeout_setters;
 
 /// Setters for commands that take an expiration, stored in the field `$($field).+`.
 macro_rules! exptime_setters {

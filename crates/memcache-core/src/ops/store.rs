@@ -129,17 +129,16 @@ pub struct Store<K, V> {
 
 impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreRequest<'c, R, K, V> {
     fn store(client: &'c Client<R>, mode: StoreMode, key: K, value: V) -> Self {
-        Request::new(
-            client,
-            Store {
-                mode,
-                key,
-                value,
-                flags: 0,
-                exptime: Exptime::Never,
-                noreply: false,
-            },
-        )
+        let (flags, exptime, noreply) = (0, Exptime::Never, false);
+        let store = Store {
+            mode,
+            key,
+            value,
+            flags,
+            exptime,
+            noreply,
+        };
+        Request::new(client, store)
     }
 
     /// Stores these client flags with the item. A plain uncompressed value (bytes, text,

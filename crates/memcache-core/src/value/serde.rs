@@ -34,35 +34,37 @@ pub struct Json<T>(pub T);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct MsgPack<T>(pub T);
 
-impl<T: Serialize> ToValue for Json<T> {
-    fn to_value(&self) -> Result<Encoded<'_>, ValueError> {
-        let bytes = serde_json::to_vec(&self.0).map_err(|e| ValueError::Encode(e.to_string()))?;
-        Ok(Encoded::owned(bytes).with_format(Format::Json))
-    }
+/// `ToValue` and `FromValue` for a serde wrapper, through its format's `to_vec` and
+/// `from_slice`.
+macro_rules! serde_value {
+    ($wrapper:ident, $format:expr, $to_vec:path, $from_slice:path) => {
+        impl<T: Serialize> ToValue for $wrapper<T> {
+            fn to_value(&self) -> Result<Encoded<'_>, ValueError> {
+                let bytes = $to_vec(&self.0).map_err(|e| ValueError::Encode(e.to_string()))?;
+                Ok(Encoded::owned(bytes).with_format($format))
+            }
+        }
+
+        impl<T: DeserializeOwned> FromValue for $wrapper<T> {
+            fn from_value(value: Bytes, format: Format) -> Result<Self, ValueError> {
+                expect_format($format, format)?;
+                $from_slice(&value)
+                    .map($wrapper)
+                    .map_err(|e| ValueError::Decode(e.to_string()))
+            }
+        }
+    };
 }
 
-impl<T: DeserializeOwned> FromValue for Json<T> {
-    fn from_value(value: Bytes, format: Format) -> Result<Self, ValueError> {
-        expect_format(Format::Json, format)?;
-        serde_json::from_slice(&value)
-            .map(Json)
-            .map_err(|e| ValueError::Decode(e.to_string()))
-    }
-}
-
-impl<T: Serialize> ToValue for MsgPack<T> {
-    fn to_value(&self) -> Result<Encoded<'_>, ValueError> {
-        let bytes =
-            rmp_serde::to_vec_named(&self.0).map_err(|e| ValueError::Encode(e.to_string()))?;
-        Ok(Encoded::owned(bytes).with_format(Format::MessagePack))
-    }
-}
-
-impl<T: DeserializeOwned> FromValue for MsgPack<T> {
-    fn from_value(value: Bytes, format: Format) -> Result<Self, ValueError> {
-        expect_format(Format::MessagePack, format)?;
-        rmp_serde::from_slice(&value)
-            .map(MsgPack)
-            .map_err(|e| ValueError::Decode(e.to_string()))
-    }
-}
+serde_value!(
+    Json,
+    Format::Json,
+    serde_json::to_vec,
+    serde_json::from_slice
+);
+serde_value!(
+    MsgPack,
+    Format::MessagePack,
+    rmp_serde::to_vec_named,
+    rmp_serde::from_slice
+);

@@ -99,30 +99,45 @@ pub fn common<'a>(opaque: Option<&'a [u8]>, quiet: bool) -> MetaCommon<'a> {
     }
 }
 
-pub fn mg(key: &[u8], opaque: Option<&[u8]>, quiet: bool) -> Expect {
+/// `mg <key> v` with the meta options `common`.
+fn mg_with(key: &[u8], common: MetaCommon<'_>) -> Expect {
     expect(&Command::MetaGet(MetaGet {
         key,
-        common: common(opaque, quiet),
+        common,
         return_value: true,
         ..MetaGet::default()
     }))
 }
 
-pub fn ms(key: &[u8], opaque: Option<&[u8]>, quiet: bool) -> Expect {
+/// `ms <key> 1` (the value `v`) with the meta options `common`.
+fn ms_with(key: &[u8], common: MetaCommon<'_>) -> Expect {
     expect(&Command::MetaSet(MetaSet {
         key,
         value: b"v",
-        common: common(opaque, quiet),
+        common,
         ..MetaSet::default()
     }))
 }
 
-pub fn md(key: &[u8], opaque: Option<&[u8]>, quiet: bool) -> Expect {
+/// `md <key>` with the meta options `common`.
+fn md_with(key: &[u8], common: MetaCommon<'_>) -> Expect {
     expect(&Command::MetaDelete(MetaDelete {
         key,
-        common: common(opaque, quiet),
+        common,
         ..MetaDelete::default()
     }))
+}
+
+pub fn mg(key: &[u8], opaque: Option<&[u8]>, quiet: bool) -> Expect {
+    mg_with(key, common(opaque, quiet))
+}
+
+pub fn ms(key: &[u8], opaque: Option<&[u8]>, quiet: bool) -> Expect {
+    ms_with(key, common(opaque, quiet))
+}
+
+pub fn md(key: &[u8], opaque: Option<&[u8]>, quiet: bool) -> Expect {
+    md_with(key, common(opaque, quiet))
 }
 
 pub fn ma(key: &[u8], opaque: Option<&[u8]>, quiet: bool) -> Expect {
@@ -143,42 +158,26 @@ pub fn echo<'a>(opaque: Option<&'a [u8]>, quiet: bool) -> MetaCommon<'a> {
 
 /// `mg <key> k v`, with an opaque and quiet mode as asked.
 pub fn mg_echo(key: &[u8], opaque: Option<&[u8]>, quiet: bool) -> Expect {
-    expect(&Command::MetaGet(MetaGet {
-        key,
-        common: echo(opaque, quiet),
-        return_value: true,
-        ..MetaGet::default()
-    }))
+    mg_with(key, echo(opaque, quiet))
 }
 
 /// `mg <base64 of key> b k v`.
 pub fn mg_echo_base64(key: &[u8]) -> Expect {
-    expect(&Command::MetaGet(MetaGet {
+    mg_with(
         key,
-        common: MetaCommon {
+        MetaCommon {
             base64: true,
             ..echo(None, false)
         },
-        return_value: true,
-        ..MetaGet::default()
-    }))
+    )
 }
 
 pub fn ms_echo(key: &[u8]) -> Expect {
-    expect(&Command::MetaSet(MetaSet {
-        key,
-        value: b"v",
-        common: echo(None, false),
-        ..MetaSet::default()
-    }))
+    ms_with(key, echo(None, false))
 }
 
 pub fn md_echo(key: &[u8]) -> Expect {
-    expect(&Command::MetaDelete(MetaDelete {
-        key,
-        common: echo(None, false),
-        ..MetaDelete::default()
-    }))
+    md_with(key, echo(None, false))
 }
 
 pub fn ma_echo(key: &[u8]) -> Expect {
@@ -267,8 +266,13 @@ pub fn meta(status: MetaStatus, value: Option<&[u8]>, flags: MetaFlags) -> Reply
     }))
 }
 
+/// A meta reply that is its status alone: no value, no flags.
+pub fn bare(status: MetaStatus) -> Reply {
+    meta(status, None, MetaFlags::default())
+}
+
 pub fn quiet() -> Reply {
-    meta(MetaStatus::Quiet, None, MetaFlags::default())
+    bare(MetaStatus::Quiet)
 }
 
 pub fn with_opaque(opaque: &[u8]) -> MetaFlags {
@@ -783,7 +787,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     },
                 ),
                 meta(En, None, with_opaque_key(b"a1", b"miss")),
-                meta(En, None, MetaFlags::default()),
+                bare(En),
             ],
         ),
         Scenario::ok(
@@ -886,7 +890,7 @@ pub fn scenarios() -> Vec<Scenario> {
             vec![
                 meta(Hd, None, with_opaque(b"e1")),
                 meta(Nf, None, with_opaque(b"e2")),
-                meta(Ex, None, MetaFlags::default()),
+                bare(Ex),
             ],
         ),
         Scenario::ok(
@@ -915,12 +919,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 meta(Ex, None, with_opaque(b"f5")),
             ],
         ),
-        Scenario::ok(
-            "mn_reply",
-            vec![mn()],
-            b"MN\r\n",
-            vec![meta(Mn, None, MetaFlags::default())],
-        ),
+        Scenario::ok("mn_reply", vec![mn()], b"MN\r\n", vec![bare(Mn)]),
         Scenario::ok(
             "me_hit_and_miss",
             vec![me(b"foo"), me(b"nothere")],
@@ -932,7 +931,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     flags: MetaFlags::default(),
                     debug: Some(b(b"foo exp=-1 la=1 cas=4 fetch=no cls=1 size=63")),
                 })),
-                meta(En, None, MetaFlags::default()),
+                bare(En),
             ],
         ),
         // ---- error lines ----------------------------------------------------------------
@@ -1035,7 +1034,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 values(vec![item(b"c", 0, Some(77), b"")]),
                 meta(Hd, None, with_opaque(b"y")),
                 Reply::Ok,
-                meta(Mn, None, MetaFlags::default()),
+                bare(Mn),
             ],
         ),
         Scenario::ok(
@@ -1061,11 +1060,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 mn(),
             ],
             b"VA 2 O2\r\nv2\r\nMN\r\n",
-            vec![
-                quiet(),
-                meta(Va, Some(b"v2"), with_opaque(b"2")),
-                meta(Mn, None, MetaFlags::default()),
-            ],
+            vec![quiet(), meta(Va, Some(b"v2"), with_opaque(b"2")), bare(Mn)],
         ),
         Scenario::ok(
             "quiet_mg_batch_all_miss",
@@ -1076,12 +1071,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 mn(),
             ],
             b"MN\r\n",
-            vec![
-                quiet(),
-                quiet(),
-                quiet(),
-                meta(Mn, None, MetaFlags::default()),
-            ],
+            vec![quiet(), quiet(), quiet(), bare(Mn)],
         ),
         Scenario::ok(
             "quiet_mg_batch_all_hit",
@@ -1094,7 +1084,7 @@ pub fn scenarios() -> Vec<Scenario> {
             vec![
                 meta(Va, Some(b"a"), with_opaque(b"1")),
                 meta(Hd, None, with_opaque(b"2")),
-                meta(Mn, None, MetaFlags::default()),
+                bare(Mn),
             ],
         ),
         Scenario::ok(
@@ -1110,7 +1100,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 quiet(),
                 meta(Ns, None, with_opaque(b"b")),
                 quiet(),
-                meta(Mn, None, MetaFlags::default()),
+                bare(Mn),
             ],
         ),
         Scenario::ok(
@@ -1126,7 +1116,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 meta(Nf, None, with_opaque(b"h1")),
                 quiet(),
                 quiet(),
-                meta(Mn, None, MetaFlags::default()),
+                bare(Mn),
             ],
         ),
         Scenario::ok(
@@ -1138,12 +1128,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 mg(b"c", None, false),
             ],
             b"END\r\nEN\r\n",
-            vec![
-                quiet(),
-                values(vec![]),
-                quiet(),
-                meta(En, None, MetaFlags::default()),
-            ],
+            vec![quiet(), values(vec![]), quiet(), bare(En)],
         ),
         Scenario::ok(
             "quiet_waits_for_a_full_line",
@@ -1171,10 +1156,10 @@ pub fn scenarios() -> Vec<Scenario> {
                 meta(Hd, None, with_opaque(b"q3")),
                 // Its silence may have been the failure the error line reported.
                 unattributed(K::Server, b"out of memory"),
-                meta(Mn, None, MetaFlags::default()),
+                bare(Mn),
                 // A new run: silence means silence again.
                 quiet(),
-                meta(Mn, None, MetaFlags::default()),
+                bare(Mn),
             ],
         ),
         Scenario::ok(
@@ -1257,9 +1242,9 @@ pub fn scenarios() -> Vec<Scenario> {
                 meta(Va, Some(b"hi"), with_key(b"k1")),
                 meta(Hd, None, with_key(b"k1")),
                 meta(En, None, with_key(b"k1")),
-                meta(En, None, MetaFlags::default()),
+                bare(En),
                 meta(Ns, None, with_key(b"k1")),
-                meta(Nf, None, MetaFlags::default()),
+                bare(Nf),
                 meta(Va, Some(b"7"), with_key(b"k1")),
             ],
         ),
@@ -1305,7 +1290,7 @@ pub fn scenarios() -> Vec<Scenario> {
             "meta_hit_without_echoed_key",
             vec![mg_echo(b"k1", None, false), ms_echo(b"k1")],
             b"EN\r\nHD c5\r\n",
-            vec![meta(En, None, MetaFlags::default())],
+            vec![bare(En)],
         )
         .pending(1)
         .fails(|e| matches!(e, DecodeError::KeyMismatch(x) if x.as_str() == "HD c5")),
@@ -1335,7 +1320,7 @@ pub fn scenarios() -> Vec<Scenario> {
             vec![
                 quiet(),
                 meta(Va, Some(b"v2"), with_opaque_key(b"2", b"k2")),
-                meta(Mn, None, MetaFlags::default()),
+                bare(Mn),
             ],
         ),
         // The opaque pairs the hit with k2's request, but it names k1: refused, never a

@@ -255,18 +255,14 @@ mod tests {
             parse(b"ERROR\r\n"),
             Err(DiscoveryError::NotAnEndpoint(_))
         ));
-        assert_eq!(
-            parse(&reply("x\nh|1.2.3.4|5\n")),
-            Err(DiscoveryError::Malformed("bad version"))
-        );
-        assert_eq!(
-            parse(&reply("1\nh|1.2.3.4\n")),
-            Err(DiscoveryError::Malformed("a node is not host|ip|port"))
-        );
-        assert_eq!(
-            parse(&reply("1\nh|1.2.3.4|70000\n")),
-            Err(DiscoveryError::Malformed("bad port"))
-        );
+        let malformed = [
+            ("x\nh|1.2.3.4|5\n", "bad version"),
+            ("1\nh|1.2.3.4\n", "a node is not host|ip|port"),
+            ("1\nh|1.2.3.4|70000\n", "bad port"),
+        ];
+        for (body, why) in malformed {
+            assert_eq!(parse(&reply(body)), Err(DiscoveryError::Malformed(why)));
+        }
         assert_eq!(parse(&reply("1\n\n")), Err(DiscoveryError::NoNodes));
         assert_eq!(
             parse(b"CONFIG cluster 0 99999999999\r\n"),

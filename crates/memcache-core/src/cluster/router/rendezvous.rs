@@ -146,30 +146,27 @@ mod tests {
 
     #[test]
     fn fold_quirk_examples() {
-        let mut h = [0u8; 16];
-        h[..4].copy_from_slice(&[0x01, 0x02, 0x03, 0x04]);
-        // No sign bits: only byte 0 survives; the higher masks see zero.
-        assert_eq!(fold(&h), 0x0000_0001);
-        h[..4].copy_from_slice(&[0x7F, 0x7F, 0x7F, 0x7F]);
-        assert_eq!(fold(&h), 0x0000_007F);
-        // Byte 0 negative: sign extension fills everything.
-        h[..4].copy_from_slice(&[0x80, 0x00, 0x00, 0x00]);
-        assert_eq!(fold(&h), 0xFFFF_FF80);
-        h[..4].copy_from_slice(&[0xFF, 0x00, 0x00, 0x00]);
-        assert_eq!(fold(&h), 0xFFFF_FFFF);
-        // Byte 1 negative: 0xFFFF_FF00 | byte 0.
-        h[..4].copy_from_slice(&[0x12, 0x80, 0x00, 0x00]);
-        assert_eq!(fold(&h), 0xFFFF_FF12);
-        // Byte 2 negative, byte 1 positive: 0xFFFF_0000 | byte 0.
-        h[..4].copy_from_slice(&[0x12, 0x34, 0x80, 0x00]);
-        assert_eq!(fold(&h), 0xFFFF_0012);
-        // Only byte 3 negative: 0xFF00_0000 | byte 0.
-        h[..4].copy_from_slice(&[0x12, 0x34, 0x56, 0x80]);
-        assert_eq!(fold(&h), 0xFF00_0012);
-        // Bytes 4.. never matter.
-        h = [0xAA; 16];
-        h[..4].copy_from_slice(&[0x12, 0x34, 0x56, 0x78]);
-        assert_eq!(fold(&h), 0x0000_0012);
+        // (the first four bytes, their fold, which byte is negative)
+        let cases: [([u8; 4], u32, &str); 8] = [
+            ([0x01, 0x02, 0x03, 0x04], 0x0000_0001, "none"),
+            ([0x7F, 0x7F, 0x7F, 0x7F], 0x0000_007F, "none"),
+            ([0x80, 0x00, 0x00, 0x00], 0xFFFF_FF80, "0"),
+            ([0xFF, 0x00, 0x00, 0x00], 0xFFFF_FFFF, "0"),
+            ([0x12, 0x80, 0x00, 0x00], 0xFFFF_FF12, "1"),
+            ([0x12, 0x34, 0x80, 0x00], 0xFFFF_0012, "2"),
+            ([0x12, 0x34, 0x56, 0x80], 0xFF00_0012, "3"),
+            (
+                [0x12, 0x34, 0x56, 0x78],
+                0x0000_0012,
+                "none; bytes 4.. never matter",
+            ),
+        ];
+        for (first, expected, why) in cases {
+            // The bytes after the first four are noise the fold must ignore.
+            let mut h = [0xAA; 16];
+            h[..4].copy_from_slice(&first);
+            assert_eq!(fold(&h), expected, "negative byte: {why}");
+        }
     }
 
     #[test]

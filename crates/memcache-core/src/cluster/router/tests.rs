@@ -12,110 +12,54 @@ const ALL: [Distribution; 4] = [
     Distribution::KetamaOneAtATime,
 ];
 
-const SCENARIOS: &[(&str, &str)] = &[
-    ("rendezvous_1", include_str!("testdata/rendezvous_1.txt")),
-    ("rendezvous_2", include_str!("testdata/rendezvous_2.txt")),
-    ("rendezvous_3", include_str!("testdata/rendezvous_3.txt")),
-    ("rendezvous_4", include_str!("testdata/rendezvous_4.txt")),
-    ("rendezvous_8", include_str!("testdata/rendezvous_8.txt")),
-    (
-        "rendezvous_unix",
-        include_str!("testdata/rendezvous_unix.txt"),
-    ),
-    (
-        "rendezvous_idtie",
-        include_str!("testdata/rendezvous_idtie.txt"),
-    ),
-    (
-        "rendezvous_idtie_reversed",
-        include_str!("testdata/rendezvous_idtie_reversed.txt"),
-    ),
-    ("ketama_1", include_str!("testdata/ketama_1.txt")),
-    ("ketama_2", include_str!("testdata/ketama_2.txt")),
-    ("ketama_3", include_str!("testdata/ketama_3.txt")),
-    ("ketama_4", include_str!("testdata/ketama_4.txt")),
-    ("ketama_8", include_str!("testdata/ketama_8.txt")),
-    ("ketama_unix", include_str!("testdata/ketama_unix.txt")),
-    ("ketama_25", include_str!("testdata/ketama_25.txt")),
-    (
-        "ketama_weighted",
-        include_str!("testdata/ketama_weighted.txt"),
-    ),
-    (
-        "ketama_weighted_mixed",
-        include_str!("testdata/ketama_weighted_mixed.txt"),
-    ),
-    ("ketama_md5_1", include_str!("testdata/ketama_md5_1.txt")),
-    ("ketama_md5_2", include_str!("testdata/ketama_md5_2.txt")),
-    ("ketama_md5_3", include_str!("testdata/ketama_md5_3.txt")),
-    ("ketama_md5_4", include_str!("testdata/ketama_md5_4.txt")),
-    ("ketama_md5_8", include_str!("testdata/ketama_md5_8.txt")),
-    (
-        "ketama_md5_unix",
-        include_str!("testdata/ketama_md5_unix.txt"),
-    ),
-    ("ketama_md5_25", include_str!("testdata/ketama_md5_25.txt")),
-    (
-        "ketama_md5_default_port",
-        include_str!("testdata/ketama_md5_default_port.txt"),
-    ),
-    (
-        "ketama_md5_weights_0_1",
-        include_str!("testdata/ketama_md5_weights_0_1.txt"),
-    ),
-    (
-        "ketama_md5_weighted",
-        include_str!("testdata/ketama_md5_weighted.txt"),
-    ),
-    (
-        "ketama_md5_weighted_mixed",
-        include_str!("testdata/ketama_md5_weighted_mixed.txt"),
-    ),
-    (
-        "ketama_one_at_a_time_1",
-        include_str!("testdata/ketama_one_at_a_time_1.txt"),
-    ),
-    (
-        "ketama_one_at_a_time_2",
-        include_str!("testdata/ketama_one_at_a_time_2.txt"),
-    ),
-    (
-        "ketama_one_at_a_time_3",
-        include_str!("testdata/ketama_one_at_a_time_3.txt"),
-    ),
-    (
-        "ketama_one_at_a_time_4",
-        include_str!("testdata/ketama_one_at_a_time_4.txt"),
-    ),
-    (
-        "ketama_one_at_a_time_8",
-        include_str!("testdata/ketama_one_at_a_time_8.txt"),
-    ),
-    (
-        "ketama_one_at_a_time_unix",
-        include_str!("testdata/ketama_one_at_a_time_unix.txt"),
-    ),
-    (
-        "ketama_one_at_a_time_25",
-        include_str!("testdata/ketama_one_at_a_time_25.txt"),
-    ),
-    (
-        "ketama_one_at_a_time_default_port",
-        include_str!("testdata/ketama_one_at_a_time_default_port.txt"),
-    ),
-    (
-        "ketama_one_at_a_time_weights_0_1",
-        include_str!("testdata/ketama_one_at_a_time_weights_0_1.txt"),
-    ),
-    (
-        "ketama_one_at_a_time_weighted",
-        include_str!("testdata/ketama_one_at_a_time_weighted.txt"),
-    ),
-    (
-        "ketama_one_at_a_time_weighted_mixed",
-        include_str!("testdata/ketama_one_at_a_time_weighted_mixed.txt"),
-    ),
-];
+/// The scenarios of `testdata/`, by name: each file is `testdata/<name>.txt`.
+macro_rules! scenarios {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("testdata/", $name, ".txt")))),*]
+    };
+}
+
+const SCENARIOS: &[(&str, &str)] = scenarios!(
+    "rendezvous_1",
+    "rendezvous_2",
+    "rendezvous_3",
+    "rendezvous_4",
+    "rendezvous_8",
+    "rendezvous_unix",
+    "rendezvous_idtie",
+    "rendezvous_idtie_reversed",
+    "ketama_1",
+    "ketama_2",
+    "ketama_3",
+    "ketama_4",
+    "ketama_8",
+    "ketama_unix",
+    "ketama_25",
+    "ketama_weighted",
+    "ketama_weighted_mixed",
+    "ketama_md5_1",
+    "ketama_md5_2",
+    "ketama_md5_3",
+    "ketama_md5_4",
+    "ketama_md5_8",
+    "ketama_md5_unix",
+    "ketama_md5_25",
+    "ketama_md5_default_port",
+    "ketama_md5_weights_0_1",
+    "ketama_md5_weighted",
+    "ketama_md5_weighted_mixed",
+    "ketama_one_at_a_time_1",
+    "ketama_one_at_a_time_2",
+    "ketama_one_at_a_time_3",
+    "ketama_one_at_a_time_4",
+    "ketama_one_at_a_time_8",
+    "ketama_one_at_a_time_unix",
+    "ketama_one_at_a_time_25",
+    "ketama_one_at_a_time_default_port",
+    "ketama_one_at_a_time_weights_0_1",
+    "ketama_one_at_a_time_weighted",
+    "ketama_one_at_a_time_weighted_mixed",
+);
 
 fn unhex(s: &str) -> Vec<u8> {
     if s == "-" {
@@ -264,15 +208,17 @@ fn test_keys(n: usize) -> Vec<Vec<u8>> {
     (0..n).map(|i| format!("key:{i}").into_bytes()).collect()
 }
 
+/// Four nodes, for the properties every scheme must have.
+const FOUR_HOSTS: [&str; 4] = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"];
+
 /// Removing a node only moves that node's keys, for every scheme.
 #[test]
 fn removing_a_node_moves_only_its_keys() {
-    let hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"];
     let keys = test_keys(10_000);
     for distribution in ALL {
-        let full = Router::new(distribution, &tcp_nodes(&hosts));
-        for removed in 0..hosts.len() {
-            let mut rest = hosts.to_vec();
+        let full = Router::new(distribution, &tcp_nodes(&FOUR_HOSTS));
+        for removed in 0..FOUR_HOSTS.len() {
+            let mut rest = FOUR_HOSTS.to_vec();
             rest.remove(removed);
             let smaller = Router::new(distribution, &tcp_nodes(&rest));
             let mut moved = 0;
@@ -294,10 +240,9 @@ fn removing_a_node_moves_only_its_keys() {
 
 #[test]
 fn distribution_is_roughly_even() {
-    let hosts = ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"];
     let keys = test_keys(10_000);
     for distribution in ALL {
-        let router = Router::new(distribution, &tcp_nodes(&hosts));
+        let router = Router::new(distribution, &tcp_nodes(&FOUR_HOSTS));
         let mut counts = [0usize; 4];
         for key in &keys {
             counts[router.route(key).expect("node")] += 1;

@@ -258,7 +258,11 @@ impl Pool {
             }
             self.start_connect();
         } else {
-            self.grow(now);
+            // Grow only when the open connections are all busy: a connection already on
+            // its way serves the callers waiting for the first one.
+            if open > 0 {
+                self.grow(now);
+            }
             if open > 0 && !wait {
                 return Placement::Failed(Error::Overloaded {
                     node: self.node.to_string(),

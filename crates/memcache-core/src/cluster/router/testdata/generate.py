@@ -333,24 +333,24 @@ def scenarios():
     out.append(("rendezvous_idtie_reversed", "rendezvous", list(reversed(id_tie))))
     for name, nodes in common.items():
         out.append((f"ketama_{name}", "ketama", nodes))
-    # 25 equal nodes: f32 rounding gives 156 points each instead of 160 (1/25 * 40 * 25 is
-    # 39.999998 in f32), so this checks that the point count is computed the same way.
-    out.append(("ketama_25", "ketama", [tcp(f"10.0.1.{i}", 11211) for i in range(1, 26)]))
-    out.append(("ketama_weighted", "ketama", [tcp("127.0.0.1", 11211, 1), tcp("127.0.0.1", 11212, 2), tcp("127.0.0.1", 11213, 3)]))
+    # Node lists several schemes are checked with.
+    twenty_five = [tcp(f"10.0.1.{i}", 11211) for i in range(1, 26)]
+    weighted = [tcp("127.0.0.1", 11211, 1), tcp("127.0.0.1", 11212, 2), tcp("127.0.0.1", 11213, 3)]
     # Weight 0 (libmemcached stores it as 1), port 0 (libmemcached turns it into 11211),
     # weights that do not divide evenly (exercises the f32 point-count arithmetic).
-    out.append((
-        "ketama_weighted_mixed",
-        "ketama",
-        [
-            tcp("cache-a", 11211, 0),
-            tcp("cache-b", 0, 5),
-            tcp("10.0.0.7", 11212, 1),
-            tcp("cache-d.example.internal", 11213, 10),
-            unix("/run/memcached.sock", 3),
-            tcp("localhost", 11214, 7),
-        ],
-    ))
+    mixed = [
+        tcp("cache-a", 11211, 0),
+        tcp("cache-b", 0, 5),
+        tcp("10.0.0.7", 11212, 1),
+        tcp("cache-d.example.internal", 11213, 10),
+        unix("/run/memcached.sock", 3),
+        tcp("localhost", 11214, 7),
+    ]
+    # 25 equal nodes: f32 rounding gives 156 points each instead of 160 (1/25 * 40 * 25 is
+    # 39.999998 in f32), so this checks that the point count is computed the same way.
+    out.append(("ketama_25", "ketama", twenty_five))
+    out.append(("ketama_weighted", "ketama", weighted))
+    out.append(("ketama_weighted_mixed", "ketama", mixed))
     # The two non-weighted flavours: the common lists, 25 nodes (no f32 point-count quirk here:
     # every server gets 100 points), the default port written both ways, and weights. Weights of
     # 0 and 1 keep the non-weighted continuum; any weight above 1 switches libmemcached to the
@@ -358,7 +358,7 @@ def scenarios():
     for flavour in ("ketama_md5", "ketama_one_at_a_time"):
         for name, nodes in common.items():
             out.append((f"{flavour}_{name}", flavour, nodes))
-        out.append((f"{flavour}_25", flavour, [tcp(f"10.0.1.{i}", 11211) for i in range(1, 26)]))
+        out.append((f"{flavour}_25", flavour, twenty_five))
         out.append((
             f"{flavour}_default_port",
             flavour,
@@ -369,19 +369,8 @@ def scenarios():
             flavour,
             [tcp("127.0.0.1", 11211, 0), tcp("127.0.0.1", 11212, 1), tcp("127.0.0.1", 11213, 0), unix("/run/memcached.sock", 1)],
         ))
-        out.append((f"{flavour}_weighted", flavour, [tcp("127.0.0.1", 11211, 1), tcp("127.0.0.1", 11212, 2), tcp("127.0.0.1", 11213, 3)]))
-        out.append((
-            f"{flavour}_weighted_mixed",
-            flavour,
-            [
-                tcp("cache-a", 11211, 0),
-                tcp("cache-b", 0, 5),
-                tcp("10.0.0.7", 11212, 1),
-                tcp("cache-d.example.internal", 11213, 10),
-                unix("/run/memcached.sock", 3),
-                tcp("localhost", 11214, 7),
-            ],
-        ))
+        out.append((f"{flavour}_weighted", flavour, weighted))
+        out.append((f"{flavour}_weighted_mixed", flavour, mixed))
     return out
 
 
