@@ -61,7 +61,7 @@ pub use ops::append::AppendRequest;
 pub use ops::batched_writes::{KeyManyRequest, KeyResults, StoreManyRequest};
 pub use ops::get_as::GetAsRequest;
 pub use ops::item::{Item, ItemInfo};
-pub use ops::item_map::{ItemMap, PartialItems};
+pub use ops::item_map::{ItemHasher, ItemMap, PartialItems};
 pub use ops::lease::{InvalidateRequest, Lease, LeaseRequest};
 pub use ops::{
     ArithRequest, GetManyRequest, GetRequest, KeyRequest, NoReplyRequest, NodeRequest,

@@ -23,10 +23,22 @@ impl<R: Runtime> Inner<R> {
     /// Sends every share to its node, all at once, and returns their outcomes in order.
     pub(crate) async fn fan_out<'c, O: Operation>(
         &'c self,
-        shares: impl IntoIterator<Item = (NodeRef<'c, R>, O)>,
+        shares: Vec<(NodeRef<'c, R>, O)>,
         options: CallOptions,
         gather: Gather,
     ) -> Result<Vec<Result<O::Output>>> {
+        if shares.len() == 1 {
+            if let Some((node, op)) = shares.into_iter().next() {
+                // One node (a one-node cluster, or keys that all live on one): nothing to
+                // join, so nothing to allocate for it.
+                let outcome = Pending::to_node(self, op, options, node).await;
+                return match gather {
+                    Gather::Strict => Ok(vec![Ok(outcome?)]),
+                    Gather::Partial => Ok(vec![outcome]),
+                };
+            }
+            return Ok(Vec::new());
+        }
         let requests = shares
             .into_iter()
             .map(|(node, op)| Pending::to_node(self, op, options, node));
