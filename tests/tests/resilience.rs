@@ -319,3 +319,41 @@ async fn invalidate_takes_a_timeout_like_every_operation() {
         "{timed_out:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_node_delays_only_its_own_keys_of_a_batched_store() {
+    let server = Memcached::start();
+    let hole = memcache_it::scenarios::support::Blackhole::start();
+    // Connecting to the silent node outlasts the call: its question takes the whole timeout.
+    let client = Client::builder([server.addr(), hole.addr()])
+        .timeout(Some(Duration::from_millis(800)))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let keys = keys(40);
+    let items: Vec<(String, &str)> = keys.iter().map(|key| (key.clone(), "v")).collect();
+    let results = client.set_many(items).await.unwrap();
+    let live = server.addr();
+    let (mut on_live, mut on_hole) = (0, 0);
+    for key in &keys {
+        let outcome = &results[key.as_bytes()];
+        if client.node_for(key).unwrap().to_string() == live {
+            on_live += 1;
+            // The silent node's question about meta commands holds up nobody else.
+            assert!(outcome.is_ok(), "{key}: {outcome:?}");
+        } else {
+            on_hole += 1;
+            assert!(
+                matches!(
+                    outcome,
+                    Err(Error::Timeout { written: false, .. } | Error::Connect { .. })
+                ),
+                "{key}: {outcome:?}"
+            );
+        }
+    }
+    assert!(
+        on_live > 0 && on_hole > 0,
+        "{on_live} live, {on_hole} silent"
+    );
+}

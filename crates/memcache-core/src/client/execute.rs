@@ -181,8 +181,11 @@ enum State<R: Runtime> {
         timer: Option<Pin<Box<R::Sleep>>>,
         since: Instant,
     },
-    /// Waiting before a retry.
-    Backoff(Pin<Box<R::Sleep>>),
+    /// Waiting before a retry, with the error that asked for it.
+    Backoff {
+        timer: Pin<Box<R::Sleep>>,
+        error: Error,
+    },
     Done,
 }
 
@@ -371,8 +374,13 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
     /// The attempt failed with `error`.
     fn failed(&mut self, error: Error) -> Step<R, O::Output> {
         if let Some(attempt) = self.attempt.take() {
-            let now = self.inner.runtime.now();
-            attempt.finish(&self.node().counters, now, Err(&error));
+            let (now, counters) = (self.inner.runtime.now(), &self.node().counters);
+            // A request nobody waits for has no latency to record, failed or not.
+            if self.op.detached().is_some() {
+                attempt.finish_detached(counters, now, Err(&error));
+            } else {
+                attempt.finish(counters, now, Err(&error));
+            }
         }
         self.retry_or_give_up(error)
     }
@@ -388,12 +396,14 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
         }
         let wait = policy.wait_before(self.retries);
         let now = self.inner.runtime.now();
-        if self.deadline.is_some_and(|deadline| now + wait >= deadline) {
+        let too_late = |deadline| now.checked_add(wait).is_none_or(|start| start >= deadline);
+        if self.deadline.is_some_and(too_late) {
             return self.give_up(error);
         }
         self.retries += 1;
         self.unsent = 0;
-        Step::Next(State::Backoff(Box::pin(self.inner.runtime.sleep(wait))))
+        let timer = Box::pin(self.inner.runtime.sleep(wait));
+        Step::Next(State::Backoff { timer, error })
     }
 
     /// The request failed for good: a read on an unavailable node answers a miss when
@@ -447,6 +457,11 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
         })
     }
 
+    fn past_deadline(&self) -> bool {
+        let now = self.inner.runtime.now();
+        self.deadline.is_some_and(|deadline| deadline <= now)
+    }
+
     fn node(&self) -> &NodeRef<'c, R> {
         routed(&self.node)
     }
@@ -486,11 +501,12 @@ impl<R: Runtime, O: Operation> Future for Pending<'_, R, O> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        #[cfg(feature = "tracing")]
-        let span = this.attempt.as_ref().map(Attempt::span);
-        #[cfg(feature = "tracing")]
-        let _entered = span.as_ref().map(tracing::Span::enter);
         loop {
+            // Inside the current attempt's span: each attempt has its own.
+            #[cfg(feature = "tracing")]
+            let span = this.attempt.as_ref().map(Attempt::span);
+            #[cfg(feature = "tracing")]
+            let _entered = span.as_ref().map(tracing::Span::enter);
             let step = match std::mem::replace(&mut this.state, State::Done) {
                 State::Start => this.start(),
                 State::Attempt(encoded) => this.attempt(encoded),
@@ -507,9 +523,11 @@ impl<R: Runtime, O: Operation> Future for Pending<'_, R, O> {
                     Poll::Ready(step) => step,
                     Poll::Pending => Step::Waiting(State::Room { room, timer, since }),
                 },
-                State::Backoff(mut timer) => match timer.as_mut().poll(cx) {
+                State::Backoff { mut timer, error } => match timer.as_mut().poll(cx) {
+                    // A timer that fired late starts no attempt past the deadline.
+                    Poll::Ready(()) if this.past_deadline() => this.give_up(error),
                     Poll::Ready(()) => Step::Next(State::Attempt(None)),
-                    Poll::Pending => Step::Waiting(State::Backoff(timer)),
+                    Poll::Pending => Step::Waiting(State::Backoff { timer, error }),
                 },
                 State::Done => Step::Done(Err(Error::UnexpectedReply(
                     "a request polled after it completed".into(),

@@ -30,7 +30,7 @@ impl<R: Runtime> Inner<R> {
         if shares.len() == 1 {
             if let Some((node, op)) = shares.into_iter().next() {
                 // One node (a one-node cluster, or keys that all live on one): nothing to
-                // join, so nothing to allocate for it.
+                // join.
                 let outcome = Pending::to_node(self, op, options, node).await;
                 return match gather {
                     Gather::Strict => Ok(vec![Ok(outcome?)]),

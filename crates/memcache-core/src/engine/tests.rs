@@ -1317,3 +1317,32 @@ fn callers_waiting_for_the_first_connection_open_no_more() {
         "the one on its way serves them"
     );
 }
+
+#[test]
+fn busy_connections_past_a_zero_idle_timeout_do_not_make_upkeep_spin() {
+    let start = Instant::now();
+    let config = PoolConfig {
+        idle_timeout: Some(Duration::ZERO),
+        ..pool_config()
+    };
+    let (mut pool, _) = pool_with(config, start, &[Budget::default(); 2]);
+    let mut replies = Vec::new();
+    for key in ["a", "b"] {
+        let (request, reply) = get(key, None, None);
+        assert!(matches!(
+            pool.submit(start, request, true),
+            Placement::Placed(_)
+        ));
+        replies.push(reply);
+    }
+    // Both busy: nothing to purge now, so the next look is not now.
+    let next = pool.poll_timeout(start).expect("a check is due");
+    assert!(next >= start + 10 * MS, "{:?}", next - start);
+    pool.handle_timeout(next);
+    assert!(
+        !actions(&mut pool)
+            .iter()
+            .any(|action| matches!(action, Action::Wake(_))),
+        "busy connections are not purged"
+    );
+}

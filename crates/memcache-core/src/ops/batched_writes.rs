@@ -10,14 +10,14 @@
 
 use std::collections::HashMap;
 use std::future::IntoFuture;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use futures::future::join_all;
 use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, Reply};
 
 use crate::client::config::Config;
-use crate::client::execute::Answer;
-use crate::client::fan_out::Gather;
+use crate::client::execute::{Answer, Operation, Pending};
 use crate::client::protocol::Token;
 use crate::client::{resolve, CallOptions, Client, Inner};
 use crate::cluster::members::{Members, MembersRef};
@@ -340,41 +340,15 @@ impl<R: Runtime> Inner<R> {
             }
         });
         let chunks = self.encode_chunks(kind, items, per_node)?;
-        if matches!(kind, WriteKind::Store { .. }) {
-            // A server without meta commands would run the values as commands.
-            let timeout = self.timeout(options.timeout);
-            let deadline = timeout.map(|timeout| later(self.runtime.now(), timeout));
-            let nodes: Vec<usize> = chunks.iter().map(|chunk| chunk.node).collect();
-            let unsupported = self.ensure_meta(&members, &nodes, options).await?;
-            for (chunk, error) in chunks.iter().zip(&unsupported) {
-                if let Some(error) = error {
-                    for &item in &chunk.items {
-                        results.insert(Bytes::copy_from_slice(items[item].key), Err(error.clone()));
-                    }
-                }
-            }
-            // One deadline for the call, the question included.
-            let left =
-                deadline.map(|deadline| deadline.saturating_duration_since(self.runtime.now()));
-            let options = CallOptions {
-                timeout: Some(left),
-                ..options
-            };
-            let sendable = chunks
-                .into_iter()
-                .zip(unsupported)
-                .filter(|(_, error)| error.is_none());
-            let chunks: Vec<Chunk> = sendable.map(|(chunk, _)| chunk).collect();
-            self.send_chunks(kind, items, chunks, &members, options, &mut results)
-                .await?;
-        } else {
-            self.send_chunks(kind, items, chunks, &members, options, &mut results)
-                .await?;
-        }
+        self.send_chunks(kind, items, chunks, &members, options, &mut results)
+            .await?;
         Ok(results)
     }
 
-    /// Sends each chunk to its node and files every key's outcome.
+    /// Sends each chunk to its node, all nodes at once, and files every key's outcome.
+    /// Stores first make sure their node knows meta commands: a server without them would
+    /// run the values as commands. Each node's question and batch share one deadline, and
+    /// a slow node delays only its own keys.
     async fn send_chunks(
         &self,
         kind: WriteKind,
@@ -384,10 +358,13 @@ impl<R: Runtime> Inner<R> {
         options: CallOptions,
         results: &mut KeyResults,
     ) -> Result<()> {
+        let probe = matches!(kind, WriteKind::Store { .. });
+        let deadline = self
+            .timeout(options.timeout)
+            .map(|timeout| later(self.runtime.now(), timeout));
         let mut carried = Vec::with_capacity(chunks.len());
-        let mut shares = Vec::with_capacity(chunks.len());
+        let mut sends = Vec::with_capacity(chunks.len());
         for chunk in chunks {
-            let node = members.node(chunk.node).ok_or(Error::NoAvailableNodes)?;
             let keys: Vec<&[u8]> = chunk.items.iter().map(|&item| items[item].key).collect();
             let count = chunk.items.len();
             // A batch's bytes are shared: sending them again copies nothing.
@@ -399,10 +376,10 @@ impl<R: Runtime> Inner<R> {
                 (replies, Some(error)) => Ok((replies, Some(error))),
             };
             let share = Share::new(chunk.encoded, again, &keys, false, read);
-            shares.push((node, share));
+            sends.push(self.send_chunk(members, chunk.node, share, probe, deadline, options));
             carried.push(chunk.items);
         }
-        let outcomes = self.fan_out(shares, options, Gather::Partial).await?;
+        let outcomes = join_all(sends).await;
         for (chunk_items, outcome) in carried.into_iter().zip(outcomes) {
             let (replies, rest) = match outcome {
                 Ok((replies, rest)) => (replies, rest),
@@ -419,6 +396,29 @@ impl<R: Runtime> Inner<R> {
             }
         }
         Ok(())
+    }
+
+    /// Sends one chunk to node `node` of `members` (after the meta question when `probe`),
+    /// within `deadline`.
+    async fn send_chunk<O: Operation>(
+        &self,
+        members: &MembersRef<'_, R>,
+        node: usize,
+        share: O,
+        probe: bool,
+        deadline: Option<Instant>,
+        options: CallOptions,
+    ) -> Result<O::Output> {
+        if probe {
+            self.ensure_meta(members, node, options).await?;
+        }
+        let left = deadline.map(|deadline| deadline.saturating_duration_since(self.runtime.now()));
+        let options = CallOptions {
+            timeout: Some(left),
+            ..options
+        };
+        let node = members.node(node).ok_or(Error::NoAvailableNodes)?;
+        Pending::to_node(self, share, options, node).await
     }
 
     /// Encodes every node's items into batches. Nothing is sent if any item is invalid.

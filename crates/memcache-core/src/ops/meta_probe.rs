@@ -5,8 +5,7 @@
 use memproto::{Command, MetaStatus, Reply, ServerErrorKind};
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Operation};
-use crate::client::fan_out::Gather;
+use crate::client::execute::{Answer, Operation, Pending};
 use crate::client::{encode, unexpected, CallOptions, Inner};
 use crate::cluster::members::MembersRef;
 use crate::engine::payload::Payload;
@@ -16,46 +15,33 @@ use crate::io::runtime::Runtime;
 use crate::observe::Counters;
 
 impl<R: Runtime> Inner<R> {
-    /// For each of `nodes` (indices into `members`, those of one node together), `None`
-    /// when it knows meta commands, else the error for the commands meant for it. Each node is asked once (`mn`, one round trip) the first time; the answer is
+    /// Fails with [`Error::UnknownCommand`] unless node `node` of `members` knows meta
+    /// commands (or with the question's failure, as the commands waiting on it see it), asking it once (`mn`, one round trip) the first time; the answer is
     /// kept. An `ms` to a server without meta commands (before memcached 1.6) would have
     /// its value read as commands of its own: a value holding `flush_all` would be run.
     pub(crate) async fn ensure_meta(
         &self,
         members: &MembersRef<'_, R>,
-        nodes: &[usize],
+        node: usize,
         options: CallOptions,
-    ) -> Result<Vec<Option<Error>>> {
-        let mut unknown: Vec<usize> = nodes
-            .iter()
-            .copied()
-            .filter(|&node| members.nodes[node].meta_supported().is_none())
-            .collect();
-        unknown.dedup();
-        let mut probes = Vec::with_capacity(unknown.len());
-        for &node in &unknown {
-            let node = members.node(node).ok_or(Error::NoAvailableNodes)?;
-            probes.push((node, MetaProbe));
+    ) -> Result<()> {
+        let unsupported = || Error::UnknownCommand("meta commands".into());
+        let known = members.nodes.get(node).ok_or(Error::NoAvailableNodes)?;
+        match known.meta_supported() {
+            Some(true) => return Ok(()),
+            Some(false) => return Err(unsupported()),
+            None => {}
         }
-        let answers = self.fan_out(probes, options, Gather::Partial).await?;
-        let mut failed: Vec<(usize, Error)> = Vec::new();
-        for (node, answer) in unknown.into_iter().zip(answers) {
-            match answer {
-                Ok(supported) => members.nodes[node].set_meta_supported(supported),
-                Err(error) => failed.push((node, not_written(error))),
-            }
+        let routed = members.node(node).ok_or(Error::NoAvailableNodes)?;
+        let supported = Pending::to_node(self, MetaProbe, options, routed)
+            .await
+            .map_err(not_written)?;
+        known.set_meta_supported(supported);
+        if supported {
+            Ok(())
+        } else {
+            Err(unsupported())
         }
-        Ok(nodes
-            .iter()
-            .map(|&node| match members.nodes[node].meta_supported() {
-                Some(true) => None,
-                Some(false) => Some(Error::UnknownCommand("meta commands".into())),
-                None => failed
-                    .iter()
-                    .find(|(failed, _)| *failed == node)
-                    .map(|(_, error)| error.clone()),
-            })
-            .collect())
     }
 }
 

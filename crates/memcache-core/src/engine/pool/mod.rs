@@ -375,7 +375,8 @@ impl Pool {
         let open = self.open_count();
         if !down {
             self.retry_at = None;
-            self.reopen_at = Some(later(now, jittered(self.config.backoff_after(1), random)));
+            let delay = jittered(self.config.backoff_after(1), random).max(timers::UPKEEP_FLOOR);
+            self.reopen_at = Some(later(now, delay));
             self.waiters.retain(|waiter| !waiter.is_canceled());
             if open == 0 && self.connecting == 0 && !self.waiters.is_empty() {
                 self.start_connect();

@@ -4,6 +4,11 @@
 
 use super::*;
 
+/// The least time upkeep waits for a check that may find nothing to do (a connection
+/// still busy when its idle timeout comes, a reopen after a zero backoff): however small
+/// the settings, upkeep never spins.
+pub(super) const UPKEEP_FLOOR: Duration = Duration::from_millis(10);
+
 impl Pool {
     /// When [`Pool::handle_timeout`] next has work, as of `now`: reopening connections up
     /// to the minimum once the backoff allows, or closing a connection idle past the idle
@@ -24,7 +29,8 @@ impl Pool {
     }
 
     /// When the first open connection above the minimum may have been idle for
-    /// `idle_timeout`: a busy one counts as turning idle `now`.
+    /// `idle_timeout`: a busy one counts as turning idle `now` (and is looked at again no
+    /// sooner than [`UPKEEP_FLOOR`] from now).
     fn next_idle_expiry(&self, now: Instant, idle_timeout: Duration) -> Option<Instant> {
         if self.open_count() <= self.config.min {
             return None;
@@ -33,8 +39,13 @@ impl Pool {
             .iter()
             .filter_map(|cell| {
                 let conn = cell.lock();
-                let since = conn.is_open().then(|| conn.idle_since().unwrap_or(now))?;
-                Some(later(since, idle_timeout))
+                if !conn.is_open() {
+                    return None;
+                }
+                Some(match conn.idle_since() {
+                    Some(since) => later(since, idle_timeout),
+                    None => later(now, idle_timeout.max(UPKEEP_FLOOR)),
+                })
             })
             .min()
     }
