@@ -36,9 +36,9 @@ fn get<'a>(keys: &'a [&'a [u8]]) -> Command<'a> {
 }
 
 fn meta(reply: Reply) -> MetaReply {
-    match reply {
-        Reply::Meta(meta) => *meta,
-        other => panic!("expected a meta reply, got {other:?}"),
+    match reply.into_meta() {
+        Ok(meta) => meta,
+        Err(other) => panic!("expected a meta reply, got {other:?}"),
     }
 }
 

@@ -239,9 +239,9 @@ mod tests {
 
         let mut input = BytesMut::from(&b"NS O1\r\nMN\r\n"[..]);
         let statuses: Vec<_> = std::iter::from_fn(|| codec.decode(&mut input).unwrap())
-            .map(|reply| match reply {
-                Reply::Meta(meta) => (meta.status, meta.flags.opaque),
-                other => panic!("unexpected {other:?}"),
+            .map(|reply| match reply.into_meta() {
+                Ok(meta) => (meta.status, meta.flags.opaque),
+                Err(other) => panic!("unexpected {other:?}"),
             })
             .collect();
         assert_eq!(

@@ -296,7 +296,10 @@ impl Decoder {
                         self.scan_from = 0;
                         let reply = match &self.unattributed {
                             Some(error) => Reply::Unattributed(error.clone()),
-                            None => Reply::Meta(Box::new(MetaReply::quiet())),
+                            None => Reply::Status {
+                                status: MetaStatus::Quiet,
+                                opaque: None,
+                            },
                         };
                         return Ok(Some(self.complete(reply)));
                     }
@@ -514,12 +517,12 @@ impl Decoder {
                 self.begin_data(buf, len, DataOwner::Meta { flags });
                 Ok(Step::Continue)
             }
-            None => Ok(Step::Done(Reply::Meta(Box::new(MetaReply {
+            None => Ok(Step::Done(Reply::from(MetaReply {
                 status,
                 value: None,
                 flags,
                 debug: None,
-            })))),
+            }))),
         }
     }
 

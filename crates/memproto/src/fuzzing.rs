@@ -728,6 +728,16 @@ impl Session {
 
     fn check_reply(&self, awaited: &Awaits, reply: &Reply) {
         use ExpectKind as K;
+        if let Reply::Status { .. } = reply {
+            // The compact form must be exactly a bare reply's: checked in its full form.
+            let full = reply.clone().into_meta().expect("a meta reply");
+            assert_eq!(
+                Reply::from(full.clone()),
+                *reply,
+                "compact form of a bare reply"
+            );
+            return self.check_reply(awaited, &Reply::Meta(Box::new(full)));
+        }
         let max_value = self.limits.max_value_len;
         match (awaited, reply) {
             (Awaits::Meta { quiet: true, .. }, Reply::Error(_)) => {

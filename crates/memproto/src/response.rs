@@ -31,8 +31,20 @@ pub enum Reply {
     Version(Bytes),
     /// The lines of a `stats` reply.
     Stats(Vec<Stat>),
-    /// A meta reply (boxed: it is much larger than the classic replies).
+    /// A meta reply (boxed: it is much larger than the classic replies). One that carries
+    /// nothing but its status and opaque comes as [`Reply::Status`] instead; build either
+    /// with `Reply::from(MetaReply)`, read either with [`Reply::meta_status`] or
+    /// [`Reply::into_meta`].
     Meta(Box<MetaReply>),
+    /// A meta reply that carries nothing but its status, and the opaque token it echoed
+    /// (which the decoder checked against the request's): `HD`, `NS`, `EN`, `MN`, the
+    /// silence of a quiet request. Not boxed: a batch of writes decodes one per command.
+    Status {
+        /// The status code.
+        status: MetaStatus,
+        /// The `O` flag echoed back, if the request had one.
+        opaque: Option<Bytes>,
+    },
     /// `ERROR`, `CLIENT_ERROR` or `SERVER_ERROR`. The server may close the connection after
     /// a `SERVER_ERROR`.
     Error(ServerError),
@@ -47,6 +59,68 @@ pub enum Reply {
     Unattributed(ServerError),
     /// Any other status line (`RESET`, `MEMLIMIT_TOO_SMALL ...`, admin replies), without CRLF.
     Other(Bytes),
+}
+
+impl Reply {
+    /// The status of a meta reply, in either form; `None` for any other reply.
+    pub fn meta_status(&self) -> Option<MetaStatus> {
+        match self {
+            Reply::Meta(meta) => Some(meta.status),
+            Reply::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// A meta reply in its full form (a [`Reply::Status`] expanded, without allocating);
+    /// any other reply is handed back.
+    ///
+    /// # Errors
+    /// The reply is not a meta reply.
+    pub fn into_meta(self) -> Result<MetaReply, Reply> {
+        match self {
+            Reply::Meta(meta) => Ok(*meta),
+            Reply::Status { status, opaque } => Ok(MetaReply {
+                status,
+                value: None,
+                flags: MetaFlags {
+                    opaque,
+                    ..MetaFlags::default()
+                },
+                debug: None,
+            }),
+            other => Err(other),
+        }
+    }
+}
+
+impl From<MetaReply> for Reply {
+    /// [`Reply::Status`] for a reply with nothing but its status and opaque, else
+    /// [`Reply::Meta`].
+    fn from(meta: MetaReply) -> Self {
+        let MetaReply {
+            status,
+            value,
+            flags,
+            debug,
+        } = meta;
+        let bare = MetaFlags {
+            opaque: None,
+            ..flags.clone()
+        } == MetaFlags::default();
+        if value.is_none() && debug.is_none() && bare {
+            Reply::Status {
+                status,
+                opaque: flags.opaque,
+            }
+        } else {
+            Reply::Meta(Box::new(MetaReply {
+                status,
+                value,
+                flags,
+                debug,
+            }))
+        }
+    }
 }
 
 /// The items of a retrieval reply: a slice to read, a list to iterate. A single item (the
@@ -254,13 +328,51 @@ pub struct MetaReply {
     pub debug: Option<Bytes>,
 }
 
-impl MetaReply {
-    pub(crate) fn quiet() -> Self {
+#[cfg(test)]
+mod compact_tests {
+    use super::*;
+
+    fn reply(status: MetaStatus, flags: MetaFlags) -> MetaReply {
         MetaReply {
-            status: MetaStatus::Quiet,
+            status,
             value: None,
-            flags: MetaFlags::default(),
+            flags,
             debug: None,
         }
+    }
+
+    #[test]
+    fn a_bare_status_is_compact_and_expands_back_whole() {
+        let opaque = MetaFlags {
+            opaque: Some(Bytes::from_static(b"7")),
+            ..MetaFlags::default()
+        };
+        let compact = Reply::from(reply(MetaStatus::Hd, opaque.clone()));
+        assert_eq!(
+            compact,
+            Reply::Status {
+                status: MetaStatus::Hd,
+                opaque: Some(Bytes::from_static(b"7")),
+            }
+        );
+        assert_eq!(compact.meta_status(), Some(MetaStatus::Hd));
+        assert_eq!(compact.into_meta(), Ok(reply(MetaStatus::Hd, opaque)));
+    }
+
+    #[test]
+    fn anything_more_than_a_status_stays_whole() {
+        let with_cas = MetaFlags {
+            cas: Some(5),
+            ..MetaFlags::default()
+        };
+        let whole = Reply::from(reply(MetaStatus::Hd, with_cas.clone()));
+        assert!(matches!(&whole, Reply::Meta(meta) if meta.flags == with_cas));
+        let value = MetaReply {
+            value: Some(Bytes::from_static(b"v")),
+            ..reply(MetaStatus::Va, MetaFlags::default())
+        };
+        assert!(matches!(Reply::from(value), Reply::Meta(_)));
+        assert_eq!(Reply::Stored.meta_status(), None);
+        assert_eq!(Reply::Stored.into_meta(), Err(Reply::Stored));
     }
 }

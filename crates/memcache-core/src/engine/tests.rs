@@ -69,7 +69,7 @@ fn delete_batch(keys: &[&str]) -> (Submission, reply::ReplyReceiver) {
 /// A batch deleting `keys` (opaques 0, 1, ...), quiet or not, ended by `mn`.
 fn delete_batch_quiet(keys: &[&str], quiet: bool) -> (Submission, reply::ReplyReceiver) {
     let encoder = Encoder::new();
-    let mut batch = crate::ops::meta_batch::MetaBatch::new();
+    let mut batch = crate::ops::meta_batch::MetaBatch::with_room(keys.len(), 0);
     for key in keys {
         let token = crate::client::protocol::Token::new(batch.len() as u64);
         let common = memproto::MetaCommon {
@@ -122,9 +122,9 @@ fn a_batch_is_answered_once_all_its_replies_are_in() {
         Some(Outcome::Replies(replies)) => {
             let statuses: Vec<_> = replies
                 .iter()
-                .map(|reply| match reply {
-                    memproto::Reply::Meta(meta) => meta.status,
-                    other => panic!("{other:?}"),
+                .map(|reply| match reply.meta_status() {
+                    Some(status) => status,
+                    None => panic!("{reply:?}"),
                 })
                 .collect();
             use memproto::MetaStatus::{Mn, Nf, Quiet};

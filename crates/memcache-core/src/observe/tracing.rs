@@ -143,6 +143,7 @@ fn value_bytes(replies: &[Reply]) -> usize {
         .map(|reply| match reply {
             Reply::Values(items) => items.iter().map(|item| item.value.len()).sum(),
             Reply::Meta(meta) => meta.value.as_ref().map_or(0, |value| value.len()),
+            // `Reply::Status` and the classic replies carry no value.
             _ => 0,
         })
         .sum()

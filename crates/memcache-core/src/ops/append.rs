@@ -395,10 +395,7 @@ impl Operation for JoinOp<'_> {
 /// The flags and CAS token of an `mg <key> f c` reply (`HD` without a value, `EN` for a
 /// miss).
 fn meta_current(reply: Reply) -> Result<Option<Current>> {
-    let meta: MetaReply = match reply {
-        Reply::Meta(meta) => *meta,
-        other => return Err(unexpected(other)),
-    };
+    let meta: MetaReply = reply.into_meta().map_err(unexpected)?;
     match meta.status {
         MetaStatus::Hd | MetaStatus::Va => {
             let missing = |what: &str| Error::UnexpectedReply(format!("mg reply without {what}"));

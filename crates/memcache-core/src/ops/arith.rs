@@ -120,17 +120,16 @@ fn counted(reply: Reply) -> Result<u64> {
     match reply {
         Reply::Number(value) => Ok(value),
         Reply::NotFound => Err(Error::NotFound),
-        Reply::Meta(meta) => match meta.status {
-            MetaStatus::Va => {
+        other => match other.into_meta().map_err(unexpected)? {
+            meta if meta.status == MetaStatus::Va => {
                 let value = meta.value.unwrap_or_default();
                 std::str::from_utf8(&value)
                     .ok()
                     .and_then(|text| text.trim_end().parse().ok())
                     .ok_or_else(|| Error::UnexpectedReply(format!("counter value {value:?}")))
             }
-            MetaStatus::Nf => Err(Error::NotFound),
-            status => Err(unexpected_status(status)),
+            meta if meta.status == MetaStatus::Nf => Err(Error::NotFound),
+            meta => Err(unexpected_status(meta.status)),
         },
-        other => Err(unexpected(other)),
     }
 }

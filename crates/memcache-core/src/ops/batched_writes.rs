@@ -329,7 +329,12 @@ impl<R: Runtime> Inner<R> {
         let mut results = KeyResults::with_capacity(unique.len());
         // One membership for the whole call.
         let members = self.members();
-        let mut per_node: Vec<Vec<usize>> = vec![Vec::new(); members.nodes.len()];
+        // Sized for an even spread (plus a quarter), so the lists rarely grow key by key.
+        let nodes = members.nodes.len().max(1);
+        let share = unique.len() / nodes + unique.len() / (4 * nodes) + 1;
+        let mut per_node: Vec<Vec<usize>> = (0..members.nodes.len())
+            .map(|_| Vec::with_capacity(share))
+            .collect();
         route_indexed(&members, items, &unique, |item, node| match node {
             Some(node) => per_node[node].push(item),
             None => {
@@ -431,14 +436,24 @@ impl<R: Runtime> Inner<R> {
         let encoder = &self.config.encoder;
         let protocol = self.config.protocol;
         let mut chunks = Vec::new();
+        // Room for the commands from `at` on, so a batch does not grow command by command:
+        // each is its key, its value and about this much more (`ms`, flags, CRLFs).
+        const PER_COMMAND: usize = 40;
+        let room = |node_items: &[usize], at: usize| {
+            let rest = &node_items[at..];
+            let bytes = rest
+                .iter()
+                .map(|&item| items[item].key.len() + items[item].value.len() + PER_COMMAND);
+            MetaBatch::with_room(rest.len(), bytes.sum())
+        };
         for (node, node_items) in per_node.into_iter().enumerate() {
-            let mut batch = MetaBatch::new();
-            let mut carried = Vec::new();
-            for item in node_items {
+            let mut batch = room(&node_items, 0);
+            let mut carried = Vec::with_capacity(node_items.len().min(meta_batch::MAX_COMMANDS));
+            for (at, &item) in node_items.iter().enumerate() {
                 let write = &items[item];
                 let (key, value) = (write.key, write.value);
                 if batch.is_full_for(key.len() + value.len()) {
-                    let full = std::mem::replace(&mut batch, MetaBatch::new());
+                    let full = std::mem::replace(&mut batch, room(&node_items, at));
                     chunks.push(Chunk {
                         node,
                         items: std::mem::take(&mut carried),

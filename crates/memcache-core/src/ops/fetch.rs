@@ -458,12 +458,11 @@ pub(crate) fn fetched(reply: Reply, fetch: Fetch) -> Result<Option<Item>> {
             .into_iter()
             .next()
             .map(|item| Item::from_wire(item, fetch.return_flags))),
-        Reply::Meta(meta) => match meta.status {
-            MetaStatus::Va => Ok(Some(meta_item(*meta, fetch))),
-            MetaStatus::En | MetaStatus::Quiet => Ok(None),
-            status => Err(unexpected_status(status)),
+        other => match other.into_meta().map_err(unexpected)? {
+            meta if meta.status == MetaStatus::Va => Ok(Some(meta_item(meta, fetch))),
+            meta if matches!(meta.status, MetaStatus::En | MetaStatus::Quiet) => Ok(None),
+            meta => Err(unexpected_status(meta.status)),
         },
-        other => Err(unexpected(other)),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use memproto::{Command, Exptime, MetaCommon, MetaDelete, MetaGet, MetaReply, MetaStatus, Reply};
+use memproto::{Command, Exptime, MetaCommon, MetaDelete, MetaGet, MetaReply, MetaStatus};
 
 use crate::client::config::Config;
 use crate::client::execute::{Answer, Operation};
@@ -120,10 +120,11 @@ impl<K: AsRef<[u8]> + Send> Operation for Invalidate<K> {
     }
 
     fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<()> {
-        match answer.one()? {
-            Reply::Meta(reply) if reply.status == MetaStatus::Hd => Ok(()),
-            Reply::Meta(reply) if reply.status == MetaStatus::Nf => Err(Error::NotFound),
-            other => Err(unexpected(other)),
+        let reply = answer.one()?;
+        match reply.meta_status() {
+            Some(MetaStatus::Hd) => Ok(()),
+            Some(MetaStatus::Nf) => Err(Error::NotFound),
+            _ => Err(unexpected(reply)),
         }
     }
 }
@@ -176,11 +177,13 @@ impl<K: AsRef<[u8]> + Send> Operation for LeaseFetch<K> {
     }
 
     fn decode(&self, answer: Answer, config: &Config, _: &Counters) -> Result<Lease> {
-        match answer.one()? {
-            Reply::Meta(reply) if matches!(reply.status, MetaStatus::Va | MetaStatus::Hd) => {
-                Ok(classify(*reply, config.encoder.max_value_len()))
+        let reply = answer.one()?;
+        match reply.meta_status() {
+            Some(MetaStatus::Va | MetaStatus::Hd) => {
+                let reply = reply.into_meta().map_err(unexpected)?;
+                Ok(classify(reply, config.encoder.max_value_len()))
             }
-            other => Err(unexpected(other)),
+            _ => Err(unexpected(reply)),
         }
     }
 }

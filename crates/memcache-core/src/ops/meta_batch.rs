@@ -37,16 +37,22 @@ pub(crate) struct MetaBatch {
 }
 
 impl MetaBatch {
-    /// A batch of commands whose replies carry no value.
-    pub(crate) fn new() -> Self {
-        MetaBatch::with_max_commands(MAX_COMMANDS)
-    }
-
     /// A batch of fetches of values up to `max_value_len` bytes: short enough that all
     /// their values together stay within [`MAX_FETCHED`].
     pub(crate) fn for_fetches(max_value_len: usize) -> Self {
         let most = MAX_FETCHED / max_value_len.max(1);
         MetaBatch::with_max_commands(most.clamp(1, MAX_COMMANDS))
+    }
+
+    /// A batch of commands whose replies carry no value, with room for `commands`
+    /// commands of about `bytes` bytes in all (within the batch's limits), so that it does
+    /// not grow command by command.
+    pub(crate) fn with_room(commands: usize, bytes: usize) -> Self {
+        MetaBatch {
+            buf: BytesMut::with_capacity(bytes.min(MAX_BYTES)),
+            expects: Vec::with_capacity(commands.min(MAX_COMMANDS) + 1),
+            max_commands: MAX_COMMANDS,
+        }
     }
 
     fn with_max_commands(max_commands: usize) -> Self {
@@ -107,7 +113,7 @@ pub(crate) fn command_replies(mut replies: Vec<Reply>, commands: usize) -> Resul
     }
     let ends_with_noop = matches!(
         replies.last(),
-        Some(Reply::Meta(meta)) if meta.status == MetaStatus::Mn
+        Some(reply) if reply.meta_status() == Some(MetaStatus::Mn)
     );
     if !ends_with_noop || replies.len() != commands + 1 {
         return Err(Error::UnexpectedReply(format!(

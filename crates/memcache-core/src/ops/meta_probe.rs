@@ -66,7 +66,7 @@ impl Operation for MetaProbe {
 
     fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<bool> {
         match answer.one()? {
-            Reply::Meta(meta) if meta.status == MetaStatus::Mn => Ok(true),
+            reply if reply.meta_status() == Some(MetaStatus::Mn) => Ok(true),
             Reply::Error(error) if error.kind == ServerErrorKind::Error => Ok(false),
             other => Err(unexpected(other)),
         }

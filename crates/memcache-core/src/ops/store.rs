@@ -246,13 +246,13 @@ pub(crate) fn stored(reply: Reply) -> Result<()> {
         Reply::NotStored => Err(Error::NotStored),
         Reply::Exists => Err(Error::Exists),
         Reply::NotFound => Err(Error::NotFound),
-        Reply::Meta(meta) => match meta.status {
-            MetaStatus::Hd => Ok(()),
-            MetaStatus::Ns => Err(Error::NotStored),
-            MetaStatus::Ex => Err(Error::Exists),
-            MetaStatus::Nf => Err(Error::NotFound),
-            status => Err(unexpected_status(status)),
+        other => match other.meta_status() {
+            Some(MetaStatus::Hd) => Ok(()),
+            Some(MetaStatus::Ns) => Err(Error::NotStored),
+            Some(MetaStatus::Ex) => Err(Error::Exists),
+            Some(MetaStatus::Nf) => Err(Error::NotFound),
+            Some(status) => Err(unexpected_status(status)),
+            None => Err(unexpected(other)),
         },
-        other => Err(unexpected(other)),
     }
 }

@@ -147,11 +147,11 @@ pub(crate) fn done(reply: Reply) -> Result<()> {
     match reply {
         Reply::Touched | Reply::Deleted => Ok(()),
         Reply::NotFound => Err(Error::NotFound),
-        Reply::Meta(meta) => match meta.status {
-            MetaStatus::Hd => Ok(()),
-            MetaStatus::Nf | MetaStatus::En => Err(Error::NotFound),
-            status => Err(unexpected_status(status)),
+        other => match other.meta_status() {
+            Some(MetaStatus::Hd) => Ok(()),
+            Some(MetaStatus::Nf | MetaStatus::En) => Err(Error::NotFound),
+            Some(status) => Err(unexpected_status(status)),
+            None => Err(unexpected(other)),
         },
-        other => Err(unexpected(other)),
     }
 }

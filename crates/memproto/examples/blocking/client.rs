@@ -232,17 +232,18 @@ impl Client {
         // request the server skipped with a `Quiet` reply: replies line up with requests.
         // Every request here has a reply, the quiet ones included: the last is the `mn`'s.
         if let Some(last) = replies.pop() {
-            match last {
-                Reply::Meta(noop) if noop.status == MetaStatus::Mn => {}
-                other => return Err(unexpected(other)),
+            if last.meta_status() != Some(MetaStatus::Mn) {
+                return Err(unexpected(last));
             }
         }
         let mut failures = Vec::new();
         for (index, reply) in replies.into_iter().enumerate() {
-            match reply {
-                Reply::Meta(meta) if meta.status == MetaStatus::Quiet => {}
-                Reply::Meta(meta) => failures.push((index, *meta)),
-                other => return Err(unexpected(other)),
+            // Meta replies come whole (`Reply::Meta`) or, with nothing but a status and
+            // an opaque, compact (`Reply::Status`): `into_meta` reads both.
+            match reply.into_meta() {
+                Ok(meta) if meta.status == MetaStatus::Quiet => {}
+                Ok(meta) => failures.push((index, meta)),
+                Err(other) => return Err(unexpected(other)),
             }
         }
         Ok(failures)

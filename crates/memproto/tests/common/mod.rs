@@ -257,13 +257,15 @@ pub fn values(items: Vec<Item>) -> Reply {
     Reply::Values(items.into())
 }
 
+/// A meta reply as the decoder gives it: compact ([`Reply::Status`]) when it carries nothing
+/// but its status and opaque.
 pub fn meta(status: MetaStatus, value: Option<&[u8]>, flags: MetaFlags) -> Reply {
-    Reply::Meta(Box::new(MetaReply {
+    Reply::from(MetaReply {
         status,
         value: value.map(b),
         flags,
         debug: None,
-    }))
+    })
 }
 
 /// A meta reply that is its status alone: no value, no flags.
