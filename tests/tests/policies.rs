@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use memcache_tokio::{Client, Error, NodeMetrics, RetryPolicy};
+use memcache_tokio::{Client, ClientBuilder, Error, NodeMetrics, RetryPolicy};
 
 /// Retries per request: each call makes this many attempts plus one.
 const RETRIES: u32 = 2;
@@ -136,33 +136,66 @@ fn metrics(client: &Client) -> NodeMetrics {
     client.metrics().remove(0).1
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_family_is_retried_answered_as_a_miss_and_counted_alike() {
+/// A client of a node nothing listens on, configured further by `configure`, and the node.
+fn client_of_a_dead_node(
+    configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> (Client, String) {
     let dead = dead_addr();
-    let client = Client::builder([dead.clone()])
-        .retry(
-            RetryPolicy::new(RETRIES).backoff(Duration::from_millis(1), Duration::from_millis(2)),
-        )
-        .miss_on_unavailable(true)
+    let builder = Client::builder([dead.clone()])
         .timeout(Some(Duration::from_secs(10)))
         .connect_timeout(Duration::from_millis(500))
-        .min_connections(0)
-        .build()
-        .expect("a valid configuration");
-    let mut wrong = Vec::new();
+        .min_connections(0);
+    let client = configure(builder).build().expect("a valid configuration");
+    (client, dead)
+}
+
+/// One family's call: how it ended, how it must end when the policies apply, and the
+/// requests (attempts) and unavailable misses it added to the node's counters.
+struct Run {
+    family: &'static str,
+    expected: Ended,
+    outcome: Ended,
+    attempts: u64,
+    misses: u64,
+}
+
+/// Calls every family once, one after another.
+async fn run_every_family(client: &Client, dead: &str) -> Vec<Run> {
+    let mut runs = Vec::new();
     for (family, expected, call) in families() {
-        let before = metrics(&client);
-        let outcome = call(&client, &dead).await;
-        let after = metrics(&client);
+        let before = metrics(client);
+        let outcome = call(client, dead).await;
+        let after = metrics(client);
+        runs.push(Run {
+            family,
+            expected,
+            outcome,
+            attempts: after.requests - before.requests,
+            misses: after.unavailable_misses - before.unavailable_misses,
+        });
+    }
+    runs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_family_is_retried_answered_as_a_miss_and_counted_alike() {
+    let (client, dead) = client_of_a_dead_node(|builder| {
+        let backoff = (Duration::from_millis(1), Duration::from_millis(2));
+        builder
+            .retry(RetryPolicy::new(RETRIES).backoff(backoff.0, backoff.1))
+            .miss_on_unavailable(true)
+    });
+    let mut wrong = Vec::new();
+    for run in run_every_family(&client, &dead).await {
         // Every attempt is one request at the node: the retry policy made them all.
-        let attempts = after.requests - before.requests;
-        let misses = after.unavailable_misses - before.unavailable_misses;
-        let expected_misses = u64::from(expected == Ended::Miss);
-        if outcome != expected || attempts != u64::from(RETRIES + 1) || misses != expected_misses {
+        let expected_misses = u64::from(run.expected == Ended::Miss);
+        let attempts = u64::from(RETRIES + 1);
+        if run.outcome != run.expected || run.attempts != attempts || run.misses != expected_misses
+        {
             wrong.push(format!(
-                "{family}: {outcome:?} after {attempts} attempts and {misses} misses counted; \
-                 expected {expected:?} after {} attempts and {expected_misses} misses",
-                RETRIES + 1
+                "{}: {:?} after {} attempts and {} misses counted; \
+                 expected {:?} after {attempts} attempts and {expected_misses} misses",
+                run.family, run.outcome, run.attempts, run.misses, run.expected
             ));
         }
     }
@@ -175,20 +208,14 @@ async fn every_family_is_retried_answered_as_a_miss_and_counted_alike() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_policies_every_family_fails_once() {
-    let dead = dead_addr();
-    let client = Client::builder([dead.clone()])
-        .timeout(Some(Duration::from_secs(10)))
-        .connect_timeout(Duration::from_millis(500))
-        .min_connections(0)
-        .build()
-        .expect("a valid configuration");
+    let (client, dead) = client_of_a_dead_node(|builder| builder);
     let mut wrong = Vec::new();
-    for (family, _, call) in families() {
-        let before = metrics(&client);
-        let outcome = call(&client, &dead).await;
-        let attempts = metrics(&client).requests - before.requests;
-        if outcome != Ended::Unavailable || attempts != 1 {
-            wrong.push(format!("{family}: {outcome:?} after {attempts} attempts"));
+    for run in run_every_family(&client, &dead).await {
+        if run.outcome != Ended::Unavailable || run.attempts != 1 || run.misses != 0 {
+            wrong.push(format!(
+                "{}: {:?} after {} attempts",
+                run.family, run.outcome, run.attempts
+            ));
         }
     }
     assert!(
