@@ -65,7 +65,9 @@ USAGE: memcache-bench [FLAGS]
   --only IDS         run only these workloads:
                      get,autobatch,set,get_many,large,set_many
   --no-coalesce      build the client with coalesce_writes(false)
-  --fresh-heap       skip the allocator warm-up (see `warm_allocator`)
+  --warm-heap        warm the allocator up before measuring, as a long-running
+                     service's would be (see `warm_allocator`); by default the
+                     process is as fresh as a user's service at its start
   --client-only      skip the raw loop and the peer (to profile the client alone)
   --no-peer          skip the peer (async-memcached, tokio runs only)
   --no-pin           do not pin memcached and the benchmark to separate CPUs
@@ -124,8 +126,8 @@ struct Args {
     no_peer: bool,
     /// Build the client without write coalescing.
     no_coalesce: bool,
-    /// Skip the allocator warm-up.
-    fresh_heap: bool,
+    /// Warm the allocator up before measuring.
+    warm_heap: bool,
     /// An existing server to use.
     server: Option<String>,
     /// Allow a non-loopback server.
@@ -151,7 +153,7 @@ impl Default for Args {
             client_only: false,
             no_peer: false,
             no_coalesce: false,
-            fresh_heap: false,
+            warm_heap: false,
             server: None,
             allow_remote: false,
         }
@@ -221,7 +223,7 @@ impl Args {
                 "--client-only" => parsed.client_only = true,
                 "--no-peer" => parsed.no_peer = true,
                 "--no-coalesce" => parsed.no_coalesce = true,
-                "--fresh-heap" => parsed.fresh_heap = true,
+                "--warm-heap" => parsed.warm_heap = true,
                 "--server" => parsed.server = Some(value()?),
                 "--allow-remote" => parsed.allow_remote = true,
                 // `cargo bench` passes this to every bench target.
@@ -568,7 +570,8 @@ fn has_taskset() -> bool {
         .is_ok_and(|status| status.success())
 }
 
-/// Makes the process's heap behave like that of a service that has run for a while.
+/// Makes the process's heap behave like that of a service that has run for a while
+/// (`--warm-heap`; off by default, so the figures are those of a fresh process).
 ///
 /// glibc's allocator returns the top of the heap to the kernel whenever more than 128 KiB
 /// of it is free, until the process frees one large (memory-mapped) block, after which it
@@ -576,15 +579,15 @@ fn has_taskset() -> bool {
 /// therefore faults every value's pages in again, about 25 page faults per value, where a
 /// process that has freed one large buffer (any service soon has) reuses them. Freeing one
 /// 4 MiB block here puts every workload in the second state, whatever ran before it. The
-/// raw loop allocates nothing per operation, so this only removes noise from the client's
-/// figures; `--fresh-heap` skips it.
+/// raw loop allocates nothing per operation, so this changes only the client's and the
+/// peer's figures: the flag shows how much a client depends on it.
 fn warm_allocator() {
     drop(std::hint::black_box(vec![1u8; 4 << 20]));
 }
 
 /// Sets up the server and data, then measures on each runtime.
 fn run(args: Args) -> Result<(), String> {
-    if !args.fresh_heap {
+    if args.warm_heap {
         warm_allocator();
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);

@@ -152,7 +152,14 @@ impl FrameDecoder for MemcacheCodec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Reply>, CodecError> {
-        Ok(self.decoder.decode(src)?)
+        let reply = self.decoder.decode(src)?;
+        // Room for the rest of a value in progress, so `Framed` reads it in large reads.
+        // Reserved only now: its header passed every limit.
+        let needed = self.decoder.bytes_needed(src);
+        if needed > 0 {
+            src.reserve(needed);
+        }
+        Ok(reply)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Reply>, CodecError> {

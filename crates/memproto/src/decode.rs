@@ -30,14 +30,18 @@ use crate::response::{
 /// # Security
 /// Every [`Limits`] bound is checked before the bytes it guards are buffered: a line longer
 /// than `max_line_len`, a value header announcing more than `max_value_len`, or one whose
-/// value would take its reply past `max_reply_len` fails at once, and buffer space for a
-/// value is reserved only after its length passed those checks. Retrievals accept items
+/// value would take its reply past `max_reply_len` fails at once, before any of its bytes
+/// are needed: [`Decoder::bytes_needed`] reports a value's length only once it passed
+/// those checks. Retrievals accept items
 /// only for keys that were requested, each at most once. Meta replies must echo their
 /// request's opaque, and its key when the request asked for it (flag `k`).
 ///
-/// # Sizing reads
+/// # Large values
 /// [`Decoder::bytes_needed`] tells a transport how much a value in progress still needs,
-/// so it can read a large value straight into place rather than in small chunks.
+/// so it can reserve that much and read a large value straight into place rather than in
+/// small chunks. Or it can read the value into storage of its own (a pool of reused
+/// buffers, say) and hand it over with [`Decoder::decode_data_block`]; the decoder never
+/// grows the read buffer itself.
 #[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
@@ -135,10 +139,9 @@ impl Decoder {
     /// passed to [`Decoder::decode`]) before `decode` can make progress.
     ///
     /// While a value's data block is arriving, this is the rest of the block and its CRLF:
-    /// a transport can read that many bytes straight into `buf`, whose capacity `decode`
-    /// already reserved, in one large read. Otherwise it is 0: what comes next is a line of
-    /// unknown length, so read a small chunk, to avoid buffering far past the reply.
-    /// A failed decoder needs nothing.
+    /// a transport can reserve that much room in `buf` and read it in one large read.
+    /// Otherwise it is 0: what comes next is a line of unknown length, so read a small
+    /// chunk, to avoid buffering far past the reply. A failed decoder needs nothing.
     ///
     /// ```
     /// use bytes::BytesMut;
@@ -161,6 +164,74 @@ impl Decoder {
             State::Data { len, .. } if !self.failed => (len + 2).saturating_sub(buf.len()),
             _ => 0,
         }
+    }
+
+    /// The length of the data block in progress (a value and its CRLF), while its header
+    /// is decoded and its bytes are not all in the read buffer yet. Every byte then in
+    /// the read buffer belongs to the block: a transport may move them into storage of its
+    /// own, read the rest of the block after them, and hand the block over with
+    /// [`Decoder::decode_data_block`]. `None` otherwise, and once the decoder failed.
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use memproto::{Command, Decoder, Encoder, Reply, Retrieve, RetrieveKind};
+    ///
+    /// let mut decoder = Decoder::default();
+    /// let keys: &[&[u8]] = &[b"big"];
+    /// let get = Command::Retrieve(Retrieve { kind: RetrieveKind::Get, keys });
+    /// decoder.push(Encoder::new().encode(&get, &mut BytesMut::new())?);
+    ///
+    /// let mut buf = BytesMut::from(&b"VALUE big 0 8\r\n0123"[..]);
+    /// assert_eq!(decoder.decode(&mut buf)?, None);
+    /// assert_eq!(decoder.data_block_len(), Some(10));
+    ///
+    /// // The transport's own storage: what was buffered, then the rest of the block.
+    /// let mut block = buf.split().to_vec();
+    /// block.extend_from_slice(b"4567\r\n");
+    /// assert_eq!(decoder.decode_data_block(Bytes::from(block))?, None);
+    ///
+    /// buf.extend_from_slice(b"END\r\n");
+    /// let Some(Reply::Values(items)) = decoder.decode(&mut buf)? else { unreachable!() };
+    /// assert_eq!(&items[0].value[..], b"01234567");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn data_block_len(&self) -> Option<usize> {
+        match self.state {
+            State::Data { len, .. } if !self.failed => Some(len + 2),
+            _ => None,
+        }
+    }
+
+    /// Takes the data block in progress (see [`Decoder::data_block_len`]) from storage of
+    /// the transport's own: exactly that many bytes, the value and its CRLF, of which the
+    /// read buffer holds none. The value handed out is a view of `block`, not a copy.
+    /// Returns what [`Decoder::decode`] would: the reply the block completes (a meta
+    /// value), or `Ok(None)` while the reply goes on (a retrieval's item); then keep
+    /// calling `decode` with the read buffer.
+    ///
+    /// # Errors
+    /// [`DecodeError::MissingDataTerminator`] when the block does not end in CRLF, and
+    /// [`DecodeError::MisplacedDataBlock`] when no block is in progress or `block` has
+    /// another length. Either fails the decoder, as in `decode`.
+    pub fn decode_data_block(&mut self, mut block: Bytes) -> Result<Option<Reply>, DecodeError> {
+        if self.failed {
+            return Err(DecodeError::Poisoned);
+        }
+        let result = match self.data_block_len() {
+            Some(expected) if expected == block.len() => {
+                if block.ends_with(b"\r\n") {
+                    block.truncate(expected - 2);
+                    Ok(self.take_value(block))
+                } else {
+                    Err(DecodeError::MissingDataTerminator)
+                }
+            }
+            _ => Err(DecodeError::MisplacedDataBlock),
+        };
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
     }
 
     /// Whether the decoder failed; a failed decoder only returns [`DecodeError::Poisoned`].
@@ -444,7 +515,7 @@ impl Decoder {
         buf.advance(b"VALUE ".len());
         let key = buf.split_to(key_len).freeze();
         buf.advance(len + 2 - b"VALUE ".len() - key_len);
-        self.begin_data(buf, value_len, DataOwner::Item { key, flags, cas });
+        self.begin_data(value_len, DataOwner::Item { key, flags, cas });
         Ok(Step::Continue)
     }
 
@@ -514,7 +585,7 @@ impl Decoder {
         match value_len {
             Some(len) => {
                 self.budget.charge(len + 2)?;
-                self.begin_data(buf, len, DataOwner::Meta { flags });
+                self.begin_data(len, DataOwner::Meta { flags });
                 Ok(Step::Continue)
             }
             None => Ok(Step::Done(Reply::from(MetaReply {
@@ -538,11 +609,7 @@ impl Decoder {
         }
     }
 
-    fn begin_data(&mut self, buf: &mut BytesMut, len: usize, owner: DataOwner) {
-        let needed = len + 2;
-        if buf.len() < needed {
-            buf.reserve(needed - buf.len());
-        }
+    fn begin_data(&mut self, len: usize, owner: DataOwner) {
         self.state = State::Data { len, owner };
     }
 
@@ -557,6 +624,11 @@ impl Decoder {
         }
         let value = buf.split_to(len).freeze();
         buf.advance(2);
+        Ok(self.take_value(value))
+    }
+
+    /// Gives the value of the data block in progress to its item or meta reply.
+    fn take_value(&mut self, value: Bytes) -> Option<Reply> {
         match std::mem::replace(&mut self.state, State::Line) {
             State::Data {
                 owner: DataOwner::Item { key, flags, cas },
@@ -571,18 +643,18 @@ impl Decoder {
                     },
                     self.items_left,
                 );
-                Ok(None)
+                None
             }
             State::Data {
                 owner: DataOwner::Meta { flags },
                 ..
-            } => Ok(Some(self.complete(Reply::Meta(Box::new(MetaReply {
+            } => Some(self.complete(Reply::Meta(Box::new(MetaReply {
                 status: MetaStatus::Va,
                 value: Some(value),
                 flags,
                 debug: None,
-            }))))),
-            State::Line => Ok(None),
+            })))),
+            State::Line => None,
         }
     }
 }

@@ -127,6 +127,10 @@ pub enum DecodeError {
     /// A data block was not followed by `\r\n`.
     #[error("value data is not followed by CRLF")]
     MissingDataTerminator,
+    /// [`crate::Decoder::decode_data_block`] was handed a block while none was in
+    /// progress, or one of another length than the value's header announced.
+    #[error("data block handed over does not match the value in progress")]
+    MisplacedDataBlock,
     /// A number in a reply is not a plain, in-range decimal.
     #[error("invalid number in reply: {0}")]
     InvalidNumber(Excerpt),

@@ -6,7 +6,8 @@
 //! dependency), and panics only when an invariant of the crate is broken:
 //!
 //! - [`decode_raw`]: decode a hostile reply stream for a pipeline of real requests.
-//! - [`decode_chunked`]: the same stream fed in pieces must decode exactly like the whole.
+//! - [`decode_chunked`]: the same stream fed in pieces must decode exactly like the whole,
+//!   also when the transport hands each value's data block over on its own.
 //! - [`encode_no_injection`]: any command built from any bytes either fails and writes nothing,
 //!   or writes exactly one well-formed command as the server would parse it.
 //!
@@ -122,12 +123,14 @@ pub fn decode_raw(data: &[u8]) -> DecodeOutcome {
     session.outcome(input.len(), buf.len(), error)
 }
 
-/// Decodes the server bytes of `data[1..]` twice: all at once, and in chunks whose sizes
+/// Decodes the server bytes of `data[1..]` three times: all at once; in chunks whose sizes
 /// derive from `data[0]` (layout in the [module docs](self)), calling `decode` until
-/// `Ok(None)` after every chunk. Both runs check every [`decode_raw`] invariant except the
-/// capacity bound (the chunked buffer grows by the harness's own appends). Panics unless:
+/// `Ok(None)` after every chunk; and in the same chunks, gathering each data block not yet
+/// buffered in a separate buffer handed over with [`Decoder::decode_data_block`]. All runs
+/// check every [`decode_raw`] invariant except the capacity bound (the chunked buffer
+/// grows by the harness's own appends). Panics unless:
 ///
-/// - both runs produce the same replies, in the same order;
+/// - all runs produce the same replies, in the same order, and fail alike;
 /// - if the whole run ended with `Ok(None)`, the chunked run ends with `Ok(None)` too after
 ///   the last chunk, with the same bytes left in the buffer and the same requests pending;
 /// - if the whole run ended with `Err(e)`, the chunked run ends with `Err(e)` (the chunked
@@ -165,6 +168,23 @@ pub fn decode_chunked(data: &[u8]) -> DecodeOutcome {
         chunked.replies, whole.replies,
         "chunked decoding produced other replies than decoding the whole input"
     );
+    let (handed, handed_end) = decode_handing_blocks_over(data, chunking);
+    assert_eq!(
+        handed.replies, whole.replies,
+        "handing data blocks over produced other replies than decoding the whole input"
+    );
+    if let (Some(whole_error), Some(handed_error)) = (&whole_end, &handed_end) {
+        assert!(
+            same_error(whole_error, handed_error),
+            "whole input failed with {whole_error:?}, with blocks handed over {handed_error:?}"
+        );
+    } else {
+        assert_eq!(
+            whole_end.is_some(),
+            handed_end.is_some(),
+            "whole input ended with {whole_end:?}, with blocks handed over {handed_end:?}"
+        );
+    }
     match (&whole_end, &chunked_end) {
         (None, None) => {
             assert_eq!(
@@ -181,6 +201,53 @@ pub fn decode_chunked(data: &[u8]) -> DecodeOutcome {
         _ => panic!("whole input ended with {whole_end:?}, chunked input with {chunked_end:?}"),
     }
     whole.outcome(input.len(), whole_buf.len(), whole_end)
+}
+
+/// Decodes like the chunked run of [`decode_chunked`], but as a transport with storage of
+/// its own for values does: once a data block is in progress and not all buffered, its
+/// bytes go into a separate buffer, handed over with [`Decoder::decode_data_block`].
+fn decode_handing_blocks_over(data: &[u8], chunking: u8) -> (Session, Option<DecodeError>) {
+    let mut source = Source::new(data);
+    let mut session = Session::new(&mut source);
+    let input = source.rest();
+    let mut buf = BytesMut::new();
+    // The block being gathered, and its full length.
+    let mut block: Option<(Vec<u8>, usize)> = None;
+    let mut sizes = ChunkSizes::new(chunking);
+    let mut fed = 0;
+    let end = loop {
+        let size = sizes.next().min(input.len() - fed);
+        let mut chunk = &input[fed..fed + size];
+        fed += size;
+        let failed = loop {
+            if let Some((gathered, len)) = &mut block {
+                let take = (*len - gathered.len()).min(chunk.len());
+                gathered.extend_from_slice(&chunk[..take]);
+                chunk = &chunk[take..];
+                if gathered.len() < *len {
+                    break None;
+                }
+                let full = std::mem::take(gathered);
+                block = None;
+                if let Err(error) = session.decode_data_block(full.into(), &buf) {
+                    break Some(error);
+                }
+            }
+            buf.extend_from_slice(chunk);
+            chunk = &[];
+            if let Some(error) = session.run(&mut buf) {
+                break Some(error);
+            }
+            match session.decoder.data_block_len() {
+                Some(len) if buf.len() < len => block = Some((buf.split().to_vec(), len)),
+                _ => break None,
+            }
+        };
+        if failed.is_some() || fed == input.len() {
+            break failed;
+        }
+    };
+    (session, end)
 }
 
 /// Builds one command of any kind from `data`, with keys, tokens and values of arbitrary
@@ -698,6 +765,27 @@ impl Session {
         let before = buf.len();
         let result = self.decoder.decode(buf);
         assert!(buf.len() <= before, "decode made the buffer longer");
+        self.check(pending, buf, result)
+    }
+
+    /// One checked `decode_data_block` call, while `buf` is the (empty) read buffer.
+    fn decode_data_block(
+        &mut self,
+        block: bytes::Bytes,
+        buf: &BytesMut,
+    ) -> Result<Option<Reply>, DecodeError> {
+        let pending = self.decoder.pending();
+        let result = self.decoder.decode_data_block(block);
+        self.check(pending, &mut buf.clone(), result)
+    }
+
+    /// The checks on what one call returned, `pending` requests before it.
+    fn check(
+        &mut self,
+        pending: usize,
+        buf: &mut BytesMut,
+        result: Result<Option<Reply>, DecodeError>,
+    ) -> Result<Option<Reply>, DecodeError> {
         match &result {
             Ok(Some(reply)) => {
                 assert_eq!(

@@ -61,6 +61,7 @@ macro_rules! scenarios {
                 noreply_default_pool,
                 big_values,
                 big_values_raised_limit,
+                large_values_keep_their_own_storage,
                 value_too_large_for_server,
             }
             fetch {

@@ -433,6 +433,78 @@ pub async fn big_values<R: Runtime + Default>(suite: Suite) {
     assert!(client.get(&key).await.unwrap().unwrap().value == value);
 }
 
+/// Large values are read into storage the client reuses once a value is dropped: values
+/// still held never change while later ones are read, whatever their sizes (around the
+/// size from which values get storage of their own, and across size classes), alone, in
+/// multi-gets with small values, and many at once.
+pub async fn large_values_keep_their_own_storage<R: Runtime + Default>(suite: Suite) {
+    let server = Memcached::start();
+    let client = suite.client::<R>(&server);
+    let p = prefix("reused_storage");
+    let mut rng = Rng::new(7);
+    let threshold = 64 * 1024;
+    let sizes = [
+        threshold - 3,
+        threshold - 2,
+        threshold - 1,
+        threshold,
+        100 * 1024,
+        112 * 1024 - 2,
+        112 * 1024 - 1,
+        300_000,
+        Encoder::DEFAULT_MAX_VALUE_LEN,
+    ];
+    let mut stored = Vec::new();
+    for (i, len) in sizes.into_iter().enumerate() {
+        let key = format!("{p}{i}");
+        let value = rng.bytes(len);
+        client.set(&key, &value).await.unwrap();
+        stored.push((key, value));
+    }
+    client.set(format!("{p}small"), "s").await.unwrap();
+
+    // Every value held while each is read again, alone and all at once.
+    let mut held = Vec::new();
+    for round in 0..3 {
+        for (key, value) in &stored {
+            let item = client.get(key).await.unwrap().expect("stored");
+            assert!(item.value == *value, "{key} changed in round {round}");
+            held.push((item.value, value));
+        }
+        let gets = stored.iter().map(|(key, _)| client.get(key).into_future());
+        for (got, (key, value)) in futures::future::join_all(gets)
+            .await
+            .into_iter()
+            .zip(&stored)
+        {
+            let item = got.unwrap().expect("stored");
+            assert!(
+                item.value == *value,
+                "{key} changed in concurrent round {round}"
+            );
+        }
+        let mut keys: Vec<String> = stored.iter().map(|(key, _)| key.clone()).collect();
+        keys.insert(4, format!("{p}small"));
+        let many = client.get_many(&keys).await.unwrap();
+        assert_eq!(many.len(), stored.len() + 1);
+        for (key, value) in &stored {
+            assert!(
+                many[key.as_bytes()].value == *value,
+                "{key} changed in get_many"
+            );
+        }
+        // Dropping half the held values lets later reads reuse their storage.
+        held.retain(|(got, _)| got.len() % 2 == 0);
+    }
+    for (got, value) in &held {
+        assert!(
+            got == *value,
+            "a held value of {} bytes changed",
+            value.len()
+        );
+    }
+}
+
 pub async fn big_values_raised_limit<R: Runtime + Default>(suite: Suite) {
     let server = Memcached::start_with(&["-I", "2m"]);
     let client = suite

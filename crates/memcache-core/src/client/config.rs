@@ -9,6 +9,7 @@ use memproto::{Encoder, Limits};
 use crate::engine::connection::{Budget, ConnectionConfig};
 use crate::engine::pool::PoolConfig;
 use crate::io::runtime::SocketOptions;
+use crate::io::value_buffers::ValueBuffers;
 
 use crate::client::protocol::Protocol;
 use crate::cluster::addr::{AddrParseError, NodeAddr};
@@ -49,6 +50,8 @@ pub struct Config {
     pub(crate) credentials: Option<(String, String)>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::io::tls::Tls>,
+    /// Storage for large values, shared by the client's connections.
+    pub(crate) value_buffers: Arc<ValueBuffers>,
 }
 
 impl fmt::Debug for Config {
@@ -114,6 +117,7 @@ impl Config {
             credentials: None,
             #[cfg(feature = "tls")]
             tls: None,
+            value_buffers: Arc::default(),
         }
     }
 

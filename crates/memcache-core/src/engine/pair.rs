@@ -114,6 +114,11 @@ struct Link {
     read_buf: BytesMut,
     /// The next `get` is answered with another key's value.
     misreply: bool,
+    /// Whether values' data blocks are gathered apart from the read buffer and handed
+    /// over whole, as the driver does for large values (every other connection).
+    hands_blocks_over: bool,
+    /// The data block being gathered, and its length.
+    block: Option<(Vec<u8>, usize)>,
 }
 
 struct Caller {
@@ -247,12 +252,15 @@ impl Pair {
                         let cell =
                             ConnCell::new(Connection::new("pair".into(), &self.config, self.now));
                         if self.pool.connected(cell.clone()) {
+                            let hands_blocks_over = self.links.len() % 2 == 0;
                             self.links.push(Link {
                                 cell,
                                 to_server: BytesMut::new(),
                                 to_client: BytesMut::new(),
                                 read_buf: BytesMut::new(),
                                 misreply: false,
+                                hands_blocks_over,
+                                block: None,
                             });
                         }
                     } else {
@@ -296,13 +304,42 @@ impl Pair {
         let link = &mut self.links[index];
         answer(&mut link.to_server, &mut link.to_client, &mut link.misreply);
         let bytes = bytes.min(link.to_client.len());
-        link.read_buf.extend_from_slice(&link.to_client[..bytes]);
-        link.to_client.advance(bytes);
-        let read = link.cell.lock().handle_read(&mut link.read_buf);
-        match read {
-            Ok(answered) => self.pool.room(answered),
-            // A reply that breaks the protocol: the stream is not trusted any more.
-            Err(error) => self.end(index, error, false),
+        let mut incoming = link.to_client.split_to(bytes);
+        let read = loop {
+            let read = match &mut link.block {
+                Some((gathered, len)) => {
+                    let take = (*len - gathered.len()).min(incoming.len());
+                    gathered.extend_from_slice(&incoming.split_to(take));
+                    if gathered.len() < *len {
+                        break Ok(());
+                    }
+                    let block = std::mem::take(gathered).into();
+                    link.block = None;
+                    link.cell
+                        .lock()
+                        .handle_data_block(block, &mut link.read_buf)
+                }
+                None => {
+                    link.read_buf.extend_from_slice(&incoming.split());
+                    link.cell.lock().handle_read(&mut link.read_buf)
+                }
+            };
+            match read {
+                Ok(answered) => self.pool.room(answered),
+                Err(error) => break Err(error),
+            }
+            let block_len = link.cell.lock().data_block_len();
+            match block_len {
+                Some(len) if link.hands_blocks_over && link.read_buf.len() < len => {
+                    link.block = Some((link.read_buf.split().to_vec(), len));
+                }
+                _ if incoming.is_empty() => break Ok(()),
+                _ => {}
+            }
+        };
+        // A reply that breaks the protocol: the stream is not trusted any more.
+        if let Err(error) = read {
+            self.end(index, error, false);
         }
     }
 

@@ -22,14 +22,20 @@ use crate::engine::ConnCell;
 use crate::error::Error;
 use crate::io::node::Node;
 use crate::io::runtime::{Runtime, Socket};
+use crate::io::value_buffers::{self, ValueBuffers};
 use crate::observe::{self, Counters};
 
-/// Small reads go through a scratch buffer of this size, zeroed once...
+/// Replies are read through a scratch buffer of this size, zeroed once, except the data
+/// block of a large value (see [`ValueBuffers`]), which is read into reused storage.
 const READ_CHUNK: usize = 16 * 1024;
-/// ...and a value still needing at least this much is read straight into place, zeroing
-/// only the room one read fills (at most `DIRECT_READ_MAX`): never more than it needs.
-const DIRECT_READ: usize = 64 * 1024;
-const DIRECT_READ_MAX: usize = 256 * 1024;
+/// The least the read buffer grows by.
+const READ_GROWTH: usize = READ_CHUNK;
+/// A read at least this long hands its first lines over one at a time (see
+/// [`Driver::take_read`]); shorter ones, which cannot hold much of a large value, go whole.
+const LINES_APART: usize = 8 * 1024;
+/// How many lines go one at a time: a single get's reply begins with the previous reply's
+/// `END` line, then the value's header.
+const LEADING_LINES: usize = 3;
 /// Buffers that grew past these during a burst are given back once empty.
 const READ_KEEP: usize = 4 * READ_CHUNK;
 const WRITE_KEEP: usize = 2 * WRITE_HIGH_WATER;
@@ -45,6 +51,7 @@ pub(crate) fn spawn<R: Runtime>(
     cell: Arc<ConnCell>,
     node: Weak<Node<R>>,
     counters: Arc<Counters>,
+    value_buffers: Arc<ValueBuffers>,
 ) {
     let name = cell.lock().node().clone();
     let driver = Driver {
@@ -54,6 +61,7 @@ pub(crate) fn spawn<R: Runtime>(
         node,
         runtime: runtime.clone(),
         counters,
+        value_buffers,
         out: BytesMut::new(),
         needs_flush: false,
         read_buf: BytesMut::new(),
@@ -76,6 +84,7 @@ struct Driver<R: Runtime> {
     node: Weak<Node<R>>,
     runtime: R,
     counters: Arc<Counters>,
+    value_buffers: Arc<ValueBuffers>,
     /// Bytes handed over by the state machine, not yet accepted by the socket.
     out: BytesMut,
     needs_flush: bool,
@@ -83,9 +92,8 @@ struct Driver<R: Runtime> {
     scratch: Box<[u8]>,
     /// The one timer, armed for this instant (at or before the state machine's deadline).
     timer: Option<(Instant, Pin<Box<R::Sleep>>)>,
-    /// While a large value is read into place: the read buffer holds data up to this
-    /// index and zeroed room after it (see [`Driver::start_fill`]).
-    fill: Option<usize>,
+    /// While a large value's data block is read into storage of its own.
+    fill: Option<Fill>,
     /// The driver has let the tasks ready before it run once since requests were queued
     /// on an idle socket (see [`Driver::poll_drive`]).
     gathered: bool,
@@ -237,7 +245,7 @@ impl<R: Runtime> Driver<R> {
             self.cell.register(cx.waker());
             let now = self.runtime.now();
             let mut gather = false;
-            let (deadline, needed, freed) = {
+            let (deadline, freed) = {
                 let mut conn = self.cell.lock();
                 if let Some(reason) = conn.close_reason() {
                     // Closed from outside the driver: the client aborted it.
@@ -260,16 +268,7 @@ impl<R: Runtime> Driver<R> {
                 } else {
                     0
                 };
-                (
-                    conn.poll_timeout(),
-                    // While filling, the buffer's tail is room, not data.
-                    if self.fill.is_some() {
-                        0
-                    } else {
-                        conn.bytes_needed(&self.read_buf)
-                    },
-                    freed,
-                )
+                (conn.poll_timeout(), freed)
             };
             self.hand_room(freed);
             if gather {
@@ -288,7 +287,7 @@ impl<R: Runtime> Driver<R> {
                 Poll::Ready(Err(error)) => return Poll::Ready(Ending::Other(error)),
                 Poll::Pending => {}
             }
-            match self.poll_read(cx, needed) {
+            match self.poll_read(cx) {
                 Poll::Ready(Ok(())) => progress = true,
                 Poll::Ready(Err(error)) => return Poll::Ready(Ending::Other(error)),
                 Poll::Pending => {}
@@ -346,24 +345,16 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Reads once and hands the bytes to the state machine. `needed` is how much the
-    /// reply in progress still lacks: a large value is read straight into place.
-    fn poll_read(&mut self, cx: &mut Context<'_>, needed: usize) -> Poll<Result<(), Error>> {
-        if self.fill.is_none() {
-            if let Some(room) = direct_read_room(needed) {
-                self.start_fill(room);
-            }
-        }
-        if let Some(filled) = self.fill {
-            return self.poll_fill(cx, filled);
+    /// Reads once and hands the bytes to the state machine: into the scratch buffer, or
+    /// straight into a large value's storage while its data block is arriving.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.fill.is_some() {
+            return self.poll_fill(cx);
         }
         match Pin::new(&mut self.socket).poll_read(cx, &mut self.scratch) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(0)) => Poll::Ready(Err(self.eof())),
-            Poll::Ready(Ok(n)) => {
-                self.read_buf.extend_from_slice(&self.scratch[..n]);
-                Poll::Ready(self.deliver())
-            }
+            Poll::Ready(Ok(n)) => Poll::Ready(self.take_read(n)),
             Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {
                 Poll::Ready(Ok(()))
             }
@@ -371,51 +362,119 @@ impl<R: Runtime> Driver<R> {
         }
     }
 
-    /// Makes `room` bytes of zeroed space at the end of the read buffer for a large value
-    /// to be read into. Safe code must initialise memory before reading into it; it is
-    /// zeroed once, however many reads it takes to fill.
-    fn start_fill(&mut self, room: usize) {
-        let start = self.read_buf.len();
-        if self.read_buf.capacity() - start < room {
-            // Exactly the room the value needs: growing the buffer would double it.
-            let mut exact = BytesMut::with_capacity(start + room);
-            exact.extend_from_slice(&self.read_buf);
-            self.read_buf = exact;
+    /// Hands the `n` bytes read into the scratch buffer to the state machine. A large read
+    /// hands its first few lines over one at a time: once one starts a large value, the
+    /// rest of the read is the value's, and is copied once, into the value's storage,
+    /// instead of through the read buffer first.
+    fn take_read(&mut self, n: usize) -> Result<(), Error> {
+        let mut from = 0;
+        let mut lines = if n >= LINES_APART { LEADING_LINES } else { 0 };
+        while from < n {
+            if let Some(fill) = &mut self.fill {
+                let take = (fill.len - fill.filled).min(n - from);
+                fill.storage[fill.filled..fill.filled + take]
+                    .copy_from_slice(&self.scratch[from..from + take]);
+                fill.filled += take;
+                from += take;
+                self.finish_fill()?;
+                continue;
+            }
+            let end = match lines.checked_sub(1) {
+                Some(left) => {
+                    lines = left;
+                    memchr::memchr(b'\n', &self.scratch[from..n])
+                        .map_or(n, |newline| from + newline + 1)
+                }
+                None => n,
+            };
+            let bytes = &self.scratch[from..end];
+            if self.read_buf.capacity() - self.read_buf.len() < bytes.len() {
+                // Grow by a useful amount: lines taken alone (a large value's header) would
+                // otherwise grow it a line at a time, and as the keys split from it keep
+                // its old storage alive, each growth would allocate.
+                self.read_buf.reserve(bytes.len().max(READ_GROWTH));
+            }
+            self.read_buf.extend_from_slice(bytes);
+            from = end;
+            self.deliver()?;
         }
-        self.read_buf.resize(start + room, 0);
-        self.fill = Some(start);
+        Ok(())
     }
 
-    /// Reads into the room made by [`Driver::start_fill`], of which the read buffer's
-    /// first `filled` bytes are data; the decoder sees the buffer once the room is full.
-    fn poll_fill(&mut self, cx: &mut Context<'_>, mut filled: usize) -> Poll<Result<(), Error>> {
-        while filled < self.read_buf.len() {
-            match Pin::new(&mut self.socket).poll_read(cx, &mut self.read_buf[filled..]) {
-                Poll::Pending => {
-                    self.fill = Some(filled);
-                    return Poll::Pending;
-                }
+    /// Decodes what the read buffer holds, and starts reading a large value's data block
+    /// into storage of its own if one is now arriving.
+    fn deliver(&mut self) -> Result<(), Error> {
+        let (answered, block) = {
+            let mut conn = self.cell.lock();
+            let answered = conn.handle_read(&mut self.read_buf)?;
+            (answered, large_block(conn.data_block_len(), &self.read_buf))
+        };
+        self.hand_room(answered);
+        match block {
+            Some(len) => self.start_fill(len),
+            None if self.read_buf.is_empty() && self.read_buf.capacity() > READ_KEEP => {
+                self.read_buf = BytesMut::new();
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Moves the part of a `len`-byte data block already read (the whole read buffer) into
+    /// reused storage, where the rest is read straight into place.
+    fn start_fill(&mut self, len: usize) {
+        let mut storage = self.value_buffers.take(len);
+        let buffered = self.read_buf.len();
+        storage[..buffered].copy_from_slice(&self.read_buf);
+        self.read_buf.clear();
+        self.fill = Some(Fill {
+            storage,
+            filled: buffered,
+            len,
+        });
+    }
+
+    /// Reads into the data block started by [`Driver::start_fill`] until it is complete.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        while let Some(fill) = &mut self.fill {
+            if fill.filled == fill.len {
+                return Poll::Ready(self.finish_fill());
+            }
+            match Pin::new(&mut self.socket).poll_read(cx, &mut fill.storage[fill.filled..fill.len])
+            {
+                Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(self.eof())),
-                Poll::Ready(Ok(n)) => filled += n,
+                Poll::Ready(Ok(n)) => fill.filled += n,
                 Poll::Ready(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(self.io_error(error))),
             }
         }
-        self.fill = None;
-        Poll::Ready(self.deliver())
+        Poll::Ready(Ok(()))
+    }
+
+    /// Hands the data block in progress to the state machine if it is complete.
+    fn finish_fill(&mut self) -> Result<(), Error> {
+        if self
+            .fill
+            .as_ref()
+            .is_some_and(|fill| fill.filled < fill.len)
+        {
+            return Ok(());
+        }
+        let Some(Fill { storage, len, .. }) = self.fill.take() else {
+            return Ok(());
+        };
+        let block = self.value_buffers.lend(storage, len);
+        let answered = self
+            .cell
+            .lock()
+            .handle_data_block(block, &mut self.read_buf)?;
+        self.hand_room(answered);
+        Ok(())
     }
 
     fn eof(&self) -> Error {
         self.lost(io::ErrorKind::UnexpectedEof, "server closed the connection")
-    }
-
-    fn deliver(&mut self) -> Result<(), Error> {
-        let answered = self.cell.lock().handle_read(&mut self.read_buf)?;
-        if self.read_buf.is_empty() && self.read_buf.capacity() > READ_KEEP {
-            self.read_buf = BytesMut::new();
-        }
-        self.hand_room(answered);
-        Ok(())
     }
 
     /// Tells the pool that `freed` budget slots opened, for callers waiting for room.
@@ -477,12 +536,20 @@ impl<R: Runtime> Driver<R> {
     }
 }
 
-/// How much room to zero and read straight into, when the reply in progress still needs
-/// `needed` bytes: `None` reads through the scratch buffer. Decided from what the reply
-/// needs only, never from the buffer's capacity, so one large value does not make every
-/// later read zero a large buffer; and never more than one read can plausibly fill.
-fn direct_read_room(needed: usize) -> Option<usize> {
-    (needed >= DIRECT_READ).then(|| needed.min(DIRECT_READ_MAX))
+/// A large value's data block being read into storage of its own.
+struct Fill {
+    /// From [`ValueBuffers::take`]: at least `len` bytes.
+    storage: Vec<u8>,
+    /// How much of the block is in.
+    filled: usize,
+    /// The block's length: the value and its CRLF.
+    len: usize,
+}
+
+/// The length of the data block in progress, if it is large enough for storage of its own
+/// and still arriving (the read buffer, which then holds only its bytes, is shorter).
+fn large_block(block_len: Option<usize>, read_buf: &[u8]) -> Option<usize> {
+    block_len.filter(|&len| len >= value_buffers::SMALLEST && read_buf.len() < len)
 }
 
 #[cfg(test)]
@@ -490,10 +557,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_large_value_in_progress_is_read_into_place() {
-        assert_eq!(direct_read_room(0), None);
-        assert_eq!(direct_read_room(DIRECT_READ - 1), None);
-        assert_eq!(direct_read_room(100 * 1024), Some(100 * 1024));
-        assert_eq!(direct_read_room(900 * 1024), Some(DIRECT_READ_MAX));
+    fn only_a_large_value_still_arriving_gets_storage_of_its_own() {
+        let large = value_buffers::SMALLEST;
+        assert_eq!(large_block(None, b""), None);
+        assert_eq!(large_block(Some(large - 1), b""), None);
+        assert_eq!(large_block(Some(large), b"abc"), Some(large));
+        assert_eq!(large_block(Some(large), &vec![0; large]), None);
     }
 }

@@ -5,6 +5,7 @@
 //! - [`driver`]: one task per connection, owning the socket and one timer.
 //! - [`connect`]: opening a connection (socket, TLS, authentication, first answer).
 //! - [`runtime`]: the little the client needs from an async runtime.
+//! - [`value_buffers`]: reused storage for large values.
 
 pub(crate) mod auth;
 pub(crate) mod connect;
@@ -13,3 +14,4 @@ pub(crate) mod node;
 pub(crate) mod runtime;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
+pub(crate) mod value_buffers;

@@ -257,10 +257,9 @@ impl Connection {
         self.closed.as_ref()
     }
 
-    /// How many more bytes the reply in progress needs before decoding can go on (0 when
-    /// unknown): the driver sizes its next read from it.
-    pub(crate) fn bytes_needed(&self, buf: &BytesMut) -> usize {
-        self.decoder.bytes_needed(buf)
+    /// The length of the data block in progress (see [`memproto::Decoder::data_block_len`]).
+    pub(crate) fn data_block_len(&self) -> Option<usize> {
+        self.decoder.data_block_len()
     }
 
     /// Whether queued requests should be written now: unless [`WRITES_DUE`] earlier writes
@@ -463,45 +462,74 @@ impl Connection {
     pub(crate) fn handle_read(&mut self, buf: &mut BytesMut) -> Result<usize, Error> {
         let mut answered = 0;
         loop {
-            let reply = match self.decoder.decode(buf) {
-                Ok(Some(reply)) => reply,
+            match self.decoder.decode(buf) {
+                Ok(Some(reply)) => answered += self.answer(reply)?,
                 Ok(None) => break,
-                Err(source) => {
-                    return Err(Error::Protocol {
-                        node: self.node.to_string(),
-                        source,
-                    })
-                }
-            };
-            // The decoder yields replies only for pushed requests: one per entry, or one
-            // per command of a batch entry.
-            let Some(front) = self.in_flight.front_mut() else {
-                return Err(self.lost(io::ErrorKind::InvalidData, "reply without a request"));
-            };
-            let reply = match &mut front.gathered {
-                Some(gathered) if gathered.left > 1 => {
-                    gathered.left -= 1;
-                    gathered.replies.push(reply);
-                    continue;
-                }
-                Some(gathered) => {
-                    let mut replies = std::mem::take(&mut gathered.replies);
-                    replies.push(reply);
-                    Answer::Batch(replies)
-                }
-                None => Answer::One(reply),
-            };
-            let Some(done) = self.in_flight.pop_front() else {
-                return Err(self.lost(io::ErrorKind::InvalidData, "reply without a request"));
-            };
-            self.first_seq += 1;
-            answered += 1;
-            self.release(1, done.cost);
-            if let Some(affinity) = &done.detached {
-                self.release_detached(affinity);
+                Err(source) => return Err(self.protocol_error(source)),
             }
-            deliver(done.callers, reply);
         }
+        self.tidy_after_read();
+        Ok(answered)
+    }
+
+    /// Takes a large value's data block, read into storage of the driver's own (see
+    /// [`Connection::data_block_len`]), then decodes what `buf` holds after it, like
+    /// [`Connection::handle_read`].
+    pub(crate) fn handle_data_block(
+        &mut self,
+        block: Bytes,
+        buf: &mut BytesMut,
+    ) -> Result<usize, Error> {
+        let answered = match self.decoder.decode_data_block(block) {
+            Ok(Some(reply)) => self.answer(reply)?,
+            Ok(None) => 0,
+            Err(source) => return Err(self.protocol_error(source)),
+        };
+        Ok(answered + self.handle_read(buf)?)
+    }
+
+    /// Gives a decoded reply to the request at the head of the line: 1 when that completed
+    /// it, 0 when it is one of a batch's replies still being gathered.
+    fn answer(&mut self, reply: Reply) -> Result<usize, Error> {
+        // The decoder yields replies only for pushed requests: one per entry, or one per
+        // command of a batch entry.
+        let Some(front) = self.in_flight.front_mut() else {
+            return Err(self.lost(io::ErrorKind::InvalidData, "reply without a request"));
+        };
+        let reply = match &mut front.gathered {
+            Some(gathered) if gathered.left > 1 => {
+                gathered.left -= 1;
+                gathered.replies.push(reply);
+                return Ok(0);
+            }
+            Some(gathered) => {
+                let mut replies = std::mem::take(&mut gathered.replies);
+                replies.push(reply);
+                Answer::Batch(replies)
+            }
+            None => Answer::One(reply),
+        };
+        let Some(done) = self.in_flight.pop_front() else {
+            return Err(self.lost(io::ErrorKind::InvalidData, "reply without a request"));
+        };
+        self.first_seq += 1;
+        self.release(1, done.cost);
+        if let Some(affinity) = &done.detached {
+            self.release_detached(affinity);
+        }
+        deliver(done.callers, reply);
+        Ok(1)
+    }
+
+    fn protocol_error(&self, source: memproto::DecodeError) -> Error {
+        Error::Protocol {
+            node: self.node.to_string(),
+            source,
+        }
+    }
+
+    /// Drops the bookkeeping of requests answered by a read.
+    fn tidy_after_read(&mut self) {
         while self
             .writes_due
             .front()
@@ -523,7 +551,6 @@ impl Connection {
                 self.deadlines.clear();
             }
         }
-        Ok(answered)
     }
 
     fn release(&mut self, requests: usize, bytes: usize) {

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::io::connect::Connector;
 use crate::io::driver;
 use crate::io::runtime::{Runtime, Socket};
+use crate::io::value_buffers::ValueBuffers;
 use crate::observe::Counters;
 
 pub(crate) struct Node<R: Runtime> {
@@ -38,6 +39,7 @@ pub(crate) struct Node<R: Runtime> {
     connector: Connector<R>,
     connection: ConnectionConfig,
     close_grace: Duration,
+    value_buffers: Arc<ValueBuffers>,
     /// Where the node reports its health: its place in the current membership, which
     /// changes when discovery adds or removes other nodes.
     seat: Mutex<Seat>,
@@ -80,6 +82,7 @@ impl<R: Runtime> Node<R> {
             connector,
             connection: config.connection.clone(),
             close_grace: config.close_grace,
+            value_buffers: config.value_buffers.clone(),
             seat: Mutex::new(Seat { index, health }),
             counters,
             upkeep_started: AtomicBool::new(false),
@@ -223,6 +226,7 @@ impl<R: Runtime> Node<R> {
                 cell,
                 self.me.clone(),
                 self.counters.clone(),
+                self.value_buffers.clone(),
             );
         }
     }
