@@ -163,6 +163,9 @@ pub struct Pending<'c, R: Runtime, O: Operation> {
     retries: u32,
     unsent: u32,
     attempt: Option<Attempt>,
+    /// The clock as read when the call started, for its first attempt: reading it costs
+    /// as much as a small step of the call, so the first attempt does not read it again.
+    started: Option<Instant>,
     state: State<R>,
 }
 
@@ -207,6 +210,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
             retries: 0,
             unsent: 0,
             attempt: None,
+            started: None,
             state: State::Start,
         }
     }
@@ -244,7 +248,9 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
         }
         self.affinity = self.op.affinity();
         let timeout = inner.timeout(self.options.timeout);
-        self.deadline = timeout.map(|timeout| later(inner.runtime.now(), timeout));
+        let now = inner.runtime.now();
+        self.started = Some(now);
+        self.deadline = timeout.map(|timeout| later(now, timeout));
         self.patience = inner.patience(timeout);
         Step::Next(State::Attempt(Some(encoded)))
     }
@@ -259,13 +265,16 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
         };
         let node = routed(&self.node);
         let keys = self.affinity.hashes().len();
-        let now = self.inner.runtime.now();
+        let now = self
+            .started
+            .take()
+            .unwrap_or_else(|| self.inner.runtime.now());
         self.attempt = Some(Attempt::start(node.name(), now, encoded.0.as_slice(), keys));
         Counters::bump(&node.counters.requests);
-        self.place(Some(encoded))
+        self.place(Some(encoded), now)
     }
 
-    fn place(&mut self, encoded: Option<(Payload, Expects)>) -> Step<R, O::Output> {
+    fn place(&mut self, encoded: Option<(Payload, Expects)>, now: Instant) -> Step<R, O::Output> {
         let (bytes, expect) = match encoded {
             Some(encoded) => encoded,
             None => match self.op.encode(&self.inner.config) {
@@ -295,7 +304,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
             timed_out: false,
         };
         let wait = self.inner.config.wait_when_full && !self.options.no_wait;
-        match self.node().place(request, wait) {
+        match self.node().place(request, wait, now) {
             Placement::Placed(cell) => {
                 cell.wake();
                 match (receiver, detached) {
@@ -510,7 +519,10 @@ impl<R: Runtime, O: Operation> Future for Pending<'_, R, O> {
             let step = match std::mem::replace(&mut this.state, State::Done) {
                 State::Start => this.start(),
                 State::Attempt(encoded) => this.attempt(encoded),
-                State::Place(encoded) => this.place(encoded),
+                State::Place(encoded) => {
+                    let now = this.inner.runtime.now();
+                    this.place(encoded, now)
+                }
                 State::Reply(mut receiver) => match Pin::new(&mut receiver).poll(cx) {
                     Poll::Ready(outcome) => this.replied(outcome),
                     Poll::Pending => Step::Waiting(State::Reply(receiver)),

@@ -178,10 +178,10 @@ impl Affinity {
     }
 }
 
-/// FNV-1a: keys are short, and this only needs to spread them, not resist attack (a
-/// collision merely keeps two keys' requests on one connection for a while).
+/// A fast hash with a fixed seed: this only needs to spread keys, not resist attack (a
+/// collision merely keeps two keys' requests on one connection for a while), and a
+/// multi-key fetch hashes every key it asks for.
 fn key_hash(key: &[u8]) -> u64 {
-    key.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x51_7cc1_b727_220a).hash_one(key)
 }

@@ -146,9 +146,9 @@ impl<R: Runtime> Node<R> {
 
     /// Hands `request` to the pool: placed on a connection, or told to wait for room, or
     /// refused.
-    pub(crate) fn place(&self, request: Submission, wait: bool) -> Placement {
+    pub(crate) fn place(&self, request: Submission, wait: bool, now: Instant) -> Placement {
         self.start_upkeep();
-        self.with_pool(|pool, now| pool.submit(now, request, wait))
+        self.with_pool_at(now, |pool, now| pool.submit(now, request, wait))
     }
 
     /// Runs `f` on the pool under its lock, then carries out the actions it asked for
@@ -156,7 +156,11 @@ impl<R: Runtime> Node<R> {
     /// down does), and its drop guard reports back into the pool; health listeners are user
     /// code.
     fn with_pool<T>(&self, f: impl FnOnce(&mut Pool, Instant) -> T) -> T {
-        let now = self.runtime.now();
+        self.with_pool_at(self.runtime.now(), f)
+    }
+
+    /// [`Node::with_pool`] at `now`, a reading of the runtime's clock just taken.
+    fn with_pool_at<T>(&self, now: Instant, f: impl FnOnce(&mut Pool, Instant) -> T) -> T {
         let (result, actions) = {
             let mut pool = self.lock();
             let result = f(&mut pool, now);
