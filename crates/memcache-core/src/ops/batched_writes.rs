@@ -27,6 +27,8 @@ use crate::engine::request::Expects;
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
 use crate::observe::Counters;
+use crate::ops::item_map::ItemHasher;
+use crate::ops::key_copies::KeyCopies;
 use crate::ops::meta_batch::{self, MetaBatch};
 use crate::ops::share::Share;
 use crate::ops::{exptime_setters, Request, RequestFuture};
@@ -40,8 +42,9 @@ struct Write<'a> {
     flags: u32,
 }
 
-/// Each key's outcome of a batched write.
-pub type KeyResults = HashMap<Bytes, Result<()>>;
+/// Each key's outcome of a batched write. Hashed with [`ItemHasher`], as multi-key fetch
+/// results are: the keys are the caller's own.
+pub type KeyResults = HashMap<Bytes, Result<()>, ItemHasher>;
 
 impl<R: Runtime> Client<R> {
     /// Stores many items, unconditionally, in one round trip per node. Each key's outcome
@@ -326,7 +329,13 @@ impl<R: Runtime> Inner<R> {
         options: CallOptions,
     ) -> Result<KeyResults> {
         let unique = last_of_each_key(items);
-        let mut results = KeyResults::with_capacity(unique.len());
+        let mut outcomes = Outcomes {
+            keys: KeyCopies::new(
+                items.len(),
+                unique.iter().map(|&item| (item, items[item].key)),
+            ),
+            results: KeyResults::with_capacity_and_hasher(unique.len(), ItemHasher::default()),
+        };
         // One membership for the whole call.
         let members = self.members();
         // Sized for an even spread (plus a quarter), so the lists rarely grow key by key.
@@ -337,17 +346,12 @@ impl<R: Runtime> Inner<R> {
             .collect();
         route_indexed(&members, items, &unique, |item, node| match node {
             Some(node) => per_node[node].push(item),
-            None => {
-                results.insert(
-                    Bytes::copy_from_slice(items[item].key),
-                    Err(Error::NoAvailableNodes),
-                );
-            }
+            None => outcomes.file(item, Err(Error::NoAvailableNodes)),
         });
         let chunks = self.encode_chunks(kind, items, per_node)?;
-        self.send_chunks(kind, items, chunks, &members, options, &mut results)
+        self.send_chunks(kind, items, chunks, &members, options, &mut outcomes)
             .await?;
-        Ok(results)
+        Ok(outcomes.results)
     }
 
     /// Sends each chunk to its node, all nodes at once, and files every key's outcome.
@@ -361,7 +365,7 @@ impl<R: Runtime> Inner<R> {
         chunks: Vec<Chunk>,
         members: &MembersRef<'_, R>,
         options: CallOptions,
-        results: &mut KeyResults,
+        outcomes: &mut Outcomes,
     ) -> Result<()> {
         let probe = matches!(kind, WriteKind::Store { .. });
         let deadline = self
@@ -384,8 +388,8 @@ impl<R: Runtime> Inner<R> {
             sends.push(self.send_chunk(members, chunk.node, share, probe, deadline, options));
             carried.push(chunk.items);
         }
-        let outcomes = join_all(sends).await;
-        for (chunk_items, outcome) in carried.into_iter().zip(outcomes) {
+        let answers = join_all(sends).await;
+        for (chunk_items, outcome) in carried.into_iter().zip(answers) {
             let (replies, rest) = match outcome {
                 Ok((replies, rest)) => (replies, rest),
                 Err(error) => (Vec::new(), Some(error)),
@@ -397,7 +401,7 @@ impl<R: Runtime> Inner<R> {
                     (None, Some(error)) => Err(error.clone()),
                     (None, None) => Err(Error::UnexpectedReply("a batch without a reply".into())),
                 };
-                results.insert(Bytes::copy_from_slice(items[item].key), result);
+                outcomes.file(item, result);
             }
         }
         Ok(())
@@ -494,6 +498,18 @@ fn route_indexed<R: Runtime>(
                 each(item, node);
             }
         });
+}
+
+/// Each key's outcome, filed under a copy of its key.
+struct Outcomes {
+    keys: KeyCopies,
+    results: KeyResults,
+}
+
+impl Outcomes {
+    fn file(&mut self, item: usize, result: Result<()>) {
+        self.results.insert(self.keys.at(item), result);
+    }
 }
 
 /// Positions of the items to send: the last one of each key, in input order.

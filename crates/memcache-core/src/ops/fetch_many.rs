@@ -20,6 +20,7 @@ use crate::observe::Counters;
 use crate::ops::fetch::Fetch;
 use crate::ops::item::Item;
 use crate::ops::item_map::{ItemMap, PartialItems};
+use crate::ops::key_copies::KeyCopies;
 use crate::ops::meta_batch::{self, MetaBatch};
 use crate::ops::share::Share;
 
@@ -188,12 +189,17 @@ fn meta_items(
         (_, Some(error)) => return Err(error),
     };
     let replies = meta_batch::command_replies(replies, keys.len())?;
-    let mut items = Vec::with_capacity(replies.len());
-    for (key, reply) in keys.iter().zip(replies) {
+    let mut hits = Vec::with_capacity(replies.len());
+    for (at, reply) in replies.into_iter().enumerate() {
         if let Some(item) = crate::ops::fetch::fetched(reply, fetch)? {
-            items.push((Bytes::copy_from_slice(key), item));
+            hits.push((at, item));
         }
     }
+    let copies = KeyCopies::new(keys.len(), hits.iter().map(|(at, _)| (*at, keys[*at])));
+    let items: Vec<(Bytes, Item)> = hits
+        .into_iter()
+        .map(|(at, item)| (copies.at(at), item))
+        .collect();
     let found = items.len();
     counters.fetched(found as u64, (keys.len() - found) as u64);
     Ok(items)

@@ -12,6 +12,7 @@ pub(crate) mod fetch_many;
 pub(crate) mod get_as;
 pub(crate) mod item;
 pub(crate) mod item_map;
+pub(crate) mod key_copies;
 pub(crate) mod keys;
 pub(crate) mod lease;
 pub(crate) mod meta_batch;
