@@ -2,8 +2,14 @@
 //! arithmetic, are held inline. Longer ones, up to a few KiB (most sets), are encoded into
 //! a buffer taken from a small per-thread pool, which gets it back once the request is
 //! written. Neither allocates in steady state. Large values get a buffer of their own.
+//!
+//! A buffer is taken on the caller's thread and given back on the thread that wrote it,
+//! which on a multi-thread runtime is often another one. So the per-thread pools trade
+//! with a shared one, in batches: a thread whose pool is full hands half of it over, and a
+//! thread whose pool is empty takes a batch, one lock for many requests.
 
 use std::cell::RefCell;
+use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
 use memproto::{Command, EncodeError, Encoder, Expect};
@@ -22,8 +28,22 @@ const POOL_SIZE: usize = 64;
 /// Capacity a pooled buffer starts with.
 const POOLED_START: usize = 256;
 
+/// Buffers the shared pool keeps, and how many move between it and a thread's at once.
+const SHARED_SIZE: usize = 1024;
+const TRADE: usize = POOL_SIZE / 2;
+
 thread_local! {
     static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Where threads' pools trade buffers (see the module docs).
+static SHARED: Mutex<Vec<BytesMut>> = Mutex::new(Vec::new());
+
+fn lock_shared() -> std::sync::MutexGuard<'static, Vec<BytesMut>> {
+    // A list of spare buffers is consistent at every step; a poisoned lock is usable.
+    SHARED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A request's encoded bytes.
@@ -38,10 +58,19 @@ pub enum Payload {
 pub struct Pooled(BytesMut);
 
 impl Pooled {
-    /// A buffer from this thread's pool, or a new one.
+    /// A buffer from this thread's pool (restocked from the shared one when empty), or a
+    /// new one.
     fn take() -> Pooled {
         let reused = POOL
-            .try_with(|pool| pool.try_borrow_mut().ok()?.pop())
+            .try_with(|pool| {
+                let mut pool = pool.try_borrow_mut().ok()?;
+                if pool.is_empty() {
+                    let mut shared = lock_shared();
+                    let from = shared.len().saturating_sub(TRADE);
+                    pool.extend(shared.drain(from..));
+                }
+                pool.pop()
+            })
             .ok()
             .flatten();
         Pooled(reused.unwrap_or_else(|| BytesMut::with_capacity(POOLED_START)))
@@ -64,6 +93,12 @@ impl Drop for Pooled {
         // During thread teardown the pool may be gone: the buffer is simply freed.
         let _ = POOL.try_with(|pool| {
             if let Ok(mut pool) = pool.try_borrow_mut() {
+                if pool.len() == POOL_SIZE {
+                    let mut shared = lock_shared();
+                    let room = SHARED_SIZE - shared.len();
+                    let from = POOL_SIZE - TRADE.min(room);
+                    shared.extend(pool.drain(from..));
+                }
                 if pool.len() < POOL_SIZE {
                     pool.push(buf);
                 }
@@ -160,6 +195,33 @@ mod tests {
             keys: &keys,
         });
         Payload::encode(encoder, &command, key.len())
+    }
+
+    /// Buffers taken on one thread and given back on another come back to the first
+    /// through the shared pool, instead of being allocated anew.
+    #[test]
+    fn buffers_given_back_on_another_thread_are_reused() {
+        let encoder = Encoder::new();
+        let key = [b'k'; 100];
+        let taken: Vec<Payload> = (0..3 * POOL_SIZE)
+            .map(|_| get(&encoder, &key).unwrap().0)
+            .collect();
+        let addresses: std::collections::HashSet<usize> = taken
+            .iter()
+            .map(|payload| payload.as_slice().as_ptr() as usize)
+            .collect();
+        let before = lock_shared().len();
+        std::thread::spawn(move || drop(taken)).join().unwrap();
+        // The other thread kept a pool's worth and handed the rest over in batches.
+        let handed = lock_shared().len().saturating_sub(before);
+        assert!(handed >= POOL_SIZE, "{handed} buffers handed over");
+        let again: Vec<Payload> = (0..TRADE).map(|_| get(&encoder, &key).unwrap().0).collect();
+        let reused = again
+            .iter()
+            .filter(|payload| addresses.contains(&(payload.as_slice().as_ptr() as usize)))
+            .count();
+        // Other tests share the pool: most, not necessarily all, come from here.
+        assert!(reused >= TRADE / 2, "{reused} of {TRADE} reused");
     }
 
     #[test]
