@@ -24,6 +24,18 @@ lint:
     cargo clippy --workspace --all-targets --all-features -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
+# Clippy against the newest versions of the dependencies that Cargo.toml allows (what a new
+# user's project resolves), so an upstream deprecation shows here before users see it. The
+# lockfile is put back afterwards, and the build has a target directory of its own.
+lint-latest:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p target
+    cp Cargo.lock target/Cargo.lock.pinned
+    trap 'cp target/Cargo.lock.pinned Cargo.lock' EXIT
+    cargo update --quiet
+    CARGO_TARGET_DIR=target/latest cargo clippy --workspace --all-targets -- -D warnings
+
 # Fuzz one target (decode, decode_chunked, encode, engine) for SECS seconds on the nightly toolchain.
 fuzz TARGET SECS:
     cd fuzz && cargo +nightly fuzz run {{TARGET}} -- -max_total_time={{SECS}} -dict=dict/memcached.dict

@@ -5,9 +5,8 @@ use std::collections::HashMap;
 
 use memcache_it::Memcached;
 use memcache_tokio::memproto::Encoder;
-use memcache_tokio::{
-    Bytes, Client, Compression, Error, Format, Json, MsgPack, Protocol, ValueError,
-};
+use memcache_tokio::value::{Json, MsgPack};
+use memcache_tokio::{Bytes, Client, Compression, Error, Format, Protocol, ValueError};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct User {

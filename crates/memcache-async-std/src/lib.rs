@@ -21,6 +21,11 @@
 //!
 //! The whole API is documented on [`memcache_core::Client`]; this crate adds only
 //! [`AsyncStdRuntime`] and the aliases [`Client`] and [`ClientBuilder`].
+//!
+//! # Features
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -8,12 +8,18 @@ use memproto::{DecodeError, EncodeError};
 use crate::client::config::ConfigError;
 
 /// Everything an operation can fail with. Every variant says what to do about it.
+///
+/// `Display` describes this layer only; the cause, where there is one (an I/O error, a
+/// protocol violation, an invalid key), is [`std::error::Error::source`]. Print the whole
+/// chain with a reporter that walks it, such as `anyhow`'s `{:#}`, and branch on
+/// [`Error::kind`], [`Error::is_timeout`], [`Error::is_transient`] and
+/// [`Error::is_retry_safe`] rather than on the text.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The request was refused before anything was sent: an invalid key, a value over the
     /// size limit, an out-of-range expiration. Fix the input.
-    #[error("invalid request: {0}")]
+    #[error("invalid request")]
     Invalid(#[from] EncodeError),
     /// A conditional store did not happen: `add` on a present key, or `replace`, `append`,
     /// `prepend` on a missing one.
@@ -49,7 +55,7 @@ pub enum Error {
     #[error("unknown node {0}")]
     UnknownNode(String),
     /// Connecting to a node failed (or is backing off after recent failures).
-    #[error("cannot connect to {node}: {source}")]
+    #[error("cannot connect to {node}")]
     Connect {
         /// The node, as configured.
         node: String,
@@ -68,7 +74,7 @@ pub enum Error {
     },
     /// The connection failed while the request was on it (reset, closed by the server,
     /// stuck past the timeout). The request may or may not have been executed.
-    #[error("connection to {node} lost: {source}")]
+    #[error("connection to {node} lost")]
     ConnectionLost {
         /// The node, as configured.
         node: String,
@@ -76,7 +82,7 @@ pub enum Error {
         source: Arc<io::Error>,
     },
     /// The server's reply broke the protocol; the connection was closed.
-    #[error("protocol violation from {node}: {source}")]
+    #[error("protocol violation from {node}")]
     Protocol {
         /// The node, as configured.
         node: String,
@@ -105,7 +111,7 @@ pub enum Error {
     },
     /// The autodiscovery configuration endpoint's answer is not a usable cluster
     /// configuration (not an endpoint, malformed, too large, or listing no node).
-    #[error("configuration endpoint {endpoint}: {source}")]
+    #[error("unusable answer from configuration endpoint {endpoint}")]
     Discovery {
         /// The configuration endpoint, as configured.
         endpoint: String,
@@ -116,16 +122,142 @@ pub enum Error {
     #[error("the client is closed")]
     Closed,
     /// The client configuration is invalid.
-    #[error("invalid configuration: {0}")]
+    #[error("invalid configuration")]
     Config(#[from] ConfigError),
     /// A value could not be encoded for a store (nothing was sent), or a fetched value is
     /// not of the type asked for: stored in another format, not a number, corrupt. The
     /// item is left as it is; `get` reads it as raw bytes.
-    #[error("value: {0}")]
+    #[error("value conversion failed")]
     Value(#[from] crate::value::ValueError),
 }
 
+/// What kind of failure an [`Error`] is: its variant without its details, for branching,
+/// metrics labels and logs ([`ErrorKind::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::Invalid`].
+    Invalid,
+    /// [`Error::NotStored`].
+    NotStored,
+    /// [`Error::Exists`].
+    Exists,
+    /// [`Error::NotFound`].
+    NotFound,
+    /// [`Error::NotNumeric`].
+    NotNumeric,
+    /// [`Error::Timeout`].
+    Timeout,
+    /// [`Error::NoAvailableNodes`].
+    NoAvailableNodes,
+    /// [`Error::UnknownNode`].
+    UnknownNode,
+    /// [`Error::Connect`].
+    Connect,
+    /// [`Error::Auth`].
+    Auth,
+    /// [`Error::ConnectionLost`].
+    ConnectionLost,
+    /// [`Error::Protocol`].
+    Protocol,
+    /// [`Error::UnknownCommand`].
+    UnknownCommand,
+    /// [`Error::Client`].
+    Client,
+    /// [`Error::Server`].
+    Server,
+    /// [`Error::UnexpectedReply`].
+    UnexpectedReply,
+    /// [`Error::Overloaded`].
+    Overloaded,
+    /// [`Error::Discovery`].
+    Discovery,
+    /// [`Error::Closed`].
+    Closed,
+    /// [`Error::Config`].
+    Config,
+    /// [`Error::Value`].
+    Value,
+}
+
+impl ErrorKind {
+    /// A short, stable, lowercase name: `"timeout"`, `"connection_lost"`, ... (suitable as
+    /// a metrics label or OpenTelemetry's `error.type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::NotStored => "not_stored",
+            ErrorKind::Exists => "exists",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::NotNumeric => "not_numeric",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::NoAvailableNodes => "no_available_nodes",
+            ErrorKind::UnknownNode => "unknown_node",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Auth => "auth",
+            ErrorKind::ConnectionLost => "connection_lost",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::UnknownCommand => "unknown_command",
+            ErrorKind::Client => "client_error",
+            ErrorKind::Server => "server_error",
+            ErrorKind::UnexpectedReply => "unexpected_reply",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::Discovery => "discovery",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Config => "config",
+            ErrorKind::Value => "value",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Error {
+    /// What kind of failure this is.
+    ///
+    /// ```
+    /// use memcache_core::{Error, ErrorKind};
+    ///
+    /// let error = Error::Timeout { node: "cache-1:11211".into(), written: true };
+    /// assert_eq!(error.kind(), ErrorKind::Timeout);
+    /// assert_eq!(error.kind().as_str(), "timeout");
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Invalid(_) => ErrorKind::Invalid,
+            Error::NotStored => ErrorKind::NotStored,
+            Error::Exists => ErrorKind::Exists,
+            Error::NotFound => ErrorKind::NotFound,
+            Error::NotNumeric => ErrorKind::NotNumeric,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::NoAvailableNodes => ErrorKind::NoAvailableNodes,
+            Error::UnknownNode(_) => ErrorKind::UnknownNode,
+            Error::Connect { .. } => ErrorKind::Connect,
+            Error::Auth { .. } => ErrorKind::Auth,
+            Error::ConnectionLost { .. } => ErrorKind::ConnectionLost,
+            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::UnknownCommand(_) => ErrorKind::UnknownCommand,
+            Error::Client(_) => ErrorKind::Client,
+            Error::Server(_) => ErrorKind::Server,
+            Error::UnexpectedReply(_) => ErrorKind::UnexpectedReply,
+            Error::Overloaded { .. } => ErrorKind::Overloaded,
+            Error::Discovery { .. } => ErrorKind::Discovery,
+            Error::Closed => ErrorKind::Closed,
+            Error::Config(_) => ErrorKind::Config,
+            Error::Value(_) => ErrorKind::Value,
+        }
+    }
+
+    /// Whether the operation ran out of time ([`Error::Timeout`]); see its `written` field
+    /// for whether the server may have executed it.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
     /// Whether the same request, sent again later, may succeed: the node could not serve
     /// it (it was unreachable, down, overloaded, too slow, or its connection failed), not
     /// because of the request, its data, or what the server answered. This is the one
@@ -295,6 +427,54 @@ mod tests {
             (Error::Config(ConfigError::NoNodes), false),
             (Error::Value(crate::value::ValueError::NotUtf8), false),
         ]
+    }
+
+    /// Each layer's `Display` says what it adds and leaves the cause to `source()`, so a
+    /// reporter that walks the chain prints every sentence once.
+    #[test]
+    fn the_chain_says_each_thing_once() {
+        use std::error::Error as _;
+        for (error, _) in every_variant() {
+            let mut chain = vec![error.to_string()];
+            let mut source = error.source();
+            while let Some(cause) = source {
+                chain.push(cause.to_string());
+                source = cause.source();
+            }
+            for (at, text) in chain.iter().enumerate() {
+                for later in &chain[at + 1..] {
+                    assert!(
+                        !text.contains(later.as_str()),
+                        "{error:?}: {text:?} repeats its cause {later:?}"
+                    );
+                }
+            }
+        }
+        let invalid = Error::Invalid(EncodeError::NoKeys);
+        assert_eq!(invalid.to_string(), "invalid request");
+        assert_eq!(
+            invalid.source().map(ToString::to_string),
+            Some(EncodeError::NoKeys.to_string())
+        );
+        let lost = Error::ConnectionLost {
+            node: "n".into(),
+            source: io_error(),
+        };
+        assert_eq!(lost.to_string(), "connection to n lost");
+        assert!(lost.source().is_some());
+    }
+
+    #[test]
+    fn every_variant_has_a_kind_of_its_own() {
+        let mut names = std::collections::HashSet::new();
+        for (error, _) in every_variant() {
+            assert_eq!(error.is_timeout(), error.kind() == ErrorKind::Timeout);
+            names.insert((std::mem::discriminant(&error), error.kind().as_str()));
+        }
+        let kinds: std::collections::HashSet<_> = names.iter().map(|(_, kind)| *kind).collect();
+        let variants: std::collections::HashSet<_> =
+            names.iter().map(|(variant, _)| *variant).collect();
+        assert_eq!(kinds.len(), variants.len(), "two variants share a kind");
     }
 
     #[test]

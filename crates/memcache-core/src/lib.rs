@@ -8,6 +8,11 @@
 //!
 //! Requests and replies are encoded and decoded by [`memproto`], the sans-IO protocol
 //! crate.
+//!
+//! # Features
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -21,7 +26,7 @@ mod error;
 mod io;
 mod observe;
 mod ops;
-mod value;
+pub mod value;
 
 /// The engine's fuzzing harness, for the `engine` cargo-fuzz target: arbitrary bytes read
 /// as a sequence of engine events, played in virtual time with the engine's invariants
@@ -37,6 +42,9 @@ pub mod fuzzing {
     }
 }
 
+// Other crates re-exported for convenience link to their own documentation rather than
+// having it copied here.
+#[doc(no_inline)]
 pub use bytes::{self, Bytes};
 pub use client::builder::ClientBuilder;
 pub use client::config::ConfigError;
@@ -48,13 +56,15 @@ pub use cluster::addr::{AddrParseError, IntoNodeAddr, NodeAddr};
 pub use cluster::discovery::DiscoveryError;
 pub use cluster::router;
 pub use cluster::router::Distribution;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 /// The rustls crate, for building a custom [`Tls`] configuration with [`Tls::new`].
 #[cfg(feature = "tls")]
+#[doc(no_inline)]
 pub use futures_rustls::rustls;
 pub use io::runtime::{Runtime, Socket, SocketOptions};
 #[cfg(feature = "tls")]
 pub use io::tls::{Tls, TlsError};
+#[doc(no_inline)]
 pub use memproto::{self, Exptime, Limits};
 pub use observe::events::{ClusterEvents, LatencySummary, NodeMetrics};
 pub use ops::append::AppendRequest;
@@ -89,8 +99,6 @@ pub mod operation {
 #[cfg(feature = "lz4")]
 pub use value::Compression;
 pub use value::{Encoded, Format, FromValue, ToValue, ValueError};
-#[cfg(feature = "serde")]
-pub use value::{Json, MsgPack};
 
 /// The crate README's code blocks, compiled as doctests so they stay true.
 #[cfg(doctest)]

@@ -12,7 +12,8 @@
 
 use std::error::Error as StdError;
 
-use memcache_tokio::{Client, Compression, Error, Json, MsgPack, ValueError};
+use memcache_tokio::value::{Json, MsgPack};
+use memcache_tokio::{Client, Compression, Error, ValueError};
 
 #[path = "support/local_memcached.rs"]
 mod local_memcached;

@@ -20,6 +20,11 @@
 //! clusters, observability, reliability, security, features, embedding the protocol crate,
 //! benchmarks). Use the client from within a tokio runtime with the time and I/O drivers
 //! enabled (`#[tokio::main]` does).
+//!
+//! # Features
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

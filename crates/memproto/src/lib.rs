@@ -62,6 +62,11 @@
 //! quiet meta request heads the queue names no request; the decoder never guesses: the
 //! quiet requests it may belong to get [`Reply::Unattributed`] and the stream stays in
 //! sync.
+//!
+//! # Features
+//!
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

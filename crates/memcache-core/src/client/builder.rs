@@ -204,9 +204,10 @@ impl<R: Runtime> ClientBuilder<R> {
     }
 
     /// Close connections (above the minimum) that were idle this long. `None` keeps them.
-    /// Default: 60 seconds.
-    pub fn idle_timeout(mut self, idle: Option<Duration>) -> Self {
-        self.config.pool.idle_timeout = idle;
+    /// Default: 60 seconds. Takes a `Duration` or an `Option<Duration>`, as every optional
+    /// duration setter does.
+    pub fn idle_timeout(mut self, idle: impl Into<Option<Duration>>) -> Self {
+        self.config.pool.idle_timeout = idle.into();
         self
     }
 
@@ -301,9 +302,10 @@ impl<R: Runtime> ClientBuilder<R> {
     }
 
     /// TCP keepalive: probe a connection idle this long, so a peer that vanished without
-    /// closing is noticed. `None` disables it. Default: 60 seconds.
-    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
-        self.config.socket.keepalive = idle;
+    /// closing is noticed. `None` disables it. Default: 60 seconds. Takes a `Duration` or
+    /// an `Option<Duration>`.
+    pub fn tcp_keepalive(mut self, idle: impl Into<Option<Duration>>) -> Self {
+        self.config.socket.keepalive = idle.into();
         self
     }
 

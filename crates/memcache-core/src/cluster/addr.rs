@@ -11,6 +11,7 @@ use crate::cluster::router::NodeKey;
 /// name the nodes the same way (`localhost:11211` and `127.0.0.1:11211` are different
 /// nodes to every client library).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NodeAddr {
     /// A TCP node.
     Tcp {

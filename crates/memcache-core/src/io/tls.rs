@@ -163,7 +163,13 @@ impl Tls {
 
 #[cfg(feature = "tls-ring")]
 fn provider() -> Result<Arc<CryptoProvider>, TlsError> {
-    Ok(Arc::new(crypto::ring::default_provider()))
+    // rustls 0.23.48 deprecates this constructor because ring has no post-quantum key
+    // exchange, and ring has no other. It stays the default provider here because it builds
+    // without a C toolchain; `tls-aws-lc` (or `tls` with an installed provider) gives
+    // post-quantum key exchange.
+    #[allow(deprecated)]
+    let ring = crypto::ring::default_provider();
+    Ok(Arc::new(ring))
 }
 
 #[cfg(all(feature = "tls-aws-lc", not(feature = "tls-ring")))]

@@ -21,6 +21,7 @@ pub(crate) const DEFAULT_MAX_VALUE_LEN: usize = Encoder::DEFAULT_MAX_VALUE_LEN;
 /// [`Encoder::DEFAULT_MAX_VALUE_LEN`]; change it with [`Item::with_max_value_len`]). The
 /// bound is not part of the item's data: `==` compares the public fields only.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Item {
     /// The value (shares the connection's read buffer: no copy was made).
     pub value: Bytes,

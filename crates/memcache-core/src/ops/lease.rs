@@ -19,6 +19,7 @@ use crate::ops::Request;
 
 /// The outcome of [`Client::lease`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Lease {
     /// A current value: use it.
     Hit(Item),

@@ -1,5 +1,10 @@
 //! Typed values: what `set` stores and `get_as` reads besides raw bytes.
 //!
+//! The serde wrappers `Json` and `MsgPack` (feature `serde`) live here only, not at
+//! the crate root, so that a glob import of the crate does not shadow a web framework's
+//! `Json` (axum's, for one): import them by path, `use memcache_tokio::value::Json;`, or
+//! as `value::Json` beside `axum::Json`.
+//!
 //! A value is encoded by [`ToValue`] into bytes and a [`Format`]; the format (and the
 //! compression, when the client compresses) is stored in the top byte of the item's client
 //! flags (bits 24–27 the format, 28–29 the compression, 30–31 reserved; the low 24 bits are

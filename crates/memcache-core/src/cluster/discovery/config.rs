@@ -59,6 +59,7 @@ impl ClusterNode {
 
 /// Why a configuration reply could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DiscoveryError {
     /// The endpoint does not know the command (not a configuration endpoint).
     #[error("not a configuration endpoint: it answered {0:?}")]

@@ -271,13 +271,18 @@ impl<R: Runtime> Node<R> {
                     }
                 }
             }
+            // Counted before the pool's actions run: one of them may tell a closing
+            // client that the node is drained, and its metrics must then be final.
+            if let Some((count, _)) = &dropped {
+                self.counters.writes_dropped(*count);
+            }
             placed
         });
         for cell in placed {
             cell.wake();
         }
         if let Some((count, reason)) = dropped {
-            self.dropped_writes(count, &reason);
+            crate::observe::writes_dropped(&self.name, count, &reason);
         }
     }
 
