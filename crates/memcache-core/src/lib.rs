@@ -74,7 +74,7 @@ pub use ops::item::{Item, ItemInfo};
 pub use ops::item_map::{ItemHasher, ItemMap, PartialItems};
 pub use ops::lease::{InvalidateRequest, Lease, LeaseRequest};
 pub use ops::{
-    ArithRequest, GetManyRequest, GetRequest, KeyRequest, NoReplyRequest, NodeRequest,
+    ArithRequest, GetManyRequest, GetRequest, KeyRequest, NoReplyRequest, NodeRequest, OwnedFuture,
     PartialGetManyRequest, Request, RequestFuture, StoreRequest,
 };
 

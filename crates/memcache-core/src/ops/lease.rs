@@ -52,6 +52,8 @@ impl<R: Runtime> Client<R> {
     ///     Lease::Hit(item) => println!("cached: {:?}", item.value),
     ///     Lease::Won { .. } => client.set("report", "recomputed").await?,
     ///     Lease::Pending { previous } => println!("being recomputed; stale: {previous:?}"),
+    ///     // `Lease` may gain outcomes in later versions.
+    ///     _ => {}
     /// }
     /// # Ok(())
     /// # }

@@ -85,6 +85,39 @@ impl<'c, R: Runtime, O> Request<'c, R, O> {
         self.into_future()
     }
 
+    /// Turns the request into a future that owns what it needs (a handle to the client
+    /// and the operation), for `tokio::spawn` and anything else that wants `'static`: the
+    /// future of [`Request::send`] borrows the client. The keys and values must be owned
+    /// too (`String`, `Vec<u8>`, `Bytes`, or `&'static` data). Costs a client handle and
+    /// one allocation more than `.await`.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// let user = String::from("user:42");
+    /// let task = tokio::spawn(client.get(user).owned());
+    /// let found = task.await??;
+    /// # let _ = found;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn owned<T>(self) -> OwnedFuture<T>
+    where
+        O: Send + 'static,
+        for<'a> Request<'a, R, O>: IntoFuture<Output = Result<T>>,
+        for<'a> <Request<'a, R, O> as IntoFuture>::IntoFuture: Send,
+    {
+        let client = self.client.clone();
+        let (op, options) = (self.op, self.options);
+        Box::pin(async move {
+            let request = Request {
+                client: &client,
+                op,
+                options,
+            };
+            request.await
+        })
+    }
+
     /// The operation, for its builder methods.
     fn op_mut(&mut self) -> &mut O {
         &mut self.op
@@ -112,6 +145,10 @@ impl<'c, R: Runtime, O: Operation> IntoFuture for Request<'c, R, O> {
 /// The future of a request that runs several requests of the execution path (a multi-key
 /// operation: `get_many`, the `*_many` writes; a checked `append`): boxed.
 pub type RequestFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// The future of [`Request::owned`]: it holds a handle to the client, so it can be
+/// spawned.
+pub type OwnedFuture<T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
 
 /// Setters for commands that take an expiration, stored in the field `$($field).+`.
 macro_rules! exptime_setters {

@@ -12,7 +12,7 @@ use crate::value::{Encoded, Format, FromValue, ToValue, ValueError};
 ///
 /// ```no_run
 /// # async fn f(client: memcache_tokio::Client) -> Result<(), Box<dyn std::error::Error>> {
-/// use memcache_tokio::Json;
+/// use memcache_tokio::value::Json;
 ///
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// struct User {
