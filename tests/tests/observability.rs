@@ -29,6 +29,8 @@ struct Totals {
     counters: HashMap<(String, Vec<(String, String)>), u64>,
     /// (name, sorted labels) -> samples seen.
     histograms: HashMap<(String, Vec<(String, String)>), usize>,
+    /// (name, sorted labels) -> the value.
+    gauges: HashMap<(String, Vec<(String, String)>), f64>,
 }
 
 struct Recorder {
@@ -69,7 +71,11 @@ impl Recorder {
                 DebugValue::Histogram(samples) => {
                     *totals.histograms.entry(id).or_default() += samples.len()
                 }
-                DebugValue::Gauge(_) => {}
+                // The debugging recorder hands gauges over like counters, zeroing them:
+                // moved only by increments and decrements, they add up.
+                DebugValue::Gauge(value) => {
+                    *totals.gauges.entry(id).or_default() += value.into_inner();
+                }
             }
         }
         read(&totals)
@@ -83,6 +89,26 @@ impl Recorder {
     fn samples(&self, name: &str, labels: &[(&str, &str)]) -> usize {
         let id = series(name, labels);
         self.read(|totals| totals.histograms.get(&id).copied().unwrap_or(0))
+    }
+
+    /// Samples of every series named `name` whose labels include `labels`.
+    fn samples_of_all(&self, name: &str, labels: &[(&str, &str)]) -> usize {
+        let (_, wanted) = series(name, labels);
+        self.read(|totals| {
+            totals
+                .histograms
+                .iter()
+                .filter(|((series, have), _)| {
+                    series == name && wanted.iter().all(|label| have.contains(label))
+                })
+                .map(|(_, samples)| samples)
+                .sum()
+        })
+    }
+
+    fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let id = series(name, labels);
+        self.read(|totals| totals.gauges.get(&id).copied())
     }
 }
 
@@ -148,22 +174,49 @@ async fn hits_and_misses_are_counted_exactly(protocol: Protocol) {
         "{latency:?}"
     );
 
+    // The exported series count what the in-process counters of the same names count.
     let labels = [("node", node.as_str())];
     let counter = |name| recorder.counter(name, &labels);
-    assert_eq!(counter("memcache_hits_total"), 2 * hits as u64);
+    assert_eq!(counter("memcache.hits"), metrics.hits);
+    assert_eq!(counter("memcache.misses"), metrics.misses);
+    assert_eq!(counter("memcache.requests"), metrics.requests);
+    assert_eq!(counter("memcache.timeouts"), 0);
+    assert_eq!(counter("memcache.connections.failed"), 0);
     assert_eq!(
-        counter("memcache_misses_total"),
-        2 * (keys.len() - hits) as u64
+        counter("memcache.connections.created"),
+        metrics.connections_created
     );
-    assert_eq!(counter("memcache_operations_total"), requests);
-    assert_eq!(counter("memcache_timeouts_total"), 0);
-    assert_eq!(counter("memcache_connect_failures_total"), 0);
-    assert!(counter("memcache_connections_opened_total") >= 1);
     assert_eq!(
-        recorder.samples("memcache_operation_duration_seconds", &labels),
+        recorder.gauge("db.client.connection.count", &labels),
+        Some(metrics.connections as f64)
+    );
+    assert_eq!(metrics.requests_in_flight, 0);
+    assert_eq!(
+        recorder.gauge("memcache.requests.in_flight", &labels),
+        Some(0.0)
+    );
+    // Latency by command, each series with the database system.
+    let durations = |operation| {
+        recorder.samples(
+            "db.client.operation.duration",
+            &[
+                ("node", node.as_str()),
+                ("db.system.name", "memcached"),
+                ("db.operation.name", operation),
+            ],
+        )
+    };
+    let (store, fetch) = match protocol {
+        Protocol::Text => ("set", "get"),
+        _ => ("ms", "mg"),
+    };
+    assert_eq!(durations(store), hits);
+    assert_eq!(durations(fetch), keys.len() + 1);
+    assert_eq!(
+        recorder.samples_of_all("db.client.operation.duration", &labels),
         requests as usize
     );
-    assert!(recorder.samples("memcache_connect_duration_seconds", &labels) >= 1);
+    assert!(recorder.samples("db.client.connection.create_time", &labels) >= 1);
     client.close().await;
 }
 
@@ -191,11 +244,22 @@ async fn failed_connects_are_counted_and_name_the_node() {
         other => panic!("expected a connect error, got {other:?}"),
     }
     let labels = [("node", node.as_str())];
-    assert!(recorder.counter("memcache_connect_failures_total", &labels) >= 1);
+    assert_eq!(
+        recorder.counter("memcache.connections.failed", &labels),
+        client.metrics()[0].1.connections_failed
+    );
+    assert!(recorder.counter("memcache.connections.failed", &labels) >= 1);
     assert_eq!(
         recorder.counter(
-            "memcache_errors_total",
-            &[("node", node.as_str()), ("kind", "connect")]
+            "memcache.errors",
+            &[("node", node.as_str()), ("error.type", "connect")]
+        ),
+        1
+    );
+    assert_eq!(
+        recorder.samples_of_all(
+            "db.client.operation.duration",
+            &[("node", node.as_str()), ("error.type", "connect")]
         ),
         1
     );
@@ -208,6 +272,8 @@ async fn failed_connects_are_counted_and_name_the_node() {
 #[derive(Debug, Clone, Default)]
 struct Captured {
     name: String,
+    target: String,
+    level: String,
     fields: HashMap<String, String>,
     /// For an event: the fields of the span it happened in.
     parent: Option<HashMap<String, String>>,
@@ -236,6 +302,8 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Collector {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut captured = Captured {
             name: attrs.metadata().name().to_owned(),
+            target: attrs.metadata().target().to_owned(),
+            level: attrs.metadata().level().to_string(),
             ..Captured::default()
         };
         attrs.record(&mut captured);
@@ -255,6 +323,8 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Collector {
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut captured = Captured {
             name: event.metadata().name().to_owned(),
+            target: event.metadata().target().to_owned(),
+            level: event.metadata().level().to_string(),
             ..Captured::default()
         };
         event.record(&mut captured);
@@ -345,12 +415,31 @@ async fn operations_are_spans_naming_the_node_and_timeouts_are_events() {
         ],
         "{requests:#?}"
     );
+    let port = node.rsplit(':').next().unwrap_or_default();
     for span in &requests {
         assert_eq!(field(span, "node"), node, "{span:?}");
         assert!(span.fields.contains_key("duration_us"), "{span:?}");
         assert!(span.fields.contains_key("bytes_sent"), "{span:?}");
+        // The OpenTelemetry database client conventions, under a public target.
+        assert_eq!(
+            (span.target.as_str(), span.level.as_str()),
+            ("memcache", "DEBUG")
+        );
+        assert_eq!(field(span, "otel.kind"), "client");
+        assert_eq!(field(span, "db.system.name"), "memcached");
+        assert_eq!(field(span, "db.operation.name"), field(span, "command"));
+        assert_eq!(field(span, "otel.name"), field(span, "command"));
+        assert_eq!(field(span, "server.address"), "127.0.0.1");
+        assert_eq!(field(span, "server.port"), port);
     }
     assert_eq!(field(requests[1], "value_bytes"), "5");
+    assert!(
+        !requests[1].fields.contains_key("error.type"),
+        "{:?}",
+        requests[1]
+    );
+    assert_eq!(field(requests[3], "error.type"), "timeout");
+    assert_eq!(field(requests[3], "otel.status_code"), "ERROR");
 
     // This test's events: of its node, or inside one of its node's spans.
     let events: Vec<Captured> = collector
@@ -393,6 +482,34 @@ async fn operations_are_spans_naming_the_node_and_timeouts_are_events() {
     );
 }
 
+/// `trace_level` sets the level of the request spans; multi-key requests carry their key
+/// count as `db.operation.batch.size`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_spans_take_the_configured_level() {
+    let _ = recorder();
+    let collector = collector();
+    let server = Memcached::start();
+    let node = server.addr();
+    let client = Client::builder([&node])
+        .trace_level(tracing::Level::INFO)
+        .build()
+        .unwrap();
+    client.get_many(["a", "b", "c"]).await.unwrap();
+    client.close().await;
+    let spans = collector.spans.lock().unwrap().clone();
+    let span = spans
+        .iter()
+        .find(|span| span.name == "memcache.request" && span.fields.get("node") == Some(&node))
+        .unwrap_or_else(|| panic!("no span for {node}"));
+    assert_eq!(span.level, "INFO");
+    assert_eq!(
+        span.fields
+            .get("db.operation.batch.size")
+            .map(String::as_str),
+        Some("3")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_are_a_warning_and_an_auth_error() {
     let recorder = recorder();
@@ -415,13 +532,10 @@ async fn refused_credentials_are_a_warning_and_an_auth_error() {
         Err(Error::Auth { node: refused, .. }) => assert_eq!(refused, node),
         other => panic!("expected an authentication error, got {other:?}"),
     }
-    let labels = [("node", node.as_str()), ("kind", "auth")];
-    assert_eq!(recorder.counter("memcache_errors_total", &labels), 1);
+    let labels = [("node", node.as_str()), ("error.type", "auth")];
+    assert_eq!(recorder.counter("memcache.errors", &labels), 1);
     assert_eq!(
-        recorder.counter(
-            "memcache_connect_failures_total",
-            &[("node", node.as_str())]
-        ),
+        recorder.counter("memcache.connections.failed", &[("node", node.as_str())]),
         1
     );
     let events = collector.events.lock().unwrap().clone();

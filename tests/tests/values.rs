@@ -462,3 +462,27 @@ async fn raw_reads_take_any_flags_typed_reads_stay_strict() {
         assert_eq!(bytes.unwrap(), page.as_bytes());
     }
 }
+
+/// A client configured from a document (feature `serde`) talks to its nodes as the
+/// document says.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_configured_from_settings() {
+    let server = Memcached::start();
+    let document = format!(
+        r#"{{ "nodes": ["{}"], "protocol": "meta", "timeout": "2s", "idle_timeout": "off",
+             "max_connections": 1 }}"#,
+        server.addr()
+    );
+    let settings: memcache_tokio::Settings = serde_json::from_str(&document).unwrap();
+    let client: Client = settings.build().unwrap();
+    client.set("configured", "yes").await.unwrap();
+    let item = client.get("configured").await.unwrap().expect("stored");
+    assert_eq!(item.value, "yes");
+    // Meta mode: a key the classic commands cannot carry is sent base64-encoded.
+    client.set("with space", "v").await.unwrap();
+    assert_eq!(client.metrics()[0].1.connections_created, 1);
+
+    let broken: memcache_tokio::Settings =
+        serde_json::from_str(r#"{ "nodes": ["not a node:port:x"] }"#).unwrap();
+    assert!(broken.build::<memcache_tokio::TokioRuntime>().is_err());
+}

@@ -181,6 +181,45 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order (the metrics facade keeps one series per kind).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const ALL: [ErrorKind; 21] = [
+        ErrorKind::Invalid,
+        ErrorKind::NotStored,
+        ErrorKind::Exists,
+        ErrorKind::NotFound,
+        ErrorKind::NotNumeric,
+        ErrorKind::Timeout,
+        ErrorKind::NoAvailableNodes,
+        ErrorKind::UnknownNode,
+        ErrorKind::Connect,
+        ErrorKind::Auth,
+        ErrorKind::ConnectionLost,
+        ErrorKind::Protocol,
+        ErrorKind::UnknownCommand,
+        ErrorKind::Client,
+        ErrorKind::Server,
+        ErrorKind::UnexpectedReply,
+        ErrorKind::Overloaded,
+        ErrorKind::Discovery,
+        ErrorKind::Closed,
+        ErrorKind::Config,
+        ErrorKind::Value,
+    ];
+
+    /// The kind of a server's error line among a request's replies, if there is one.
+    pub(crate) fn of_reply(reply: &memproto::Reply) -> Option<ErrorKind> {
+        use memproto::{Reply, ServerErrorKind};
+        match reply {
+            Reply::Error(error) | Reply::Unattributed(error) => Some(match error.kind {
+                ServerErrorKind::Error => ErrorKind::UnknownCommand,
+                ServerErrorKind::Client => ErrorKind::Client,
+                ServerErrorKind::Server => ErrorKind::Server,
+            }),
+            _ => None,
+        }
+    }
+
     /// A short, stable, lowercase name: `"timeout"`, `"connection_lost"`, ... (suitable as
     /// a metrics label or OpenTelemetry's `error.type`).
     pub fn as_str(self) -> &'static str {
@@ -462,6 +501,16 @@ mod tests {
         };
         assert_eq!(lost.to_string(), "connection to n lost");
         assert!(lost.source().is_some());
+    }
+
+    #[test]
+    fn all_lists_every_kind_in_order() {
+        for (at, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, at, "{kind:?}");
+        }
+        for (error, _) in every_variant() {
+            assert!(ErrorKind::ALL.contains(&error.kind()));
+        }
     }
 
     #[test]

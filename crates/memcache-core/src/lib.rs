@@ -51,6 +51,8 @@ pub use client::config::ConfigError;
 pub use client::execute::Pending;
 pub use client::protocol::Protocol;
 pub use client::retry::RetryPolicy;
+#[cfg(feature = "serde")]
+pub use client::settings::{Credentials, NodeSetting, RetrySettings, Settings};
 pub use client::Client;
 pub use cluster::addr::{AddrParseError, IntoNodeAddr, NodeAddr};
 pub use cluster::discovery::DiscoveryError;

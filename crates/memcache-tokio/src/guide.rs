@@ -2,6 +2,7 @@
 //! documentation only; its examples compile as doctests.
 //!
 //! - [`service`]: futures, partial results, retries, degraded reads.
+//! - [`lifecycle`]: a request's life: its deadline, retries, metrics, and cancellation.
 //! - [`typed_values`]: serde values, integers, text, compression, and the flags they use.
 //! - [`batched_writes`]: `set_many` and friends, one round trip per node.
 //! - [`meta_mode`]: the meta protocol, item information, stampede protection.
@@ -15,6 +16,9 @@
 
 #[doc = include_str!("../guide/service.md")]
 pub mod service {}
+
+#[doc = include_str!("../guide/lifecycle.md")]
+pub mod lifecycle {}
 
 #[doc = include_str!("../guide/typed_values.md")]
 pub mod typed_values {}

@@ -148,6 +148,26 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// The level of the span each request gets (feature `tracing`). Default: `DEBUG`, so a
+    /// subscriber at `INFO` pays nothing for them; `INFO` makes them visible to a typical
+    /// service's pipeline. Spans and events have the target `memcache`: filter them with
+    /// `RUST_LOG=memcache=debug`.
+    ///
+    /// ```no_run
+    /// # fn f() -> memcache_tokio::Result<()> {
+    /// let client = memcache_tokio::Client::builder(["127.0.0.1:11211"])
+    ///     .trace_level(tracing::Level::INFO)
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tracing")]
+    pub fn trace_level(mut self, level: tracing::Level) -> Self {
+        self.config.trace_level = level;
+        self
+    }
+
     /// Stores values of at least the given size lz4-compressed (feature `lz4`), when that
     /// makes them smaller; the compression is marked in the item's flags. Reads decompress
     /// whatever the flags say, so values written before, or by a client without

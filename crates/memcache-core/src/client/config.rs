@@ -52,6 +52,9 @@ pub struct Config {
     pub(crate) tls: Option<crate::io::tls::Tls>,
     /// Storage for large values, shared by the client's connections.
     pub(crate) value_buffers: Arc<ValueBuffers>,
+    /// The level of each request's span.
+    #[cfg(feature = "tracing")]
+    pub(crate) trace_level: tracing::Level,
 }
 
 impl fmt::Debug for Config {
@@ -118,6 +121,8 @@ impl Config {
             #[cfg(feature = "tls")]
             tls: None,
             value_buffers: Arc::default(),
+            #[cfg(feature = "tracing")]
+            trace_level: tracing::Level::DEBUG,
         }
     }
 

@@ -269,8 +269,10 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
             .started
             .take()
             .unwrap_or_else(|| self.inner.runtime.now());
-        self.attempt = Some(Attempt::start(node.name(), now, encoded.0.as_slice(), keys));
-        Counters::bump(&node.counters.requests);
+        let payload = encoded.0.as_slice();
+        let config = &self.inner.config;
+        self.attempt = Some(Attempt::start(&node.addr, config, now, payload, keys));
+        node.counters.requested();
         self.place(Some(encoded), now)
     }
 
@@ -319,7 +321,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
                 None => self.failed(Error::UnexpectedReply("deferred".into())),
             },
             Placement::Wait(room) => {
-                Counters::bump(&self.node().counters.requests_waited);
+                self.node().counters.requests_waited();
                 Step::Next(State::Room {
                     room,
                     timer: None,
@@ -478,13 +480,16 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
 
 impl<R: Runtime, O: Operation> Drop for Pending<'_, R, O> {
     /// A caller given up while woken to try for room hands the wake-up on, so that no
-    /// other waiter misses it.
+    /// other waiter misses it; an attempt in progress ends as abandoned.
     fn drop(&mut self) {
         if let State::Room { room, .. } = &mut self.state {
             room.close();
             if let (Ok(Some(Ok(()))), Some(node)) = (room.try_recv(), &self.node) {
                 node.room(1);
             }
+        }
+        if let (Some(attempt), Some(node)) = (self.attempt.take(), &self.node) {
+            attempt.abandon(&node.counters);
         }
     }
 }

@@ -6,6 +6,8 @@ pub(crate) mod execute;
 pub(crate) mod fan_out;
 pub(crate) mod protocol;
 pub(crate) mod retry;
+#[cfg(feature = "serde")]
+pub(crate) mod settings;
 pub(crate) mod unavailable;
 
 use std::fmt;

@@ -8,6 +8,11 @@ use memproto::{needs_base64, MetaCommon};
 /// choice is about every other key operation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum Protocol {
     /// The classic text commands (`get`, `set`, `incr`, ...). Every memcached version and
     /// every proxy (twemproxy, mcrouter) speaks them.

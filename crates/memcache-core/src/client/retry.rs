@@ -47,6 +47,12 @@ impl RetryPolicy {
         }
     }
 
+    /// The first and the largest backoff.
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn backoffs(&self) -> (Duration, Duration) {
+        (self.initial_backoff, self.max_backoff)
+    }
+
     /// The wait before the first retry, and the cap that the doubling waits stop at
     /// (`max` is raised to `initial` if it is smaller).
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {

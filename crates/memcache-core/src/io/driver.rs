@@ -8,7 +8,6 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -220,9 +219,7 @@ impl<R: Runtime> Driver<R> {
         let mut closed = self.cell.lock().close(error.clone());
         observe::disconnected(&self.name, &error);
         self.counters.closed();
-        self.counters
-            .requests_failed
-            .fetch_add(closed.failed, Ordering::Relaxed);
+        self.counters.requests_failed(closed.failed);
         let holds = draining.then(|| std::mem::take(&mut closed.holds));
         if let Some(node) = self.node.upgrade() {
             node.conn_closed(&self.cell, closed.unsent_detached, holds.as_deref());

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use memproto::Reply;
 
+use crate::client::config::Config;
+use crate::cluster::addr::NodeAddr;
 use crate::error::Error;
 use crate::observe::{Counters, ErrorKind};
 
@@ -12,6 +14,8 @@ use crate::observe::{Counters, ErrorKind};
 /// [`Attempt::finish_detached`]); one dropped unfinished was given up by its caller.
 pub(crate) struct Attempt {
     started: Instant,
+    /// The command, by its index in [`super::command::NAMES`].
+    command: usize,
     #[cfg(feature = "tracing")]
     span: ::tracing::Span,
     #[cfg(feature = "tracing")]
@@ -20,14 +24,33 @@ pub(crate) struct Attempt {
 
 impl Attempt {
     /// A request to `node`, starting `now`, whose encoding is `payload` and which touches
-    /// `keys` keys.
-    pub(crate) fn start(node: &str, now: Instant, payload: &[u8], keys: usize) -> Self {
+    /// `keys` keys, traced as `config` says.
+    pub(crate) fn start(
+        node: &NodeAddr,
+        config: &Config,
+        now: Instant,
+        payload: &[u8],
+        keys: usize,
+    ) -> Self {
+        // Named only for the spans and series that are labelled with it.
+        let command = if cfg!(any(feature = "tracing", feature = "metrics")) {
+            super::command::of(payload)
+        } else {
+            0
+        };
         #[cfg(not(feature = "tracing"))]
-        let _ = (node, payload, keys);
+        let _ = (node, config, keys);
         Attempt {
             started: now,
+            command,
             #[cfg(feature = "tracing")]
-            span: super::tracing::request_span(node, payload, keys),
+            span: super::tracing::request_span(
+                config.trace_level,
+                node,
+                super::command::NAMES[command],
+                payload.len(),
+                keys,
+            ),
             #[cfg(feature = "tracing")]
             finished: false,
         }
@@ -49,9 +72,9 @@ impl Attempt {
         let elapsed = now.saturating_duration_since(self.started);
         let failure = match outcome {
             Ok(replies) => replies.iter().find_map(ErrorKind::of_reply),
-            Err(error) => Some(ErrorKind::of(error)),
+            Err(error) => Some(error.kind()),
         };
-        counters.answered(Some(elapsed), failure);
+        counters.answered(self.command, Some(elapsed), failure);
         self.traced(elapsed, failure, outcome);
     }
 
@@ -64,9 +87,16 @@ impl Attempt {
         outcome: Result<(), &Error>,
     ) {
         let elapsed = now.saturating_duration_since(self.started);
-        let failure = outcome.err().map(ErrorKind::of);
-        counters.answered(None, failure);
+        let failure = outcome.err().map(Error::kind);
+        counters.answered(self.command, None, failure);
         self.traced(elapsed, failure, outcome.map(|()| &[][..]));
+    }
+
+    /// The caller gave up before the attempt ended: no outcome, and no latency.
+    pub(crate) fn abandon(self, counters: &Counters) {
+        counters.abandoned();
+        // `self` is dropped here, unfinished: its span (feature `tracing`) records the
+        // cancellation.
     }
 
     fn traced(

@@ -11,13 +11,14 @@ use crate::observe::ErrorKind;
 /// A node's counters, shared by the node and its connection drivers.
 #[derive(Debug)]
 pub struct Counters {
-    pub(crate) connections: AtomicU64,
-    pub(crate) connections_created: AtomicU64,
-    pub(crate) connections_failed: AtomicU64,
-    pub(crate) connections_closed: AtomicU64,
-    pub(crate) requests: AtomicU64,
-    pub(crate) requests_failed: AtomicU64,
-    pub(crate) requests_waited: AtomicU64,
+    connections: AtomicU64,
+    connections_created: AtomicU64,
+    connections_failed: AtomicU64,
+    connections_closed: AtomicU64,
+    requests: AtomicU64,
+    requests_in_flight: AtomicU64,
+    requests_failed: AtomicU64,
+    requests_waited: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
     timeouts: AtomicU64,
@@ -26,9 +27,9 @@ pub struct Counters {
     drains_cut: AtomicU64,
     writes_dropped: AtomicU64,
     latency: Histogram,
-    /// Registered once, with the node: the hot path adds to a handle, never looks one up.
+    /// The same counts, through the facade (see [`super::metrics`]).
     #[cfg(feature = "metrics")]
-    facade: super::metrics::Handles,
+    facade: super::metrics::Facade,
 }
 
 impl Counters {
@@ -42,6 +43,7 @@ impl Counters {
             connections_failed: AtomicU64::new(0),
             connections_closed: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            requests_in_flight: AtomicU64::new(0),
             requests_failed: AtomicU64::new(0),
             requests_waited: AtomicU64::new(0),
             hits: AtomicU64::new(0),
@@ -53,12 +55,42 @@ impl Counters {
             writes_dropped: AtomicU64::new(0),
             latency: Histogram::default(),
             #[cfg(feature = "metrics")]
-            facade: super::metrics::Handles::new(node),
+            facade: super::metrics::Facade::new(node),
         }
     }
 
-    pub(crate) fn bump(counter: &AtomicU64) {
+    fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request (one attempt) was sent to the node; it is in flight until
+    /// [`Counters::answered`] or [`Counters::abandoned`].
+    pub(crate) fn requested(&self) {
+        Counters::bump(&self.requests);
+        Counters::bump(&self.requests_in_flight);
+        #[cfg(feature = "metrics")]
+        self.facade.requested();
+    }
+
+    /// `count` requests failed with their connection.
+    pub(crate) fn requests_failed(&self, count: u64) {
+        self.requests_failed.fetch_add(count, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.requests_failed(count);
+    }
+
+    /// A request waited for room on the node's connections.
+    pub(crate) fn requests_waited(&self) {
+        Counters::bump(&self.requests_waited);
+        #[cfg(feature = "metrics")]
+        self.facade.requests_waited();
+    }
+
+    /// A request's caller gave up before it ended.
+    pub(crate) fn abandoned(&self) {
+        self.requests_in_flight.fetch_sub(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.abandoned();
     }
 
     /// A fetch found `hits` of its keys and not the other `misses`.
@@ -77,6 +109,8 @@ impl Counters {
     /// ([`crate::ClientBuilder::miss_on_unavailable`]).
     pub(crate) fn unavailable_miss(&self) {
         Counters::bump(&self.unavailable_misses);
+        #[cfg(feature = "metrics")]
+        self.facade.unavailable_miss();
     }
 
     /// A connection was established, `elapsed` after its attempt started (`None` when
@@ -103,6 +137,8 @@ impl Counters {
     pub(crate) fn closed(&self) {
         Counters::bump(&self.connections_closed);
         self.connections.fetch_sub(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.closed();
     }
 
     /// A connection the client closed finished draining: to the server's end of stream
@@ -133,9 +169,15 @@ impl Counters {
         let _ = elapsed;
     }
 
-    /// A request ended, after `elapsed` (`None` for a request nobody waits for), failed
-    /// as `failure` says or not.
-    pub(crate) fn answered(&self, elapsed: Option<Duration>, failure: Option<ErrorKind>) {
+    /// A request running `command` (an index in the command names) ended, after
+    /// `elapsed` (`None` for a request nobody waits for), failed as `failure` says or not.
+    pub(crate) fn answered(
+        &self,
+        command: usize,
+        elapsed: Option<Duration>,
+        failure: Option<ErrorKind>,
+    ) {
+        self.requests_in_flight.fetch_sub(1, Ordering::Relaxed);
         if let Some(elapsed) = elapsed {
             self.latency.record(elapsed);
         }
@@ -143,7 +185,9 @@ impl Counters {
             Counters::bump(&self.timeouts);
         }
         #[cfg(feature = "metrics")]
-        self.facade.answered(elapsed, failure);
+        self.facade.answered(command, elapsed, failure);
+        #[cfg(not(feature = "metrics"))]
+        let _ = command;
     }
 
     pub(crate) fn snapshot(&self) -> NodeMetrics {
@@ -154,6 +198,7 @@ impl Counters {
             connections_failed: read(&self.connections_failed),
             connections_closed: read(&self.connections_closed),
             requests: read(&self.requests),
+            requests_in_flight: read(&self.requests_in_flight),
             requests_failed: read(&self.requests_failed),
             requests_waited: read(&self.requests_waited),
             hits: read(&self.hits),

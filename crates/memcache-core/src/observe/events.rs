@@ -33,8 +33,10 @@ pub struct NodeMetrics {
     pub connections_failed: u64,
     /// Connections closed (idle, error, or stuck).
     pub connections_closed: u64,
-    /// Requests sent to the node.
+    /// Requests sent to the node (each attempt).
     pub requests: u64,
+    /// Requests sent to the node and not ended yet.
+    pub requests_in_flight: u64,
     /// Requests that ended in a connection-level failure (lost, protocol, timeout).
     pub requests_failed: u64,
     /// Requests that had to wait for a connection to open.

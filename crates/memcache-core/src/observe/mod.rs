@@ -6,6 +6,7 @@
 //! nothing when its feature is off.
 
 mod attempt;
+mod command;
 mod counters;
 pub(crate) mod events;
 pub(crate) mod histogram;
@@ -16,11 +17,10 @@ mod tracing;
 
 use std::time::Duration;
 
-use memproto::{Reply, ServerErrorKind};
-
 use crate::cluster::addr::NodeAddr;
 use crate::error::Error;
 
+pub(crate) use crate::error::ErrorKind;
 pub(crate) use attempt::Attempt;
 pub(crate) use counters::Counters;
 
@@ -51,97 +51,6 @@ impl Stage {
             Stage::Auth => "auth",
             Stage::Probe => "probe",
             Stage::Timeout => "timeout",
-        }
-    }
-}
-
-/// How a request failed, as the `kind` label and the span's `outcome` name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ErrorKind {
-    Timeout,
-    Connect,
-    Auth,
-    ConnectionLost,
-    Protocol,
-    Overloaded,
-    Closed,
-    /// `SERVER_ERROR`.
-    Server,
-    /// `CLIENT_ERROR`.
-    Client,
-    /// `ERROR`.
-    UnknownCommand,
-    UnexpectedReply,
-    /// Anything else (errors found above the node, such as an invalid request).
-    Other,
-}
-
-impl ErrorKind {
-    /// Every kind, in discriminant order (the facade keeps one handle per kind).
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) const ALL: [ErrorKind; 12] = [
-        ErrorKind::Timeout,
-        ErrorKind::Connect,
-        ErrorKind::Auth,
-        ErrorKind::ConnectionLost,
-        ErrorKind::Protocol,
-        ErrorKind::Overloaded,
-        ErrorKind::Closed,
-        ErrorKind::Server,
-        ErrorKind::Client,
-        ErrorKind::UnknownCommand,
-        ErrorKind::UnexpectedReply,
-        ErrorKind::Other,
-    ];
-
-    /// The kind's label.
-    #[cfg_attr(not(any(feature = "tracing", feature = "metrics")), allow(dead_code))]
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Connect => "connect",
-            ErrorKind::Auth => "auth",
-            ErrorKind::ConnectionLost => "connection_lost",
-            ErrorKind::Protocol => "protocol",
-            ErrorKind::Overloaded => "overloaded",
-            ErrorKind::Closed => "closed",
-            ErrorKind::Server => "server_error",
-            ErrorKind::Client => "client_error",
-            ErrorKind::UnknownCommand => "unknown_command",
-            ErrorKind::UnexpectedReply => "unexpected_reply",
-            ErrorKind::Other => "other",
-        }
-    }
-
-    /// The kind of a request's error.
-    pub(crate) fn of(error: &Error) -> ErrorKind {
-        match error {
-            Error::Timeout { .. } => ErrorKind::Timeout,
-            Error::Connect { .. } => ErrorKind::Connect,
-            Error::Auth { .. } => ErrorKind::Auth,
-            Error::ConnectionLost { .. } => ErrorKind::ConnectionLost,
-            Error::Protocol { .. } => ErrorKind::Protocol,
-            Error::Overloaded { .. } => ErrorKind::Overloaded,
-            Error::Closed => ErrorKind::Closed,
-            Error::Server(_) => ErrorKind::Server,
-            Error::Client(_) => ErrorKind::Client,
-            Error::UnknownCommand(_) => ErrorKind::UnknownCommand,
-            Error::UnexpectedReply(_) => ErrorKind::UnexpectedReply,
-            // The node's request path sees none of the others.
-            _ => ErrorKind::Other,
-        }
-    }
-
-    /// The kind of a reply that is an error line, if it is one: the server answered, but
-    /// the request failed all the same.
-    pub(crate) fn of_reply(reply: &Reply) -> Option<ErrorKind> {
-        match reply {
-            Reply::Error(error) | Reply::Unattributed(error) => Some(match error.kind {
-                ServerErrorKind::Error => ErrorKind::UnknownCommand,
-                ServerErrorKind::Client => ErrorKind::Client,
-                ServerErrorKind::Server => ErrorKind::Server,
-            }),
-            _ => None,
         }
     }
 }

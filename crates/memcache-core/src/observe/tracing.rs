@@ -1,30 +1,83 @@
 //! The `tracing` side: a span per request at the node, and the events of a node's
 //! connections (connects, connect, TLS and authentication failures, disconnects) and of its
-//! health. Requests are `debug` spans, so that an `info` subscriber pays nothing for them.
+//! health. Everything has the target `memcache` (`RUST_LOG=memcache=debug`). Requests are
+//! spans at the configured level (`debug` unless [`crate::ClientBuilder::trace_level`]
+//! says otherwise), with the OpenTelemetry database client attributes.
 
 use std::time::Duration;
 
 use ::tracing::field::Empty;
-use ::tracing::{debug, debug_span, info, warn, Span};
+use ::tracing::{debug, info, span, warn, Level, Span};
 use memproto::Reply;
 
 use crate::cluster::addr::NodeAddr;
 use crate::error::Error;
 use crate::observe::{ErrorKind, Stage};
 
-/// The span of one request to `node`, whose encoding is `payload` and which touches `keys`
-/// keys. `outcome`, `value_bytes` and `duration_us` are filled in by [`finish`].
-pub(super) fn request_span(node: &str, payload: &[u8], keys: usize) -> Span {
-    debug_span!(
-        "memcache.request",
-        node,
-        command = command(payload),
-        keys,
-        bytes_sent = payload.len(),
-        value_bytes = Empty,
-        outcome = Empty,
-        duration_us = Empty,
-    )
+/// The target of every span and event.
+const TARGET: &str = "memcache";
+
+/// The span of one request to `node` running `command`, whose encoding is `bytes_sent`
+/// long and which touches `keys` keys, at `level`. Its fields follow the OpenTelemetry
+/// conventions for database clients (`otel.kind`, `otel.name`, `db.system.name`,
+/// `db.operation.name`, `db.operation.batch.size`, `server.address`, `server.port`,
+/// `error.type`, `otel.status_code`), next to the client's own (`node`, `command`,
+/// `keys`, `outcome`, `duration_us`, `value_bytes`). [`finish`] fills in the outcome.
+pub(super) fn request_span(
+    level: Level,
+    node: &NodeAddr,
+    command: &'static str,
+    bytes_sent: usize,
+    keys: usize,
+) -> Span {
+    // A span's level is part of its callsite, so each level has its own.
+    macro_rules! request_span {
+        ($level:expr) => {
+            span!(
+                target: TARGET,
+                $level,
+                "memcache.request",
+                otel.kind = "client",
+                otel.name = command,
+                db.system.name = "memcached",
+                db.operation.name = command,
+                db.operation.batch.size = Empty,
+                server.address = Empty,
+                server.port = Empty,
+                error.type = Empty,
+                otel.status_code = Empty,
+                node = %node,
+                command,
+                keys,
+                bytes_sent,
+                value_bytes = Empty,
+                outcome = Empty,
+                duration_us = Empty,
+            )
+        };
+    }
+    let span = match level {
+        Level::TRACE => request_span!(Level::TRACE),
+        Level::DEBUG => request_span!(Level::DEBUG),
+        Level::INFO => request_span!(Level::INFO),
+        Level::WARN => request_span!(Level::WARN),
+        _ => request_span!(Level::ERROR),
+    };
+    if !span.is_disabled() {
+        if keys > 1 {
+            span.record("db.operation.batch.size", keys);
+        }
+        match node {
+            NodeAddr::Tcp { host, port } => {
+                span.record("server.address", host.as_str());
+                span.record("server.port", port);
+            }
+            NodeAddr::Unix(path) => {
+                span.record("server.address", ::tracing::field::display(path.display()));
+            }
+        }
+    }
+    span
 }
 
 /// Fills in how the request ended, and reports a timeout as an event of its own.
@@ -35,12 +88,16 @@ pub(super) fn finish(
     outcome: Result<&[Reply], &Error>,
 ) {
     if let Err(error @ Error::Timeout { .. }) = outcome {
-        debug!(parent: span, %error, "memcache request timed out");
+        debug!(target: TARGET, parent: span, %error, "memcache request timed out");
     }
     if span.is_disabled() {
         return;
     }
     span.record("outcome", failure.map_or("ok", ErrorKind::as_str));
+    if let Some(kind) = failure {
+        span.record("error.type", kind.as_str());
+        span.record("otel.status_code", "ERROR");
+    }
     span.record("duration_us", micros(elapsed));
     if let Ok(replies) = outcome {
         span.record("value_bytes", value_bytes(replies));
@@ -53,7 +110,7 @@ pub(super) fn cancelled(span: &Span) {
 }
 
 pub(super) fn connected(node: &NodeAddr, elapsed: Duration) {
-    debug!(%node, duration_us = micros(elapsed), "memcache connection established");
+    debug!(target: TARGET, %node, duration_us = micros(elapsed), "memcache connection established");
 }
 
 pub(super) fn connect_failed(node: &NodeAddr, stage: Stage, elapsed: Duration, error: &Error) {
@@ -61,23 +118,25 @@ pub(super) fn connect_failed(node: &NodeAddr, stage: Stage, elapsed: Duration, e
     let stage = stage.as_str();
     match (error, stage) {
         (Error::Auth { .. }, _) => {
-            warn!(%node, stage, duration_us, %error, "memcache authentication failed");
+            warn!(target: TARGET, %node, stage, duration_us, %error, "memcache authentication failed");
         }
-        (_, "tls") => warn!(%node, stage, duration_us, %error, "memcache TLS handshake failed"),
-        _ => warn!(%node, stage, duration_us, %error, "memcache connect failed"),
+        (_, "tls") => {
+            warn!(target: TARGET, %node, stage, duration_us, %error, "memcache TLS handshake failed")
+        }
+        _ => warn!(target: TARGET, %node, stage, duration_us, %error, "memcache connect failed"),
     }
 }
 
 pub(super) fn disconnected(node: &str, reason: &Error) {
-    debug!(node, %reason, "memcache connection closed");
+    debug!(target: TARGET, node, %reason, "memcache connection closed");
 }
 
 pub(super) fn drain_finished(node: &str, completed: bool, bytes: usize, elapsed: Duration) {
     let duration_us = micros(elapsed);
     if completed {
-        debug!(node, bytes, duration_us, "memcache connection drained");
+        debug!(target: TARGET, node, bytes, duration_us, "memcache connection drained");
     } else {
-        warn!(
+        warn!(target: TARGET,
             node,
             bytes, duration_us, "memcache connection drain cut short; unread commands may be lost"
         );
@@ -85,55 +144,19 @@ pub(super) fn drain_finished(node: &str, completed: bool, bytes: usize, elapsed:
 }
 
 pub(super) fn writes_dropped(node: &str, count: u64, reason: &Error) {
-    warn!(node, count, %reason, "memcache noreply writes dropped unsent");
+    warn!(target: TARGET, node, count, %reason, "memcache noreply writes dropped unsent");
 }
 
 pub(super) fn health_changed(node: &NodeAddr, healthy: bool) {
     if healthy {
-        info!(%node, "memcache node is healthy again");
+        info!(target: TARGET, %node, "memcache node is healthy again");
     } else {
-        warn!(%node, "memcache node is unhealthy");
+        warn!(target: TARGET, %node, "memcache node is unhealthy");
     }
 }
 
 fn micros(elapsed: Duration) -> u64 {
     u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// The command a request's bytes start with (a batch's first), as a name that costs no
-/// allocation.
-fn command(payload: &[u8]) -> &'static str {
-    let end = payload
-        .iter()
-        .position(|&byte| byte == b' ' || byte == b'\r')
-        .unwrap_or(payload.len());
-    match &payload[..end] {
-        b"get" => "get",
-        b"gets" => "gets",
-        b"gat" => "gat",
-        b"gats" => "gats",
-        b"set" => "set",
-        b"add" => "add",
-        b"replace" => "replace",
-        b"append" => "append",
-        b"prepend" => "prepend",
-        b"cas" => "cas",
-        b"delete" => "delete",
-        b"incr" => "incr",
-        b"decr" => "decr",
-        b"touch" => "touch",
-        b"mg" => "mg",
-        b"ms" => "ms",
-        b"md" => "md",
-        b"ma" => "ma",
-        b"mn" => "mn",
-        b"me" => "me",
-        b"version" => "version",
-        b"stats" => "stats",
-        b"flush_all" => "flush_all",
-        b"verbosity" => "verbosity",
-        _ => "other",
-    }
 }
 
 /// Bytes of values in the replies (what a fetch brought back; headers not counted).
@@ -147,18 +170,4 @@ fn value_bytes(replies: &[Reply]) -> usize {
             _ => 0,
         })
         .sum()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_are_named_by_their_first_word() {
-        assert_eq!(command(b"get a b\r\n"), "get");
-        assert_eq!(command(b"mg a v q O0\r\nmn\r\n"), "mg");
-        assert_eq!(command(b"version\r\n"), "version");
-        assert_eq!(command(b"frobnicate\r\n"), "other");
-        assert_eq!(command(b""), "other");
-    }
 }

@@ -57,6 +57,11 @@ pub enum NodeKey<'a> {
 
 /// Which consistent-hashing scheme picks a key's node.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum Distribution {
     /// emcache 1.3.3 rendezvous hashing (MurmurHash3_x64_128 scores, unweighted).
