@@ -2,17 +2,29 @@
 //! per-node pools, consistent hashing compatible with emcache and libmemcached,
 //! per-operation timeouts.
 //!
+//! ```toml
+//! [dependencies]
+//! memcache-async-std = "0.1"
+//! smol = "2"
+//! ```
+//!
+//! A complete program, on smol:
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use memcache_async_std::Client;
 //!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::builder(["127.0.0.1:11211"]).build()?;
-//! client.set("greeting", "hello").ttl(Duration::from_secs(60)).await?;
-//! let item = client.get("greeting").await?.expect("just stored");
-//! assert_eq!(item.value, "hello");
-//! # Ok(())
-//! # }
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     smol::block_on(async {
+//!         let client = Client::builder(["127.0.0.1:11211"]).build()?;
+//!         client.set("greeting", "hello").ttl(Duration::from_secs(60)).await?;
+//!         let item = client.get("greeting").await?.expect("just stored");
+//!         assert_eq!(item.value, "hello");
+//!         // Requests in flight finish, then the connections close.
+//!         client.close().await;
+//!         Ok(())
+//!     })
+//! }
 //! ```
 //!
 //! async-std is discontinued upstream (RUSTSEC-2025-0052) in favour of smol. Its sockets
