@@ -21,6 +21,7 @@
 #![warn(clippy::missing_docs_in_private_items)]
 
 mod alloc;
+mod chart;
 mod data;
 mod load;
 mod peer;
@@ -65,6 +66,7 @@ USAGE: memcache-bench [FLAGS]
   --only IDS         run only these workloads:
                      get,autobatch,set,get_many,large,set_many
   --no-coalesce      build the client with coalesce_writes(false)
+  --svg PATH         also write the CPU ratios as an SVG chart to PATH
   --warm-heap        warm the allocator up before measuring, as a long-running
                      service's would be (see `warm_allocator`); by default the
                      process is as fresh as a user's service at its start
@@ -128,6 +130,8 @@ struct Args {
     no_coalesce: bool,
     /// Warm the allocator up before measuring.
     warm_heap: bool,
+    /// Also write the report as a chart to this file.
+    svg: Option<String>,
     /// An existing server to use.
     server: Option<String>,
     /// Allow a non-loopback server.
@@ -154,6 +158,7 @@ impl Default for Args {
             no_peer: false,
             no_coalesce: false,
             warm_heap: false,
+            svg: None,
             server: None,
             allow_remote: false,
         }
@@ -224,6 +229,7 @@ impl Args {
                 "--no-peer" => parsed.no_peer = true,
                 "--no-coalesce" => parsed.no_coalesce = true,
                 "--warm-heap" => parsed.warm_heap = true,
+                "--svg" => parsed.svg = Some(value()?),
                 "--server" => parsed.server = Some(value()?),
                 "--allow-remote" => parsed.allow_remote = true,
                 // `cargo bench` passes this to every bench target.
@@ -669,6 +675,14 @@ fn run(args: Args) -> Result<(), String> {
         pinned,
         cpus,
     }, &sections);
+    if let Some(path) = &bench.args.svg {
+        let title = format!(
+            "memcache-bench: memcached {} (-t {}), {cpus} CPUs",
+            bench.server.version, bench.args.server_threads
+        );
+        std::fs::write(path, chart::svg(&title, &sections))
+            .map_err(|error| format!("cannot write {path}: {error}"))?;
+    }
     Ok(())
 }
 

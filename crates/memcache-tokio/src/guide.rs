@@ -48,4 +48,6 @@ pub mod features {}
 pub mod embedding {}
 
 #[doc = include_str!("../guide/benchmarks.md")]
+#[doc = "\n## Chart of the latest run\n"]
+#[doc = include_str!("../guide/benchmarks.svg")]
 pub mod benchmarks {}
