@@ -73,6 +73,15 @@ impl Nutcracker {
 
     /// Starts nutcracker in front of `upstreams`, in this order.
     pub fn start_with(upstreams: &[Upstream]) -> Nutcracker {
+        Self::start_configured(upstreams, None)
+    }
+
+    /// Starts nutcracker in front of `upstreams` with the pool's `hash_tag` set to `tag`.
+    pub fn start_with_hash_tag(upstreams: &[Upstream], tag: &str) -> Nutcracker {
+        Self::start_configured(upstreams, Some(tag))
+    }
+
+    fn start_configured(upstreams: &[Upstream], hash_tag: Option<&str>) -> Nutcracker {
         assert!(
             !upstreams.is_empty(),
             "nutcracker needs at least one server"
@@ -92,7 +101,7 @@ impl Nutcracker {
                 stats_port: proxy_port(),
                 dir,
             };
-            match proxy.spawn(upstreams) {
+            match proxy.spawn(upstreams, hash_tag) {
                 Ok(()) => return proxy,
                 Err(error) => last_error = error,
             }
@@ -153,10 +162,18 @@ impl Nutcracker {
         }
     }
 
-    fn spawn(&mut self, upstreams: &[Upstream]) -> Result<(), String> {
+    fn spawn(&mut self, upstreams: &[Upstream], hash_tag: Option<&str>) -> Result<(), String> {
         std::fs::create_dir_all(&self.dir)
             .map_err(|error| format!("cannot create {}: {error}", self.dir.display()))?;
-        let config = config(self.port, upstreams);
+        let mut config = config(self.port, upstreams);
+        if let Some(tag) = hash_tag {
+            // A pool setting: placed before `servers:`, which ends the pool's scalars.
+            config = config.replacen(
+                "  servers:\n",
+                &format!("  hash_tag: \"{tag}\"\n  servers:\n"),
+                1,
+            );
+        }
         std::fs::write(self.config_path(), config)
             .map_err(|error| format!("cannot write the configuration: {error}"))?;
         let binary = nutcracker_binary();

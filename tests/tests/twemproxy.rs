@@ -679,3 +679,82 @@ fn stats_listen_on_their_own_port() {
         ]
     );
 }
+
+/// Hash tags, both ways: keys written through a twemproxy with `hash_tag: "{}"` are found by
+/// the client (with the same tag) on the node it routes them to, and keys the client writes
+/// are found through the proxy. Each user's keys share one node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_tags_place_keys_as_twemproxy_does() {
+    let (a, b, c) = (Memcached::start(), Memcached::start(), Memcached::start());
+    let servers = [&a, &b, &c];
+    let upstreams: Vec<Upstream> = servers.iter().map(|server| Upstream::of(server)).collect();
+    let proxy = Nutcracker::start_with_hash_tag(&upstreams, "{}");
+    let through_proxy = Client::builder([proxy.addr()]).build().unwrap();
+    let direct = Client::builder(servers.map(|server| server.addr()))
+        .distribution(Distribution::Ketama)
+        .hash_tag("{}")
+        .build()
+        .unwrap();
+    let key = |user: usize, field: &str| format!("{{user:{user}}}:{field}");
+
+    // Through the proxy, read directly from the node the client routes to.
+    for user in 0..60 {
+        for field in ["name", "mail", "plan"] {
+            through_proxy
+                .set(key(user, field), format!("{user}-{field}"))
+                .await
+                .unwrap();
+        }
+    }
+    let mut nodes_used = HashSet::new();
+    for user in 0..60 {
+        let home = direct.node_for(format!("user:{user}")).unwrap();
+        nodes_used.insert(home.to_string());
+        let alone = Client::builder([home.to_string()]).build().unwrap();
+        for field in ["name", "mail", "plan"] {
+            assert_eq!(direct.node_for(key(user, field)).unwrap(), home);
+            let item = alone.get(key(user, field)).await.unwrap();
+            assert_eq!(
+                item.map(|item| item.value),
+                Some(format!("{user}-{field}").into()),
+                "{} is not on {home}",
+                key(user, field)
+            );
+        }
+    }
+    assert_eq!(nodes_used.len(), 3, "the users spread over every node");
+
+    // Written by the client, read through the proxy; one user's keys in one request.
+    for user in 100..130 {
+        for field in ["name", "mail"] {
+            direct.set(key(user, field), "direct").await.unwrap();
+        }
+    }
+    let before: u64 = direct.metrics().iter().map(|(_, m)| m.requests).sum();
+    let found = direct
+        .get_many([key(100, "name"), key(100, "mail")])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    let after: u64 = direct.metrics().iter().map(|(_, m)| m.requests).sum();
+    assert_eq!(
+        after - before,
+        1,
+        "a user's keys are fetched in one request"
+    );
+    for user in 100..130 {
+        for field in ["name", "mail"] {
+            let item = through_proxy.get(key(user, field)).await.unwrap();
+            assert_eq!(item.map(|item| item.value), Some("direct".into()));
+        }
+    }
+}
+
+#[test]
+fn a_hash_tag_is_two_characters() {
+    let built = Client::builder(["127.0.0.1:11211"]).hash_tag("{").build();
+    assert!(
+        matches!(built, Err(memcache_tokio::ConfigError::HashTag(ref tag)) if tag == "{"),
+        "{built:?}"
+    );
+}

@@ -231,6 +231,34 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// Routes each key by its hash tag, as twemproxy's `hash_tag` does: with `"{}"`, a key
+    /// such as `{user:42}:profile` is placed by `user:42` alone, so the keys of one user
+    /// share a node and a `get_many` of them is one request. The tag is the part between
+    /// the first opening character and the first closing one after it; a key without one
+    /// (or with an empty one) is placed by all of it. Placement matches a twemproxy pool
+    /// with the same `hash_tag`, distribution and hash (`ketama` and `md5`:
+    /// [`Distribution::Ketama`]). Off by default.
+    ///
+    /// ```no_run
+    /// # async fn f() -> memcache_tokio::Result<()> {
+    /// let client = memcache_tokio::Client::builder(["10.0.0.1:11211", "10.0.0.2:11211"])
+    ///     .hash_tag("{}")
+    ///     .build()?;
+    /// assert_eq!(client.node_for("{user:42}:profile")?, client.node_for("user:42")?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn hash_tag(mut self, tag: &str) -> Self {
+        match <[u8; 2]>::try_from(tag.as_bytes()) {
+            Ok(tag) => self.config.hash_tag = Some(tag),
+            Err(_) => {
+                self.error
+                    .get_or_insert_with(|| ConfigError::HashTag(tag.to_owned()));
+            }
+        }
+        self
+    }
+
     /// How keys are spread over nodes. Default: [`Distribution::Rendezvous`], identical to
     /// emcache. To share a cluster with libmemcached clients (pylibmc, PHP memcached), pick the
     /// variant matching their settings: [`Distribution::Ketama`] (weighted ketama),

@@ -34,6 +34,8 @@ pub struct Config {
     /// largest value the client stores.
     pub(crate) limits_set: bool,
     pub(crate) purge_unhealthy_nodes: bool,
+    /// Keys are routed by the part inside this tag (twemproxy's `hash_tag`).
+    pub(crate) hash_tag: Option<[u8; 2]>,
     /// Callers wait for room when a node is at its in-flight budget (else
     /// [`crate::Error::Overloaded`] at once).
     pub(crate) wait_when_full: bool,
@@ -110,6 +112,7 @@ impl Config {
             encoder,
             limits_set: false,
             purge_unhealthy_nodes: false,
+            hash_tag: None,
             wait_when_full: true,
             close_grace: Duration::from_secs(5),
             events: None,
@@ -163,6 +166,11 @@ pub enum ConfigError {
     /// A node address could not be parsed.
     #[error(transparent)]
     Addr(#[from] AddrParseError),
+    /// A hash tag is not two bytes ([`crate::ClientBuilder::hash_tag`]).
+    #[error(
+        "a hash tag is two characters, an opening and a closing one (such as \"{{}}\"): got {0:?}"
+    )]
+    HashTag(String),
     /// The same node was given twice.
     #[error("node {0} is listed twice")]
     DuplicateNode(String),

@@ -54,6 +54,8 @@ pub struct Settings {
     /// [`ClientBuilder::distribution`]: `"rendezvous"`, `"ketama"`, `"ketama_md5"` or
     /// `"ketama_one_at_a_time"`.
     pub distribution: Option<Distribution>,
+    /// [`ClientBuilder::hash_tag`], such as `"{}"`.
+    pub hash_tag: Option<String>,
     /// [`ClientBuilder::timeout`]; `"off"` disables it.
     #[serde(deserialize_with = "switchable_duration")]
     pub timeout: Option<Option<Duration>>,
@@ -188,6 +190,9 @@ impl Settings {
             autobatching,
             coalesce_writes,
         );
+        if let Some(tag) = &self.hash_tag {
+            builder = builder.hash_tag(tag);
+        }
         if let Some(retry) = &self.retry {
             let mut policy = RetryPolicy::new(retry.max_retries);
             if retry.backoff_min.is_some() || retry.backoff_max.is_some() {

@@ -1,5 +1,6 @@
 //! Node health and the routing table built from it.
 
+use crate::cluster::hash_tag::routing_key;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::cluster::addr::NodeAddr;
@@ -12,6 +13,8 @@ pub(crate) struct Health {
     nodes: Vec<(NodeAddr, u32)>,
     distribution: Distribution,
     purge_unhealthy: bool,
+    /// Keys are routed by the part inside this tag (see [`routing_key`]).
+    hash_tag: Option<[u8; 2]>,
     events: Option<Arc<dyn ClusterEvents>>,
     healthy: Mutex<Vec<NodeHealth>>,
     routing: RwLock<Routing>,
@@ -37,6 +40,7 @@ impl Health {
         nodes: Vec<(NodeAddr, u32)>,
         distribution: Distribution,
         purge_unhealthy: bool,
+        hash_tag: Option<[u8; 2]>,
         events: Option<Arc<dyn ClusterEvents>>,
         states: Vec<(bool, u64)>,
     ) -> Self {
@@ -55,6 +59,7 @@ impl Health {
             nodes,
             distribution,
             purge_unhealthy,
+            hash_tag,
             events,
             healthy: Mutex::new(healthy),
             routing: RwLock::new(routing),
@@ -67,7 +72,7 @@ impl Health {
             .routing
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        routing.route(key)
+        routing.route(routing_key(key, self.hash_tag))
     }
 
     /// Routes many keys under one lock.
@@ -81,7 +86,7 @@ impl Health {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for key in keys {
-            each(key, routing.route(key));
+            each(key, routing.route(routing_key(key, self.hash_tag)));
         }
     }
 

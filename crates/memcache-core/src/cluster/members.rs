@@ -90,6 +90,7 @@ impl<R: Runtime> Members<R> {
             weighted,
             config.distribution,
             config.purge_unhealthy_nodes,
+            config.hash_tag,
             config.events.clone(),
             states,
         ));

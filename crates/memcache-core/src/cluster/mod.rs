@@ -8,6 +8,7 @@
 
 pub(crate) mod addr;
 pub(crate) mod discovery;
+pub(crate) mod hash_tag;
 pub(crate) mod health;
 pub(crate) mod members;
 pub mod router;
