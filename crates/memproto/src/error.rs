@@ -81,8 +81,9 @@ pub enum EncodeError {
          resolve it against the clock first (Exptime::resolve)"
     )]
     ExptimeNeedsClock(u64),
-    /// An opaque token is longer than the server's 32-byte limit.
-    #[error("opaque is {0} bytes; the limit is 32")]
+    /// An opaque token is longer than the server's limit: 31 bytes (memcached counts the
+    /// flag's letter in its 32).
+    #[error("opaque is {0} bytes; the limit is 31")]
     OpaqueTooLong(usize),
     /// A free-form token (opaque, stats argument) is empty or holds a forbidden byte.
     #[error("invalid token: {0}")]

@@ -97,7 +97,8 @@ impl fmt::Debug for KeyList {
     }
 }
 
-/// An opaque token kept inline (the server caps them at 32 bytes).
+/// An opaque token kept inline. The server caps the `O` flag, letter included, at 32
+/// bytes (memcached's `opaque token too long`), which leaves 31 for the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Opaque {
     len: u8,
@@ -105,7 +106,7 @@ pub(crate) struct Opaque {
 }
 
 impl Opaque {
-    pub(crate) const MAX: usize = 32;
+    pub(crate) const MAX: usize = 31;
 
     /// Callers check the length first.
     pub(crate) fn new(token: Option<&[u8]>) -> Self {

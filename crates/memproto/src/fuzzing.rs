@@ -976,8 +976,8 @@ const SMALL_MAX_VALUE: usize = 16;
 const SERVER_LINE_LIMIT: usize = 2048;
 /// The server's key length limit.
 const SERVER_KEY_LIMIT: usize = 250;
-/// The server's opaque length limit.
-const SERVER_OPAQUE_LIMIT: usize = 32;
+/// The server's opaque length limit: 32 bytes for the flag, its `O` included.
+const SERVER_OPAQUE_LIMIT: usize = 31;
 /// The server's limit on meta flags in one command.
 const SERVER_META_FLAGS: usize = 20;
 

@@ -18,7 +18,8 @@ pub struct MetaCommon<'a> {
     /// [`crate::DecodeError::KeyMismatch`], so a hit is never delivered for another key.
     /// The request's key is recorded for this check (inline up to 62 bytes).
     pub return_key: bool,
-    /// An opaque token echoed by the server (flag `O`), at most 32 bytes, key byte rules.
+    /// An opaque token echoed by the server (flag `O`), at most 31 bytes (the server's
+    /// limit of 32 counts the `O`), key byte rules.
     /// The decoder checks that the reply carries the same opaque.
     pub opaque: Option<&'a [u8]>,
     /// Quiet mode (flag `q`): the server stays silent on the uninteresting outcome (a miss
