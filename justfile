@@ -23,6 +23,23 @@ lint:
     cargo clippy -p memproto -p memcache-core -p memcache-tokio -p memcache-async-std --all-targets --no-default-features -- -D warnings
     cargo clippy --workspace --all-targets --all-features -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+    just docs-rs
+
+# The documentation as docs.rs builds it (every feature in `package.metadata.docs.rs`):
+# the feature-gated items have pages, and foreign crates' items have none of their own.
+docs-rs:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    features=tls-ring,serde,lz4,tracing,metrics,testing
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p memcache-core -p memcache-tokio -p memcache-async-std --features "$features"
+    for crate in memcache_core memcache_tokio memcache_async_std; do
+        for page in struct.Tls.html value/struct.Compression.html struct.Settings.html struct.Gutter.html value/struct.Json.html value/struct.MsgPack.html testing/struct.MemoryServer.html; do
+            test -f "target/doc/$crate/$page" || { echo "docs: $crate has no $page"; exit 1; }
+        done
+        foreign=$(find "target/doc/$crate" -path '*rustls*' -o -path '*bytes/*' | wc -l)
+        test "$foreign" -eq 0 || { echo "docs: $crate holds $foreign pages of other crates"; exit 1; }
+    done
+    echo "docs: feature-gated items present, no foreign pages"
 
 # Clippy against the newest versions of the dependencies that Cargo.toml allows (what a new
 # user's project resolves), so an upstream deprecation shows here before users see it. The

@@ -510,6 +510,43 @@ async fn request_spans_take_the_configured_level() {
     );
 }
 
+/// Keys reach a span only when asked for, as `db.query.text`: the command lines, values
+/// left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_traced_only_when_asked_for() {
+    let _ = recorder();
+    let collector = collector();
+    let quiet = Memcached::start();
+    let telling = Memcached::start();
+    for (server, trace_keys) in [(&quiet, false), (&telling, true)] {
+        let client = Client::builder([server.addr()])
+            .trace_keys(trace_keys)
+            .build()
+            .unwrap();
+        client.set("user:42", "secret value").await.unwrap();
+        client.get_many(["user:42", "user:43"]).await.unwrap();
+        client.close().await;
+    }
+    let spans = collector.spans.lock().unwrap().clone();
+    let texts = |node: String| -> Vec<Option<String>> {
+        spans
+            .iter()
+            .filter(|span| {
+                span.name == "memcache.request" && span.fields.get("node") == Some(&node)
+            })
+            .map(|span| span.fields.get("db.query.text").cloned())
+            .collect()
+    };
+    assert_eq!(texts(quiet.addr()), [None, None]);
+    assert_eq!(
+        texts(telling.addr()),
+        [
+            Some("set user:42 0 0 12".to_owned()),
+            Some("get user:42 user:43".to_owned())
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_are_a_warning_and_an_auth_error() {
     let recorder = recorder();

@@ -486,3 +486,32 @@ async fn a_client_configured_from_settings() {
         serde_json::from_str(r#"{ "nodes": ["not a node:port:x"] }"#).unwrap();
     assert!(broken.build::<memcache_tokio::TokioRuntime>().is_err());
 }
+
+/// A gutter pool configured from a document takes a dead node's writes, with the
+/// document's expiration cap.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gutter_configured_from_settings() {
+    let mut primary = Memcached::start();
+    let gutter = Memcached::start();
+    let document = format!(
+        r#"{{ "nodes": ["{}"],
+             "gutter": {{ "nodes": ["{}"], "ttl": "30s", "on": "unavailable" }} }}"#,
+        primary.addr(),
+        gutter.addr()
+    );
+    let settings: memcache_tokio::Settings = serde_json::from_str(&document).unwrap();
+    let client: Client = settings.build().unwrap();
+    primary.kill();
+    client.set("bridged", "yes").await.unwrap();
+    let reply = gutter.raw("mg bridged t v");
+    let ttl: i64 = reply[0]
+        .split(' ')
+        .find_map(|token| token.strip_prefix('t'))
+        .and_then(|ttl| ttl.parse().ok())
+        .unwrap_or_else(|| panic!("{reply:?}"));
+    assert!((27..=30).contains(&ttl), "{reply:?}");
+
+    let unknown: Result<memcache_tokio::Settings, _> =
+        serde_json::from_str(r#"{ "gutter": { "nodes": [], "on": "always" } }"#);
+    assert!(unknown.unwrap_err().to_string().contains("unknown variant"));
+}

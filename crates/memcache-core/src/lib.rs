@@ -26,6 +26,8 @@ mod error;
 mod io;
 mod observe;
 mod ops;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod value;
 
 /// The engine's fuzzing harness, for the `engine` cargo-fuzz target: arbitrary bytes read
@@ -49,10 +51,11 @@ pub use bytes::{self, Bytes};
 pub use client::builder::ClientBuilder;
 pub use client::config::ConfigError;
 pub use client::execute::Pending;
+pub use client::gutter::{FailoverOn, Gutter};
 pub use client::protocol::Protocol;
 pub use client::retry::RetryPolicy;
 #[cfg(feature = "serde")]
-pub use client::settings::{Credentials, NodeSetting, RetrySettings, Settings};
+pub use client::settings::{Credentials, GutterSettings, NodeSetting, RetrySettings, Settings};
 pub use client::Client;
 pub use cluster::addr::{AddrParseError, IntoNodeAddr, NodeAddr};
 pub use cluster::discovery::DiscoveryError;
@@ -69,6 +72,7 @@ pub use io::tls::{Tls, TlsError};
 #[doc(no_inline)]
 pub use memproto::{self, Exptime, Limits};
 pub use observe::events::{ClusterEvents, LatencySummary, NodeMetrics};
+pub use observe::write_failures::WriteFailure;
 pub use ops::append::AppendRequest;
 pub use ops::batched_writes::{KeyManyRequest, KeyResults, StoreManyRequest};
 pub use ops::get_as::GetAsRequest;

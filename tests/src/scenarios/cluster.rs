@@ -158,3 +158,62 @@ pub async fn node_down<R: Runtime + Default>(suite: Suite) {
     client.set(dead_key, "again").await.unwrap();
     assert_eq!(servers[1].present(&[dead_key.as_str()]).len(), 1);
 }
+
+/// A call's routing key sends it to the node of that key, whatever its own keys: related
+/// items stored under one routing key share a node, single and batched writes alike, and
+/// one `get_many` naming the routing key finds them all.
+pub async fn routing_key_keeps_items_together<R: Runtime + Default>(suite: Suite) {
+    let servers = [Memcached::start(), Memcached::start(), Memcached::start()];
+    let servers: Vec<&Memcached> = servers.iter().collect();
+    let client = suite.builder::<R>(&servers).build().unwrap();
+    let p = prefix("routing_key");
+    let owner = format!("{p}user:7");
+    let home = client.node_for(&owner).unwrap().to_string();
+    let singles: Vec<String> = (0..20).map(|i| format!("{p}single:{i}")).collect();
+    let batched: Vec<String> = (0..20).map(|i| format!("{p}batched:{i}")).collect();
+    for key in &singles {
+        client.set(key, key).routing_key(&owner).await.unwrap();
+    }
+    let written = client
+        .set_many(batched.iter().map(|key| (key, key)))
+        .routing_key(&owner)
+        .await
+        .unwrap();
+    assert!(written.values().all(Result::is_ok));
+    client
+        .append(&singles[0], "+")
+        .routing_key(&owner)
+        .await
+        .unwrap();
+    client
+        .delete(&singles[1])
+        .routing_key(&owner)
+        .await
+        .unwrap();
+
+    let all: Vec<&String> = singles.iter().chain(&batched).collect();
+    // Without the routing key the keys would spread over the three nodes.
+    let spread: HashSet<String> = all
+        .iter()
+        .map(|key| client.node_for(key).unwrap().to_string())
+        .collect();
+    assert!(spread.len() > 1, "the keys' own nodes are {spread:?}");
+    for server in &servers {
+        let held = server.present(&all.iter().map(|key| key.as_str()).collect::<Vec<_>>());
+        let expected = if server.addr() == home {
+            all.len() - 1
+        } else {
+            0
+        };
+        assert_eq!(held.len(), expected, "{} holds {held:?}", server.addr());
+    }
+    let found = client.get_many(&all).routing_key(&owner).await.unwrap();
+    assert_eq!(found.len(), all.len() - 1);
+    assert_eq!(
+        found[singles[0].as_bytes()].value,
+        format!("{}+", singles[0]).as_bytes()
+    );
+    assert!(!found.contains_key(&singles[1]));
+    let item = client.get(&batched[3]).routing_key(&owner).await.unwrap();
+    assert_eq!(item.unwrap().value, batched[3].as_bytes());
+}

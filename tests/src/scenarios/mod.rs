@@ -29,6 +29,7 @@ pub mod cluster;
 pub mod concurrency;
 pub mod discovery;
 pub mod fetch;
+pub mod gutter;
 pub mod input;
 pub mod lifecycle;
 pub mod other;
@@ -99,6 +100,12 @@ macro_rules! scenarios {
                 spread_ketama,
                 spread_ketama_flavours,
                 node_down,
+                routing_key_keeps_items_together,
+            }
+            gutter {
+                gutter_takes_a_dead_nodes_requests,
+                gutter_leaves_answers_and_timeouts_alone,
+                gutter_configuration_is_checked,
             }
             discovery {
                 discovery_follows_the_cluster,
@@ -135,6 +142,8 @@ macro_rules! scenarios {
             }
             reliability {
                 chaos_integrity,
+                write_failures_are_reported,
+                write_outcome_unknown_is_reported,
                 connection_limit,
                 server_error_keeps_connection,
                 close_graceful,

@@ -168,6 +168,17 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// Records each request's command lines in its span (feature `tracing`), as the
+    /// OpenTelemetry field `db.query.text`: `get user:1 user:2`, `set user:1 0 60 5`.
+    /// Values are left out; a long batch is cut at 1 KiB. Default: off, since keys often
+    /// name users or sessions and traces leave the service; spans then carry key counts
+    /// only.
+    #[cfg(feature = "tracing")]
+    pub fn trace_keys(mut self, enabled: bool) -> Self {
+        self.config.trace_keys = enabled;
+        self
+    }
+
     /// Stores values of at least the given size lz4-compressed (feature `lz4`), when that
     /// makes them smaller; the compression is marked in the item's flags. Reads decompress
     /// whatever the flags say, so values written before, or by a client without
@@ -370,6 +381,81 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// Calls `handler` for every write (`set` and the other stores, `delete`, `touch`,
+    /// `incr`/`decr`, `invalidate`, and each key of the batched writes) that failed in a
+    /// way that may leave its item stale: the node was unavailable, the request timed out
+    /// or lost its connection, the server failed. After such a failure the old value may
+    /// still be served; after one whose
+    /// [outcome is unknown](crate::WriteFailure::outcome_unknown) either value may be. A
+    /// service that must not serve stale data queues the keys and deletes them once the
+    /// node is back (mcrouter's reliable delete stream; meta-memcache-py's
+    /// `on_write_failure`). The server's answers about the data (`NotStored`, `Exists`,
+    /// `NotFound`) and writes refused before sending are not reported.
+    ///
+    /// The handler runs on the failing call's task: it must return quickly (hand the key
+    /// to a channel, as below).
+    ///
+    /// ```no_run
+    /// # fn f() -> memcache_tokio::Result<()> {
+    /// let (stale, mut to_invalidate) = futures::channel::mpsc::unbounded();
+    /// let client = memcache_tokio::Client::builder(["127.0.0.1:11211"])
+    ///     .on_write_failure(move |failure| {
+    ///         let _ = stale.unbounded_send(failure.clone());
+    ///     })
+    ///     .build()?;
+    /// # let _ = (client, &mut to_invalidate);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn on_write_failure(
+        mut self,
+        handler: impl Fn(&crate::observe::write_failures::WriteFailure) + Send + Sync + 'static,
+    ) -> Self {
+        self.config.on_write_failure = Some(Arc::new(handler));
+        self
+    }
+
+    /// Sends the requests of unreachable nodes to a gutter pool: standby memcached nodes
+    /// that serve while a node is down, so that its keys are not all misses (and their
+    /// computations not all repeated) until it is back. What a request stores there lives
+    /// at most the gutter's [`ttl`](crate::Gutter::ttl) (10 s by default), so the
+    /// gutter only bridges the outage (mcrouter's failover-with-exptime route; the
+    /// memcached proxy's gutter example).
+    ///
+    /// - **Which failures**: by default an unreachable node ([`Error::Connect`]: connect
+    ///   failed, or the node is marked down) and no node to route to
+    ///   ([`Error::NoAvailableNodes`]); [`FailoverOn::Unavailable`](crate::FailoverOn)
+    ///   adds lost connections and full nodes. Timeouts never fail over (the call's
+    ///   deadline has passed), nor do the server's answers.
+    /// - **Where**: every key of one failed node goes to the same gutter node (chosen by
+    ///   the failed node's address), so reads find what writes put there, and a multi-key
+    ///   request's share fails over whole.
+    /// - **What**: every request for a key: reads, stores, deletes, counters, `touch`,
+    ///   leases, and the shares of `get_many`, `gets_many` and the batched writes (`gat`
+    ///   shares do not: their touch would outlive the cap). Node commands (`stats`,
+    ///   `flush_all`) go where they are sent.
+    /// - **Within the call**: the failover is part of the call, under its one deadline,
+    ///   and counted on the failed node (`NodeMetrics::failovers`,
+    ///   `memcache.failovers`). A write that failed over is reported to
+    ///   [`on_write_failure`](Self::on_write_failure): its own node missed it.
+    ///
+    /// ```no_run
+    /// # fn f() -> memcache_tokio::Result<()> {
+    /// use std::time::Duration;
+    /// use memcache_tokio::{Client, Gutter};
+    ///
+    /// let client = Client::builder(["10.0.0.1:11211", "10.0.0.2:11211"])
+    ///     .gutter(Gutter::new(["10.0.9.1:11211"]).ttl(Duration::from_secs(10)))
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn gutter(mut self, gutter: crate::client::gutter::Gutter) -> Self {
+        self.config.gutter = Some(gutter);
+        self
+    }
+
     /// Authenticate every connection with memcached's ASCII authentication (`-Y`).
     pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.config.credentials = Some((user.into(), password.into()));
@@ -442,8 +528,24 @@ impl<R: Runtime> ClientBuilder<R> {
                 max: config.pool.max,
             });
         }
-        for (index, (addr, _)) in config.nodes.iter().enumerate() {
-            if config.nodes[..index].iter().any(|(other, _)| other == addr) {
+        if let Some(gutter) = &config.gutter {
+            if let Some(error) = &gutter.error {
+                return Err(error.clone());
+            }
+            if gutter.nodes.is_empty() {
+                return Err(ConfigError::Gutter("has no node"));
+            }
+            let primary = |addr: &NodeAddr| config.nodes.iter().any(|(node, _)| node == addr);
+            if gutter.nodes.iter().any(|(addr, _)| primary(addr)) {
+                return Err(ConfigError::Gutter(
+                    "shares a node with the client's own nodes",
+                ));
+            }
+        }
+        let gutter_nodes = config.gutter.iter().flat_map(|gutter| &gutter.nodes);
+        let all: Vec<&(NodeAddr, u32)> = config.nodes.iter().chain(gutter_nodes).collect();
+        for (index, (addr, _)) in all.iter().copied().enumerate() {
+            if all[..index].iter().any(|(other, _)| other == addr) {
                 return Err(ConfigError::DuplicateNode(addr.to_string()));
             }
             if let NodeAddr::Unix(path) = addr {

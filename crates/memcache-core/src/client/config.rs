@@ -42,6 +42,12 @@ pub struct Config {
     /// How long [`crate::Client::close`] lets requests in flight finish.
     pub(crate) close_grace: Duration,
     pub(crate) events: Option<Arc<dyn ClusterEvents>>,
+    /// Requests whose node is unreachable go to this pool instead.
+    pub(crate) gutter: Option<crate::client::gutter::Gutter>,
+    /// Writes store items for at most this long (a gutter pool's configuration).
+    pub(crate) exptime_cap: Option<Duration>,
+    /// Told of every write that may have left its item stale.
+    pub(crate) on_write_failure: Option<crate::observe::write_failures::Handler>,
     /// Failed requests are tried again under this policy.
     pub(crate) retry: Option<crate::client::retry::RetryPolicy>,
     /// Reads answer a miss instead of failing when a node is unavailable.
@@ -57,6 +63,9 @@ pub struct Config {
     /// The level of each request's span.
     #[cfg(feature = "tracing")]
     pub(crate) trace_level: tracing::Level,
+    /// Record each request's command lines, keys included, in its span.
+    #[cfg(feature = "tracing")]
+    pub(crate) trace_keys: bool,
 }
 
 impl fmt::Debug for Config {
@@ -116,6 +125,9 @@ impl Config {
             wait_when_full: true,
             close_grace: Duration::from_secs(5),
             events: None,
+            on_write_failure: None,
+            gutter: None,
+            exptime_cap: None,
             retry: None,
             miss_on_unavailable: false,
             #[cfg(feature = "lz4")]
@@ -126,6 +138,8 @@ impl Config {
             value_buffers: Arc::default(),
             #[cfg(feature = "tracing")]
             trace_level: tracing::Level::DEBUG,
+            #[cfg(feature = "tracing")]
+            trace_keys: false,
         }
     }
 
@@ -193,4 +207,41 @@ pub enum ConfigError {
     /// A unix socket path is not valid UTF-8 (routing hashes it as text).
     #[error("unix socket path is not UTF-8: {0}")]
     NonUtf8Path(String),
+    /// A gutter pool has no node, or shares one with the client's own nodes
+    /// ([`crate::ClientBuilder::gutter`]).
+    #[error("the gutter pool {0}")]
+    Gutter(&'static str),
+}
+
+/// Parses `nodes`, each with weight 1; the first address that does not parse is the
+/// error.
+pub(crate) fn nodes_from<I>(nodes: I) -> (Vec<(NodeAddr, u32)>, Option<ConfigError>)
+where
+    I: IntoIterator,
+    I::Item: crate::cluster::addr::IntoNodeAddr,
+{
+    use crate::cluster::addr::IntoNodeAddr;
+    let mut parsed = Vec::new();
+    let mut error = None;
+    for node in nodes {
+        match node.into_node_addr() {
+            Ok(addr) => parsed.push((addr, 1)),
+            Err(parse) => {
+                error.get_or_insert(ConfigError::from(parse));
+            }
+        }
+    }
+    (parsed, error)
+}
+
+impl Config {
+    /// `exptime` as a request sends it: capped in a gutter pool, and made absolute when
+    /// it is over 30 days.
+    pub(crate) fn expiry(&self, exptime: memproto::Exptime) -> memproto::Exptime {
+        let exptime = match self.exptime_cap {
+            Some(cap) => crate::client::gutter::capped(exptime, cap),
+            None => exptime,
+        };
+        crate::client::resolve(exptime)
+    }
 }

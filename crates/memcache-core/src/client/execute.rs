@@ -25,7 +25,7 @@ use crate::engine::reply::{self, ReplyReceiver};
 use crate::engine::request::{Affinity, Expects, Outcome, Submission};
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
-use crate::observe::{Attempt, Counters};
+use crate::observe::{write_failures, Attempt, Counters};
 
 /// One memcached command as a value: everything the execution path needs to know about it.
 ///
@@ -82,6 +82,14 @@ pub trait Operation: Send {
     fn mergeable(&self, config: &Config) -> Option<bool> {
         let _ = config;
         None
+    }
+
+    /// Whether the request goes to the gutter pool when its node is unreachable (see
+    /// [`crate::ClientBuilder::gutter`]): requests for a key do; node commands, and
+    /// requests whose encoding cannot change for the gutter, do not.
+    #[doc(hidden)]
+    fn fails_over(&self) -> bool {
+        !self.key().is_empty()
     }
 
     /// The keys whose order the request keeps behind unanswered `noreply` writes.
@@ -162,6 +170,8 @@ pub struct Pending<'c, R: Runtime, O: Operation> {
     patience: Option<Duration>,
     retries: u32,
     unsent: u32,
+    /// Sent to the gutter pool after its node failed.
+    failed_over: bool,
     attempt: Option<Attempt>,
     /// The clock as read when the call started, for its first attempt: reading it costs
     /// as much as a small step of the call, so the first attempt does not read it again.
@@ -209,6 +219,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
             patience: None,
             retries: 0,
             unsent: 0,
+            failed_over: false,
             attempt: None,
             started: None,
             state: State::Start,
@@ -228,37 +239,39 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
     }
 
     /// Encodes the request (an invalid one fails before anything is counted or sent),
-    /// routes it, and starts its clock.
+    /// starts its clock, and routes it.
     fn start(&mut self) -> Step<R, O::Output> {
         let inner = self.inner;
         let encoded = match self.op.encode(&inner.config) {
             Ok(encoded) => encoded,
             Err(error) => return Step::Done(Err(error)),
         };
-        if self.node.is_none() {
-            let routed = match self.op.target() {
-                Target::Key => inner.route(self.op.key()),
-                Target::Node(Ok(addr)) => inner.node(addr.clone()),
-                Target::Node(Err(error)) => Err(error.clone()),
-            };
-            match routed {
-                Ok(node) => self.node = Some(node),
-                Err(error) => return self.give_up(error),
-            }
-        }
         self.affinity = self.op.affinity();
         let timeout = inner.timeout(self.options.timeout);
         let now = inner.runtime.now();
         self.started = Some(now);
         self.deadline = timeout.map(|timeout| later(now, timeout));
         self.patience = inner.patience(timeout);
+        if self.node.is_none() {
+            let routed = match self.op.target() {
+                Target::Key => inner.route_call(self.op.key(), &self.options),
+                Target::Node(Ok(addr)) => inner.node(addr.clone()),
+                Target::Node(Err(error)) => Err(error.clone()),
+            };
+            match routed {
+                Ok(node) => self.node = Some(node),
+                // Failing over (no node to route to) or failing: the call's clock is set
+                // either way.
+                Err(error) => return self.give_up(error),
+            }
+        }
         Step::Next(State::Attempt(Some(encoded)))
     }
 
     fn attempt(&mut self, encoded: Option<(Payload, Expects)>) -> Step<R, O::Output> {
         let encoded = match encoded {
             Some(encoded) => encoded,
-            None => match self.op.encode(&self.inner.config) {
+            None => match self.op.encode(self.config()) {
                 Ok(encoded) => encoded,
                 Err(error) => return Step::Done(Err(error)),
             },
@@ -270,7 +283,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
             .take()
             .unwrap_or_else(|| self.inner.runtime.now());
         let payload = encoded.0.as_slice();
-        let config = &self.inner.config;
+        let config = self.config();
         self.attempt = Some(Attempt::start(&node.addr, config, now, payload, keys));
         node.counters.requested();
         self.place(Some(encoded), now)
@@ -279,7 +292,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
     fn place(&mut self, encoded: Option<(Payload, Expects)>, now: Instant) -> Step<R, O::Output> {
         let (bytes, expect) = match encoded {
             Some(encoded) => encoded,
-            None => match self.op.encode(&self.inner.config) {
+            None => match self.op.encode(self.config()) {
                 Ok(encoded) => encoded,
                 Err(error) => return self.failed(error),
             },
@@ -374,7 +387,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
         if let Some(attempt) = self.attempt.take() {
             attempt.finish(counters, self.inner.runtime.now(), answer.replies());
         }
-        match self.op.decode(answer, &self.inner.config, counters) {
+        match self.op.decode(answer, self.config(), counters) {
             Ok(output) => Step::Done(Ok(output)),
             // A cut batch that cannot stand in part, or an error reply: retried if the
             // policy allows (it never retries what the server answered).
@@ -417,16 +430,56 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
         Step::Next(State::Backoff { timer, error })
     }
 
-    /// The request failed for good: a read on an unavailable node answers a miss when
-    /// the client is configured to.
+    /// The request failed for good on its node: it fails over to the gutter pool when
+    /// the client has one and the failure is one that fails over; a read on an
+    /// unavailable node answers a miss when the client is configured to.
     fn give_up(&mut self, error: Error) -> Step<R, O::Output> {
+        let may_fail_over = matches!(self.op.target(), Target::Key) && self.op.fails_over();
+        if may_fail_over && !self.failed_over && !self.past_deadline() {
+            let key = match &self.options.routing_key {
+                Some(key) => key,
+                None => self.op.key(),
+            };
+            if let Some(gutter) = self.inner.failover(self.node.as_ref(), key, &error) {
+                // The write missed its own node, whose copy may now be stale, whatever
+                // the gutter answers.
+                self.report_write_failure(&error);
+                self.failed_over = true;
+                self.node = Some(gutter);
+                self.retries = 0;
+                self.unsent = 0;
+                return Step::Next(State::Attempt(None));
+            }
+        }
         let node = self.node.as_ref().map(|node| &node.addr);
         if let Some(miss) = self.op.miss() {
             if self.inner.read_miss_instead(&error, node) {
                 return Step::Done(Ok(miss));
             }
         }
+        // A write that failed over was reported when its own node failed.
+        if !self.failed_over {
+            self.report_write_failure(&error);
+        }
         Step::Done(Err(error))
+    }
+
+    /// Tells the application's handler of a write that failed with `error`.
+    fn report_write_failure(&self, error: &Error) {
+        if !self.op.is_read() {
+            let handler = self.inner.config.on_write_failure.as_ref();
+            let routing_key = self.options.routing_key.as_ref();
+            write_failures::report(handler, self.op.key(), routing_key, error);
+        }
+    }
+
+    /// The configuration the request encodes and decodes with: the gutter pool's once it
+    /// failed over (its writes' expirations capped).
+    fn config(&self) -> &'c Config {
+        match (&self.inner.gutter, self.failed_over) {
+            (Some(gutter), true) => &gutter.config,
+            _ => &self.inner.config,
+        }
     }
 
     fn poll_room(

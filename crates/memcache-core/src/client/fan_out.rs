@@ -41,7 +41,7 @@ impl<R: Runtime> Inner<R> {
         }
         let requests = shares
             .into_iter()
-            .map(|(node, op)| Pending::to_node(self, op, options, node));
+            .map(|(node, op)| Pending::to_node(self, op, options.clone(), node));
         match gather {
             Gather::Strict => Ok(try_join_all(requests).await?.into_iter().map(Ok).collect()),
             Gather::Partial => Ok(join_all(requests).await),

@@ -4,6 +4,7 @@ pub(crate) mod builder;
 pub(crate) mod config;
 pub(crate) mod execute;
 pub(crate) mod fan_out;
+pub(crate) mod gutter;
 pub(crate) mod protocol;
 pub(crate) mod retry;
 #[cfg(feature = "serde")]
@@ -14,6 +15,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
 
 use futures::future::{join_all, select, Either};
 use memproto::{Command, Exptime, Reply, ServerError, ServerErrorKind};
@@ -42,6 +45,8 @@ pub(crate) struct Inner<R: Runtime> {
     pub(crate) runtime: R,
     pub(crate) config: Arc<Config>,
     pub(crate) membership: Membership<R>,
+    /// Where requests of unreachable nodes go, if anywhere.
+    pub(crate) gutter: Option<gutter::GutterPool<R>>,
     /// Set by [`Client::close`]: background discovery stops.
     pub(crate) closed: AtomicBool,
 }
@@ -121,11 +126,13 @@ impl<R: Runtime> Client<R> {
     }
 
     pub(crate) fn with_membership(runtime: R, config: Config, membership: Membership<R>) -> Self {
+        let gutter = gutter::GutterPool::new(&runtime, &config);
         Client {
             inner: Arc::new(Inner {
                 runtime,
                 config: Arc::new(config),
                 membership,
+                gutter,
                 closed: AtomicBool::new(false),
             }),
         }
@@ -165,14 +172,20 @@ impl<R: Runtime> Client<R> {
         let inner = &self.inner;
         inner.closed.store(true, Ordering::Release);
         let members = inner.members();
-        for node in &members.nodes {
+        let gutter = inner.gutter.as_ref().map(gutter::GutterPool::members);
+        let nodes: Vec<_> = members
+            .nodes
+            .iter()
+            .chain(gutter.iter().flat_map(|gutter| gutter.nodes.iter()))
+            .collect();
+        for node in &nodes {
             node.close();
         }
-        let drained = join_all(members.nodes.iter().map(|node| node.drained()));
+        let drained = join_all(nodes.iter().map(|node| node.drained()));
         let grace = inner.runtime.sleep(inner.config.close_grace);
         futures::pin_mut!(drained, grace);
         if let Either::Right((_, drained)) = select(drained, grace).await {
-            for node in &members.nodes {
+            for node in &nodes {
                 node.abort();
             }
             // Aborted drivers end at their next poll; bound the wait all the same.
@@ -240,8 +253,9 @@ impl<R: Runtime> Client<R> {
             .collect()
     }
 
-    /// Each node's counters: connections, requests, fetch hits and misses, timeouts, and
-    /// request latency percentiles ([`NodeMetrics::latency`]). Always kept, whatever the
+    /// Each node's counters (the gutter pool's nodes after the client's own): connections,
+    /// requests, fetch hits and misses, timeouts, and request latency percentiles
+    /// ([`NodeMetrics::latency`]). Always kept, whatever the
     /// features; reading them copies a few kilobytes per node.
     ///
     /// ```no_run
@@ -253,10 +267,12 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn metrics(&self) -> Vec<(NodeAddr, NodeMetrics)> {
-        self.inner
-            .members()
+        let members = self.inner.members();
+        let gutter = self.inner.gutter.as_ref().map(gutter::GutterPool::members);
+        members
             .nodes
             .iter()
+            .chain(gutter.iter().flat_map(|gutter| gutter.nodes.iter()))
             .map(|node| (node.addr.clone(), node.counters.snapshot()))
             .collect()
     }
@@ -288,6 +304,11 @@ impl<R: Runtime> Inner<R> {
         self.membership.current()
     }
 
+    /// The node `key` routes to, or `routing_key` when the call names one.
+    pub(crate) fn route_call(&self, key: &[u8], options: &CallOptions) -> Result<NodeRef<'_, R>> {
+        self.route(options.routing_key.as_deref().unwrap_or(key))
+    }
+
     pub(crate) fn route(&self, key: &[u8]) -> Result<NodeRef<'_, R>> {
         let members = self.members();
         members
@@ -302,9 +323,17 @@ impl<R: Runtime> Inner<R> {
             .into_node_addr()
             .map_err(|error| Error::UnknownNode(error.0))?;
         let members = self.members();
-        members
+        if let Some(node) = members
             .position(&addr)
             .and_then(|index| members.node(index))
+        {
+            return Ok(node);
+        }
+        // The gutter's nodes answer node commands (`stats`, `flush_all`) too.
+        self.gutter
+            .as_ref()
+            .map(gutter::GutterPool::members)
+            .and_then(|gutter| gutter.position(&addr).and_then(|index| gutter.node(index)))
             .ok_or_else(|| Error::UnknownNode(addr.to_string()))
     }
 
@@ -328,12 +357,14 @@ impl<R: Runtime> Inner<R> {
 }
 
 /// Per-call settings every request builder has.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct CallOptions {
     /// The call's timeout override (`Some(None)` disables it).
     pub(crate) timeout: Option<Option<Duration>>,
     /// Fail with [`Error::Overloaded`] instead of waiting for room.
     pub(crate) no_wait: bool,
+    /// Route by this key instead of the request's own keys.
+    pub(crate) routing_key: Option<Bytes>,
 }
 
 /// How long [`Client::close`] waits for aborted connections to end.

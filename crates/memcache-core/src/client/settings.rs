@@ -8,6 +8,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::client::builder::ClientBuilder;
+use crate::client::gutter::{FailoverOn, Gutter};
 use crate::client::protocol::Protocol;
 use crate::client::retry::RetryPolicy;
 use crate::cluster::router::Distribution;
@@ -97,6 +98,23 @@ pub struct Settings {
     pub retry: Option<RetrySettings>,
     /// [`ClientBuilder::credentials`].
     pub credentials: Option<Credentials>,
+    /// [`ClientBuilder::gutter`].
+    pub gutter: Option<GutterSettings>,
+}
+
+/// [`Settings::gutter`]: a [`Gutter`] pool.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GutterSettings {
+    /// The gutter's nodes.
+    pub nodes: Vec<NodeSetting>,
+    /// [`Gutter::ttl`]; the default when left out.
+    #[serde(default, deserialize_with = "some_duration")]
+    pub ttl: Option<Duration>,
+    /// [`Gutter::on`]: `"unreachable"` (the default) or `"unavailable"`.
+    #[serde(default)]
+    pub on: Option<FailoverOn>,
 }
 
 /// One node of [`Settings::nodes`].
@@ -206,6 +224,19 @@ impl Settings {
         }
         if let Some(credentials) = &self.credentials {
             builder = builder.credentials(&credentials.username, &credentials.password);
+        }
+        if let Some(settings) = &self.gutter {
+            let addrs = settings.nodes.iter().map(|node| match node {
+                NodeSetting::Addr(addr) | NodeSetting::Weighted { addr, .. } => addr.as_str(),
+            });
+            let mut gutter = Gutter::new(addrs);
+            if let Some(ttl) = settings.ttl {
+                gutter = gutter.ttl(ttl);
+            }
+            if let Some(on) = settings.on {
+                gutter = gutter.on(on);
+            }
+            builder = builder.gutter(gutter);
         }
         builder
     }

@@ -22,6 +22,9 @@ pub enum NodeAddr {
     },
     /// A unix socket node.
     Unix(PathBuf),
+    /// An in-process server for tests ([`MemoryServer::addr`](crate::testing::MemoryServer::addr)).
+    #[cfg(feature = "testing")]
+    Memory(crate::testing::MemoryAddr),
 }
 
 /// Why an address string could not be parsed.
@@ -77,12 +80,27 @@ impl NodeAddr {
         Ok(NodeAddr::tcp(host, port))
     }
 
+    /// An in-process test server's address.
+    #[cfg(feature = "tls")]
+    pub(crate) fn is_in_process(&self) -> bool {
+        #[cfg(feature = "testing")]
+        if let NodeAddr::Memory(_) = self {
+            return true;
+        }
+        false
+    }
+
     /// The identity routing hashes.
     pub(crate) fn routing_key(&self) -> NodeKey<'_> {
         match self {
             NodeAddr::Tcp { host, port } => NodeKey::Tcp { host, port: *port },
             NodeAddr::Unix(path) => NodeKey::Unix {
                 path: path.to_str().unwrap_or_default(),
+            },
+            // Routed by its name, as a unix socket is by its path.
+            #[cfg(feature = "testing")]
+            NodeAddr::Memory(server) => NodeKey::Unix {
+                path: server.name(),
             },
         }
     }
@@ -94,6 +112,8 @@ impl fmt::Display for NodeAddr {
             NodeAddr::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
             NodeAddr::Tcp { host, port } => write!(f, "{host}:{port}"),
             NodeAddr::Unix(path) => write!(f, "{}", path.display()),
+            #[cfg(feature = "testing")]
+            NodeAddr::Memory(server) => write!(f, "{server}"),
         }
     }
 }

@@ -75,18 +75,25 @@ impl Health {
         routing.route(routing_key(key, self.hash_tag))
     }
 
-    /// Routes many keys under one lock.
+    /// Routes many keys under one lock: each by itself, or all by `shared` when the call
+    /// names a routing key.
     pub(crate) fn route_each<'k>(
         &self,
         keys: impl Iterator<Item = &'k [u8]>,
+        shared: Option<&[u8]>,
         mut each: impl FnMut(&'k [u8], Option<usize>),
     ) {
         let routing = self
             .routing
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let shared = shared.map(|key| routing.route(routing_key(key, self.hash_tag)));
         for key in keys {
-            each(key, routing.route(routing_key(key, self.hash_tag)));
+            let node = match shared {
+                Some(node) => node,
+                None => routing.route(routing_key(key, self.hash_tag)),
+            };
+            each(key, node);
         }
     }
 

@@ -114,11 +114,17 @@ impl<R: Runtime> Connector<R> {
                     .map_err(io_at(Stage::Socket))?,
                 None,
             ),
+            // In-process: no TLS to speak, but authentication and the first answer as
+            // from any server.
+            #[cfg(feature = "testing")]
+            NodeAddr::Memory(server) => (server.connect().map_err(io_at(Stage::Socket))?, None),
         };
         #[cfg(feature = "tls")]
         let socket = match &self.tls {
-            Some(tls) => tls.connect(host, socket).await.map_err(io_at(Stage::Tls))?,
-            None => socket,
+            Some(tls) if !self.addr.is_in_process() => {
+                tls.connect(host, socket).await.map_err(io_at(Stage::Tls))?
+            }
+            _ => socket,
         };
         #[cfg(not(feature = "tls"))]
         let _ = host;

@@ -46,9 +46,10 @@ impl Attempt {
             #[cfg(feature = "tracing")]
             span: super::tracing::request_span(
                 config.trace_level,
+                config.trace_keys,
                 node,
                 super::command::NAMES[command],
-                payload.len(),
+                payload,
                 keys,
             ),
             #[cfg(feature = "tracing")]

@@ -23,6 +23,7 @@ pub struct Counters {
     misses: AtomicU64,
     timeouts: AtomicU64,
     unavailable_misses: AtomicU64,
+    failovers: AtomicU64,
     drains_completed: AtomicU64,
     drains_cut: AtomicU64,
     writes_dropped: AtomicU64,
@@ -50,6 +51,7 @@ impl Counters {
             misses: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             unavailable_misses: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
             drains_completed: AtomicU64::new(0),
             drains_cut: AtomicU64::new(0),
             writes_dropped: AtomicU64::new(0),
@@ -111,6 +113,13 @@ impl Counters {
         Counters::bump(&self.unavailable_misses);
         #[cfg(feature = "metrics")]
         self.facade.unavailable_miss();
+    }
+
+    /// A request that failed on this node went to the gutter pool.
+    pub(crate) fn failed_over(&self) {
+        Counters::bump(&self.failovers);
+        #[cfg(feature = "metrics")]
+        self.facade.failed_over();
     }
 
     /// A connection was established, `elapsed` after its attempt started (`None` when
@@ -205,6 +214,7 @@ impl Counters {
             misses: read(&self.misses),
             timeouts: read(&self.timeouts),
             unavailable_misses: read(&self.unavailable_misses),
+            failovers: read(&self.failovers),
             drains_completed: read(&self.drains_completed),
             drains_cut: read(&self.drains_cut),
             writes_dropped: read(&self.writes_dropped),

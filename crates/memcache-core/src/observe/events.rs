@@ -50,6 +50,9 @@ pub struct NodeMetrics {
     /// Reads answered as misses because the node was unavailable
     /// ([`crate::ClientBuilder::miss_on_unavailable`]): one per failed request.
     pub unavailable_misses: u64,
+    /// Requests that failed on this node and went to the gutter pool
+    /// ([`crate::ClientBuilder::gutter`]).
+    pub failovers: u64,
     /// Connections the client closed that drained to the server's end of stream: every
     /// command written on them reached the server.
     pub drains_completed: u64,

@@ -98,6 +98,10 @@ impl Facade {
         self.with(|h| h.unavailable_misses.increment(1));
     }
 
+    pub(crate) fn failed_over(&self) {
+        self.with(|h| h.failovers.increment(1));
+    }
+
     pub(crate) fn opened(&self, elapsed: Option<Duration>) {
         self.with(|h| {
             h.connections_created.increment(1);
@@ -189,6 +193,7 @@ struct Handles {
     misses: Counter,
     timeouts: Counter,
     unavailable_misses: Counter,
+    failovers: Counter,
     /// One per [`ErrorKind`], in its order.
     errors: [Counter; ErrorKind::ALL.len()],
     connections: Gauge,
@@ -218,6 +223,7 @@ impl Handles {
             misses: counter!("memcache.misses", "node" => node()),
             timeouts: counter!("memcache.timeouts", "node" => node()),
             unavailable_misses: counter!("memcache.unavailable_misses", "node" => node()),
+            failovers: counter!("memcache.failovers", "node" => node()),
             errors: ErrorKind::ALL.map(
                 |kind| counter!("memcache.errors", "node" => node(), "error.type" => kind.as_str()),
             ),
@@ -269,6 +275,7 @@ impl Handles {
 /// | `memcache.hits`, `memcache.misses` | `hits`, `misses` |
 /// | `memcache.timeouts` | `timeouts` |
 /// | `memcache.unavailable_misses` | `unavailable_misses` |
+/// | `memcache.failovers` | `failovers` |
 /// | `db.client.connection.count` (gauge) | `connections` |
 /// | `memcache.connections.created`, `.failed`, `.closed` | `connections_created`, `connections_failed`, `connections_closed` |
 /// | `memcache.drains{outcome=completed\|cut}` | `drains_completed`, `drains_cut` |
@@ -297,6 +304,10 @@ fn describe() {
     describe_counter!(
         "memcache.unavailable_misses",
         "Reads answered as misses because the node was unavailable."
+    );
+    describe_counter!(
+        "memcache.failovers",
+        "Requests that failed on the node and went to the gutter pool."
     );
     describe_counter!(
         "memcache.errors",

@@ -13,7 +13,10 @@ pub(crate) mod histogram;
 #[cfg(feature = "metrics")]
 mod metrics;
 #[cfg(feature = "tracing")]
+mod query_text;
+#[cfg(feature = "tracing")]
 mod tracing;
+pub(crate) mod write_failures;
 
 use std::time::Duration;
 

@@ -17,19 +17,22 @@ use crate::observe::{ErrorKind, Stage};
 /// The target of every span and event.
 const TARGET: &str = "memcache";
 
-/// The span of one request to `node` running `command`, whose encoding is `bytes_sent`
-/// long and which touches `keys` keys, at `level`. Its fields follow the OpenTelemetry
-/// conventions for database clients (`otel.kind`, `otel.name`, `db.system.name`,
-/// `db.operation.name`, `db.operation.batch.size`, `server.address`, `server.port`,
-/// `error.type`, `otel.status_code`), next to the client's own (`node`, `command`,
-/// `keys`, `outcome`, `duration_us`, `value_bytes`). [`finish`] fills in the outcome.
+/// The span of one request to `node` running `command`, encoded as `payload`, which
+/// touches `keys` keys, at `level`. Its fields follow the OpenTelemetry conventions for
+/// database clients (`otel.kind`, `otel.name`, `db.system.name`, `db.operation.name`,
+/// `db.operation.batch.size`, `server.address`, `server.port`, `error.type`,
+/// `otel.status_code`, and with `with_text` `db.query.text`: the command lines, values
+/// left out), next to the client's own (`node`, `command`, `keys`, `bytes_sent`,
+/// `outcome`, `duration_us`, `value_bytes`). [`finish`] fills in the outcome.
 pub(super) fn request_span(
     level: Level,
+    with_text: bool,
     node: &NodeAddr,
     command: &'static str,
-    bytes_sent: usize,
+    payload: &[u8],
     keys: usize,
 ) -> Span {
+    let bytes_sent = payload.len();
     // A span's level is part of its callsite, so each level has its own.
     macro_rules! request_span {
         ($level:expr) => {
@@ -42,6 +45,7 @@ pub(super) fn request_span(
                 db.system.name = "memcached",
                 db.operation.name = command,
                 db.operation.batch.size = Empty,
+                db.query.text = Empty,
                 server.address = Empty,
                 server.port = Empty,
                 error.type = Empty,
@@ -67,6 +71,9 @@ pub(super) fn request_span(
         if keys > 1 {
             span.record("db.operation.batch.size", keys);
         }
+        if with_text {
+            span.record("db.query.text", super::query_text::of(payload));
+        }
         match node {
             NodeAddr::Tcp { host, port } => {
                 span.record("server.address", host.as_str());
@@ -74,6 +81,10 @@ pub(super) fn request_span(
             }
             NodeAddr::Unix(path) => {
                 span.record("server.address", ::tracing::field::display(path.display()));
+            }
+            #[cfg(feature = "testing")]
+            NodeAddr::Memory(server) => {
+                span.record("server.address", server.name());
             }
         }
     }

@@ -62,7 +62,7 @@ impl Join {
 
 /// How to join: what the request says besides its key and value (plain data, so the
 /// steps of the request can hold it across their awaits).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Spec {
     join: Join,
     noreply: bool,
@@ -246,7 +246,7 @@ impl Spec {
 
     /// The item's flags (and in the meta protocol its CAS token), `None` if it is missing.
     async fn current<R: Runtime>(&self, inner: &Inner<R>, key: &[u8]) -> Result<Option<Current>> {
-        Pending::new(inner, Check { key }, self.options).await
+        Pending::new(inner, Check { key }, self.options.clone()).await
     }
 
     /// Sends the join, under `cas` when there is one.
@@ -265,7 +265,7 @@ impl Spec {
                 bytes,
                 cas,
             },
-            self.options,
+            self.options.clone(),
         )
         .await
     }

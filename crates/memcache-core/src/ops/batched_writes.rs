@@ -17,7 +17,7 @@ use futures::future::join_all;
 use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, Reply};
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Operation, Pending};
+use crate::client::execute::{Answer, Pending};
 use crate::client::protocol::Token;
 use crate::client::{resolve, CallOptions, Client, Inner};
 use crate::cluster::members::{Members, MembersRef};
@@ -26,7 +26,7 @@ use crate::engine::pool::later;
 use crate::engine::request::Expects;
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
-use crate::observe::Counters;
+use crate::observe::{write_failures, Counters};
 use crate::ops::item_map::ItemHasher;
 use crate::ops::key_copies::KeyCopies;
 use crate::ops::meta_batch::{self, MetaBatch};
@@ -276,7 +276,13 @@ enum WriteKind {
 }
 
 impl WriteKind {
-    fn command<'a>(self, write: &Write<'a>, common: memproto::MetaCommon<'a>) -> Command<'a> {
+    /// The command for `write`, its expiration as `config` sends it (capped in a gutter).
+    fn command<'a>(
+        self,
+        config: &Config,
+        write: &Write<'a>,
+        common: memproto::MetaCommon<'a>,
+    ) -> Command<'a> {
         let Write { key, value, flags } = *write;
         match self {
             WriteKind::Store { mode, exptime } => Command::MetaSet(MetaSet {
@@ -285,7 +291,7 @@ impl WriteKind {
                 common,
                 mode,
                 flags,
-                exptime,
+                exptime: config.expiry(exptime),
                 ..MetaSet::default()
             }),
             WriteKind::Delete => Command::MetaDelete(MetaDelete {
@@ -297,7 +303,7 @@ impl WriteKind {
             WriteKind::Touch(exptime) => Command::MetaGet(MetaGet {
                 key,
                 common,
-                touch: Some(exptime),
+                touch: Some(config.expiry(exptime)),
                 ..MetaGet::default()
             }),
         }
@@ -319,6 +325,19 @@ struct Chunk {
     encoded: (Payload, Expects),
 }
 
+/// What sending one chunk needs besides its node and its encoding.
+struct ChunkSend<'a, 'w> {
+    kind: WriteKind,
+    items: &'a [Write<'w>],
+    chunk_items: &'a [usize],
+    deadline: Option<Instant>,
+    options: &'a CallOptions,
+}
+
+/// A batch's replies, one per command; when cut short, the first ones and the error for
+/// the rest.
+type BatchReplies = (Vec<Reply>, Option<Error>);
+
 impl<R: Runtime> Inner<R> {
     /// Sends `kind` for every `(key, value)` (values only for stores) in meta batches, one
     /// round trip per node, and returns each key's outcome.
@@ -335,6 +354,8 @@ impl<R: Runtime> Inner<R> {
                 unique.iter().map(|&item| (item, items[item].key)),
             ),
             results: KeyResults::with_capacity_and_hasher(unique.len(), ItemHasher::default()),
+            on_failure: self.config.on_write_failure.clone(),
+            routing_key: options.routing_key.clone(),
         };
         // One membership for the whole call.
         let members = self.members();
@@ -344,10 +365,17 @@ impl<R: Runtime> Inner<R> {
         let mut per_node: Vec<Vec<usize>> = (0..members.nodes.len())
             .map(|_| Vec::with_capacity(share))
             .collect();
-        route_indexed(&members, items, &unique, |item, node| match node {
-            Some(node) => per_node[node].push(item),
-            None => outcomes.file(item, Err(Error::NoAvailableNodes)),
-        });
+        let routing_key = options.routing_key.as_deref();
+        route_indexed(
+            &members,
+            items,
+            &unique,
+            routing_key,
+            |item, node| match node {
+                Some(node) => per_node[node].push(item),
+                None => outcomes.file(item, Err(Error::NoAvailableNodes)),
+            },
+        );
         let chunks = self.encode_chunks(kind, items, per_node)?;
         self.send_chunks(kind, items, chunks, &members, options, &mut outcomes)
             .await?;
@@ -357,7 +385,8 @@ impl<R: Runtime> Inner<R> {
     /// Sends each chunk to its node, all nodes at once, and files every key's outcome.
     /// Stores first make sure their node knows meta commands: a server without them would
     /// run the values as commands. Each node's question and batch share one deadline, and
-    /// a slow node delays only its own keys.
+    /// a slow node delays only its own keys. A chunk whose node is unreachable goes to the
+    /// gutter pool, when the client has one.
     async fn send_chunks(
         &self,
         kind: WriteKind,
@@ -367,29 +396,37 @@ impl<R: Runtime> Inner<R> {
         options: CallOptions,
         outcomes: &mut Outcomes,
     ) -> Result<()> {
-        let probe = matches!(kind, WriteKind::Store { .. });
         let deadline = self
             .timeout(options.timeout)
             .map(|timeout| later(self.runtime.now(), timeout));
         let mut carried = Vec::with_capacity(chunks.len());
-        let mut sends = Vec::with_capacity(chunks.len());
+        let mut encodings = Vec::with_capacity(chunks.len());
         for chunk in chunks {
-            let keys: Vec<&[u8]> = chunk.items.iter().map(|&item| items[item].key).collect();
-            let count = chunk.items.len();
-            // A batch's bytes are shared: sending them again copies nothing.
-            let copy = chunk.encoded.clone();
-            let again = move |_: &Config| Ok(copy.clone());
-            let read = move |answer: Answer, _: &Counters| match answer.batch()? {
-                (replies, None) => Ok((meta_batch::command_replies(replies, count)?, None)),
-                // Cut short: the first commands have their replies, the others the error.
-                (replies, Some(error)) => Ok((replies, Some(error))),
-            };
-            let share = Share::new(chunk.encoded, again, &keys, false, read);
-            sends.push(self.send_chunk(members, chunk.node, share, probe, deadline, options));
+            encodings.push((chunk.node, chunk.encoded));
             carried.push(chunk.items);
         }
+        let sends = carried
+            .iter()
+            .zip(encodings)
+            .map(|(chunk_items, (node, encoded))| {
+                let send = ChunkSend {
+                    kind,
+                    items,
+                    chunk_items,
+                    deadline,
+                    options: &options,
+                };
+                self.send_chunk(members, node, encoded, send)
+            });
         let answers = join_all(sends).await;
-        for (chunk_items, outcome) in carried.into_iter().zip(answers) {
+        for (chunk_items, (outcome, missed)) in carried.into_iter().zip(answers) {
+            if let Some(error) = &missed {
+                // Failed over: the node's own copies may be stale, whatever the gutter
+                // answered.
+                for &item in &chunk_items {
+                    outcomes.report(item, error);
+                }
+            }
             let (replies, rest) = match outcome {
                 Ok((replies, rest)) => (replies, rest),
                 Err(error) => (Vec::new(), Some(error)),
@@ -401,33 +438,102 @@ impl<R: Runtime> Inner<R> {
                     (None, Some(error)) => Err(error.clone()),
                     (None, None) => Err(Error::UnexpectedReply("a batch without a reply".into())),
                 };
-                outcomes.file(item, result);
+                if missed.is_some() {
+                    outcomes.file_reported(item, result);
+                } else {
+                    outcomes.file(item, result);
+                }
             }
         }
         Ok(())
     }
 
-    /// Sends one chunk to node `node` of `members` (after the meta question when `probe`),
-    /// within `deadline`.
-    async fn send_chunk<O: Operation>(
+    /// Sends one chunk, encoded as `encoded`, to node `node` of `members`, and on a
+    /// failure that fails over, to the gutter pool (encoded again, its expirations
+    /// capped). Returns the outcome, and the node's own error when it failed over.
+    async fn send_chunk(
         &self,
         members: &MembersRef<'_, R>,
         node: usize,
-        share: O,
-        probe: bool,
-        deadline: Option<Instant>,
-        options: CallOptions,
-    ) -> Result<O::Output> {
-        if probe {
-            self.ensure_meta(members, node, options).await?;
+        encoded: (Payload, Expects),
+        send: ChunkSend<'_, '_>,
+    ) -> (Result<BatchReplies>, Option<Error>) {
+        let outcome = self.send_batch(members, node, encoded, &send).await;
+        let Err(error) = outcome else {
+            return (outcome, None);
+        };
+        let failed = members.node(node);
+        let Some((gutter, index)) = self.failover_index(failed.as_ref(), &[], &error) else {
+            return (Err(error), None);
+        };
+        let encoded = match self.encode_batch(&gutter.config, &send) {
+            Ok(encoded) => encoded,
+            Err(encode) => return (Err(encode), Some(error)),
+        };
+        let outcome = self
+            .send_batch(&gutter.members(), index, encoded, &send)
+            .await;
+        (outcome, Some(error))
+    }
+
+    /// Sends one batch to node `node` of `members` (after the meta question for stores),
+    /// within the call's deadline.
+    async fn send_batch(
+        &self,
+        members: &MembersRef<'_, R>,
+        node: usize,
+        encoded: (Payload, Expects),
+        send: &ChunkSend<'_, '_>,
+    ) -> Result<BatchReplies> {
+        if matches!(send.kind, WriteKind::Store { .. }) {
+            self.ensure_meta(members, node, send.options.clone())
+                .await?;
         }
-        let left = deadline.map(|deadline| deadline.saturating_duration_since(self.runtime.now()));
+        let keys: Vec<&[u8]> = send
+            .chunk_items
+            .iter()
+            .map(|&item| send.items[item].key)
+            .collect();
+        let count = keys.len();
+        // A batch's bytes are shared: sending them again copies nothing.
+        let copy = encoded.clone();
+        let again = move |_: &Config| Ok(copy.clone());
+        let read = move |answer: Answer, _: &Counters| match answer.batch()? {
+            (replies, None) => Ok((meta_batch::command_replies(replies, count)?, None)),
+            // Cut short: the first commands have their replies, the others the error.
+            (replies, Some(error)) => Ok((replies, Some(error))),
+        };
+        let share = Share::new(encoded, again, &keys, false, read);
+        let left = send
+            .deadline
+            .map(|deadline| deadline.saturating_duration_since(self.runtime.now()));
+        // Routed already: the share goes to its node, by no key.
         let options = CallOptions {
             timeout: Some(left),
-            ..options
+            no_wait: send.options.no_wait,
+            routing_key: None,
         };
         let node = members.node(node).ok_or(Error::NoAvailableNodes)?;
         Pending::to_node(self, share, options, node).await
+    }
+
+    /// One chunk's items encoded as a single batch with `config` (the gutter's, when the
+    /// chunk fails over: a chunk already fits one batch).
+    fn encode_batch(
+        &self,
+        config: &Config,
+        send: &ChunkSend<'_, '_>,
+    ) -> Result<(Payload, Expects)> {
+        let mut batch = MetaBatch::with_room(send.chunk_items.len(), 0);
+        for &item in send.chunk_items {
+            let write = &send.items[item];
+            let token = Token::new(batch.len() as u64);
+            let common = config
+                .protocol
+                .meta_common(write.key, Some(token.as_bytes()), false);
+            batch.push(&config.encoder, &send.kind.command(config, write, common))?;
+        }
+        Ok(batch.finish(&config.encoder)?)
     }
 
     /// Encodes every node's items into batches. Nothing is sent if any item is invalid.
@@ -467,7 +573,7 @@ impl<R: Runtime> Inner<R> {
                 let token = Token::new(batch.len() as u64);
                 // Not quiet: see the module's documentation.
                 let common = protocol.meta_common(key, Some(token.as_bytes()), false);
-                batch.push(encoder, &kind.command(write, common))?;
+                batch.push(encoder, &kind.command(&self.config, write, common))?;
                 carried.push(item);
             }
             if batch.len() > 0 {
@@ -482,33 +588,52 @@ impl<R: Runtime> Inner<R> {
     }
 }
 
-/// Routes the items at `unique` positions, handing each position and its node (`None`
-/// when no node is available) to `each`.
+/// Routes the items at `unique` positions (all by `routing_key` when the call names one),
+/// handing each position and its node (`None` when no node is available) to `each`.
 fn route_indexed<R: Runtime>(
     members: &Members<R>,
     items: &[Write<'_>],
     unique: &[usize],
+    routing_key: Option<&[u8]>,
     mut each: impl FnMut(usize, Option<usize>),
 ) {
     let mut next = unique.iter();
-    members
-        .health
-        .route_each(unique.iter().map(|&item| items[item].key), |_, node| {
-            if let Some(&item) = next.next() {
-                each(item, node);
-            }
-        });
+    let keys = unique.iter().map(|&item| items[item].key);
+    members.health.route_each(keys, routing_key, |_, node| {
+        if let Some(&item) = next.next() {
+            each(item, node);
+        }
+    });
 }
 
-/// Each key's outcome, filed under a copy of its key.
+/// Each key's outcome, filed under a copy of its key; failures that may leave an item
+/// stale are reported to the application's handler.
 struct Outcomes {
     keys: KeyCopies,
     results: KeyResults,
+    on_failure: Option<write_failures::Handler>,
+    routing_key: Option<Bytes>,
 }
 
 impl Outcomes {
+    /// Files the item's outcome, reporting a failure that may leave it stale.
     fn file(&mut self, item: usize, result: Result<()>) {
+        if let Err(error) = &result {
+            self.report(item, error);
+        }
+        self.file_reported(item, result);
+    }
+
+    /// Files the item's outcome, whose failure was reported already.
+    fn file_reported(&mut self, item: usize, result: Result<()>) {
         self.results.insert(self.keys.at(item), result);
+    }
+
+    /// Reports that the item's write failed with `error`, if that may leave it stale.
+    fn report(&self, item: usize, error: &Error) {
+        let handler = self.on_failure.as_ref();
+        let key = self.keys.at(item);
+        write_failures::report(handler, &key, self.routing_key.as_ref(), error);
     }
 }
 

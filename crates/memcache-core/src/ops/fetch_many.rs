@@ -3,7 +3,7 @@
 //! batches in which misses cost nothing (meta), all nodes at once.
 
 use bytes::Bytes;
-use memproto::{Command, Retrieve, MAX_COMMAND_LINE};
+use memproto::{Command, Retrieve, RetrieveKind, MAX_COMMAND_LINE};
 
 use crate::client::config::Config;
 use crate::client::execute::{Answer, Operation};
@@ -36,9 +36,12 @@ impl<R: Runtime> Inner<R> {
         gather: Gather,
         miss: bool,
     ) -> Result<PartialItems> {
+        // Plain fetches go to the gutter as they are; `gat` would touch the gutter's copies
+        // past its expiration cap.
+        let plain = matches!(fetch.kind, RetrieveKind::Get | RetrieveKind::Gets);
         // One membership for the whole call.
         let members = self.members();
-        let per_node = split_by_node(&members, keys)?;
+        let per_node = split_by_node(&members, keys, options.routing_key.as_deref())?;
         let mut result = PartialItems {
             items: ItemMap::with_capacity(keys.len()),
             errors: Vec::new(),
@@ -53,7 +56,7 @@ impl<R: Runtime> Inner<R> {
                     meta_items(answer, keys, fetch, counters)
                 };
                 let share = Share::new(encoded, again, keys, true, read);
-                shares.push((node, share.miss_on_unavailable(miss)));
+                shares.push((node, share.miss_on_unavailable(miss).fails_over(plain)));
             }
             let merge = |items: &mut ItemMap, found: Vec<(Bytes, Item)>| items.extend(found);
             self.gather_shares(&members, shares, options, gather, &mut result, merge)
@@ -72,7 +75,7 @@ impl<R: Runtime> Inner<R> {
                     Ok(items)
                 };
                 let share = Share::new(encoded, again, keys, true, read);
-                shares.push((node, share.miss_on_unavailable(miss)));
+                shares.push((node, share.miss_on_unavailable(miss).fails_over(plain)));
             }
             let merge = |items: &mut ItemMap, found: memproto::Items| {
                 for mut item in found {
@@ -216,6 +219,7 @@ fn note_failure<R: Runtime>(result: &mut PartialItems, node: &Node<R>, error: Er
 fn split_by_node<'k, R: Runtime>(
     members: &Members<R>,
     keys: &[&'k [u8]],
+    routing_key: Option<&[u8]>,
 ) -> Result<Vec<Vec<&'k [u8]>>> {
     // Sized for an even spread (plus a quarter), so the lists rarely grow key by key.
     let nodes = members.nodes.len().max(1);
@@ -236,6 +240,7 @@ fn split_by_node<'k, R: Runtime>(
     let mut unroutable = false;
     members.health.route_each(
         keys.iter().copied().filter(|key| seen.insert(*key)),
+        routing_key,
         |key, node| match node {
             Some(index) => per_node[index].push(key),
             None => unroutable = true,

@@ -72,6 +72,30 @@ impl<'c, R: Runtime, O> Request<'c, R, O> {
         self
     }
 
+    /// Routes the request by `key` instead of its own key (or keys): it goes to the node
+    /// an item stored under `key` would be on, where the client's hash tag rule applies
+    /// to `key` as to any other. So items that belong together (a user's profile, settings
+    /// and sessions) live on one node, and a `get_many` of them is one round trip. Every
+    /// call that reads or writes those items must name the same routing key: a plain
+    /// `get` of one of them looks on the node of its own key.
+    ///
+    /// ```no_run
+    /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
+    /// client.set("profile:42", "…").routing_key("user:42").await?;
+    /// client.set("settings:42", "…").routing_key("user:42").await?;
+    /// let both = client
+    ///     .get_many(["profile:42", "settings:42"])
+    ///     .routing_key("user:42")
+    ///     .await?;
+    /// # let _ = both;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn routing_key(mut self, key: impl AsRef<[u8]>) -> Self {
+        self.options.routing_key = Some(bytes::Bytes::copy_from_slice(key.as_ref()));
+        self
+    }
+
     /// Turns the request into a [`Future`](std::future::Future), for combinators that take
     /// futures rather than `IntoFuture` values: `futures::future::join_all`,
     /// `futures::join!`, `FuturesUnordered`, `buffer_unordered`. Nothing is sent until it
@@ -189,6 +213,10 @@ impl<O: Operation> Operation for NoReply<O> {
 
     fn target(&self) -> crate::client::execute::Target<'_> {
         self.0.target()
+    }
+
+    fn fails_over(&self) -> bool {
+        self.0.fails_over()
     }
 
     fn is_read(&self) -> bool {

@@ -21,6 +21,9 @@ pub(crate) struct Share<E, F, T> {
     /// Answer a miss (`T::default()`) when the node is unavailable and the client is
     /// configured to.
     miss: bool,
+    /// Goes to the gutter pool when its node is unreachable (its bytes hold no
+    /// expiration the gutter would have to cap).
+    fails_over: bool,
     decode: F,
     output: PhantomData<fn() -> T>,
 }
@@ -45,6 +48,7 @@ where
             affinity: Affinity::of_keys(keys),
             read,
             miss: false,
+            fails_over: false,
             decode,
             output: PhantomData,
         }
@@ -54,6 +58,12 @@ where
     /// answers reads on unavailable nodes with misses.
     pub(crate) fn miss_on_unavailable(mut self, miss: bool) -> Self {
         self.miss = miss;
+        self
+    }
+
+    /// Lets the share go to the gutter pool, as sent, when its node is unreachable.
+    pub(crate) fn fails_over(mut self, fails_over: bool) -> Self {
+        self.fails_over = fails_over;
         self
     }
 }
@@ -89,6 +99,10 @@ where
 
     fn miss(&self) -> Option<T> {
         self.miss.then(T::default)
+    }
+
+    fn fails_over(&self) -> bool {
+        self.fails_over
     }
 
     fn affinity(&self) -> Affinity {

@@ -9,7 +9,7 @@ use memproto::{
 use crate::client::config::Config;
 use crate::client::execute::{Answer, Operation};
 use crate::client::protocol::Protocol;
-use crate::client::{encode, resolve, unexpected, Client};
+use crate::client::{encode, unexpected, Client};
 use crate::engine::payload::Payload;
 use crate::engine::request::Expects;
 use crate::error::{Error, Result};
@@ -184,7 +184,7 @@ where
             key,
             value: &stored.bytes,
             flags: stored.flags,
-            exptime: resolve(self.exptime),
+            exptime: config.expiry(self.exptime),
         };
         let command = store(config.protocol, args, token.as_bytes());
         encode(config, &command, key.len() + stored.bytes.len())

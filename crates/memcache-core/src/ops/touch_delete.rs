@@ -5,7 +5,7 @@ use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaStatus, Reply};
 use crate::client::config::Config;
 use crate::client::execute::{Answer, Operation};
 use crate::client::protocol::Protocol;
-use crate::client::{encode, resolve, unexpected, Client};
+use crate::client::{encode, unexpected, Client};
 use crate::engine::payload::Payload;
 use crate::engine::request::Expects;
 use crate::error::{Error, Result};
@@ -94,7 +94,7 @@ impl<K: AsRef<[u8]> + Send> Operation for KeyCommand<K> {
         let token = dialect::token_for(config);
         let (protocol, opaque) = (config.protocol, token.as_bytes());
         let command = match self.touch {
-            Some(exptime) => touch(protocol, key, resolve(exptime), opaque),
+            Some(exptime) => touch(protocol, key, config.expiry(exptime), opaque),
             None => delete(protocol, key, opaque),
         };
         encode(config, &command, key.len())

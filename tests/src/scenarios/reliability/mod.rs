@@ -4,6 +4,7 @@
 //!   and resumed, with callers giving up at random points; no value may ever be wrong.
 //! - [`limits`]: a server out of connection slots, `SERVER_ERROR` replies.
 //! - [`close`]: `close()` with calls in flight, within and past the grace period; drop.
+//! - [`write_failures`]: writes that may leave items stale are reported, key by key.
 //!
 //! Resource bounds (open files, memory) are process-wide and measured in their own test
 //! binary, `tests/load.rs`.
@@ -11,6 +12,7 @@
 pub mod chaos;
 pub mod close;
 pub mod limits;
+pub mod write_failures;
 
 pub use chaos::chaos_integrity;
 pub use close::{
@@ -18,3 +20,4 @@ pub use close::{
     drop_closes_connections, stuck_close_delivers_written_noreply,
 };
 pub use limits::{connection_limit, server_error_keeps_connection};
+pub use write_failures::{write_failures_are_reported, write_outcome_unknown_is_reported};
