@@ -76,6 +76,7 @@ pub use observe::write_failures::WriteFailure;
 pub use ops::append::AppendRequest;
 pub use ops::batched_writes::{KeyManyRequest, KeyResults, StoreManyRequest};
 pub use ops::get_as::GetAsRequest;
+pub use ops::get_or_compute::GetOrCompute;
 pub use ops::item::{Item, ItemInfo};
 pub use ops::item_map::{ItemHasher, ItemMap, PartialItems};
 pub use ops::lease::{InvalidateRequest, Lease, LeaseRequest};

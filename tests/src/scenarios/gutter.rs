@@ -93,6 +93,20 @@ pub async fn gutter_takes_a_dead_nodes_requests<R: Runtime + Default>(suite: Sui
     let in_gutter = gutter.present(&keys.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(in_gutter, doomed_keys.iter().cloned().collect());
 
+    // Touches and leases there are capped too.
+    let touched = &doomed_keys[3];
+    let hour = Duration::from_secs(3600);
+    assert!(client.gat(touched, hour).await.unwrap().is_some());
+    let ttl = server_ttl(&gutter, touched);
+    assert!((17..=20).contains(&ttl), "gat set {touched} to {ttl} s");
+    let leased = (0..)
+        .map(|i| format!("{p}leased{i}"))
+        .find(|key| client.node_for(key).unwrap().to_string() == doomed.addr())
+        .unwrap();
+    client.lease(&leased, hour).await.unwrap();
+    let ttl = server_ttl(&gutter, &leased);
+    assert!((17..=20).contains(&ttl), "the lease lives {ttl} s");
+
     // A multi-key read finds every key: the live node's at home, the rest in the gutter.
     let found = client.get_many(&keys).await.unwrap();
     assert_eq!(found.len(), keys.len());

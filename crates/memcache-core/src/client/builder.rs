@@ -390,7 +390,11 @@ impl<R: Runtime> ClientBuilder<R> {
     /// service that must not serve stale data queues the keys and deletes them once the
     /// node is back (mcrouter's reliable delete stream; meta-memcache-py's
     /// `on_write_failure`). The server's answers about the data (`NotStored`, `Exists`,
-    /// `NotFound`) and writes refused before sending are not reported.
+    /// `NotFound`) and writes refused before sending are not reported, nor are calls the
+    /// caller dropped. A `noreply` write is reported when it could not be queued; what
+    /// happens to it later is never heard of (those a closing connection could not send
+    /// are counted in `NodeMetrics::writes_dropped`). A key may be reported more than once
+    /// (a checked `append` that retries).
     ///
     /// The handler runs on the failing call's task: it must return quickly (hand the key
     /// to a channel, as below).
@@ -423,17 +427,18 @@ impl<R: Runtime> ClientBuilder<R> {
     /// memcached proxy's gutter example).
     ///
     /// - **Which failures**: by default an unreachable node ([`Error::Connect`]: connect
-    ///   failed, or the node is marked down) and no node to route to
-    ///   ([`Error::NoAvailableNodes`]); [`FailoverOn::Unavailable`](crate::FailoverOn)
+    ///   failed, or the node is marked down); [`FailoverOn::Unavailable`](crate::FailoverOn)
     ///   adds lost connections and full nodes. Timeouts never fail over (the call's
-    ///   deadline has passed), nor do the server's answers.
+    ///   deadline has passed), nor do the server's answers, nor calls that found no node
+    ///   at all (with `purge_unhealthy_nodes`, a dead node's keys move to the others).
     /// - **Where**: every key of one failed node goes to the same gutter node (chosen by
     ///   the failed node's address), so reads find what writes put there, and a multi-key
     ///   request's share fails over whole.
-    /// - **What**: every request for a key: reads, stores, deletes, counters, `touch`,
-    ///   leases, and the shares of `get_many`, `gets_many` and the batched writes (`gat`
-    ///   shares do not: their touch would outlive the cap). Node commands (`stats`,
-    ///   `flush_all`) go where they are sent.
+    /// - **What**: every request for a key: reads, stores, deletes, counters, `touch` and
+    ///   `gat` (their expirations capped too), leases, and the shares of `get_many`,
+    ///   `gets_many` and the batched writes (`gat_many` shares do not: they are sent as
+    ///   encoded for their node). Node commands (`stats`, `flush_all`) go where they are
+    ///   sent.
     /// - **Within the call**: the failover is part of the call, under its one deadline,
     ///   and counted on the failed node (`NodeMetrics::failovers`,
     ///   `memcache.failovers`). A write that failed over is reported to

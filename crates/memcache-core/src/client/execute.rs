@@ -84,6 +84,13 @@ pub trait Operation: Send {
         None
     }
 
+    /// Whether a failure of the request may leave its item stale, and is reported to
+    /// [`crate::ClientBuilder::on_write_failure`]: writes' failures are, reads' are not.
+    #[doc(hidden)]
+    fn may_leave_stale(&self) -> bool {
+        !self.is_read()
+    }
+
     /// Whether the request goes to the gutter pool when its node is unreachable (see
     /// [`crate::ClientBuilder::gutter`]): requests for a key do; node commands, and
     /// requests whose encoding cannot change for the gutter, do not.
@@ -436,11 +443,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
     fn give_up(&mut self, error: Error) -> Step<R, O::Output> {
         let may_fail_over = matches!(self.op.target(), Target::Key) && self.op.fails_over();
         if may_fail_over && !self.failed_over && !self.past_deadline() {
-            let key = match &self.options.routing_key {
-                Some(key) => key,
-                None => self.op.key(),
-            };
-            if let Some(gutter) = self.inner.failover(self.node.as_ref(), key, &error) {
+            if let Some(gutter) = self.inner.failover(self.node.as_ref(), &error) {
                 // The write missed its own node, whose copy may now be stale, whatever
                 // the gutter answers.
                 self.report_write_failure(&error);
@@ -466,7 +469,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
 
     /// Tells the application's handler of a write that failed with `error`.
     fn report_write_failure(&self, error: &Error) {
-        if !self.op.is_read() {
+        if self.op.may_leave_stale() {
             let handler = self.inner.config.on_write_failure.as_ref();
             let routing_key = self.options.routing_key.as_ref();
             write_failures::report(handler, self.op.key(), routing_key, error);

@@ -19,15 +19,17 @@ use crate::cluster::members::{Member, Members, MembersRef, NodeRef};
 use crate::error::Error;
 use crate::io::runtime::Runtime;
 
-/// Which failures send a request to the gutter pool.
+/// Which failures send a request to the gutter pool. A request that found no node at all
+/// ([`Error::NoAvailableNodes`]: every node purged, with
+/// [`purge_unhealthy_nodes`](crate::ClientBuilder::purge_unhealthy_nodes)) never fails
+/// over: purging already moves a dead node's keys to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum FailoverOn {
     /// The node cannot be reached: connecting failed or the node is marked down
-    /// ([`Error::Connect`]), or no node is left to route to ([`Error::NoAvailableNodes`]).
-    /// The default: a slow node is not a dead one.
+    /// ([`Error::Connect`]). The default: a slow node is not a dead one.
     #[default]
     Unreachable,
     /// Also a connection lost with the request ([`Error::ConnectionLost`]) and a node at
@@ -40,7 +42,7 @@ impl FailoverOn {
     /// Whether a request that failed with `error` fails over.
     pub(crate) fn covers(self, error: &Error) -> bool {
         match error {
-            Error::Connect { .. } | Error::NoAvailableNodes => true,
+            Error::Connect { .. } => true,
             Error::ConnectionLost { .. } | Error::Overloaded { .. } => {
                 self == FailoverOn::Unavailable
             }
@@ -144,16 +146,15 @@ impl<R: Runtime> GutterPool<R> {
 }
 
 impl<R: Runtime> Inner<R> {
-    /// Where a request for `key` that failed with `error` on `failed` (its node, if it had
-    /// one) goes instead: a gutter node, or `None` when there is no gutter or the failure
-    /// is not one that fails over. Counts the failover on the failed node.
+    /// Where a request that failed with `error` on `failed` (its node, if it had one) goes
+    /// instead: a gutter node, or `None` when there is no gutter or the failure is not one
+    /// that fails over. Counts the failover on the failed node.
     pub(crate) fn failover(
         &self,
         failed: Option<&NodeRef<'_, R>>,
-        key: &[u8],
         error: &Error,
     ) -> Option<NodeRef<'_, R>> {
-        let (gutter, index) = self.failover_index(failed, key, error)?;
+        let (gutter, index) = self.failover_index(failed, error)?;
         gutter.members().node(index)
     }
 
@@ -161,24 +162,20 @@ impl<R: Runtime> Inner<R> {
     pub(crate) fn failover_index(
         &self,
         failed: Option<&NodeRef<'_, R>>,
-        key: &[u8],
         error: &Error,
     ) -> Option<(&GutterPool<R>, usize)> {
         let gutter = self.gutter.as_ref()?;
         if !gutter.on.covers(error) {
             return None;
         }
-        // By the failed node, so that its keys stay together; by the key when routing
-        // found no node at all.
-        let health = &gutter.members.health;
-        let index = match failed {
-            Some(node) => health.route(node.addr.to_string().as_bytes()),
-            None if !key.is_empty() => health.route(key),
-            None => None,
-        }?;
-        if let Some(failed) = failed {
-            failed.counters.failed_over();
-        }
+        // By the failed node, so that its keys stay together (and a request that found no
+        // node at all has no gutter node either: see `FailoverOn`).
+        let failed = failed?;
+        let index = gutter
+            .members
+            .health
+            .route(failed.addr.to_string().as_bytes())?;
+        failed.counters.failed_over();
         Some((gutter, index))
     }
 }
@@ -244,7 +241,7 @@ mod tests {
         };
         for on in [FailoverOn::Unreachable, FailoverOn::Unavailable] {
             assert!(on.covers(&connect));
-            assert!(on.covers(&Error::NoAvailableNodes));
+            assert!(!on.covers(&Error::NoAvailableNodes));
             assert!(!on.covers(&timeout));
             assert!(!on.covers(&Error::NotFound));
             assert!(!on.covers(&Error::Server("out of memory".into())));

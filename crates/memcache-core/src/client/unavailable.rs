@@ -33,7 +33,16 @@ impl<R: Runtime> Inner<R> {
             None => error_node(error).is_some_and(|name| member.to_string() == name),
         };
         let members = self.members();
-        if let Some(member) = members.nodes.iter().find(|member| named(&member.addr)) {
+        // A read that failed over failed on a gutter node.
+        let gutter = self
+            .gutter
+            .as_ref()
+            .map(crate::client::gutter::GutterPool::members);
+        let mut nodes = members
+            .nodes
+            .iter()
+            .chain(gutter.iter().flat_map(|gutter| gutter.nodes.iter()));
+        if let Some(member) = nodes.find(|member| named(&member.addr)) {
             member.counters.unavailable_miss();
         }
     }

@@ -23,7 +23,7 @@ use crate::engine::payload::Payload;
 use crate::engine::request::Expects;
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
-use crate::observe::Counters;
+use crate::observe::{write_failures, Counters};
 use crate::ops::dialect;
 use crate::ops::store::StoreArgs;
 use crate::ops::{Request, RequestFuture};
@@ -215,7 +215,13 @@ impl Spec {
         // would have without it.
         self.validate(inner, key, bytes)?;
         for _ in 0..MAX_ATTEMPTS {
-            let Some(current) = self.current(inner, key).await? else {
+            let current = self.current(inner, key).await.inspect_err(|error| {
+                // The bytes were not joined: to the application, a failed write.
+                let handler = inner.config.on_write_failure.as_ref();
+                let routing_key = self.options.routing_key.as_ref();
+                write_failures::report(handler, key, routing_key, error);
+            })?;
+            let Some(current) = current else {
                 // What the join would have answered; `noreply` reports no failure.
                 return if self.noreply {
                     Ok(())

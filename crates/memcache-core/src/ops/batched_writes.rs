@@ -462,8 +462,12 @@ impl<R: Runtime> Inner<R> {
         let Err(error) = outcome else {
             return (outcome, None);
         };
+        let now = self.runtime.now();
+        if send.deadline.is_some_and(|deadline| deadline <= now) {
+            return (Err(error), None);
+        }
         let failed = members.node(node);
-        let Some((gutter, index)) = self.failover_index(failed.as_ref(), &[], &error) else {
+        let Some((gutter, index)) = self.failover_index(failed.as_ref(), &error) else {
             return (Err(error), None);
         };
         let encoded = match self.encode_batch(&gutter.config, &send) {
@@ -485,9 +489,18 @@ impl<R: Runtime> Inner<R> {
         encoded: (Payload, Expects),
         send: &ChunkSend<'_, '_>,
     ) -> Result<BatchReplies> {
+        // Routed already: the share goes to its node, by no key; the meta question and the
+        // batch share the call's deadline.
+        let within_deadline = || CallOptions {
+            timeout: Some(
+                send.deadline
+                    .map(|deadline| deadline.saturating_duration_since(self.runtime.now())),
+            ),
+            no_wait: send.options.no_wait,
+            routing_key: None,
+        };
         if matches!(send.kind, WriteKind::Store { .. }) {
-            self.ensure_meta(members, node, send.options.clone())
-                .await?;
+            self.ensure_meta(members, node, within_deadline()).await?;
         }
         let keys: Vec<&[u8]> = send
             .chunk_items
@@ -504,17 +517,8 @@ impl<R: Runtime> Inner<R> {
             (replies, Some(error)) => Ok((replies, Some(error))),
         };
         let share = Share::new(encoded, again, &keys, false, read);
-        let left = send
-            .deadline
-            .map(|deadline| deadline.saturating_duration_since(self.runtime.now()));
-        // Routed already: the share goes to its node, by no key.
-        let options = CallOptions {
-            timeout: Some(left),
-            no_wait: send.options.no_wait,
-            routing_key: None,
-        };
         let node = members.node(node).ok_or(Error::NoAvailableNodes)?;
-        Pending::to_node(self, share, options, node).await
+        Pending::to_node(self, share, within_deadline(), node).await
     }
 
     /// One chunk's items encoded as a single batch with `config` (the gutter's, when the

@@ -8,7 +8,7 @@ use crate::client::config::Config;
 use crate::client::execute::{Answer, Operation};
 use crate::client::fan_out::Gather;
 use crate::client::protocol::Protocol;
-use crate::client::{encode, resolve, unexpected, CallOptions, Client, Inner};
+use crate::client::{encode, unexpected, CallOptions, Client, Inner};
 use crate::engine::payload::Payload;
 use crate::engine::request::Expects;
 use crate::error::Result;
@@ -245,7 +245,7 @@ impl<K: AsRef<[u8]> + Send> Operation for Get<K> {
     fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let key = self.key.as_ref();
         let fetch = Fetch {
-            kind: resolve_kind(self.fetch.kind),
+            kind: resolve_kind(config, self.fetch.kind),
             ..self.fetch
         };
         let protocol = config.protocol;
@@ -280,10 +280,11 @@ impl<K: AsRef<[u8]> + Send> Operation for Get<K> {
     }
 }
 
-fn resolve_kind(kind: RetrieveKind) -> RetrieveKind {
+/// `kind` with its touch's expiration as `config` sends it (capped in a gutter pool).
+fn resolve_kind(config: &Config, kind: RetrieveKind) -> RetrieveKind {
     match kind {
-        RetrieveKind::Gat(exptime) => RetrieveKind::Gat(resolve(exptime)),
-        RetrieveKind::Gats(exptime) => RetrieveKind::Gats(resolve(exptime)),
+        RetrieveKind::Gat(exptime) => RetrieveKind::Gat(config.expiry(exptime)),
+        RetrieveKind::Gats(exptime) => RetrieveKind::Gats(config.expiry(exptime)),
         other => other,
     }
 }
@@ -355,7 +356,7 @@ impl<K: AsRef<[u8]>> GetMany<K> {
         }
         let keys: Vec<&[u8]> = self.keys.iter().map(AsRef::as_ref).collect();
         let fetch = Fetch {
-            kind: resolve_kind(self.fetch.kind),
+            kind: resolve_kind(&inner.config, self.fetch.kind),
             ..self.fetch
         };
         let mut found = inner

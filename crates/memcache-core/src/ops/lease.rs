@@ -116,7 +116,7 @@ impl<K: AsRef<[u8]> + Send> Operation for Invalidate<K> {
             key,
             common: key_echoed(),
             invalidate: true,
-            exptime: Some(resolve(Exptime::After(self.grace))),
+            exptime: Some(config.expiry(Exptime::After(self.grace))),
             ..MetaDelete::default()
         });
         encode(config, &command, key.len())
@@ -162,6 +162,11 @@ impl<K: AsRef<[u8]> + Send> Operation for LeaseFetch<K> {
         self.key.as_ref()
     }
 
+    // Not a read (see above), but a failed lease changes no item.
+    fn may_leave_stale(&self) -> bool {
+        false
+    }
+
     fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let key = self.key.as_ref();
         let command = Command::MetaGet(MetaGet {
@@ -170,7 +175,7 @@ impl<K: AsRef<[u8]> + Send> Operation for LeaseFetch<K> {
             return_value: true,
             return_flags: true,
             return_cas: true,
-            vivify: Some(resolve(Exptime::After(self.lease))),
+            vivify: Some(config.expiry(Exptime::After(self.lease))),
             recache: self
                 .recache_below
                 .map(|below| resolve(Exptime::After(below))),

@@ -10,6 +10,7 @@ pub(crate) mod dialect;
 pub(crate) mod fetch;
 pub(crate) mod fetch_many;
 pub(crate) mod get_as;
+pub(crate) mod get_or_compute;
 pub(crate) mod item;
 pub(crate) mod item_map;
 pub(crate) mod key_copies;
@@ -217,6 +218,10 @@ impl<O: Operation> Operation for NoReply<O> {
 
     fn fails_over(&self) -> bool {
         self.0.fails_over()
+    }
+
+    fn may_leave_stale(&self) -> bool {
+        self.0.may_leave_stale()
     }
 
     fn is_read(&self) -> bool {

@@ -78,8 +78,9 @@ pub async fn write_failures_are_reported<R: Runtime + Default>(suite: Suite) {
     assert!(failures[0].error.is_transient());
     assert!(!failures[0].outcome_unknown(), "{:?}", failures[0].error);
 
-    // Reads are not writes.
+    // Reads are not writes, nor are leases.
     let _ = client.get(&doomed_keys[0]).await;
+    let _ = client.lease(&doomed_keys[0], Duration::from_secs(5)).await;
     assert!(reported.take().is_empty());
 
     // A batch reports exactly its keys on the dead node.
