@@ -236,3 +236,39 @@ async fn typed_values_and_undecodable_ones() {
         .unwrap();
     assert_eq!(again.0, profile.0);
 }
+
+/// A cache that does not answer is not asked to store the computed value: the caller pays
+/// one timeout, not two, and gets its value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_cache_is_not_asked_to_store() {
+    let server = Memcached::start();
+    let proxy = memcache_it::proxy::Proxy::start(server.port());
+    let client = Client::builder([proxy.addr()]).build().unwrap();
+    client.set("goc:warm-up", "connects").await.unwrap();
+    proxy.hold();
+    let value: String = client
+        .get_or_compute("goc:hung", || async { Ok::<_, ()>("computed".to_owned()) })
+        .timeout(Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(value, "computed");
+    proxy.release();
+    // Held replies still let requests through to the server: no store reached it.
+    assert!(server.raw("mg goc:hung v")[0].starts_with("VA 0 "));
+}
+
+/// Looks are counted as hits and misses, as fetches are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looks_count_as_hits_and_misses() {
+    let server = Memcached::start();
+    let client = client(&server);
+    let computed = Computations::default();
+    for _ in 0..3 {
+        let _: String = client
+            .get_or_compute("goc:counted", computed.of("v", Duration::ZERO))
+            .await
+            .unwrap();
+    }
+    let metrics = &client.metrics()[0].1;
+    assert_eq!((metrics.hits, metrics.misses), (2, 1));
+}

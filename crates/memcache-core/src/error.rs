@@ -473,7 +473,12 @@ mod tests {
     #[test]
     fn the_chain_says_each_thing_once() {
         use std::error::Error as _;
-        for (error, _) in every_variant() {
+        let invalid_key = Error::Invalid(EncodeError::Key(memproto::KeyError::Empty));
+        for error in every_variant()
+            .into_iter()
+            .map(|(error, _)| error)
+            .chain([invalid_key])
+        {
             let mut chain = vec![error.to_string()];
             let mut source = error.source();
             while let Some(cause) = source {

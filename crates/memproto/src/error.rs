@@ -59,7 +59,7 @@ pub enum KeyError {
 #[non_exhaustive]
 pub enum EncodeError {
     /// A key broke the key rules.
-    #[error("invalid key: {0}")]
+    #[error("invalid key")]
     Key(#[from] KeyError),
     /// A multi-key command was given no key.
     #[error("no keys given")]

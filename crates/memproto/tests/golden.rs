@@ -990,7 +990,8 @@ fn base64_key_limit_reports_the_raw_length() {
             );
         }
     }
-    let message = EncodeError::Key(KeyError::TooLongForBase64 { len: 188, max: 186 }).to_string();
+    // The key error itself says it (`EncodeError::Key` leaves its cause to `source()`).
+    let message = KeyError::TooLongForBase64 { len: 188, max: 186 }.to_string();
     assert!(message.contains("188 bytes"), "{message}");
     assert!(message.contains("limit is 186"), "{message}");
     assert!(!message.contains("252"), "{message}");

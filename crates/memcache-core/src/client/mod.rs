@@ -47,6 +47,8 @@ pub(crate) struct Inner<R: Runtime> {
     pub(crate) membership: Membership<R>,
     /// Where requests of unreachable nodes go, if anywhere.
     pub(crate) gutter: Option<gutter::GutterPool<R>>,
+    /// The keys `get_or_compute` is looking up in this process.
+    pub(crate) flights: crate::ops::single_flight::Flights,
     /// Set by [`Client::close`]: background discovery stops.
     pub(crate) closed: AtomicBool,
 }
@@ -133,6 +135,7 @@ impl<R: Runtime> Client<R> {
                 config: Arc::new(config),
                 membership,
                 gutter,
+                flights: Default::default(),
                 closed: AtomicBool::new(false),
             }),
         }

@@ -24,7 +24,7 @@ use crate::io::runtime::Runtime;
 ///
 /// ```
 /// # #[cfg(feature = "serde")] {
-/// use memcache_core::Settings;
+/// use memcache_tokio::{Client, Settings};
 ///
 /// let settings: Settings = serde_json::from_str(r#"{
 ///     "nodes": ["10.0.0.1:11211", { "addr": "10.0.0.2:11211", "weight": 2 }],
@@ -35,7 +35,7 @@ use crate::io::runtime::Runtime;
 ///     "max_connections": 4,
 ///     "retry": { "max_retries": 2, "backoff_min": "5ms", "backoff_max": "50ms" }
 /// }"#)?;
-/// let client = settings.builder::<memcache_tokio::TokioRuntime>().build()?;
+/// let client: Client = settings.builder().build()?;
 /// # let _ = client;
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())

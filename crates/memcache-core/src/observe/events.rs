@@ -39,11 +39,13 @@ pub struct NodeMetrics {
     pub requests_in_flight: u64,
     /// Requests that ended in a connection-level failure (lost, protocol, timeout).
     pub requests_failed: u64,
-    /// Requests that had to wait for a connection to open.
+    /// Requests that had to wait for a connection: for one to open, or for room on one at
+    /// its in-flight budget.
     pub requests_waited: u64,
-    /// Keys fetched and found (`get` and friends, single and multi-key).
+    /// Keys fetched and found (`get` and friends, single and multi-key; leases and
+    /// `get_or_compute` that found a current value).
     pub hits: u64,
-    /// Keys fetched and not found.
+    /// Keys fetched and not found (leases: a key to fill, or being filled).
     pub misses: u64,
     /// Requests that failed with [`crate::Error::Timeout`].
     pub timeouts: u64,

@@ -292,7 +292,7 @@ fn describe() {
     );
     describe_counter!(
         "memcache.requests.waited",
-        "Requests that waited for room on the node's connections."
+        "Requests that waited for a connection: for one to open, or for room on one at its budget."
     );
     describe_gauge!(
         "memcache.requests.in_flight",

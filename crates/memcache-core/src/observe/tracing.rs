@@ -124,10 +124,26 @@ pub(super) fn connected(node: &NodeAddr, elapsed: Duration) {
     debug!(target: TARGET, %node, duration_us = micros(elapsed), "memcache connection established");
 }
 
+/// An error with its causes, `a: b: c`: events carry the whole story on one line.
+struct Chain<'a>(&'a Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = std::error::Error::source(self.0);
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
 pub(super) fn connect_failed(node: &NodeAddr, stage: Stage, elapsed: Duration, error: &Error) {
     let duration_us = micros(elapsed);
     let stage = stage.as_str();
-    match (error, stage) {
+    let error = Chain(error);
+    match (error.0, stage) {
         (Error::Auth { .. }, _) => {
             warn!(target: TARGET, %node, stage, duration_us, %error, "memcache authentication failed");
         }
@@ -139,23 +155,24 @@ pub(super) fn connect_failed(node: &NodeAddr, stage: Stage, elapsed: Duration, e
 }
 
 pub(super) fn disconnected(node: &str, reason: &Error) {
-    debug!(target: TARGET, node, %reason, "memcache connection closed");
+    let reason = Chain(reason);
+    debug!(target: TARGET, node = %node, %reason, "memcache connection closed");
 }
 
 pub(super) fn drain_finished(node: &str, completed: bool, bytes: usize, elapsed: Duration) {
     let duration_us = micros(elapsed);
     if completed {
-        debug!(target: TARGET, node, bytes, duration_us, "memcache connection drained");
+        debug!(target: TARGET, node = %node, bytes, duration_us, "memcache connection drained");
     } else {
         warn!(target: TARGET,
-            node,
+            node = %node,
             bytes, duration_us, "memcache connection drain cut short; unread commands may be lost"
         );
     }
 }
 
 pub(super) fn writes_dropped(node: &str, count: u64, reason: &Error) {
-    warn!(target: TARGET, node, count, %reason, "memcache noreply writes dropped unsent");
+    warn!(target: TARGET, node = %node, count, %reason, "memcache noreply writes dropped unsent");
 }
 
 pub(super) fn health_changed(node: &NodeAddr, healthy: bool) {

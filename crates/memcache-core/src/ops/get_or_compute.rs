@@ -9,6 +9,7 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
+use futures::future::select;
 use memproto::Exptime;
 
 use crate::client::Client;
@@ -26,7 +27,9 @@ impl<R: Runtime> Client<R> {
     /// The value of `key`, or the value `compute` makes, stored for the next callers: a
     /// cache-aside read with stampede protection. When the key is missing, exactly one
     /// caller (across every process sharing the cache) wins a lease and computes; the
-    /// others wait for its value, polling with a backoff from 5 to 50 ms, or are served
+    /// others wait for its value (in the winner's process they look again the moment it
+    /// is done; in other processes they poll with a backoff from 5 to 50 ms), or are
+    /// served
     /// the stale value if the key was invalidated ([`Client::invalidate`]) or is being
     /// refreshed early ([`recache_below`](GetOrCompute::recache_below)). A caller that
     /// waited [`max_wait`](GetOrCompute::max_wait) (the lease, by default) computes
@@ -75,6 +78,7 @@ impl<R: Runtime> Client<R> {
             recache_below: None,
             serve_stale: true,
             max_wait: None,
+            timeout: None,
         }
     }
 }
@@ -90,6 +94,7 @@ pub struct GetOrCompute<'c, R: Runtime, K, F> {
     recache_below: Option<Duration>,
     serve_stale: bool,
     max_wait: Option<Duration>,
+    timeout: Option<Option<Duration>>,
 }
 
 impl<R: Runtime, K, F> GetOrCompute<'_, R, K, F> {
@@ -125,6 +130,13 @@ impl<R: Runtime, K, F> GetOrCompute<'_, R, K, F> {
     /// (default: the lease).
     pub fn max_wait(mut self, wait: Duration) -> Self {
         self.max_wait = Some(wait);
+        self
+    }
+
+    /// Overrides the client's operation timeout for each request to the cache (each look
+    /// and the store; `None` disables it). The computation has no timeout of its own.
+    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.timeout = Some(timeout.into());
         self
     }
 }
@@ -164,6 +176,7 @@ where
             recache_below,
             serve_stale,
             max_wait,
+            timeout,
         } = self;
         let key = key.as_ref();
         let wait = Wait {
@@ -171,16 +184,39 @@ where
             recache_below,
             serve_stale,
             patience: max_wait.unwrap_or(lease),
+            timeout,
         };
-        if let Some(cached) = wait.for_value(client, key).await {
-            return Ok(cached);
-        }
+        let cache_answered = match wait.for_value(client, key).await {
+            Lookup::Found(cached) => return Ok(cached),
+            Lookup::Compute { cache_answered } => cache_answered,
+        };
+        // This caller computes: the others of this process wait for it to land rather than
+        // poll (a second computation in this process, after an expired lease, registers
+        // nothing).
+        let landing = client.inner.flights.board(key);
         let value = compute().await?;
         // Best effort: a failed store is counted, traced and reported as a write failure,
-        // and the caller has its value all the same.
-        let _ = client.set(key, &value).exptime(exptime).await;
+        // and the caller has its value all the same. A cache that did not answer the look
+        // is not made to fail a second time (a hung node would cost another timeout).
+        if cache_answered {
+            let mut store = client.set(key, &value).exptime(exptime);
+            if let Some(timeout) = timeout {
+                store = store.timeout(timeout);
+            }
+            let _ = store.await;
+        }
+        drop(landing);
         Ok(value)
     }
+}
+
+/// What looking for the value came to.
+enum Lookup<T> {
+    /// The cached (or stale) value.
+    Found(T),
+    /// This caller computes: it won the lease, waited long enough, found a value that does
+    /// not decode, or the cache failed (`cache_answered` false).
+    Compute { cache_answered: bool },
 }
 
 /// How a caller looks for the value before computing it.
@@ -190,16 +226,17 @@ struct Wait {
     serve_stale: bool,
     /// How long to wait for another caller's computation.
     patience: Duration,
+    /// The timeout of each look.
+    timeout: Option<Option<Duration>>,
 }
 
 impl Wait {
-    /// The cached (or stale) value, or `None` when this caller is to compute: it won the
-    /// lease, waited long enough, or the cache failed.
+    /// The cached (or stale) value, or why this caller is to compute.
     async fn for_value<R: Runtime, T: FromValue>(
         &self,
         client: &Client<R>,
         key: &[u8],
-    ) -> Option<T> {
+    ) -> Lookup<T> {
         let runtime = &client.inner.runtime;
         let started = runtime.now();
         let mut poll = FIRST_POLL;
@@ -208,25 +245,49 @@ impl Wait {
             if let Some(remaining) = self.recache_below {
                 lease = lease.recache_below(remaining);
             }
+            if let Some(timeout) = self.timeout {
+                lease = lease.timeout(timeout);
+            }
+            let compute = Lookup::Compute {
+                cache_answered: true,
+            };
             match lease.await {
                 // A value that does not decode as `T` is recomputed, and replaced.
-                Ok(Lease::Hit(item)) => return item.decode().ok(),
+                Ok(Lease::Hit(item)) => return item.decode().map_or(compute, Lookup::Found),
                 Ok(Lease::Pending { previous }) => {
                     let stale = previous.filter(|_| self.serve_stale);
                     if let Some(value) = stale.and_then(|item| item.decode().ok()) {
-                        return Some(value);
+                        return Lookup::Found(value);
                     }
                 }
-                // Won, an outcome this version does not know, or a cache that failed.
-                _ => return None,
+                Err(_) => {
+                    return Lookup::Compute {
+                        cache_answered: false,
+                    }
+                }
+                // Won, or an outcome this version does not know.
+                _ => return compute,
             }
             let waited = runtime.now().saturating_duration_since(started);
-            let left = self
+            let Some(left) = self
                 .patience
                 .checked_sub(waited)
-                .filter(|left| !left.is_zero())?;
-            runtime.sleep(poll.min(left)).await;
-            poll = (poll * 2).min(MAX_POLL);
+                .filter(|left| !left.is_zero())
+            else {
+                return compute;
+            };
+            match client.inner.flights.computing(key) {
+                // The winner is in this process: look again the moment it is done.
+                Some(done) => {
+                    let timer = runtime.sleep(left);
+                    futures::pin_mut!(timer);
+                    let _ = select(done, timer).await;
+                }
+                None => {
+                    runtime.sleep(poll.min(left)).await;
+                    poll = (poll * 2).min(MAX_POLL);
+                }
+            }
         }
     }
 }

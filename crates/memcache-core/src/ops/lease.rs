@@ -184,12 +184,18 @@ impl<K: AsRef<[u8]> + Send> Operation for LeaseFetch<K> {
         encode(config, &command, key.len())
     }
 
-    fn decode(&self, answer: Answer, config: &Config, _: &Counters) -> Result<Lease> {
+    fn decode(&self, answer: Answer, config: &Config, counters: &Counters) -> Result<Lease> {
         let reply = answer.one()?;
         match reply.meta_status() {
             Some(MetaStatus::Va | MetaStatus::Hd) => {
                 let reply = reply.into_meta().map_err(unexpected)?;
-                Ok(classify(reply, config.encoder.max_value_len()))
+                let lease = classify(reply, config.encoder.max_value_len());
+                // A current value is a hit; a key to fill or being filled, a miss.
+                match lease {
+                    Lease::Hit(_) => counters.fetched(1, 0),
+                    _ => counters.fetched(0, 1),
+                }
+                Ok(lease)
             }
             _ => Err(unexpected(reply)),
         }

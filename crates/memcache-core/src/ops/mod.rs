@@ -19,6 +19,7 @@ pub(crate) mod lease;
 pub(crate) mod meta_batch;
 pub(crate) mod meta_probe;
 pub(crate) mod share;
+pub(crate) mod single_flight;
 pub(crate) mod store;
 pub(crate) mod touch_delete;
 

@@ -301,5 +301,10 @@ fn value_len(vlen: i32) -> Option<usize> {
     usize::try_from(vlen).ok()
 }
 
+// The harness's way of finding (or installing) memcached, shared with the examples and
+// the integration suite, for the differential tests.
+#[cfg(test)]
+#[path = "../../../../memcache-tokio/examples/support/debian_binary.rs"]
+mod debian_binary;
 #[cfg(test)]
 mod tests;

@@ -804,6 +804,7 @@ mod differential {
     use bytes::BytesMut;
 
     use super::{scripts, Conn, Script};
+    use crate::testing::server::debian_binary::{running_as_root, DebianBinary};
     use crate::testing::server::{serve, Session, Step};
 
     /// A memcached process, killed on drop.
@@ -819,21 +820,14 @@ mod differential {
         }
     }
 
-    fn running_as_root() -> bool {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|status| {
-                status.lines().find_map(|line| {
-                    let ids = line.strip_prefix("Uid:")?;
-                    Some(ids.split_whitespace().take(2).any(|id| id == "0"))
-                })
-            })
-            .unwrap_or(false)
-    }
-
-    /// Starts memcached (`$MEMCACHED_BIN`, else `memcached` from the path) on a free port.
+    /// Starts memcached on a free port: `$MEMCACHED_BIN`, else the one on the path or in
+    /// `/usr/sbin`, else Debian's package, installed as the integration suite's harness
+    /// does (see `debian_binary.rs`).
     fn memcached(extra: &[&str]) -> Memcached {
-        let binary = std::env::var("MEMCACHED_BIN").unwrap_or_else(|_| "memcached".into());
+        static MEMCACHED: DebianBinary =
+            DebianBinary::new("memcached", "memcached", "MEMCACHED_BIN");
+        let binary = MEMCACHED.path().unwrap_or_else(|hint| panic!("{hint}"));
+        let binary = binary.display().to_string();
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .and_then(|listener| listener.local_addr())
