@@ -58,6 +58,9 @@ pub use client::retry::RetryPolicy;
 pub use client::settings::{Credentials, GutterSettings, NodeSetting, RetrySettings, Settings};
 pub use client::Client;
 pub use cluster::addr::{AddrParseError, IntoNodeAddr, NodeAddr};
+pub use cluster::discovery::source::{
+    DiscoveredNode, DnsNodes, NodeSource, NodeSourceError, NodesFuture,
+};
 pub use cluster::discovery::DiscoveryError;
 pub use cluster::router;
 pub use cluster::router::Distribution;

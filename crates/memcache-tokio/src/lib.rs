@@ -124,12 +124,13 @@ pub use memcache_core::Compression;
 pub use memcache_core::{bytes, memproto, Bytes, Exptime, Limits};
 pub use memcache_core::{
     keys, operation, router, value, AddrParseError, AppendRequest, ArithRequest, ClusterEvents,
-    ConfigError, DiscoveryError, Distribution, Encoded, Error, ErrorKind, FailoverOn, Format,
-    FromValue, GetAsRequest, GetManyRequest, GetOrCompute, GetRequest, Gutter, IntoNodeAddr,
-    InvalidateRequest, Item, ItemHasher, ItemInfo, ItemMap, KeyManyRequest, KeyRequest, KeyResults,
-    LatencySummary, Lease, LeaseRequest, NoReplyRequest, NodeAddr, NodeMetrics, NodeRequest,
-    OwnedFuture, PartialGetManyRequest, PartialItems, Pending, Protocol, Request, RequestFuture,
-    Result, RetryPolicy, Runtime, Socket, SocketOptions, StoreManyRequest, StoreRequest, ToValue,
+    ConfigError, DiscoveredNode, DiscoveryError, Distribution, DnsNodes, Encoded, Error, ErrorKind,
+    FailoverOn, Format, FromValue, GetAsRequest, GetManyRequest, GetOrCompute, GetRequest, Gutter,
+    IntoNodeAddr, InvalidateRequest, Item, ItemHasher, ItemInfo, ItemMap, KeyManyRequest,
+    KeyRequest, KeyResults, LatencySummary, Lease, LeaseRequest, NoReplyRequest, NodeAddr,
+    NodeMetrics, NodeRequest, NodeSource, NodeSourceError, NodesFuture, OwnedFuture,
+    PartialGetManyRequest, PartialItems, Pending, Protocol, Request, RequestFuture, Result,
+    RetryPolicy, Runtime, Socket, SocketOptions, StoreManyRequest, StoreRequest, ToValue,
     ValueError, WriteFailure,
 };
 #[cfg(feature = "serde")]

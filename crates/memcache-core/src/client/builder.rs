@@ -10,7 +10,7 @@ use crate::client::protocol::Protocol;
 use crate::client::retry::RetryPolicy;
 use crate::client::Client;
 use crate::cluster::addr::{IntoNodeAddr, NodeAddr};
-use crate::cluster::discovery::Discovery;
+use crate::cluster::discovery::{Discovery, Source};
 use crate::cluster::router::Distribution;
 use crate::error::Error;
 use crate::observe::events::ClusterEvents;
@@ -68,14 +68,7 @@ impl<R: Runtime> ClientBuilder<R> {
     /// host as given here.
     pub fn autodiscovery(mut self, endpoint: &str) -> Self {
         match NodeAddr::parse(endpoint) {
-            Ok(endpoint) => {
-                let discovery = self.config.discovery.get_or_insert(Discovery {
-                    endpoint: endpoint.clone(),
-                    interval: Duration::from_secs(60),
-                    timeout: Duration::from_secs(5),
-                });
-                discovery.endpoint = endpoint;
-            }
+            Ok(endpoint) => self.discover_from(Source::Endpoint(endpoint)),
             Err(error) => {
                 self.error.get_or_insert(error.into());
             }
@@ -83,8 +76,32 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
-    /// How often autodiscovery polls the configuration endpoint. Default: 60 s. Only
-    /// meaningful with [`ClientBuilder::autodiscovery`] (call it first).
+    /// Learns the nodes from `source` instead of a fixed list: [`ClientBuilder::connect`]
+    /// asks it for the nodes, then asks again every
+    /// [`discovery_interval`](Self::discovery_interval), each time within
+    /// [`discovery_timeout`](Self::discovery_timeout). Nodes that joined take their keys at
+    /// once; nodes that left take no new requests and close once their requests in flight
+    /// are answered. A listing that fails, or lists nothing, keeps the nodes as they are.
+    /// [`DnsNodes`](crate::DnsNodes) resolves a DNS name; implement
+    /// [`NodeSource`](crate::NodeSource) for a service registry.
+    pub fn node_source(mut self, source: impl crate::NodeSource) -> Self {
+        self.discover_from(Source::Custom(std::sync::Arc::new(source)));
+        self
+    }
+
+    /// Discovers the nodes from `source`, keeping the interval and timeout set so far.
+    fn discover_from(&mut self, source: Source) {
+        let discovery = self.config.discovery.get_or_insert(Discovery {
+            source: source.clone(),
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(5),
+        });
+        discovery.source = source;
+    }
+
+    /// How often autodiscovery polls the configuration endpoint (or the
+    /// [`node_source`](Self::node_source)). Default: 60 s. Only meaningful with
+    /// [`ClientBuilder::autodiscovery`] or `node_source` (call it first).
     pub fn discovery_interval(mut self, interval: Duration) -> Self {
         match &mut self.config.discovery {
             Some(discovery) => discovery.interval = interval.max(Duration::from_millis(1)),

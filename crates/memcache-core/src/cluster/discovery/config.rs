@@ -76,6 +76,9 @@ pub enum DiscoveryError {
     /// The configuration lists no node.
     #[error("the cluster configuration lists no node")]
     NoNodes,
+    /// An application's [`NodeSource`](crate::NodeSource) failed, with this message.
+    #[error("the node source failed: {0}")]
+    Source(String),
 }
 
 /// Parses a complete reply at the start of `buf`: `Ok(None)` while more bytes are needed.

@@ -21,6 +21,7 @@
 //! checked against the new name.
 
 mod config;
+pub(crate) mod source;
 
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -39,72 +40,142 @@ use crate::cluster::members::{Member, Members, Membership};
 use crate::error::{Error, Result};
 use crate::io::connect::Connector;
 use crate::io::runtime::Runtime;
+use source::NodeSource;
 
-/// Where and how often to ask for the cluster's configuration.
-#[derive(Debug, Clone)]
+/// Where and how often to ask for the cluster's nodes.
+#[derive(Clone)]
 pub(crate) struct Discovery {
-    pub(crate) endpoint: NodeAddr,
+    pub(crate) source: Source,
     pub(crate) interval: Duration,
     pub(crate) timeout: Duration,
 }
 
-/// Asks `endpoint` for the cluster's configuration, within `discovery.timeout`.
-async fn fetch<R: Runtime>(
+/// Who lists the nodes.
+#[derive(Clone)]
+pub(crate) enum Source {
+    /// An ElastiCache-style configuration endpoint.
+    Endpoint(NodeAddr),
+    /// The application's own source.
+    Custom(Arc<dyn NodeSource>),
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery")
+            .field("source", &self.name())
+            .field("interval", &self.interval)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Discovery {
+    /// The source's name, in errors.
+    fn name(&self) -> String {
+        match &self.source {
+            Source::Endpoint(endpoint) => endpoint.to_string(),
+            Source::Custom(source) => source.name(),
+        }
+    }
+}
+
+/// What a source listed: the nodes, and for an endpoint the configuration's version.
+struct Listing {
+    version: Option<u64>,
+    members: Vec<Member>,
+}
+
+/// Asks the source for the nodes, within `discovery.timeout`.
+async fn fetch<R: Runtime>(runtime: &R, config: &Config, discovery: &Discovery) -> Result<Listing> {
+    let listing = async {
+        match &discovery.source {
+            Source::Endpoint(endpoint) => {
+                let cluster = ask_endpoint(runtime, config, discovery, endpoint).await?;
+                Ok(Listing {
+                    version: Some(cluster.version),
+                    members: members(cluster.nodes),
+                })
+            }
+            Source::Custom(source) => match source.nodes().await {
+                Ok(nodes) if nodes.is_empty() => {
+                    Err(discovery_error(discovery, DiscoveryError::NoNodes))
+                }
+                Ok(nodes) => Ok(Listing {
+                    version: None,
+                    members: nodes
+                        .into_iter()
+                        .map(|node| Member {
+                            addr: node.addr,
+                            weight: 1,
+                            tls_name: node.tls_name,
+                        })
+                        .collect(),
+                }),
+                Err(error) => Err(discovery_error(
+                    discovery,
+                    DiscoveryError::Source(error.to_string()),
+                )),
+            },
+        }
+    };
+    let timer = runtime.sleep(discovery.timeout);
+    futures::pin_mut!(listing, timer);
+    match select(listing, timer).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(Error::Timeout {
+            node: discovery.name(),
+            written: true,
+        }),
+    }
+}
+
+/// Asks `endpoint` for the cluster's configuration (`config get cluster`).
+async fn ask_endpoint<R: Runtime>(
     runtime: &R,
     config: &Config,
     discovery: &Discovery,
+    endpoint: &NodeAddr,
 ) -> Result<ClusterConfig> {
     let connector = Connector {
         runtime: runtime.clone(),
-        addr: discovery.endpoint.clone(),
+        addr: endpoint.clone(),
         timeout: discovery.timeout,
         options: config.socket,
         credentials: config.credentials.clone(),
         #[cfg(feature = "tls")]
         tls: config.tls.clone(),
     };
-    let exchange = async {
-        // Named after the endpoint: `Error::Connect`, or `Error::Auth` for refused credentials.
-        let mut socket = connector.open().await?;
-        let lost = |source: std::io::Error| Error::ConnectionLost {
-            node: discovery.endpoint.to_string(),
-            source: Arc::new(source),
-        };
-        socket
-            .write_all(b"config get cluster\r\n")
-            .await
-            .map_err(lost)?;
-        let mut buf = BytesMut::with_capacity(4096);
-        let mut chunk = [0u8; 4096];
-        loop {
-            match config::parse(&buf) {
-                Ok(Some(config)) => return Ok(config),
-                // The header and trailer come on top of the configuration itself.
-                Ok(None) if buf.len() <= MAX_CONFIG + 128 => {}
-                Ok(None) => return Err(discovery_error(discovery, DiscoveryError::TooLarge)),
-                Err(error) => return Err(discovery_error(discovery, error)),
-            }
-            let read = socket.read(&mut chunk).await.map_err(lost)?;
-            if read == 0 {
-                return Err(lost(std::io::ErrorKind::UnexpectedEof.into()));
-            }
-            buf.extend_from_slice(&chunk[..read]);
-        }
+    // Named after the endpoint: `Error::Connect`, or `Error::Auth` for refused credentials.
+    let mut socket = connector.open().await?;
+    let lost = |source: std::io::Error| Error::ConnectionLost {
+        node: endpoint.to_string(),
+        source: Arc::new(source),
     };
-    let timer = runtime.sleep(discovery.timeout);
-    futures::pin_mut!(exchange, timer);
-    match select(exchange, timer).await {
-        Either::Left((result, _)) => result,
-        Either::Right(_) => Err(Error::Timeout {
-            node: discovery.endpoint.to_string(),
-            written: true,
-        }),
+    socket
+        .write_all(b"config get cluster\r\n")
+        .await
+        .map_err(lost)?;
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match config::parse(&buf) {
+            Ok(Some(config)) => return Ok(config),
+            // The header and trailer come on top of the configuration itself.
+            Ok(None) if buf.len() <= MAX_CONFIG + 128 => {}
+            Ok(None) => return Err(discovery_error(discovery, DiscoveryError::TooLarge)),
+            Err(error) => return Err(discovery_error(discovery, error)),
+        }
+        let read = socket.read(&mut chunk).await.map_err(lost)?;
+        if read == 0 {
+            return Err(lost(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        buf.extend_from_slice(&chunk[..read]);
     }
 }
 
 fn discovery_error(discovery: &Discovery, source: DiscoveryError) -> Error {
     Error::Discovery {
-        endpoint: discovery.endpoint.to_string(),
+        endpoint: discovery.name(),
         source,
     }
 }
@@ -129,7 +200,7 @@ pub(crate) async fn connect<R: Runtime>(
     discovery: Discovery,
 ) -> Result<Client<R>> {
     let first = fetch(&runtime, &config, &discovery).await?;
-    let members = Members::new(&runtime, &config, members(first.nodes), None);
+    let members = Members::new(&runtime, &config, first.members, None);
     let membership = Membership::Discovered(RwLock::new(Arc::new(members)));
     let client = Client::with_membership(runtime.clone(), config, membership);
     client.warm_up().await?;
@@ -142,10 +213,10 @@ pub(crate) async fn connect<R: Runtime>(
 /// recreated (its counter restarted), not as a lagging endpoint.
 const OLDER_VERSION_POLLS: u32 = 3;
 
-/// Polls the endpoint every interval until the client is closed or dropped. A failed poll
+/// Polls the source every interval until the client is closed or dropped. A failed poll
 /// keeps the membership as it is: the cluster is more likely fine than gone.
-async fn poll<R: Runtime>(inner: Weak<Inner<R>>, discovery: Discovery, version: u64) {
-    let mut versions = Versions::new(version);
+async fn poll<R: Runtime>(inner: Weak<Inner<R>>, discovery: Discovery, version: Option<u64>) {
+    let mut versions = Versions::new(version.unwrap_or(0));
     loop {
         let Some(runtime) = inner.upgrade().map(|inner| inner.runtime.clone()) else {
             return;
@@ -157,14 +228,19 @@ async fn poll<R: Runtime>(inner: Weak<Inner<R>>, discovery: Discovery, version: 
         if client.is_closed() {
             return;
         }
-        let Ok(config) = fetch(&client.runtime, &client.config, &discovery).await else {
+        let Ok(listing) = fetch(&client.runtime, &client.config, &discovery).await else {
             continue;
         };
-        if !versions.accept(config.version) {
+        // An endpoint's configuration counts by its version; other sources by what they
+        // list.
+        if listing
+            .version
+            .is_some_and(|version| !versions.accept(version))
+        {
             continue;
         }
         let current = client.members();
-        let listed = members(config.nodes);
+        let listed = listing.members;
         if current.lists(&listed) {
             continue;
         }
