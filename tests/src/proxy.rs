@@ -159,11 +159,17 @@ impl Proxy {
         let mut written = 0;
         for conn in state.conns.values() {
             if let Some(mut client) = conn.client.as_ref() {
+                // Counted before the write, as forwarded replies are.
+                let counted = bytes.len() as u64;
+                self.shared
+                    .bytes_to_client
+                    .fetch_add(counted, Ordering::SeqCst);
                 if client.write_all(bytes).is_ok() {
                     written += 1;
+                } else {
                     self.shared
                         .bytes_to_client
-                        .fetch_add(bytes.len() as u64, Ordering::SeqCst);
+                        .fetch_sub(counted, Ordering::SeqCst);
                 }
             }
         }
@@ -552,12 +558,14 @@ fn write_replies(id: u64, mut client: TcpStream, shared: &Shared) {
                 if let Some(pause) = pause {
                     thread::sleep(pause);
                 }
+                // Counted before the write: the client may read the bytes (and a test
+                // read the count) before `write_all` returns.
+                let counted = piece.len() as u64;
+                shared.bytes_to_client.fetch_add(counted, Ordering::SeqCst);
                 if client.write_all(piece).is_err() {
+                    shared.bytes_to_client.fetch_sub(counted, Ordering::SeqCst);
                     return;
                 }
-                shared
-                    .bytes_to_client
-                    .fetch_add(piece.len() as u64, Ordering::SeqCst);
             }
         }
         if close {
