@@ -157,7 +157,7 @@ impl Facade {
         self.with(|h| {
             h.in_flight.decrement(1.0);
             if let Some(kind) = failure {
-                h.errors[kind as usize].increment(1);
+                h.error(&self.node, kind).increment(1);
                 if kind == ErrorKind::Timeout {
                     h.timeouts.increment(1);
                 }
@@ -194,8 +194,8 @@ struct Handles {
     timeouts: Counter,
     unavailable_misses: Counter,
     failovers: Counter,
-    /// One per [`ErrorKind`], in its order.
-    errors: [Counter; ErrorKind::ALL.len()],
+    /// One per [`ErrorKind`], in its order, registered when first counted.
+    errors: [OnceLock<Counter>; ErrorKind::ALL.len()],
     connections: Gauge,
     connections_created: Counter,
     connections_failed: Counter,
@@ -224,9 +224,7 @@ impl Handles {
             timeouts: counter!("memcache.timeouts", "node" => node()),
             unavailable_misses: counter!("memcache.unavailable_misses", "node" => node()),
             failovers: counter!("memcache.failovers", "node" => node()),
-            errors: ErrorKind::ALL.map(
-                |kind| counter!("memcache.errors", "node" => node(), "error.type" => kind.as_str()),
-            ),
+            errors: std::array::from_fn(|_| OnceLock::new()),
             connections: gauge!("db.client.connection.count", "node" => node()),
             connections_created: counter!("memcache.connections.created", "node" => node()),
             connections_failed: counter!("memcache.connections.failed", "node" => node()),
@@ -238,6 +236,14 @@ impl Handles {
             wait_time: histogram!("db.client.connection.wait_time", "node" => node()),
             durations: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
         }
+    }
+
+    /// The error counter of `kind`: registered when first counted, so a node's series
+    /// name only the failures it had.
+    fn error(&self, node: &str, kind: ErrorKind) -> &Counter {
+        self.errors[kind as usize].get_or_init(|| {
+            counter!("memcache.errors", "node" => node.to_owned(), "error.type" => kind.as_str())
+        })
     }
 
     /// The duration histogram of `command` ending as `failure` says.
