@@ -169,6 +169,21 @@ impl Memcached {
         lines
     }
 
+    /// The remaining TTL the server reports for `key` (`mg KEY t`; -1 is "never"), or
+    /// `None` when the key is missing.
+    pub fn ttl(&self, key: &str) -> Option<i64> {
+        let reply = self.raw(&format!("mg {key} t"));
+        let line = reply.first().expect("a reply line");
+        if line == "EN" {
+            return None;
+        }
+        let ttl = line
+            .split(' ')
+            .find_map(|token| token.strip_prefix('t'))
+            .unwrap_or_else(|| panic!("no ttl in {line:?}"));
+        Some(ttl.parse().expect("numeric ttl"))
+    }
+
     /// One counter from `stats`.
     pub fn stat(&self, name: &str) -> u64 {
         let prefix = format!("STAT {name} ");

@@ -52,20 +52,9 @@ impl Tier {
     }
 }
 
-/// The remaining TTL a server reports for `key` (`mg KEY t`; -1 is "never").
-fn server_ttl(server: &Memcached, key: &str) -> i64 {
-    let reply = server.raw(&format!("mg {key} t"));
-    let line = reply.first().expect("a reply line");
-    let ttl = line
-        .split(' ')
-        .find_map(|token| token.strip_prefix('t'))
-        .unwrap_or_else(|| panic!("no ttl for {key} in {line:?}"));
-    ttl.parse().expect("numeric ttl")
-}
-
 #[track_caller]
 fn assert_ttl_near(server: &Memcached, key: &str, expected: i64) {
-    let ttl = server_ttl(server, key);
+    let ttl = server.ttl(key).expect("stored");
     // The server's clock ticks once a second and lags the wall clock by up to a second.
     assert!(
         (expected - 3..=expected + 3).contains(&ttl),
@@ -174,7 +163,7 @@ async fn storage_commands_pass_through() {
         .unwrap();
     assert_eq!(client.get("past").await.unwrap(), None);
     client.set("never", "v").await.unwrap();
-    assert_eq!(server_ttl(tier.holder("never"), "never"), -1);
+    assert_eq!(tier.holder("never").ttl("never").expect("stored"), -1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -446,7 +435,7 @@ async fn unsupported_commands_close_the_connection() {
     // Item information is asked for with `mg`.
     refused!(client.get("kept").with_info());
     // No gat/gats reached a server: the item still never expires.
-    assert_eq!(server_ttl(tier.holder("kept"), "kept"), -1);
+    assert_eq!(tier.holder("kept").ttl("kept").expect("stored"), -1);
 
     let (_, metrics) = &client.metrics()[0];
     assert_eq!(metrics.requests_failed, failures);

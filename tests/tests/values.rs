@@ -503,13 +503,8 @@ async fn a_gutter_configured_from_settings() {
     let client: Client = settings.build().unwrap();
     primary.kill();
     client.set("bridged", "yes").await.unwrap();
-    let reply = gutter.raw("mg bridged t v");
-    let ttl: i64 = reply[0]
-        .split(' ')
-        .find_map(|token| token.strip_prefix('t'))
-        .and_then(|ttl| ttl.parse().ok())
-        .unwrap_or_else(|| panic!("{reply:?}"));
-    assert!((27..=30).contains(&ttl), "{reply:?}");
+    let ttl = gutter.ttl("bridged").expect("stored in the gutter");
+    assert!((27..=30).contains(&ttl), "ttl {ttl}");
 
     let unknown: Result<memcache_tokio::Settings, _> =
         serde_json::from_str(r#"{ "gutter": { "nodes": [], "on": "always" } }"#);

@@ -51,34 +51,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-// The engine's API under this crate's name, item by item rather than by a glob: a glob
-// would copy the documentation of every crate the engine re-exports (rustls alone is
-// hundreds of pages) into this crate's. Foreign crates link to their own documentation.
-/// The rustls crate, for building a custom [`Tls`] configuration with [`Tls::new`].
-#[cfg(feature = "tls")]
-#[doc(no_inline)]
-pub use memcache_core::rustls;
-#[cfg(feature = "testing")]
-pub use memcache_core::testing;
-#[cfg(feature = "lz4")]
-pub use memcache_core::Compression;
-#[doc(no_inline)]
-pub use memcache_core::{bytes, memproto, Bytes, Exptime, Limits};
-pub use memcache_core::{
-    keys, operation, router, value, AddrParseError, AppendRequest, ArithRequest, ClusterEvents,
-    ConfigError, DiscoveredNode, DiscoveryError, Distribution, DnsNodes, Encoded, Error, ErrorKind,
-    FailoverOn, Format, FromValue, GetAsRequest, GetManyRequest, GetOrCompute, GetRequest, Gutter,
-    IntoNodeAddr, InvalidateRequest, Item, ItemHasher, ItemInfo, ItemMap, KeyManyRequest,
-    KeyRequest, KeyResults, LatencySummary, Lease, LeaseRequest, NoReplyRequest, NodeAddr,
-    NodeMetrics, NodeRequest, NodeSource, NodeSourceError, NodesFuture, OwnedFuture,
-    PartialGetManyRequest, PartialItems, Pending, Protocol, Request, RequestFuture, Result,
-    RetryPolicy, Runtime, Socket, SocketOptions, StoreManyRequest, StoreRequest, ToValue,
-    ValueError, WriteFailure,
-};
-#[cfg(feature = "serde")]
-pub use memcache_core::{Credentials, GutterSettings, NodeSetting, RetrySettings, Settings};
-#[cfg(feature = "tls")]
-pub use memcache_core::{Tls, TlsError};
+// The engine's API under this crate's name (see the macro for why item by item).
+memcache_core::reexport_api!();
 
 /// A memcached client on async-std.
 pub type Client = memcache_core::Client<AsyncStdRuntime>;

@@ -88,6 +88,44 @@ pub use ops::{
     PartialGetManyRequest, Request, RequestFuture, StoreRequest,
 };
 
+/// Re-exports the engine's API under a runtime crate's name, item by item rather than by a
+/// glob: a glob would copy the documentation of every crate the engine re-exports (rustls
+/// alone is hundreds of pages) into the runtime crate's, and foreign crates link to their
+/// own documentation. The runtime crates (`memcache-tokio`, `memcache-async-std`) call it
+/// once; their features carry the engine's names (`tls`, `serde`, `lz4`, `testing`), which
+/// the `cfg`s here read. Not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! reexport_api {
+    () => {
+        /// The rustls crate, for building a custom [`Tls`] configuration with [`Tls::new`].
+        #[cfg(feature = "tls")]
+        #[doc(no_inline)]
+        pub use $crate::rustls;
+        #[cfg(feature = "testing")]
+        pub use $crate::testing;
+        #[cfg(feature = "lz4")]
+        pub use $crate::Compression;
+        #[doc(no_inline)]
+        pub use $crate::{bytes, memproto, Bytes, Exptime, Limits};
+        pub use $crate::{
+            keys, operation, router, value, AddrParseError, AppendRequest, ArithRequest,
+            ClusterEvents, ConfigError, DiscoveredNode, DiscoveryError, Distribution, DnsNodes,
+            Encoded, Error, ErrorKind, FailoverOn, Format, FromValue, GetAsRequest, GetManyRequest,
+            GetOrCompute, GetRequest, Gutter, IntoNodeAddr, InvalidateRequest, Item, ItemHasher,
+            ItemInfo, ItemMap, KeyManyRequest, KeyRequest, KeyResults, LatencySummary, Lease,
+            LeaseRequest, NoReplyRequest, NodeAddr, NodeMetrics, NodeRequest, NodeSource,
+            NodeSourceError, NodesFuture, OwnedFuture, PartialGetManyRequest, PartialItems,
+            Pending, Protocol, Request, RequestFuture, Result, RetryPolicy, Runtime, Socket,
+            SocketOptions, StoreManyRequest, StoreRequest, ToValue, ValueError, WriteFailure,
+        };
+        #[cfg(feature = "serde")]
+        pub use $crate::{Credentials, GutterSettings, NodeSetting, RetrySettings, Settings};
+        #[cfg(feature = "tls")]
+        pub use $crate::{Tls, TlsError};
+    };
+}
+
 /// The operations as values: what each [`Request`] carries, and the trait the execution
 /// path runs single-node operations by. Their builder methods are on [`Request`]; these
 /// types only name the requests, as in `Request<'_, R, operation::Get<&str>>`

@@ -6,7 +6,6 @@ use std::time::Duration;
 use memcache_core::{Error, Runtime};
 
 use super::cluster::routed;
-use super::storage::server_ttl;
 use super::support::{prefix, Suite};
 use crate::assert_err;
 use crate::server::Memcached;
@@ -59,7 +58,7 @@ pub async fn set_many_spreads_over_nodes<R: Runtime + Default>(suite: Suite) {
     for (server, keys) in servers.iter().zip(&routed) {
         assert!(!keys.is_empty());
         let key = keys.iter().next().unwrap();
-        let ttl = server_ttl(server, key).expect("stored on its node");
+        let ttl = server.ttl(key).expect("stored on its node");
         assert!((290..=301).contains(&ttl), "ttl {ttl}");
     }
 
@@ -125,10 +124,10 @@ pub async fn delete_and_touch_many<R: Runtime + Default>(suite: Suite) {
         let result = &touched[key.as_bytes()];
         if key.ends_with('3') {
             assert!(matches!(result, Err(Error::NotFound)), "{key}: {result:?}");
-            assert_eq!(server_ttl(&server, key), None);
+            assert_eq!(server.ttl(key), None);
         } else {
             assert!(result.is_ok(), "{key}: {result:?}");
-            let ttl = server_ttl(&server, key).unwrap();
+            let ttl = server.ttl(key).unwrap();
             assert!((490..=501).contains(&ttl), "ttl {ttl}");
         }
     }

@@ -29,12 +29,19 @@ pub(crate) fn routed<R: Runtime>(
 ) -> Vec<HashSet<String>> {
     servers
         .iter()
-        .map(|server| {
-            keys.iter()
-                .filter(|key| client.node_for(key).unwrap().to_string() == server.addr())
-                .cloned()
-                .collect()
-        })
+        .map(|server| keys_on(client, server, keys).into_iter().collect())
+        .collect()
+}
+
+/// The keys of `keys` that routing sends to `server`, in their order.
+pub(crate) fn keys_on<R: Runtime>(
+    client: &Client<R>,
+    server: &Memcached,
+    keys: &[String],
+) -> Vec<String> {
+    keys.iter()
+        .filter(|key| client.node_for(key).unwrap().to_string() == server.addr())
+        .cloned()
         .collect()
 }
 

@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use memcache_core::{Exptime, Runtime};
 
-use super::storage::server_ttl;
 use super::support::{prefix, Suite};
 use crate::server::Memcached;
 
@@ -144,7 +143,7 @@ pub async fn gat_and_gats<R: Runtime + Default>(suite: Suite) {
         .ttl(Duration::from_secs(100))
         .await
         .unwrap();
-    let ttl = server_ttl(&server, &key).unwrap();
+    let ttl = server.ttl(&key).unwrap();
     assert!((97..=100).contains(&ttl), "{ttl}");
 
     let got = client
@@ -157,7 +156,7 @@ pub async fn gat_and_gats<R: Runtime + Default>(suite: Suite) {
         (got.value.as_ref(), got.flags, got.cas),
         (&b"v"[..], Some(8), None)
     );
-    let ttl = server_ttl(&server, &key).unwrap();
+    let ttl = server.ttl(&key).unwrap();
     assert!((997..=1000).contains(&ttl), "{ttl}");
     assert_eq!(
         client.gat(&missing, Duration::from_secs(10)).await.unwrap(),
@@ -172,7 +171,7 @@ pub async fn gat_and_gats<R: Runtime + Default>(suite: Suite) {
         .unwrap();
     assert_eq!(got.value, "v");
     assert_eq!(got.cas, Some(cas));
-    let ttl = server_ttl(&server, &key).unwrap();
+    let ttl = server.ttl(&key).unwrap();
     assert!((1997..=2000).contains(&ttl), "{ttl}");
     assert_eq!(
         client
@@ -184,7 +183,7 @@ pub async fn gat_and_gats<R: Runtime + Default>(suite: Suite) {
 
     // Never: the item stops expiring.
     client.gat(&key, Exptime::Never).await.unwrap().unwrap();
-    assert_eq!(server_ttl(&server, &key), Some(-1));
+    assert_eq!(server.ttl(&key), Some(-1));
 
     // Over 30 days: resolved against the clock, so the item is kept.
     client
@@ -192,7 +191,7 @@ pub async fn gat_and_gats<R: Runtime + Default>(suite: Suite) {
         .await
         .unwrap()
         .unwrap();
-    let ttl = server_ttl(&server, &key).unwrap();
+    let ttl = server.ttl(&key).unwrap();
     assert!((45 * 86_400 - 3..=45 * 86_400 + 3).contains(&ttl), "{ttl}");
 
     // An absolute time in the past: the fetch still returns the value, then it is gone.
@@ -224,7 +223,7 @@ pub async fn gat_many<R: Runtime + Default>(suite: Suite) {
         let item = &found[key.as_bytes()];
         assert_eq!(item.value, Bytes::copy_from_slice(key.as_bytes()));
         assert_eq!((item.flags, item.cas), (Some(0), None));
-        let ttl = server_ttl(&server, key).unwrap();
+        let ttl = server.ttl(key).unwrap();
         assert!((697..=700).contains(&ttl), "{ttl}");
     }
     let found = client
@@ -236,11 +235,11 @@ pub async fn gat_many<R: Runtime + Default>(suite: Suite) {
         let single = client.gets(key).await.unwrap().unwrap();
         assert_eq!(found[key.as_bytes()].cas, single.cas);
         assert!(single.cas.is_some());
-        let ttl = server_ttl(&server, key).unwrap();
+        let ttl = server.ttl(key).unwrap();
         assert!((797..=800).contains(&ttl), "{ttl}");
     }
     for key in &keys[4..] {
-        assert_eq!(server_ttl(&server, key), None);
+        assert_eq!(server.ttl(key), None);
     }
 }
 

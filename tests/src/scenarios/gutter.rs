@@ -7,20 +7,10 @@ use std::time::Duration;
 
 use memcache_core::{ConfigError, Error, FailoverOn, Gutter, Runtime};
 
+use super::cluster::keys_on;
 use super::support::{prefix, Suite};
 use crate::proxy::Proxy;
 use crate::server::Memcached;
-
-/// The remaining TTL `server` reports for `key` (`mg KEY t`; -1 is "never").
-fn server_ttl(server: &Memcached, key: &str) -> i64 {
-    let reply = server.raw(&format!("mg {key} t"));
-    let line = reply.first().expect("a reply line");
-    let ttl = line
-        .split(' ')
-        .find_map(|token| token.strip_prefix('t'))
-        .unwrap_or_else(|| panic!("no ttl for {key} in {line:?}"));
-    ttl.parse().expect("numeric ttl")
-}
 
 pub async fn gutter_takes_a_dead_nodes_requests<R: Runtime + Default>(suite: Suite) {
     let live = Memcached::start();
@@ -41,12 +31,7 @@ pub async fn gutter_takes_a_dead_nodes_requests<R: Runtime + Default>(suite: Sui
     };
     let p = prefix("gutter");
     let keys: Vec<String> = (0..40).map(|i| format!("{p}{i}")).collect();
-    let on = |server: &Memcached| -> Vec<String> {
-        keys.iter()
-            .filter(|key| client.node_for(key).unwrap().to_string() == server.addr())
-            .cloned()
-            .collect()
-    };
+    let on = |server: &Memcached| keys_on(&client, server, &keys);
     let (live_keys, doomed_keys) = (on(&live), on(&doomed));
     assert!(live_keys.len() >= 4 && doomed_keys.len() >= 4);
     for key in &keys {
@@ -67,13 +52,13 @@ pub async fn gutter_takes_a_dead_nodes_requests<R: Runtime + Default>(suite: Sui
         .await
         .unwrap();
     assert_eq!(client.get(key).await.unwrap().unwrap().value, "during");
-    let ttl = server_ttl(&gutter, key);
+    let ttl = gutter.ttl(key).expect("in the gutter");
     assert!(
         (17..=20).contains(&ttl),
         "the gutter holds {key} for {ttl} s"
     );
     client.set(&doomed_keys[1], "forever").await.unwrap();
-    let ttl = server_ttl(&gutter, &doomed_keys[1]);
+    let ttl = gutter.ttl(&doomed_keys[1]).expect("in the gutter");
     assert!((17..=20).contains(&ttl), "never-expiring becomes {ttl} s");
     client.delete(&doomed_keys[1]).await.unwrap();
     assert!(matches!(
@@ -97,14 +82,14 @@ pub async fn gutter_takes_a_dead_nodes_requests<R: Runtime + Default>(suite: Sui
     let touched = &doomed_keys[3];
     let hour = Duration::from_secs(3600);
     assert!(client.gat(touched, hour).await.unwrap().is_some());
-    let ttl = server_ttl(&gutter, touched);
+    let ttl = gutter.ttl(touched).expect("in the gutter");
     assert!((17..=20).contains(&ttl), "gat set {touched} to {ttl} s");
     let leased = (0..)
         .map(|i| format!("{p}leased{i}"))
         .find(|key| client.node_for(key).unwrap().to_string() == doomed.addr())
         .unwrap();
     client.lease(&leased, hour).await.unwrap();
-    let ttl = server_ttl(&gutter, &leased);
+    let ttl = gutter.ttl(&leased).expect("in the gutter");
     assert!((17..=20).contains(&ttl), "the lease lives {ttl} s");
 
     // A multi-key read finds every key: the live node's at home, the rest in the gutter.

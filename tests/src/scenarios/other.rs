@@ -4,7 +4,6 @@ use std::time::{Duration, SystemTime};
 
 use memcache_core::{Error, Exptime, Protocol, Runtime};
 
-use super::storage::server_ttl;
 use super::support::{prefix, Suite};
 use crate::assert_err;
 use crate::server::Memcached;
@@ -71,10 +70,10 @@ pub async fn touch<R: Runtime + Default>(suite: Suite) {
         .await
         .unwrap();
     client.touch(&key, Duration::from_secs(600)).await.unwrap();
-    let ttl = server_ttl(&server, &key).unwrap();
+    let ttl = server.ttl(&key).unwrap();
     assert!((597..=600).contains(&ttl), "{ttl}");
     client.touch(&key, Exptime::Never).await.unwrap();
-    assert_eq!(server_ttl(&server, &key), Some(-1));
+    assert_eq!(server.ttl(&key), Some(-1));
     assert_err!(
         client.touch(&missing, Duration::from_secs(10)).await,
         Error::NotFound

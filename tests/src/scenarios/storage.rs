@@ -16,23 +16,11 @@ fn item(value: &'static str) -> Option<Item> {
     Some(Item::new(Bytes::from_static(value.as_bytes())))
 }
 
-/// The remaining TTL the server reports for `key` (`mg KEY t`), or `None` when missing.
-pub(crate) fn server_ttl(server: &Memcached, key: &str) -> Option<i64> {
-    let reply = server.raw(&format!("mg {key} t"));
-    let line = reply.first().expect("a reply line");
-    if line == "EN" {
-        return None;
-    }
-    let ttl = line
-        .split(' ')
-        .find_map(|token| token.strip_prefix('t'))
-        .unwrap_or_else(|| panic!("no ttl in {line:?}"));
-    Some(ttl.parse().expect("numeric ttl"))
-}
-
 #[track_caller]
 fn assert_ttl_near(server: &Memcached, key: &str, expected: i64) {
-    let ttl = server_ttl(server, key).unwrap_or_else(|| panic!("{key} is missing"));
+    let ttl = server
+        .ttl(key)
+        .unwrap_or_else(|| panic!("{key} is missing"));
     // The server's clock ticks once a second, lags the wall clock by up to a second, and
     // converts absolute times against it.
     assert!(
@@ -191,7 +179,7 @@ pub async fn exptime<R: Runtime + Default>(suite: Suite) {
 
     let never = format!("{p}never");
     client.set(&never, "v").await.unwrap();
-    assert_eq!(server_ttl(&server, &never), Some(-1));
+    assert_eq!(server.ttl(&never), Some(-1));
 
     let relative = format!("{p}relative");
     client
@@ -257,7 +245,7 @@ pub async fn exptime<R: Runtime + Default>(suite: Suite) {
         .await
         .unwrap();
     assert_eq!(client.get(&short).await.unwrap(), item("v"));
-    let ttl = server_ttl(&server, &short).unwrap();
+    let ttl = server.ttl(&short).unwrap();
     assert!((1..=2).contains(&ttl), "{ttl}");
 }
 

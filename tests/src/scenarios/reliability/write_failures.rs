@@ -8,6 +8,7 @@ use std::time::Duration;
 use memcache_core::{Error, Runtime, WriteFailure};
 
 use crate::proxy::Proxy;
+use crate::scenarios::cluster::keys_on;
 use crate::scenarios::support::{prefix, Suite};
 use crate::server::Memcached;
 
@@ -45,12 +46,7 @@ pub async fn write_failures_are_reported<R: Runtime + Default>(suite: Suite) {
         .unwrap();
     let p = prefix("write_failures");
     let keys: Vec<String> = (0..40).map(|i| format!("{p}{i}")).collect();
-    let on = |server: &Memcached| -> Vec<String> {
-        keys.iter()
-            .filter(|key| client.node_for(key).unwrap().to_string() == server.addr())
-            .cloned()
-            .collect()
-    };
+    let on = |server: &Memcached| keys_on(&client, server, &keys);
     let (live_keys, doomed_keys) = (on(&live), on(&doomed));
     assert!(!live_keys.is_empty() && !doomed_keys.is_empty());
 

@@ -1,19 +1,15 @@
 //! `ma`: the meta increment and decrement, which can create the counter (`N`).
 
 use super::put_ttl;
-use crate::testing::server::{put, tok, Cx};
+use crate::testing::server::{put, Cx};
 use crate::testing::store::{Delta, Mode, NewItem};
 
 impl Cx<'_> {
     pub(super) fn ma(&mut self, toks: &[&[u8]]) {
-        if !self.meta_start(toks, "CLIENT_ERROR options flags too long") {
+        let Some(f) = self.meta_flags(toks) else {
             return;
-        }
-        let flag_toks = toks.get(2..).unwrap_or_default();
-        let Ok(f) = self.preparse(tok(toks, 1), flag_toks, "") else {
-            return self.error(b"CLIENT_ERROR invalid or duplicate flag");
         };
-        self.noreply = f.no_reply;
+        let flag_toks = toks.get(2..).unwrap_or_default();
         let incr = match f.mode {
             0 | b'I' | b'+' => true,
             b'D' | b'-' => false,

@@ -1,18 +1,14 @@
 //! `md`: the meta delete, which can also just drop the value (`x`) or mark the item
 //! stale (`I`).
 
-use crate::testing::server::{tok, Cx};
+use crate::testing::server::Cx;
 
 impl Cx<'_> {
     pub(super) fn md(&mut self, toks: &[&[u8]]) {
-        if !self.meta_start(toks, "CLIENT_ERROR options flags too long") {
+        let Some(f) = self.meta_flags(toks) else {
             return;
-        }
-        let flag_toks = toks.get(2..).unwrap_or_default();
-        let Ok(f) = self.preparse(tok(toks, 1), flag_toks, "") else {
-            return self.error(b"CLIENT_ERROR invalid or duplicate flag");
         };
-        self.noreply = f.no_reply;
+        let flag_toks = toks.get(2..).unwrap_or_default();
         let (now, key) = (self.now, f.key.as_slice());
         let mut echoed = Vec::new();
         for token in flag_toks {

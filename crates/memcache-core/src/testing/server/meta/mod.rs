@@ -57,6 +57,21 @@ impl Cx<'_> {
     }
 
     /// Checks what every meta command but `ms` checks before its flags.
+    /// The start `md` and `ma` share: the line's shape, then its flags, which also say
+    /// whether the command is quiet; `None` once it was refused.
+    fn meta_flags(&mut self, toks: &[&[u8]]) -> Option<flags::MetaFlags> {
+        if !self.meta_start(toks, "CLIENT_ERROR options flags too long") {
+            return None;
+        }
+        let flag_toks = toks.get(2..).unwrap_or_default();
+        let Ok(f) = self.preparse(tok(toks, 1), flag_toks, "") else {
+            self.error(b"CLIENT_ERROR invalid or duplicate flag");
+            return None;
+        };
+        self.noreply = f.no_reply;
+        Some(f)
+    }
+
     fn meta_start(&mut self, toks: &[&[u8]], too_long: &str) -> bool {
         let n = toks.len() + 1;
         if n < 3 {
