@@ -184,6 +184,22 @@ impl Memcached {
         Some(ttl.parse().expect("numeric ttl"))
     }
 
+    /// The value the server holds under `key` (text), asked directly; `None` when it
+    /// is missing.
+    pub fn value(&self, key: &str) -> Option<String> {
+        let lines = self.raw(&format!("get {key}"));
+        match lines.first() {
+            Some(header) if header.starts_with("VALUE ") => lines.get(1).cloned(),
+            _ => None,
+        }
+    }
+
+    /// Stores `value` under `key` directly, behind the client's back.
+    pub fn put(&self, key: &str, value: &str) {
+        let reply = self.raw(&format!("set {key} 0 0 {}\r\n{value}", value.len()));
+        assert_eq!(reply, ["STORED"], "set {key} directly");
+    }
+
     /// One counter from `stats`.
     pub fn stat(&self, name: &str) -> u64 {
         let prefix = format!("STAT {name} ");

@@ -26,6 +26,7 @@ mod error;
 mod io;
 mod observe;
 mod ops;
+pub mod route;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod value;
@@ -50,8 +51,8 @@ pub mod fuzzing {
 pub use bytes::{self, Bytes};
 pub use client::builder::ClientBuilder;
 pub use client::config::ConfigError;
-pub use client::execute::Pending;
 pub use client::gutter::{FailoverOn, Gutter};
+pub use client::pending::Pending;
 pub use client::protocol::Protocol;
 pub use client::retry::RetryPolicy;
 #[cfg(feature = "serde")]
@@ -87,6 +88,9 @@ pub use ops::{
     ArithRequest, GetManyRequest, GetRequest, KeyRequest, NoReplyRequest, NodeRequest, OwnedFuture,
     PartialGetManyRequest, Request, RequestFuture, StoreRequest,
 };
+#[cfg(feature = "serde")]
+pub use route::settings::RouteSettings;
+pub use route::{Migration, Phase, Pool, Quorum, Route};
 
 /// Re-exports the engine's API under a runtime crate's name, item by item rather than by a
 /// glob: a glob would copy the documentation of every crate the engine re-exports (rustls
@@ -109,18 +113,21 @@ macro_rules! reexport_api {
         #[doc(no_inline)]
         pub use $crate::{bytes, memproto, Bytes, Exptime, Limits};
         pub use $crate::{
-            keys, operation, router, value, AddrParseError, AppendRequest, ArithRequest,
+            keys, operation, route, router, value, AddrParseError, AppendRequest, ArithRequest,
             ClusterEvents, ConfigError, DiscoveredNode, DiscoveryError, Distribution, DnsNodes,
             Encoded, Error, ErrorKind, FailoverOn, Format, FromValue, GetAsRequest, GetManyRequest,
             GetOrCompute, GetRequest, Gutter, IntoNodeAddr, InvalidateRequest, Item, ItemHasher,
             ItemInfo, ItemMap, KeyManyRequest, KeyRequest, KeyResults, LatencySummary, Lease,
-            LeaseRequest, NoReplyRequest, NodeAddr, NodeMetrics, NodeRequest, NodeSource,
-            NodeSourceError, NodesFuture, OwnedFuture, PartialGetManyRequest, PartialItems,
-            Pending, Protocol, Request, RequestFuture, Result, RetryPolicy, Runtime, Socket,
-            SocketOptions, StoreManyRequest, StoreRequest, ToValue, ValueError, WriteFailure,
+            LeaseRequest, Migration, NoReplyRequest, NodeAddr, NodeMetrics, NodeRequest,
+            NodeSource, NodeSourceError, NodesFuture, OwnedFuture, PartialGetManyRequest,
+            PartialItems, Pending, Phase, Pool, Protocol, Quorum, Request, RequestFuture, Result,
+            RetryPolicy, Route, Runtime, Socket, SocketOptions, StoreManyRequest, StoreRequest,
+            ToValue, ValueError, WriteFailure,
         };
         #[cfg(feature = "serde")]
-        pub use $crate::{Credentials, GutterSettings, NodeSetting, RetrySettings, Settings};
+        pub use $crate::{
+            Credentials, GutterSettings, NodeSetting, RetrySettings, RouteSettings, Settings,
+        };
         #[cfg(feature = "tls")]
         pub use $crate::{Tls, TlsError};
     };

@@ -34,6 +34,7 @@ pub mod input;
 pub mod lifecycle;
 pub mod other;
 pub mod reliability;
+pub mod routes;
 pub mod storage;
 pub mod support;
 pub mod timeouts;
@@ -101,6 +102,16 @@ macro_rules! scenarios {
                 spread_ketama_flavours,
                 node_down,
                 routing_key_keeps_items_together,
+            }
+            routes {
+                replicas_take_every_write_and_share_the_reads,
+                replicas_agree_with_the_answer,
+                replicas_survive_a_dead_one,
+                migration_phases_route_as_documented,
+                migration_under_load_serves_no_stale_value,
+                warm_up_fills_the_cold_pool,
+                routes_nest_and_expose_their_pools,
+                route_configuration_is_checked,
             }
             gutter {
                 gutter_takes_a_dead_nodes_requests,

@@ -478,6 +478,29 @@ impl<R: Runtime> ClientBuilder<R> {
         self
     }
 
+    /// Sends requests through `route`, a tree of pools (replicas, a migration, a warm-up:
+    /// see [`Route`](crate::Route)), instead of to the client's own nodes: build the
+    /// client with no nodes, or with [`Client::routed`](crate::Client::routed). Every
+    /// other setting of the builder applies to each pool.
+    ///
+    /// ```no_run
+    /// # async fn f() -> memcache_tokio::Result<()> {
+    /// use memcache_tokio::{Client, Pool, Quorum, Route};
+    ///
+    /// let replicas = Route::replicated(
+    ///     [Pool::new(["10.0.1.1:11211"]), Pool::new(["10.0.2.1:11211"])],
+    ///     Quorum::All,
+    /// );
+    /// let client = Client::builder([""; 0]).route(replicas).connect().await?;
+    /// # let _ = client;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn route(mut self, route: crate::route::Route) -> Self {
+        self.config.route = Some(route);
+        self
+    }
+
     /// Authenticate every connection with memcached's ASCII authentication (`-Y`).
     pub fn credentials(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.config.credentials = Some((user.into(), password.into()));
@@ -541,42 +564,34 @@ impl<R: Runtime> ClientBuilder<R> {
             return Err(error.clone());
         }
         let config = &self.config;
-        if config.nodes.is_empty() && config.discovery.is_none() {
-            return Err(ConfigError::NoNodes);
-        }
         if config.pool.max == 0 || config.pool.min > config.pool.max {
             return Err(ConfigError::PoolBounds {
                 min: config.pool.min,
                 max: config.pool.max,
             });
         }
-        if let Some(gutter) = &config.gutter {
-            if let Some(error) = &gutter.error {
-                return Err(error.clone());
+        let Some(route) = &config.route else {
+            if config.nodes.is_empty() && config.discovery.is_none() {
+                return Err(ConfigError::NoNodes);
             }
-            if gutter.nodes.is_empty() {
-                return Err(ConfigError::Gutter("has no node"));
-            }
-            let primary = |addr: &NodeAddr| config.nodes.iter().any(|(node, _)| node == addr);
-            if gutter.nodes.iter().any(|(addr, _)| primary(addr)) {
-                return Err(ConfigError::Gutter(
-                    "shares a node with the client's own nodes",
-                ));
-            }
+            return validate_pool(&config.nodes, config.gutter.as_ref());
+        };
+        if !config.nodes.is_empty() {
+            return Err(ConfigError::Route("given with the client's own nodes"));
         }
-        let gutter_nodes = config.gutter.iter().flat_map(|gutter| &gutter.nodes);
-        let all: Vec<&(NodeAddr, u32)> = config.nodes.iter().chain(gutter_nodes).collect();
-        for (index, (addr, _)) in all.iter().copied().enumerate() {
-            if all[..index].iter().any(|(other, _)| other == addr) {
-                return Err(ConfigError::DuplicateNode(addr.to_string()));
-            }
-            if let NodeAddr::Unix(path) = addr {
-                if path.to_str().is_none() {
-                    return Err(ConfigError::NonUtf8Path(path.display().to_string()));
-                }
-            }
+        if config.discovery.is_some() {
+            return Err(ConfigError::Route("given with autodiscovery"));
         }
-        Ok(())
+        if config.gutter.is_some() {
+            return Err(ConfigError::Route(
+                "given with a client-wide gutter (give each pool its own)",
+            ));
+        }
+        route.validate()?;
+        route
+            .pools()
+            .into_iter()
+            .try_for_each(|pool| validate_pool(&pool.nodes, pool.gutter.as_ref()))
     }
 
     /// Builds the client and connects: each node starts opening its minimum connections
@@ -595,4 +610,39 @@ impl<R: Runtime> ClientBuilder<R> {
         client.warm_up().await?;
         Ok(client)
     }
+}
+
+/// Checks one pool's nodes and its gutter: no node twice, none shared with the gutter,
+/// unix socket paths in UTF-8.
+fn validate_pool(
+    nodes: &[(NodeAddr, u32)],
+    gutter: Option<&crate::client::gutter::Gutter>,
+) -> Result<(), ConfigError> {
+    if let Some(gutter) = gutter {
+        if let Some(error) = &gutter.error {
+            return Err(error.clone());
+        }
+        if gutter.nodes.is_empty() {
+            return Err(ConfigError::Gutter("has no node"));
+        }
+        let primary = |addr: &NodeAddr| nodes.iter().any(|(node, _)| node == addr);
+        if gutter.nodes.iter().any(|(addr, _)| primary(addr)) {
+            return Err(ConfigError::Gutter(
+                "shares a node with the client's own nodes",
+            ));
+        }
+    }
+    let gutter_nodes = gutter.iter().flat_map(|gutter| &gutter.nodes);
+    let all: Vec<&(NodeAddr, u32)> = nodes.iter().chain(gutter_nodes).collect();
+    for (index, (addr, _)) in all.iter().copied().enumerate() {
+        if all[..index].iter().any(|(other, _)| other == addr) {
+            return Err(ConfigError::DuplicateNode(addr.to_string()));
+        }
+        if let NodeAddr::Unix(path) = addr {
+            if path.to_str().is_none() {
+                return Err(ConfigError::NonUtf8Path(path.display().to_string()));
+            }
+        }
+    }
+    Ok(())
 }

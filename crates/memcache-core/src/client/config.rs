@@ -44,6 +44,8 @@ pub struct Config {
     pub(crate) events: Option<Arc<dyn ClusterEvents>>,
     /// Requests whose node is unreachable go to this pool instead.
     pub(crate) gutter: Option<crate::client::gutter::Gutter>,
+    /// Requests go through this tree of pools instead of to `nodes`.
+    pub(crate) route: Option<crate::route::Route>,
     /// Writes store items for at most this long (a gutter pool's configuration).
     pub(crate) exptime_cap: Option<Duration>,
     /// Told of every write that may have left its item stale.
@@ -78,6 +80,7 @@ impl fmt::Debug for Config {
             .field("connection", &self.connection)
             .field("socket", &self.socket)
             .field("distribution", &self.distribution)
+            .field("route", &self.route)
             .field("protocol", &self.protocol)
             .field("max_value_len", &self.encoder.max_value_len())
             .field("purge_unhealthy_nodes", &self.purge_unhealthy_nodes)
@@ -127,6 +130,7 @@ impl Config {
             events: None,
             on_write_failure: None,
             gutter: None,
+            route: None,
             exptime_cap: None,
             retry: None,
             miss_on_unavailable: false,
@@ -211,6 +215,10 @@ pub enum ConfigError {
     /// ([`crate::ClientBuilder::gutter`]).
     #[error("the gutter pool {0}")]
     Gutter(&'static str),
+    /// A [route](crate::Route) is incomplete, or given with what it replaces (the
+    /// client's own nodes, autodiscovery, a client-wide gutter).
+    #[error("route: {0}")]
+    Route(&'static str),
 }
 
 /// Parses `nodes`, each with weight 1; the first address that does not parse is the

@@ -1,7 +1,7 @@
 //! The one execution path. Every operation, a single-key command or one node's share of a
 //! multi-key one, is encoded, routed, given its deadline, placed on a connection, retried,
 //! answered as a miss when its node is unavailable, observed and decoded here, by
-//! [`Pending`], a future written out by hand so that a request costs no allocation.
+//! [`Exchange`], a future written out by hand so that a request costs no allocation.
 //!
 //! An [`Operation`] only says what is particular to its command: its key, whether running
 //! it twice is harmless, how it is spelled, and what its reply means.
@@ -84,6 +84,25 @@ pub trait Operation: Send {
         None
     }
 
+    /// What the request does to its item, which decides where a [route](crate::Route)
+    /// sends it: by default a read for reads and a write for the rest.
+    #[doc(hidden)]
+    fn effect(&self) -> Effect {
+        if self.is_read() {
+            Effect::Read
+        } else {
+            Effect::Write
+        }
+    }
+
+    /// Whether `output` is a miss, which a [route](crate::Route) may look up elsewhere
+    /// (the old pool of a migration, the warm pool of a warm-up).
+    #[doc(hidden)]
+    fn missed(&self, output: &Self::Output) -> bool {
+        let _ = output;
+        false
+    }
+
     /// Whether a failure of the request may leave its item stale, and is reported to
     /// [`crate::ClientBuilder::on_write_failure`]: writes' failures are, reads' are not.
     #[doc(hidden)]
@@ -104,6 +123,25 @@ pub trait Operation: Send {
     fn affinity(&self) -> Affinity {
         Affinity::of_key(self.key())
     }
+}
+
+/// What a request does to its item: where a [route](crate::Route) sends it.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads it: one destination, looked up elsewhere on a miss or an unavailable node.
+    Read,
+    /// Reads it where reads go, and may change it there (a lease's placeholder): that
+    /// destination only.
+    ReadSide,
+    /// Changes it: every destination writes go to.
+    Write,
+    /// Changes it if its CAS token still matches (`cas`): every destination writes go
+    /// to, since the token may come from any of them; the call succeeds where one took
+    /// it, and the others lose their copy.
+    Compare,
+    /// Removes it: every destination that holds the item, readable or not.
+    Delete,
 }
 
 /// Where a request goes.
@@ -156,6 +194,63 @@ impl Answer {
     }
 }
 
+/// An operation shared by the requests a [route](crate::Route) sends to several pools.
+impl<O: Operation + Sync> Operation for &O {
+    type Output = O::Output;
+
+    fn key(&self) -> &[u8] {
+        (**self).key()
+    }
+
+    fn target(&self) -> Target<'_> {
+        (**self).target()
+    }
+
+    fn is_read(&self) -> bool {
+        (**self).is_read()
+    }
+
+    fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
+        (**self).encode(config)
+    }
+
+    fn decode(&self, answer: Answer, config: &Config, counters: &Counters) -> Result<O::Output> {
+        (**self).decode(answer, config, counters)
+    }
+
+    fn detached(&self) -> Option<O::Output> {
+        (**self).detached()
+    }
+
+    fn miss(&self) -> Option<O::Output> {
+        (**self).miss()
+    }
+
+    fn mergeable(&self, config: &Config) -> Option<bool> {
+        (**self).mergeable(config)
+    }
+
+    fn effect(&self) -> Effect {
+        (**self).effect()
+    }
+
+    fn missed(&self, output: &O::Output) -> bool {
+        (**self).missed(output)
+    }
+
+    fn may_leave_stale(&self) -> bool {
+        (**self).may_leave_stale()
+    }
+
+    fn fails_over(&self) -> bool {
+        (**self).fails_over()
+    }
+
+    fn affinity(&self) -> Affinity {
+        (**self).affinity()
+    }
+}
+
 /// How many times a request whose connection failed before writing it is placed again,
 /// whatever the retry policy: it certainly never reached the server.
 const UNSENT_RETRIES: u32 = 3;
@@ -166,7 +261,7 @@ const UNSENT_RETRIES: u32 = 3;
 /// unwritten is never sent, and the reply to one already written is read and dropped, so
 /// no other caller can receive it.
 #[must_use = "futures do nothing unless polled"]
-pub struct Pending<'c, R: Runtime, O: Operation> {
+pub(crate) struct Exchange<'c, R: Runtime, O: Operation> {
     inner: &'c Inner<R>,
     op: O,
     options: CallOptions,
@@ -209,14 +304,14 @@ enum State<R: Runtime> {
     Done,
 }
 
-// `Pending` never pins its fields: the operation is only ever borrowed, and the timers are
+// `Exchange` never pins its fields: the operation is only ever borrowed, and the timers are
 // boxed. So it is `Unpin` whatever the operation holds.
-impl<R: Runtime, O: Operation> Unpin for Pending<'_, R, O> {}
+impl<R: Runtime, O: Operation> Unpin for Exchange<'_, R, O> {}
 
-impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
+impl<'c, R: Runtime, O: Operation> Exchange<'c, R, O> {
     /// The request `op`, sent to the node its [`Operation::route`] picks.
     pub(crate) fn new(inner: &'c Inner<R>, op: O, options: CallOptions) -> Self {
-        Pending {
+        Exchange {
             inner,
             op,
             options,
@@ -240,7 +335,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
         options: CallOptions,
         node: NodeRef<'c, R>,
     ) -> Self {
-        let mut pending = Pending::new(inner, op, options);
+        let mut pending = Exchange::new(inner, op, options);
         pending.node = Some(node);
         pending
     }
@@ -534,7 +629,7 @@ impl<'c, R: Runtime, O: Operation> Pending<'c, R, O> {
     }
 }
 
-impl<R: Runtime, O: Operation> Drop for Pending<'_, R, O> {
+impl<R: Runtime, O: Operation> Drop for Exchange<'_, R, O> {
     /// A caller given up while woken to try for room hands the wake-up on, so that no
     /// other waiter misses it; an attempt in progress ends as abandoned.
     fn drop(&mut self) {
@@ -550,7 +645,7 @@ impl<R: Runtime, O: Operation> Drop for Pending<'_, R, O> {
     }
 }
 
-/// The node a request was routed to: set by [`Pending::start`] before any step that
+/// The node a request was routed to: set by [`Exchange::start`] before any step that
 /// reaches the node runs.
 fn routed<'a, 'c, R: Runtime>(node: &'a Option<NodeRef<'c, R>>) -> &'a NodeRef<'c, R> {
     node.as_ref()
@@ -566,7 +661,7 @@ enum Step<R: Runtime, T> {
     Done(Result<T>),
 }
 
-impl<R: Runtime, O: Operation> Future for Pending<'_, R, O> {
+impl<R: Runtime, O: Operation> Future for Exchange<'_, R, O> {
     type Output = Result<O::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

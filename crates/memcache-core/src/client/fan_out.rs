@@ -1,10 +1,10 @@
 //! Multi-node operations as one split and merge over the execution path: each node's
-//! share is a request of its own ([`Pending::to_node`]), so routing, deadlines, retries,
+//! share is a request of its own ([`Exchange::to_node`]), so routing, deadlines, retries,
 //! miss-on-unavailable and metrics apply to it exactly as to a single-key request.
 
 use futures::future::{join_all, try_join_all};
 
-use crate::client::execute::{Operation, Pending};
+use crate::client::execute::{Exchange, Operation};
 use crate::client::{CallOptions, Inner};
 use crate::cluster::members::NodeRef;
 use crate::error::Result;
@@ -31,7 +31,7 @@ impl<R: Runtime> Inner<R> {
             if let Some((node, op)) = shares.into_iter().next() {
                 // One node (a one-node cluster, or keys that all live on one): nothing to
                 // join.
-                let outcome = Pending::to_node(self, op, options, node).await;
+                let outcome = Exchange::to_node(self, op, options, node).await;
                 return match gather {
                     Gather::Strict => Ok(vec![Ok(outcome?)]),
                     Gather::Partial => Ok(vec![outcome]),
@@ -41,7 +41,7 @@ impl<R: Runtime> Inner<R> {
         }
         let requests = shares
             .into_iter()
-            .map(|(node, op)| Pending::to_node(self, op, options.clone(), node));
+            .map(|(node, op)| Exchange::to_node(self, op, options.clone(), node));
         match gather {
             Gather::Strict => Ok(try_join_all(requests).await?.into_iter().map(Ok).collect()),
             Gather::Partial => Ok(join_all(requests).await),

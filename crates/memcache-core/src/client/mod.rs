@@ -5,6 +5,7 @@ pub(crate) mod config;
 pub(crate) mod execute;
 pub(crate) mod fan_out;
 pub(crate) mod gutter;
+pub(crate) mod pending;
 pub(crate) mod protocol;
 pub(crate) mod retry;
 #[cfg(feature = "serde")]
@@ -47,6 +48,9 @@ pub(crate) struct Inner<R: Runtime> {
     pub(crate) membership: Membership<R>,
     /// Where requests of unreachable nodes go, if anywhere.
     pub(crate) gutter: Option<gutter::GutterPool<R>>,
+    /// The pools requests go to instead of `membership`'s nodes, when the client has a
+    /// route.
+    pub(crate) routes: Option<crate::route::tree::Routes<R>>,
     /// The keys `get_or_compute` is looking up in this process.
     pub(crate) flights: crate::ops::single_flight::Flights,
     /// Set by [`Client::close`]: background discovery stops.
@@ -113,6 +117,28 @@ impl<R: Runtime + Default> Client<R> {
     pub fn discover(endpoint: &str) -> ClientBuilder<R> {
         ClientBuilder::with_runtime(R::default(), [""; 0]).autodiscovery(endpoint)
     }
+
+    /// A builder for a client whose requests go through `route`, a tree of pools: see
+    /// [`Route`](crate::Route) and [`ClientBuilder::route`].
+    ///
+    /// ```no_run
+    /// # async fn f() -> memcache_tokio::Result<()> {
+    /// use memcache_tokio::{Client, Migration, Phase, Pool, Route};
+    ///
+    /// let migration = Migration::new(Phase::WriteBothReadOld);
+    /// let route = Route::migrate(
+    ///     Pool::new(["10.0.0.1:11211"]),
+    ///     Pool::new(["10.0.1.1:11211"]),
+    ///     &migration,
+    /// );
+    /// let client = Client::routed(route).connect().await?;
+    /// # let _ = client;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn routed(route: crate::route::Route) -> ClientBuilder<R> {
+        ClientBuilder::with_runtime(R::default(), [""; 0]).route(route)
+    }
 }
 
 impl<R: Runtime> Client<R> {
@@ -129,12 +155,17 @@ impl<R: Runtime> Client<R> {
 
     pub(crate) fn with_membership(runtime: R, config: Config, membership: Membership<R>) -> Self {
         let gutter = gutter::GutterPool::new(&runtime, &config);
+        let routes = config
+            .route
+            .as_ref()
+            .map(|route| crate::route::tree::Routes::new(&runtime, &config, route));
         Client {
             inner: Arc::new(Inner {
                 runtime,
                 config: Arc::new(config),
                 membership,
                 gutter,
+                routes,
                 flights: Default::default(),
                 closed: AtomicBool::new(false),
             }),
@@ -143,8 +174,9 @@ impl<R: Runtime> Client<R> {
 
     /// Opens every node's minimum connections; fails only if no node is reachable.
     pub(crate) async fn warm_up(&self) -> Result<()> {
-        let members = self.inner.members();
-        let attempts = members.nodes.iter().map(|node| node.warm_up());
+        let members: Vec<_> = self.inner.pools().map(Inner::members).collect();
+        let nodes = members.iter().flat_map(|members| members.nodes.iter());
+        let attempts = nodes.map(|node| node.warm_up());
         let results = join_all(attempts).await;
         let mut first_error = None;
         for result in results {
@@ -174,13 +206,10 @@ impl<R: Runtime> Client<R> {
     pub async fn close(&self) {
         let inner = &self.inner;
         inner.closed.store(true, Ordering::Release);
-        let members = inner.members();
-        let gutter = inner.gutter.as_ref().map(gutter::GutterPool::members);
-        let nodes: Vec<_> = members
-            .nodes
-            .iter()
-            .chain(gutter.iter().flat_map(|gutter| gutter.nodes.iter()))
-            .collect();
+        for pool in inner.pools() {
+            pool.closed.store(true, Ordering::Release);
+        }
+        let nodes = inner.all_nodes();
         for node in &nodes {
             node.close();
         }
@@ -198,7 +227,8 @@ impl<R: Runtime> Client<R> {
         }
     }
 
-    /// The nodes, in order: as configured, or as last discovered.
+    /// The nodes, in order: as configured, or as last discovered; with a
+    /// [route](crate::Route), its pools' nodes, pool after pool (a node in two pools once).
     ///
     /// ```no_run
     /// # async fn f(client: memcache_tokio::Client) -> memcache_tokio::Result<()> {
@@ -209,12 +239,15 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn nodes(&self) -> Vec<NodeAddr> {
-        self.inner
-            .members()
-            .nodes
-            .iter()
-            .map(|node| node.addr.clone())
-            .collect()
+        let mut nodes = Vec::new();
+        for pool in self.inner.pools() {
+            for node in pool.members().nodes.iter() {
+                if !nodes.contains(&node.addr) {
+                    nodes.push(node.addr.clone());
+                }
+            }
+        }
+        nodes
     }
 
     /// Nodes that are healthy (the last connection attempt, or one of the few before it,
@@ -245,18 +278,22 @@ impl<R: Runtime> Client<R> {
     }
 
     fn nodes_where(&self, healthy: bool) -> Vec<NodeAddr> {
-        let members = self.inner.members();
-        let states = members.health.snapshot();
-        members
-            .nodes
-            .iter()
-            .zip(states)
-            .filter(|(_, state)| *state == healthy)
-            .map(|(node, _)| node.addr.clone())
-            .collect()
+        let mut nodes = Vec::new();
+        for pool in self.inner.pools() {
+            let members = pool.members();
+            let states = members.health.snapshot();
+            for (node, state) in members.nodes.iter().zip(states) {
+                if state == healthy && !nodes.contains(&node.addr) {
+                    nodes.push(node.addr.clone());
+                }
+            }
+        }
+        nodes
     }
 
-    /// Each node's counters (the gutter pool's nodes after the client's own): connections,
+    /// Each node's counters (the gutter pool's nodes after the client's own; with a
+    /// [route](crate::Route), pool after pool, so a node in two pools is listed twice, each
+    /// with its own connections and counts): connections,
     /// requests, fetch hits and misses, timeouts, and request latency percentiles
     /// ([`NodeMetrics::latency`]). Always kept, whatever the
     /// features; reading them copies a few kilobytes per node.
@@ -270,17 +307,15 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn metrics(&self) -> Vec<(NodeAddr, NodeMetrics)> {
-        let members = self.inner.members();
-        let gutter = self.inner.gutter.as_ref().map(gutter::GutterPool::members);
-        members
-            .nodes
+        self.inner
+            .all_nodes()
             .iter()
-            .chain(gutter.iter().flat_map(|gutter| gutter.nodes.iter()))
             .map(|node| (node.addr.clone(), node.counters.snapshot()))
             .collect()
     }
 
-    /// The node `key` is routed to (for diagnostics and tests).
+    /// The node `key` is routed to (for diagnostics and tests); with a
+    /// [route](crate::Route), the node a read of `key` goes to first.
     ///
     /// # Errors
     /// [`Error::NoAvailableNodes`] when every node was purged from routing.
@@ -292,7 +327,23 @@ impl<R: Runtime> Client<R> {
     /// # }
     /// ```
     pub fn node_for(&self, key: impl AsRef<[u8]>) -> Result<NodeAddr> {
-        Ok(self.inner.route(key.as_ref())?.addr.clone())
+        let key = key.as_ref();
+        let pool = match &self.inner.routes {
+            Some(routes) => routes.root.read_pool(key),
+            None => &self.inner,
+        };
+        Ok(pool.route(key)?.addr.clone())
+    }
+
+    /// The [migrations](crate::Route::migrate) of the client's route, depth first: the
+    /// handles that switch their phases, for a route built from
+    /// `Settings` (feature `serde`; a route built in code has them already).
+    pub fn migrations(&self) -> Vec<crate::route::Migration> {
+        self.inner
+            .routes
+            .as_ref()
+            .map(crate::route::tree::Routes::migrations)
+            .unwrap_or_default()
     }
 }
 
@@ -305,6 +356,33 @@ impl<R: Runtime> Inner<R> {
     /// The current membership.
     pub(crate) fn members(&self) -> MembersRef<'_, R> {
         self.membership.current()
+    }
+
+    /// The pools requests go to: this client's own nodes, or its route's pools.
+    pub(crate) fn pools(&self) -> impl Iterator<Item = &Inner<R>> {
+        let routed = self.routes.as_ref().map(|routes| routes.pools.iter());
+        let own = routed.is_none().then_some(self);
+        own.into_iter()
+            .chain(routed.into_iter().flatten().map(|pool| &**pool))
+    }
+
+    /// Every node of every pool, gutters included (a pool's gutter after its nodes).
+    pub(crate) fn all_nodes(&self) -> Vec<Arc<crate::io::node::Node<R>>> {
+        let mut nodes = Vec::new();
+        for pool in self.pools() {
+            nodes.extend(pool.members().nodes.iter().cloned());
+            if let Some(gutter) = &pool.gutter {
+                nodes.extend(gutter.members().nodes.iter().cloned());
+            }
+        }
+        nodes
+    }
+
+    /// Whether `addr` is one of this pool's nodes (or its gutter's).
+    pub(crate) fn has_node(&self, addr: &NodeAddr) -> bool {
+        let gutter = self.gutter.as_ref().map(gutter::GutterPool::members);
+        self.members().position(addr).is_some()
+            || gutter.is_some_and(|gutter| gutter.position(addr).is_some())
     }
 
     /// The node `key` routes to, or `routing_key` when the call names one.

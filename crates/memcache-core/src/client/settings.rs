@@ -100,6 +100,8 @@ pub struct Settings {
     pub credentials: Option<Credentials>,
     /// [`ClientBuilder::gutter`].
     pub gutter: Option<GutterSettings>,
+    /// [`ClientBuilder::route`]: a tree of pools, in place of `nodes`.
+    pub route: Option<crate::route::settings::RouteSettings>,
 }
 
 /// [`Settings::gutter`]: a [`Gutter`] pool.
@@ -115,6 +117,23 @@ pub struct GutterSettings {
     /// [`Gutter::on`]: `"unreachable"` (the default) or `"unavailable"`.
     #[serde(default)]
     pub on: Option<FailoverOn>,
+}
+
+impl GutterSettings {
+    /// The gutter these settings describe.
+    pub fn gutter(&self) -> Gutter {
+        let addrs = self.nodes.iter().map(|node| match node {
+            NodeSetting::Addr(addr) | NodeSetting::Weighted { addr, .. } => addr.as_str(),
+        });
+        let mut gutter = Gutter::new(addrs);
+        if let Some(ttl) = self.ttl {
+            gutter = gutter.ttl(ttl);
+        }
+        if let Some(on) = self.on {
+            gutter = gutter.on(on);
+        }
+        gutter
+    }
 }
 
 /// One node of [`Settings::nodes`].
@@ -226,17 +245,10 @@ impl Settings {
             builder = builder.credentials(&credentials.username, &credentials.password);
         }
         if let Some(settings) = &self.gutter {
-            let addrs = settings.nodes.iter().map(|node| match node {
-                NodeSetting::Addr(addr) | NodeSetting::Weighted { addr, .. } => addr.as_str(),
-            });
-            let mut gutter = Gutter::new(addrs);
-            if let Some(ttl) = settings.ttl {
-                gutter = gutter.ttl(ttl);
-            }
-            if let Some(on) = settings.on {
-                gutter = gutter.on(on);
-            }
-            builder = builder.gutter(gutter);
+            builder = builder.gutter(settings.gutter());
+        }
+        if let Some(route) = &self.route {
+            builder = builder.route(route.route());
         }
         builder
     }

@@ -16,7 +16,7 @@ use memproto::{
 };
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Operation, Pending};
+use crate::client::execute::{Answer, Exchange, Operation};
 use crate::client::protocol::Protocol;
 use crate::client::{encode, unexpected, values, CallOptions, Client, Inner};
 use crate::engine::payload::Payload;
@@ -190,7 +190,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> AppendRequest<'c, R, K, V> {
 }
 
 impl<K: AsRef<[u8]>, V: ToValue> Append<K, V> {
-    async fn run<R: Runtime>(self, inner: &Inner<R>, options: CallOptions) -> Result<()> {
+    async fn run<R: Runtime>(&self, inner: &Inner<R>, options: CallOptions) -> Result<()> {
         let key = self.key.as_ref();
         let encoded = self.value.to_value()?;
         let bytes = value::raw(&encoded)?;
@@ -252,7 +252,7 @@ impl Spec {
 
     /// The item's flags (and in the meta protocol its CAS token), `None` if it is missing.
     async fn current<R: Runtime>(&self, inner: &Inner<R>, key: &[u8]) -> Result<Option<Current>> {
-        Pending::new(inner, Check { key }, self.options.clone()).await
+        Exchange::new(inner, Check { key }, self.options.clone()).await
     }
 
     /// Sends the join, under `cas` when there is one.
@@ -263,7 +263,7 @@ impl Spec {
         bytes: &[u8],
         cas: Option<u64>,
     ) -> Result<()> {
-        Pending::new(
+        Exchange::new(
             inner,
             JoinOp {
                 spec: self,
@@ -426,14 +426,25 @@ fn text_current(reply: Reply) -> Result<Option<Current>> {
 impl<'c, R, K, V> IntoFuture for AppendRequest<'c, R, K, V>
 where
     R: Runtime,
-    K: AsRef<[u8]> + Send + 'c,
-    V: ToValue + Send + 'c,
+    K: AsRef<[u8]> + Send + Sync + 'c,
+    V: ToValue + Send + Sync + 'c,
 {
     type Output = Result<()>;
     type IntoFuture = RequestFuture<'c, ()>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.op.run(&self.client.inner, self.options))
+        let (inner, op, options) = (&self.client.inner, self.op, self.options);
+        Box::pin(async move {
+            let Some(routes) = &inner.routes else {
+                return op.run(inner, options).await;
+            };
+            // Through a route: the whole join (its check included) on every pool writes
+            // go to, each answering for itself.
+            let pools = routes.root.write_pools();
+            let joins = pools.iter().map(|pool| op.run(pool, options.clone()));
+            let outcomes = futures::future::join_all(joins).await;
+            crate::route::settle_all(outcomes)
+        })
     }
 }
 

@@ -17,7 +17,7 @@ use futures::future::join_all;
 use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaSet, MetaSetMode, Reply};
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Pending};
+use crate::client::execute::{Answer, Exchange};
 use crate::client::protocol::Token;
 use crate::client::{resolve, CallOptions, Client, Inner};
 use crate::cluster::members::{Members, MembersRef};
@@ -36,10 +36,21 @@ use crate::value::{self, ToValue};
 
 /// One key of a batched write: for stores, the value as it goes on the wire and its flags.
 #[derive(Clone, Copy)]
-struct Write<'a> {
+pub(crate) struct Write<'a> {
     key: &'a [u8],
     value: &'a [u8],
     flags: u32,
+}
+
+impl<'a> Write<'a> {
+    /// A key of a batched `delete` or `touch`.
+    pub(crate) fn key(key: &'a [u8]) -> Self {
+        Write {
+            key,
+            value: b"",
+            flags: 0,
+        }
+    }
 }
 
 /// Each key's outcome of a batched write. Hashed with [`ItemHasher`], as multi-key fetch
@@ -199,7 +210,7 @@ impl<K: AsRef<[u8]>, V: ToValue> StoreMany<K, V> {
             mode: self.mode,
             exptime: resolve(self.exptime),
         };
-        inner.write_many(kind, &items, options).await
+        inner.write_routed(kind, &items, options).await
     }
 }
 
@@ -244,17 +255,13 @@ impl<K: AsRef<[u8]>> KeyMany<K> {
         let items: Vec<Write<'_>> = self
             .keys
             .iter()
-            .map(|key| Write {
-                key: key.as_ref(),
-                value: b"",
-                flags: 0,
-            })
+            .map(|key| Write::key(key.as_ref()))
             .collect();
         let kind = match self.touch {
             None => WriteKind::Delete,
             Some(exptime) => WriteKind::Touch(resolve(exptime)),
         };
-        inner.write_many(kind, &items, options).await
+        inner.write_routed(kind, &items, options).await
     }
 }
 
@@ -269,7 +276,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]> + Send + Sync + 'c> IntoFuture for KeyManyRe
 
 /// Which command every key of a batched write gets.
 #[derive(Debug, Clone, Copy)]
-enum WriteKind {
+pub(crate) enum WriteKind {
     Store { mode: MetaSetMode, exptime: Exptime },
     Delete,
     Touch(Exptime),
@@ -341,7 +348,7 @@ type BatchReplies = (Vec<Reply>, Option<Error>);
 impl<R: Runtime> Inner<R> {
     /// Sends `kind` for every `(key, value)` (values only for stores) in meta batches, one
     /// round trip per node, and returns each key's outcome.
-    async fn write_many(
+    pub(crate) async fn write_many(
         &self,
         kind: WriteKind,
         items: &[Write<'_>],
@@ -518,7 +525,7 @@ impl<R: Runtime> Inner<R> {
         };
         let share = Share::new(encoded, again, &keys, false, read);
         let node = members.node(node).ok_or(Error::NoAvailableNodes)?;
-        Pending::to_node(self, share, within_deadline(), node).await
+        Exchange::to_node(self, share, within_deadline(), node).await
     }
 
     /// One chunk's items encoded as a single batch with `config` (the gutter's, when the

@@ -270,6 +270,10 @@ impl<K: AsRef<[u8]> + Send> Operation for Get<K> {
         Some(None)
     }
 
+    fn missed(&self, output: &Option<Item>) -> bool {
+        output.is_none()
+    }
+
     fn mergeable(&self, config: &Config) -> Option<bool> {
         match self.fetch.kind {
             RetrieveKind::Get | RetrieveKind::Gets if !self.fetch.is_meta(config.protocol) => {
@@ -360,7 +364,7 @@ impl<K: AsRef<[u8]>> GetMany<K> {
             ..self.fetch
         };
         let mut found = inner
-            .retrieve_many(fetch, &keys, options, gather, miss)
+            .retrieve_routed(fetch, &keys, options, gather, miss)
             .await?;
         // Compressed values decode within the client's largest, as `get_as` reads them.
         let max_value_len = inner.config.encoder.max_value_len();

@@ -86,6 +86,10 @@ impl<K: AsRef<[u8]> + Send, T: FromValue> Operation for GetAs<K, T> {
             .map_err(Error::Value)
     }
 
+    fn missed(&self, output: &Option<T>) -> bool {
+        output.is_none()
+    }
+
     fn miss(&self) -> Option<Option<T>> {
         Some(None)
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use memproto::{Command, Exptime, MetaCommon, MetaDelete, MetaGet, MetaReply, MetaStatus};
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Operation};
+use crate::client::execute::{Answer, Effect, Operation};
 use crate::client::{encode, resolve, unexpected, Client};
 use crate::engine::payload::Payload;
 use crate::engine::request::Expects;
@@ -110,6 +110,10 @@ impl<K: AsRef<[u8]> + Send> Operation for Invalidate<K> {
         self.key.as_ref()
     }
 
+    fn effect(&self) -> Effect {
+        Effect::Delete
+    }
+
     fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {
         let key = self.key.as_ref();
         let command = Command::MetaDelete(MetaDelete {
@@ -165,6 +169,11 @@ impl<K: AsRef<[u8]> + Send> Operation for LeaseFetch<K> {
     // Not a read (see above), but a failed lease changes no item.
     fn may_leave_stale(&self) -> bool {
         false
+    }
+
+    // Its placeholder belongs where reads look: its winner stores the value with a write.
+    fn effect(&self) -> Effect {
+        Effect::ReadSide
     }
 
     fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {

@@ -5,7 +5,7 @@
 use memproto::{Command, MetaStatus, Reply, ServerErrorKind};
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Operation, Pending};
+use crate::client::execute::{Answer, Exchange, Operation};
 use crate::client::{encode, unexpected, CallOptions, Inner};
 use crate::cluster::members::MembersRef;
 use crate::engine::payload::Payload;
@@ -33,7 +33,7 @@ impl<R: Runtime> Inner<R> {
             None => {}
         }
         let routed = members.node(node).ok_or(Error::NoAvailableNodes)?;
-        let supported = Pending::to_node(self, MetaProbe, options, routed)
+        let supported = Exchange::to_node(self, MetaProbe, options, routed)
             .await
             .map_err(not_written)?;
         known.set_meta_supported(supported);

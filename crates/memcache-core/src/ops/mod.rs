@@ -34,7 +34,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Operation, Pending};
+use crate::client::execute::{Answer, Operation};
+use crate::client::pending::Pending;
 use crate::client::{CallOptions, Client};
 use crate::engine::payload::Payload;
 use crate::engine::request::{Affinity, Expects};
@@ -159,7 +160,12 @@ impl<'c, R: Runtime, O> Request<'c, R, O> {
     }
 }
 
-impl<'c, R: Runtime, O: Operation> IntoFuture for Request<'c, R, O> {
+impl<'c, R, O> IntoFuture for Request<'c, R, O>
+where
+    R: Runtime,
+    O: Operation + Sync + 'c,
+    O::Output: Send,
+{
     type Output = Result<O::Output>;
     type IntoFuture = Pending<'c, R, O>;
 
@@ -223,6 +229,10 @@ impl<O: Operation> Operation for NoReply<O> {
 
     fn may_leave_stale(&self) -> bool {
         self.0.may_leave_stale()
+    }
+
+    fn effect(&self) -> crate::client::execute::Effect {
+        self.0.effect()
     }
 
     fn is_read(&self) -> bool {

@@ -7,7 +7,7 @@ use memproto::{
 };
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Operation};
+use crate::client::execute::{Answer, Effect, Operation};
 use crate::client::protocol::Protocol;
 use crate::client::{encode, unexpected, Client};
 use crate::engine::payload::Payload;
@@ -163,6 +163,21 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreRequest<'c, R, K, V> {
     exptime_setters!(op.exptime);
 }
 
+impl<K> Store<K, bytes::Bytes> {
+    /// An `add` of an item read elsewhere, its value and flags as they were stored, for
+    /// a route that warms a pool up.
+    pub(crate) fn warm_fill(key: K, value: bytes::Bytes, flags: u32, exptime: Exptime) -> Self {
+        Store {
+            mode: StoreMode::Add,
+            key,
+            value,
+            flags,
+            exptime,
+            noreply: false,
+        }
+    }
+}
+
 impl<K, V> Operation for Store<K, V>
 where
     K: AsRef<[u8]> + Send,
@@ -192,6 +207,13 @@ where
 
     fn decode(&self, answer: Answer, _: &Config, _: &Counters) -> Result<()> {
         stored(answer.one()?)
+    }
+
+    fn effect(&self) -> Effect {
+        match self.mode {
+            StoreMode::Cas(_) => Effect::Compare,
+            _ => Effect::Write,
+        }
     }
 
     fn detached(&self) -> Option<()> {

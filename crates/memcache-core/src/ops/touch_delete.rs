@@ -3,7 +3,7 @@
 use memproto::{Command, Exptime, MetaDelete, MetaGet, MetaStatus, Reply};
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Operation};
+use crate::client::execute::{Answer, Effect, Operation};
 use crate::client::protocol::Protocol;
 use crate::client::{encode, unexpected, Client};
 use crate::engine::payload::Payload;
@@ -82,11 +82,29 @@ impl<'c, R: Runtime, K: AsRef<[u8]>> KeyRequest<'c, R, K> {
     }
 }
 
+impl<K> KeyCommand<K> {
+    /// A `delete` of `key`, for a route that takes a key away from a destination.
+    pub(crate) fn deletion(key: K) -> Self {
+        KeyCommand {
+            key,
+            touch: None,
+            noreply: false,
+        }
+    }
+}
+
 impl<K: AsRef<[u8]> + Send> Operation for KeyCommand<K> {
     type Output = ();
 
     fn key(&self) -> &[u8] {
         self.key.as_ref()
+    }
+
+    fn effect(&self) -> Effect {
+        match self.touch {
+            Some(_) => Effect::Write,
+            None => Effect::Delete,
+        }
     }
 
     fn encode(&self, config: &Config) -> Result<(Payload, Expects)> {

@@ -1,0 +1,289 @@
+//! Multi-key requests through a route. Each pool a request reaches gets its share of the
+//! keys as one multi-key request (one round trip per node); the route decides which pools
+//! and merges what they answer, key by key.
+
+use bytes::Bytes;
+use futures::future::{join, join_all, BoxFuture};
+use memproto::RetrieveKind;
+
+use crate::client::fan_out::Gather;
+use crate::error::{Error, Result};
+use crate::io::runtime::Runtime;
+use crate::ops::batched_writes::{KeyResults, Write, WriteKind};
+use crate::ops::fetch::Fetch;
+use crate::ops::item_map::{ItemMap, PartialItems};
+use crate::route::call::{read_elsewhere, replica_for, Call};
+use crate::route::single::{fill, WARM_FETCH};
+use crate::route::tree::RouteNode;
+use crate::route::verdict::decide;
+use crate::route::Phase;
+
+/// Fetches `keys` through `node`. Every destination is read with [`Gather::Partial`], so
+/// that a fallback can stand in for a failed node; the caller's `gather` applies to what
+/// is left failed at the end.
+pub(crate) fn read<'a, R: Runtime>(
+    node: &'a RouteNode<R>,
+    fetch: Fetch,
+    keys: &'a [&'a [u8]],
+    call: &'a Call<'a, R>,
+    gather: Gather,
+) -> BoxFuture<'a, Result<PartialItems>> {
+    Box::pin(async move {
+        let found = read_partial(node, fetch, keys, call).await?;
+        match (gather, found.errors.first()) {
+            (Gather::Strict, Some((_, error))) => Err(error.clone()),
+            _ => Ok(found),
+        }
+    })
+}
+
+fn read_partial<'a, R: Runtime>(
+    node: &'a RouteNode<R>,
+    fetch: Fetch,
+    keys: &'a [&'a [u8]],
+    call: &'a Call<'a, R>,
+) -> BoxFuture<'a, Result<PartialItems>> {
+    Box::pin(async move {
+        if keys.is_empty() {
+            return Ok(PartialItems::default());
+        }
+        match node {
+            RouteNode::Pool(pool) => {
+                let (options, miss) = (call.options(), call.miss_on_unavailable);
+                (pool.retrieve_many(fetch, keys, options, Gather::Partial, miss)).await
+            }
+            RouteNode::Replicated { replicas, .. } => {
+                let mut groups: Vec<Vec<&[u8]>> = vec![Vec::new(); replicas.len()];
+                for &key in keys {
+                    groups[replica_for(call.routing_key(key), replicas.len())].push(key);
+                }
+                let reads = groups
+                    .iter()
+                    .enumerate()
+                    .map(|(first, keys)| read_replicas(replicas, first, fetch, keys, call));
+                let mut found = PartialItems::default();
+                for group in join_all(reads).await {
+                    merge(&mut found, group?);
+                }
+                Ok(found)
+            }
+            RouteNode::Migrate {
+                from,
+                to,
+                migration,
+            } => match migration.phase() {
+                Phase::Old | Phase::WriteBothReadOld => read_partial(from, fetch, keys, call).await,
+                Phase::New => read_partial(to, fetch, keys, call).await,
+                Phase::WriteBothReadNew => {
+                    let found = read_partial(to, fetch, keys, call).await?;
+                    let missing = missing(keys, &found.items);
+                    let old = read_partial(from, fetch, &missing, call).await?;
+                    Ok(superseded(found, old))
+                }
+            },
+            RouteNode::WarmUp { cold, warm } => warm_up(cold, warm, fetch, keys, call).await,
+        }
+    })
+}
+
+/// `keys`, read from the replica `first` and on from the next ones for the keys a
+/// replica could not answer.
+async fn read_replicas<'a, R: Runtime>(
+    replicas: &'a [RouteNode<R>],
+    first: usize,
+    fetch: Fetch,
+    keys: &'a [&'a [u8]],
+    call: &'a Call<'a, R>,
+) -> Result<PartialItems> {
+    let mut found = PartialItems::default();
+    let mut left: Vec<&[u8]> = keys.to_vec();
+    for offset in 0..replicas.len() {
+        if left.is_empty() {
+            break;
+        }
+        let replica = &replicas[(first + offset) % replicas.len()];
+        let read = read_partial(replica, fetch, &left, call).await?;
+        let again = offset + 1 < replicas.len()
+            && !read.errors.is_empty()
+            && read.errors.iter().all(|(_, error)| read_elsewhere(error));
+        if !again {
+            merge(&mut found, read);
+            break;
+        }
+        // The keys a failed node had are read from the next replica, with the misses.
+        let next = missing(&left, &read.items);
+        found.items.extend(read.items.into_inner());
+        left = next;
+    }
+    Ok(found)
+}
+
+/// The keys of `keys` that `items` does not have.
+fn missing<'k>(keys: &[&'k [u8]], items: &ItemMap) -> Vec<&'k [u8]> {
+    keys.iter()
+        .copied()
+        .filter(|key| !items.contains_key(key))
+        .collect()
+}
+
+fn merge(into: &mut PartialItems, from: PartialItems) {
+    into.items.extend(from.items.into_inner());
+    into.errors.extend(from.errors);
+}
+
+/// `first`'s items with those `fallback` found for the keys `first` did not have; the
+/// failures `fallback` stood in for are dropped.
+fn superseded(first: PartialItems, fallback: PartialItems) -> PartialItems {
+    let mut found = PartialItems {
+        items: first.items,
+        errors: first
+            .errors
+            .into_iter()
+            .filter(|(_, error)| !read_elsewhere(error))
+            .collect(),
+    };
+    merge(&mut found, fallback);
+    found
+}
+
+/// A multi-key read through a warm-up route: `cold`, then the misses from `warm`, each
+/// found one added to `cold` and read back from there.
+async fn warm_up<'a, R: Runtime>(
+    cold: &'a RouteNode<R>,
+    warm: &'a RouteNode<R>,
+    fetch: Fetch,
+    keys: &'a [&'a [u8]],
+    call: &'a Call<'a, R>,
+) -> Result<PartialItems> {
+    let found = read_partial(cold, fetch, keys, call).await?;
+    let missing = missing(keys, &found.items);
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    // Read without touching the warm copies (`gat`), with what a fill needs.
+    let kind = match fetch.kind {
+        RetrieveKind::Gets | RetrieveKind::Gats(_) => RetrieveKind::Gets,
+        _ => RetrieveKind::Get,
+    };
+    let warm_fetch = Fetch { kind, ..WARM_FETCH };
+    let from_warm = read_partial(warm, warm_fetch, &missing, call).await?;
+    let fills = from_warm
+        .items
+        .iter()
+        .map(|(key, item)| async move { fill(cold, key, item, call).await.then_some(key) });
+    let filled: Vec<&Bytes> = join_all(fills).await.into_iter().flatten().collect();
+    let filled: Vec<&[u8]> = filled.iter().map(|key| &***key).collect();
+    let again = read_partial(cold, fetch, &filled, call).await?;
+    let mut found = superseded(found, PartialItems::default());
+    found.errors.extend(from_warm.errors);
+    found.errors.extend(again.errors);
+    let mut again = again.items;
+    for (key, mut item) in from_warm.items.into_inner() {
+        // Read back from cold (its CAS token), or else as warm had it, with only what
+        // the caller asked for.
+        let item = match again.remove(&key) {
+            Some(item) => item,
+            None => {
+                item.flags = item.flags.filter(|_| fetch.return_flags);
+                item.info = item.info.filter(|_| fetch.info);
+                item
+            }
+        };
+        found.items.insert(key, item);
+    }
+    Ok(found)
+}
+
+/// Sends the batched write `kind` of `items` through `node`: every destination the route
+/// sends writes (or deletes) to, each key answered as [`decide`] rules.
+pub(crate) fn write<'a, R: Runtime>(
+    node: &'a RouteNode<R>,
+    kind: WriteKind,
+    items: &'a [Write<'a>],
+    call: &'a Call<'a, R>,
+) -> BoxFuture<'a, Result<KeyResults>> {
+    Box::pin(async move {
+        let delete = matches!(kind, WriteKind::Delete);
+        match node {
+            RouteNode::Pool(pool) => pool.write_many(kind, items, call.options()).await,
+            RouteNode::Replicated { replicas, quorum } => {
+                let each = replicas
+                    .iter()
+                    .map(|replica| write(replica, kind, items, call));
+                let results = join_all(each).await;
+                let children: Vec<&RouteNode<R>> = replicas.iter().collect();
+                let primary = |key: &[u8]| replica_for(call.routing_key(key), replicas.len());
+                let needed = quorum.of(replicas.len());
+                settle(&children, kind, call, results, primary, needed).await
+            }
+            RouteNode::Migrate {
+                from,
+                to,
+                migration,
+            } => match migration.phase() {
+                Phase::Old => write(from, kind, items, call).await,
+                Phase::New => write(to, kind, items, call).await,
+                phase => {
+                    let (old, new) =
+                        join(write(from, kind, items, call), write(to, kind, items, call)).await;
+                    let primary = usize::from(phase == Phase::WriteBothReadNew);
+                    let children = [&**from, &**to];
+                    settle(&children, kind, call, vec![old, new], |_| primary, 2).await
+                }
+            },
+            RouteNode::WarmUp { cold, warm } if delete => {
+                let (in_cold, in_warm) = join(
+                    write(cold, kind, items, call),
+                    write(warm, kind, items, call),
+                )
+                .await;
+                let children = [&**cold, &**warm];
+                settle(&children, kind, call, vec![in_cold, in_warm], |_| 0, 2).await
+            }
+            RouteNode::WarmUp { cold, .. } => write(cold, kind, items, call).await,
+        }
+    })
+}
+
+/// Each key's answer from its destinations' results; the destinations that disagree
+/// with a key's answer lose that key first.
+async fn settle<R: Runtime>(
+    children: &[&RouteNode<R>],
+    kind: WriteKind,
+    call: &Call<'_, R>,
+    results: Vec<Result<KeyResults>>,
+    primary: impl Fn(&[u8]) -> usize,
+    needed: usize,
+) -> Result<KeyResults> {
+    // A call refused as a whole (an invalid key) is refused alike everywhere.
+    let mut results = results.into_iter().collect::<Result<Vec<_>>>()?;
+    let reconcile = !matches!(kind, WriteKind::Delete);
+    let keys: Vec<Bytes> = results
+        .first()
+        .map(|first| first.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut answers = KeyResults::with_capacity_and_hasher(keys.len(), Default::default());
+    let mut invalidate: Vec<Vec<Bytes>> = vec![Vec::new(); children.len()];
+    for key in keys {
+        let outcomes = results
+            .iter_mut()
+            .map(|each| each.remove(&key).unwrap_or(Err(Error::NoAvailableNodes)))
+            .collect();
+        let verdict = decide(outcomes, primary(&key), needed, false, reconcile);
+        for index in verdict.invalidate {
+            invalidate[index].push(key.clone());
+        }
+        answers.insert(key, verdict.answer);
+    }
+    let deletes = invalidate
+        .iter()
+        .zip(children)
+        .filter(|(keys, _)| !keys.is_empty())
+        .map(|(keys, child)| async move {
+            let items: Vec<Write<'_>> = keys.iter().map(|key| Write::key(key)).collect();
+            // A delete that fails is reported to the write-failure handler by its pool.
+            let _ = write(child, WriteKind::Delete, &items, call).await;
+        });
+    join_all(deletes).await;
+    Ok(answers)
+}
