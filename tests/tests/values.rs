@@ -510,3 +510,59 @@ async fn a_gutter_configured_from_settings() {
         serde_json::from_str(r#"{ "gutter": { "nodes": [], "on": "always" } }"#);
     assert!(unknown.unwrap_err().to_string().contains("unknown variant"));
 }
+
+/// A route read from a document: a migration to replicated pools, one with a gutter; its
+/// migration's handle switches the phase of the running client.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_configured_from_settings() {
+    let old = Memcached::start();
+    let (a, b) = (Memcached::start(), Memcached::start());
+    let gutter = Memcached::start();
+    let document = format!(
+        r#"{{ "timeout": "500ms",
+             "route": {{
+                 "type": "migrate",
+                 "phase": "write_both_read_old",
+                 "from": {{ "type": "pool", "nodes": ["{}"], "distribution": "ketama" }},
+                 "to": {{
+                     "type": "replicated",
+                     "quorum": "majority",
+                     "replicas": [
+                         {{ "type": "pool", "nodes": ["{}"] }},
+                         {{ "type": "pool", "nodes": ["{}"],
+                           "gutter": {{ "nodes": ["{}"], "ttl": "5s" }} }}
+                     ]
+                 }}
+             }} }}"#,
+        old.addr(),
+        a.addr(),
+        b.addr(),
+        gutter.addr()
+    );
+    let settings: memcache_tokio::Settings = serde_json::from_str(&document).unwrap();
+    let client: Client = settings.build().unwrap();
+    client.set("routed", "yes").await.unwrap();
+    for server in [&old, &a, &b] {
+        assert_eq!(server.value("routed").as_deref(), Some("yes"));
+    }
+    let migrations = client.migrations();
+    assert_eq!(migrations.len(), 1);
+    assert_eq!(
+        migrations[0].phase(),
+        memcache_tokio::Phase::WriteBothReadOld
+    );
+    migrations[0].set_phase(memcache_tokio::Phase::New);
+    client.set("after", "yes").await.unwrap();
+    assert_eq!(old.value("after"), None);
+    assert_eq!(a.value("after").as_deref(), Some("yes"));
+
+    let unknown: Result<memcache_tokio::Settings, _> =
+        serde_json::from_str(r#"{ "route": { "type": "fastest", "routes": [] } }"#);
+    assert!(unknown.unwrap_err().to_string().contains("unknown variant"));
+    let empty: memcache_tokio::Settings =
+        serde_json::from_str(r#"{ "route": { "type": "replicated", "replicas": [] } }"#).unwrap();
+    assert!(matches!(
+        empty.build::<memcache_tokio::TokioRuntime>(),
+        Err(memcache_tokio::ConfigError::Route(_))
+    ));
+}

@@ -7,6 +7,7 @@
 //! - [`batched_writes`]: `set_many` and friends, one round trip per node.
 //! - [`meta_mode`]: the meta protocol, item information, stampede protection.
 //! - [`clusters`]: libmemcached-compatible routing, autodiscovery, twemproxy.
+//! - [`routes`]: replicated pools, migrations between pools, cold-cache warm-up.
 //! - [`observability`]: tracing spans, metrics, in-process counters.
 //! - [`reliability`]: what each failure policy guarantees, and how it is tested.
 //! - [`security`]: TLS, authentication, what the client trusts.
@@ -31,6 +32,9 @@ pub mod meta_mode {}
 
 #[doc = include_str!("../guide/clusters.md")]
 pub mod clusters {}
+
+#[doc = include_str!("../guide/routes.md")]
+pub mod routes {}
 
 #[doc = include_str!("../guide/observability.md")]
 pub mod observability {}

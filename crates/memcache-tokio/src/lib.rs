@@ -30,7 +30,7 @@
 //! The whole API is documented on [`memcache_core::Client`]; this crate adds only
 //! [`TokioRuntime`], the aliases [`Client`] and [`ClientBuilder`], and the guides (the
 //! `guide` module: the client in a service, a request's life, typed values, batched
-//! writes, meta mode, clusters, observability, reliability, security, features, embedding
+//! writes, meta mode, clusters, routes, observability, reliability, security, features, embedding
 //! the protocol crate, benchmarks). Use the client from within a tokio runtime with the
 //! time and I/O drivers enabled (`#[tokio::main]` does).
 //!

@@ -112,25 +112,58 @@ pub async fn replicas_agree_with_the_answer<R: Runtime + Default>(suite: Suite) 
         }
     }
 
+    // CAS tokens differ between replicas: a `cas` with the read replica's token succeeds,
+    // and the replicas that refused it lose the key.
     let key = format!("{}cas", prefix("disagree"));
+    for (bumps, server) in servers.iter().enumerate() {
+        // Each server's CAS counter at a different point.
+        for _ in 0..bumps * 3 {
+            server.put(&format!("{key}:bump"), "x");
+        }
+    }
     client.set(&key, "1").await.unwrap();
     let item = client.gets(&key).await.unwrap().unwrap();
     client
         .cas(&key, "2", item.cas.unwrap())
         .await
         .expect("the read replica takes its own token");
-    for server in &servers {
-        assert!(matches!(server.value(&key).as_deref(), Some("2") | None));
-    }
+    let held: Vec<Option<String>> = servers.iter().map(|s| s.value(&key)).collect();
+    assert_eq!(
+        held.iter().flatten().count(),
+        1,
+        "only the read replica keeps it: {held:?}"
+    );
+    assert!(held.iter().flatten().all(|value| value == "2"));
     assert_eq!(client.get(&key).await.unwrap().unwrap().value, "2");
+    // A token another replica issued is refused as the read replica refuses it.
+    client.set(&key, "3").await.unwrap();
+    let tokens: Vec<u64> = servers
+        .iter()
+        .map(|server| {
+            let lines = server.raw(&format!("gets {key}"));
+            lines[0].rsplit(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    let read = client.gets(&key).await.unwrap().unwrap().cas.unwrap();
+    let foreign = *tokens
+        .iter()
+        .find(|&&token| token != read)
+        .expect("tokens differ");
+    assert!(matches!(
+        client.cas(&key, "4", foreign).await,
+        Err(Error::Exists)
+    ));
+    let held: Vec<Option<String>> = servers.iter().map(|s| s.value(&key)).collect();
+    assert!(held.iter().flatten().all(|value| value == "3"), "{held:?}");
 }
 
 /// A dead replica fails writes that need every replica, not those that need a majority;
 /// reads of its keys go to the next replica.
 pub async fn replicas_survive_a_dead_one<R: Runtime + Default>(suite: Suite) {
     let mut servers = [Memcached::start(), Memcached::start(), Memcached::start()];
+    let addrs: Vec<String> = servers.iter().map(Memcached::addr).collect();
     let route = |quorum| {
-        let replicas = servers.iter().map(|server| pool(&[server]));
+        let replicas = addrs.iter().map(|addr| Pool::new([addr]));
         Route::replicated(replicas.collect::<Vec<_>>(), quorum)
     };
     let all = routed::<R>(suite, route(Quorum::All)).build().unwrap();
@@ -141,8 +174,12 @@ pub async fn replicas_survive_a_dead_one<R: Runtime + Default>(suite: Suite) {
     }
     servers[2].kill();
     for key in &keys {
+        // The first write may find the dead replica's connection still open.
         assert!(
-            matches!(all.set(key, "v2").await, Err(Error::Connect { .. })),
+            matches!(
+                all.set(key, "v2").await,
+                Err(Error::Connect { .. } | Error::ConnectionLost { .. })
+            ),
             "{key}"
         );
         majority.set(key, "v3").await.unwrap();
@@ -162,7 +199,57 @@ pub async fn replicas_survive_a_dead_one<R: Runtime + Default>(suite: Suite) {
         .await
         .unwrap();
     assert!(results.values().all(Result::is_err), "{results:?}");
-    assert!(majority.get_many(&keys).await.unwrap().len() == keys.len());
+    // A write that failed leaves its key on no replica, rather than `v5` on some.
+    let all_keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    for server in &servers[..2] {
+        assert!(server.present(&all_keys).is_empty());
+    }
+    let results = majority
+        .set_many(keys.iter().map(|key| (key, "v6")))
+        .await
+        .unwrap();
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    assert_eq!(majority.get_many(&keys).await.unwrap().len(), keys.len());
+
+    // `Quorum::One` takes a write while one replica lives.
+    servers[1].kill();
+    let one = routed::<R>(suite, route(Quorum::One)).build().unwrap();
+    one.set(&keys[0], "v7").await.unwrap();
+    assert!(majority.set(&keys[0], "v8").await.is_err());
+    assert_eq!(
+        one.get(&keys[0]).await.unwrap(),
+        None,
+        "the failed write took it away"
+    );
+    one.set(&keys[0], "v9").await.unwrap();
+    assert_eq!(one.get(&keys[0]).await.unwrap().unwrap().value, "v9");
+}
+
+/// With `miss_on_unavailable`, a read answers a miss only once every replica was tried.
+pub async fn replicas_fail_over_before_reading_a_miss<R: Runtime + Default>(suite: Suite) {
+    let mut servers = [Memcached::start(), Memcached::start()];
+    let replicas: Vec<Pool> = servers.iter().map(|server| pool(&[server])).collect();
+    let client = routed::<R>(suite, Route::replicated(replicas, Quorum::One))
+        .miss_on_unavailable(true)
+        .build()
+        .unwrap();
+    let keys = keys("miss_failover", 20);
+    for key in &keys {
+        client.set(key, "v").await.unwrap();
+    }
+    servers[0].kill();
+    for key in &keys {
+        assert_eq!(client.get(key).await.unwrap().unwrap().value, "v", "{key}");
+    }
+    assert_eq!(client.get_many(&keys).await.unwrap().len(), keys.len());
+    servers[1].kill();
+    assert_eq!(client.get(&keys[0]).await.unwrap(), None);
+    assert!(client.get_many(&keys).await.unwrap().is_empty());
+    let partial = client.get_many(&keys).partial().await.unwrap();
+    assert!(
+        !partial.errors.is_empty(),
+        "a partial read lists the failures"
+    );
 }
 
 /// Each phase sends reads and writes where it says, a miss in the new pool is read from
@@ -196,6 +283,25 @@ pub async fn migration_phases_route_as_documented<R: Runtime + Default>(suite: S
     let found = client.get_many([key("before"), key("both")]).await.unwrap();
     assert_eq!(found.len(), 2);
     assert_eq!(client.get(key("before")).await.unwrap().unwrap().value, "v");
+    // Reads go to the old pool.
+    for server in new {
+        if server.value(&key("both")).is_some() {
+            server.put(&key("both"), "only-new");
+        }
+    }
+    assert_eq!(client.get(key("both")).await.unwrap().unwrap().value, "v");
+    client.set(key("both"), "v").await.unwrap();
+    // The new pool follows the old one: an `add` the old pool refuses leaves nothing in
+    // the new one, and a `touch` of a key only the old pool has succeeds.
+    assert!(matches!(
+        client.add(key("before"), "w").await,
+        Err(Error::NotStored)
+    ));
+    assert_eq!(in_pool(&new, &key("before")), None);
+    client
+        .touch(key("before"), Duration::from_secs(600))
+        .await
+        .unwrap();
 
     migration.set_phase(Phase::WriteBothReadNew);
     // Found in the old pool, where the new one misses.
@@ -205,6 +311,16 @@ pub async fn migration_phases_route_as_documented<R: Runtime + Default>(suite: S
         .await
         .unwrap();
     assert_eq!(found.len(), 2);
+    // A counter only the old pool has counts on, as a read of it would find it.
+    client.set(key("count"), "1").await.unwrap();
+    for server in new {
+        server.raw(&format!("delete {}", key("count")));
+    }
+    assert_eq!(client.increment(key("count"), 1).await.unwrap(), 2);
+    assert_eq!(
+        client.get_as::<u64, _>(key("count")).await.unwrap(),
+        Some(2)
+    );
     // The new pool answers first.
     client.set(key("newer"), "v").await.unwrap();
     for server in new {
@@ -439,17 +555,39 @@ pub async fn route_configuration_is_checked<R: Runtime + Default>(suite: Suite) 
     assert!(matches!(twice, Err(ConfigError::DuplicateNode(_))));
     let bad = routed::<R>(suite, Route::pool(Pool::new(["not an address"]))).build();
     assert!(matches!(bad, Err(ConfigError::Addr(_))));
-    // The same servers in two pools: a migration between distributions.
+}
+
+/// A migration between distributions over the same servers writes a key once where both
+/// keep it on the same node: counters count once, an `add` is not refused by itself.
+pub async fn migration_over_the_same_servers_writes_once<R: Runtime + Default>(suite: Suite) {
+    let servers = [Memcached::start(), Memcached::start(), Memcached::start()];
+    let all: Vec<&Memcached> = servers.iter().collect();
     let migration = Migration::new(Phase::WriteBothReadNew);
     let same = Route::migrate(
-        pool(&[&server]).distribution(Distribution::Ketama),
-        pool(&[&server]),
+        pool(&all).distribution(Distribution::Ketama),
+        pool(&all),
         &migration,
     );
     let client = routed::<R>(suite, same).build().unwrap();
-    client.set("same-servers", "v").await.unwrap();
-    assert_eq!(
-        client.get("same-servers").await.unwrap().unwrap().value,
-        "v"
+    let keys = keys("same_servers", 40);
+    for key in &keys {
+        client.add(key, "0").await.unwrap();
+        assert_eq!(client.increment(key, 5).await.unwrap(), 5, "{key}");
+        client.append(key, "!").await.unwrap();
+        assert_eq!(client.get(key).await.unwrap().unwrap().value, "5!", "{key}");
+    }
+    let results = client
+        .add_many(keys.iter().map(|key| (format!("{key}:b"), "x")))
+        .await
+        .unwrap();
+    assert!(results.values().all(Result::is_ok), "{results:?}");
+    // Keys both distributions put on one node were stored once, the others twice.
+    let copies: usize = keys
+        .iter()
+        .map(|key| servers.iter().filter(|s| s.value(key).is_some()).count())
+        .sum();
+    assert!(
+        copies > keys.len() && copies < 2 * keys.len(),
+        "{copies} copies"
     );
 }

@@ -129,17 +129,14 @@ pub trait Operation: Send {
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
-    /// Reads it: one destination, looked up elsewhere on a miss or an unavailable node.
+    /// Reads it: one destination, and others where the route says so (on a miss or an
+    /// unavailable node).
     Read,
     /// Reads it where reads go, and may change it there (a lease's placeholder): that
     /// destination only.
     ReadSide,
-    /// Changes it: every destination writes go to.
+    /// Changes it (a `cas` too): every destination writes go to.
     Write,
-    /// Changes it if its CAS token still matches (`cas`): every destination writes go
-    /// to, since the token may come from any of them; the call succeeds where one took
-    /// it, and the others lose their copy.
-    Compare,
     /// Removes it: every destination that holds the item, readable or not.
     Delete,
 }

@@ -329,7 +329,10 @@ impl<R: Runtime> Client<R> {
     pub fn node_for(&self, key: impl AsRef<[u8]>) -> Result<NodeAddr> {
         let key = key.as_ref();
         let pool = match &self.inner.routes {
-            Some(routes) => routes.root.read_pool(key),
+            Some(routes) => {
+                let tagged = crate::cluster::hash_tag::routing_key(key, self.inner.config.hash_tag);
+                routes.root.read_pool(tagged)
+            }
             None => &self.inner,
         };
         Ok(pool.route(key)?.addr.clone())

@@ -19,7 +19,9 @@ use crate::route::single::{self, Either};
 /// no other caller can receive it.
 ///
 /// On a client without a [route](crate::Route) it is the request's state machine itself,
-/// and allocates nothing; through a route it holds the route's boxed future.
+/// and allocates nothing; through a route it holds the route's boxed future, and dropping
+/// it part way through a write may leave the route's destinations disagreeing (some took
+/// the write, and the others were not yet made to lose the key).
 #[must_use = "futures do nothing unless polled"]
 pub struct Pending<'c, R: Runtime, O: Operation> {
     flow: Either<Exchange<'c, R, O>, BoxFuture<'c, Result<O::Output>>>,

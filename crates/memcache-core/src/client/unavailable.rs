@@ -27,7 +27,7 @@ impl<R: Runtime> Inner<R> {
 
     /// Counts a read answered as a miss on `node`, or else on the node the error names (a
     /// read that found no node to route to counts on none).
-    fn count_unavailable_miss(&self, error: &Error, node: Option<&NodeAddr>) {
+    pub(crate) fn count_unavailable_miss(&self, error: &Error, node: Option<&NodeAddr>) {
         let named = |member: &NodeAddr| match node {
             Some(node) => member == node,
             None => error_node(error).is_some_and(|name| member.to_string() == name),

@@ -16,7 +16,7 @@ use memproto::{
 };
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Exchange, Operation};
+use crate::client::execute::{Answer, Effect, Exchange, Operation};
 use crate::client::protocol::Protocol;
 use crate::client::{encode, unexpected, values, CallOptions, Client, Inner};
 use crate::engine::payload::Payload;
@@ -438,12 +438,12 @@ where
             let Some(routes) = &inner.routes else {
                 return op.run(inner, options).await;
             };
-            // Through a route: the whole join (its check included) on every pool writes
-            // go to, each answering for itself.
-            let pools = routes.root.write_pools();
-            let joins = pools.iter().map(|pool| op.run(pool, options.clone()));
-            let outcomes = futures::future::join_all(joins).await;
-            crate::route::settle_all(outcomes)
+            // Through a route: the whole join (its check included) on each pool writes go
+            // to, settled as any write there.
+            let call = crate::route::Call::start(inner, options);
+            let leaf = |pool, options| -> RequestFuture<'_, ()> { Box::pin(op.run(pool, options)) };
+            let key = op.key.as_ref();
+            crate::route::single::write(&routes.root, key, &call, Effect::Write, &leaf).await
         })
     }
 }

@@ -51,6 +51,11 @@ impl<'a> Write<'a> {
             flags: 0,
         }
     }
+
+    /// The item's key.
+    pub(crate) fn key_of(&self) -> &'a [u8] {
+        self.key
+    }
 }
 
 /// Each key's outcome of a batched write. Hashed with [`ItemHasher`], as multi-key fetch

@@ -103,8 +103,8 @@ impl<'c, R: Runtime, O> Request<'c, R, O> {
     /// futures rather than `IntoFuture` values: `futures::future::join_all`,
     /// `futures::join!`, `FuturesUnordered`, `buffer_unordered`. Nothing is sent until it
     /// is polled; `.await` on the builder does the same in one step. A single-key
-    /// request's future is a [`Pending`], which allocates nothing; a multi-key one's is a
-    /// boxed [`RequestFuture`].
+    /// request's future is a [`Pending`], which allocates nothing on a client without a
+    /// [route](crate::Route); a multi-key one's is a boxed [`RequestFuture`].
     pub fn send(self) -> <Self as IntoFuture>::IntoFuture
     where
         Self: IntoFuture,

@@ -7,7 +7,7 @@ use memproto::{
 };
 
 use crate::client::config::Config;
-use crate::client::execute::{Answer, Effect, Operation};
+use crate::client::execute::{Answer, Operation};
 use crate::client::protocol::Protocol;
 use crate::client::{encode, unexpected, Client};
 use crate::engine::payload::Payload;
@@ -125,6 +125,8 @@ pub struct Store<K, V> {
     flags: u32,
     exptime: Exptime,
     noreply: bool,
+    /// Sent by a warm-up route to fill its cold pool.
+    filling: bool,
 }
 
 impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreRequest<'c, R, K, V> {
@@ -137,6 +139,7 @@ impl<'c, R: Runtime, K: AsRef<[u8]>, V: ToValue> StoreRequest<'c, R, K, V> {
             flags,
             exptime,
             noreply,
+            filling: false,
         };
         Request::new(client, store)
     }
@@ -174,6 +177,7 @@ impl<K> Store<K, bytes::Bytes> {
             flags,
             exptime,
             noreply: false,
+            filling: true,
         }
     }
 }
@@ -209,11 +213,9 @@ where
         stored(answer.one()?)
     }
 
-    fn effect(&self) -> Effect {
-        match self.mode {
-            StoreMode::Cas(_) => Effect::Compare,
-            _ => Effect::Write,
-        }
+    // A warm-up's fill is the route's own write: a failure leaves nothing stale.
+    fn may_leave_stale(&self) -> bool {
+        !self.filling
     }
 
     fn detached(&self) -> Option<()> {

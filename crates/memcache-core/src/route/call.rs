@@ -1,9 +1,10 @@
 //! One call through a route: its settings and the deadline every request it sends
 //! shares.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::client::{CallOptions, Inner};
+use crate::cluster::hash_tag;
 use crate::engine::pool::later;
 use crate::error::Error;
 use crate::io::runtime::Runtime;
@@ -12,10 +13,14 @@ use crate::io::runtime::Runtime;
 pub(crate) struct Call<'a, R: Runtime> {
     runtime: &'a R,
     options: CallOptions,
-    /// When the call times out: each request it sends gets the time left.
+    /// The call's timeout, and when it runs out: each request it sends gets the time left.
+    timeout: Option<Duration>,
     deadline: Option<Instant>,
-    /// Whether a multi-key read answers an unavailable node's keys as misses, when its
-    /// pool is configured so (a partial read lists the node's failure instead).
+    /// The client's hash tag: replicas are chosen by the part of the key inside it.
+    hash_tag: Option<[u8; 2]>,
+    /// Whether a read answers an unavailable node's keys as misses (the client is
+    /// configured so, and a partial multi-key read is not listing them instead). Applied
+    /// once the route has looked everywhere it may.
     pub(crate) miss_on_unavailable: bool,
 }
 
@@ -28,8 +33,25 @@ impl<'a, R: Runtime> Call<'a, R> {
         Call {
             runtime,
             options,
+            timeout,
             deadline,
-            miss_on_unavailable: true,
+            hash_tag: client.config.hash_tag,
+            miss_on_unavailable: client.config.miss_on_unavailable,
+        }
+    }
+
+    /// The call that invalidates what this one left inconsistent: the same settings, and
+    /// a whole timeout of its own, since this call's time may be spent.
+    pub(crate) fn aftermath(&self) -> Self {
+        Call {
+            runtime: self.runtime,
+            options: self.options.clone(),
+            timeout: self.timeout,
+            deadline: self
+                .timeout
+                .map(|timeout| later(self.runtime.now(), timeout)),
+            hash_tag: self.hash_tag,
+            miss_on_unavailable: self.miss_on_unavailable,
         }
     }
 
@@ -46,6 +68,12 @@ impl<'a, R: Runtime> Call<'a, R> {
     /// The key the call is routed by: its routing key, else `key`.
     pub(crate) fn routing_key<'k>(&'k self, key: &'k [u8]) -> &'k [u8] {
         self.options.routing_key.as_deref().unwrap_or(key)
+    }
+
+    /// The replica, of `replicas`, that reads of `key` go to first.
+    pub(crate) fn replica_for(&self, key: &[u8], replicas: usize) -> usize {
+        let key = hash_tag::routing_key(self.routing_key(key), self.hash_tag);
+        replica_for(key, replicas)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Where a client's multi-key requests enter its route, when it has one.
 
 use crate::client::fan_out::Gather;
+use crate::client::unavailable::is_unavailable;
 use crate::client::{CallOptions, Inner};
 use crate::error::Result;
 use crate::io::runtime::Runtime;
@@ -11,7 +12,9 @@ use crate::route::call::Call;
 use crate::route::many;
 
 impl<R: Runtime> Inner<R> {
-    /// [`Inner::retrieve_many`] on the client's pool, or through its route.
+    /// [`Inner::retrieve_many`] on the client's pool, or through its route: there, a node
+    /// still unavailable once the route looked everywhere it may answers its keys as
+    /// misses when `miss` and the client say so.
     pub(crate) async fn retrieve_routed(
         &self,
         fetch: Fetch,
@@ -23,9 +26,21 @@ impl<R: Runtime> Inner<R> {
         let Some(routes) = &self.routes else {
             return self.retrieve_many(fetch, keys, options, gather, miss).await;
         };
-        let mut call = Call::start(self, options);
-        call.miss_on_unavailable = miss;
-        many::read(&routes.root, fetch, keys, &call, gather).await
+        let call = Call::start(self, options);
+        let mut found = many::read(&routes.root, fetch, keys, &call).await?;
+        if miss && call.miss_on_unavailable {
+            found.errors.retain(|(_, error)| {
+                let unavailable = is_unavailable(error);
+                if unavailable {
+                    routes.count_unavailable_miss(error);
+                }
+                !unavailable
+            });
+        }
+        match (gather, found.errors.first()) {
+            (Gather::Strict, Some((_, error))) => Err(error.clone()),
+            _ => Ok(found),
+        }
     }
 
     /// [`Inner::write_many`] on the client's pool, or through its route.

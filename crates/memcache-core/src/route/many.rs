@@ -7,34 +7,27 @@ use futures::future::{join, join_all, BoxFuture};
 use memproto::RetrieveKind;
 
 use crate::client::fan_out::Gather;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::runtime::Runtime;
 use crate::ops::batched_writes::{KeyResults, Write, WriteKind};
 use crate::ops::fetch::Fetch;
 use crate::ops::item_map::{ItemMap, PartialItems};
-use crate::route::call::{read_elsewhere, replica_for, Call};
-use crate::route::single::{fill, WARM_FETCH};
+use crate::route::call::{read_elsewhere, Call};
+use crate::route::single::{fill, same_node, WARM_FETCH};
 use crate::route::tree::RouteNode;
 use crate::route::verdict::decide;
 use crate::route::Phase;
 
-/// Fetches `keys` through `node`. Every destination is read with [`Gather::Partial`], so
-/// that a fallback can stand in for a failed node; the caller's `gather` applies to what
-/// is left failed at the end.
+/// Fetches `keys` through `node`. Every destination is read in part (a failed node's
+/// keys listed with its error), so that a fallback can stand in for a failed node; the
+/// caller applies its own strictness to what is left failed at the end.
 pub(crate) fn read<'a, R: Runtime>(
     node: &'a RouteNode<R>,
     fetch: Fetch,
     keys: &'a [&'a [u8]],
     call: &'a Call<'a, R>,
-    gather: Gather,
 ) -> BoxFuture<'a, Result<PartialItems>> {
-    Box::pin(async move {
-        let found = read_partial(node, fetch, keys, call).await?;
-        match (gather, found.errors.first()) {
-            (Gather::Strict, Some((_, error))) => Err(error.clone()),
-            _ => Ok(found),
-        }
-    })
+    read_partial(node, fetch, keys, call)
 }
 
 fn read_partial<'a, R: Runtime>(
@@ -49,13 +42,13 @@ fn read_partial<'a, R: Runtime>(
         }
         match node {
             RouteNode::Pool(pool) => {
-                let (options, miss) = (call.options(), call.miss_on_unavailable);
-                (pool.retrieve_many(fetch, keys, options, Gather::Partial, miss)).await
+                let options = call.options();
+                (pool.retrieve_many(fetch, keys, options, Gather::Partial, false)).await
             }
             RouteNode::Replicated { replicas, .. } => {
                 let mut groups: Vec<Vec<&[u8]>> = vec![Vec::new(); replicas.len()];
                 for &key in keys {
-                    groups[replica_for(call.routing_key(key), replicas.len())].push(key);
+                    groups[call.replica_for(key, replicas.len())].push(key);
                 }
                 let reads = groups
                     .iter()
@@ -104,15 +97,20 @@ async fn read_replicas<'a, R: Runtime>(
         let replica = &replicas[(first + offset) % replicas.len()];
         let read = read_partial(replica, fetch, &left, call).await?;
         let again = offset + 1 < replicas.len()
-            && !read.errors.is_empty()
-            && read.errors.iter().all(|(_, error)| read_elsewhere(error));
+            && read.errors.iter().any(|(_, error)| read_elsewhere(error));
         if !again {
             merge(&mut found, read);
             break;
         }
-        // The keys a failed node had are read from the next replica, with the misses.
+        // The keys an unavailable node had are read from the next replica, with the
+        // misses (which keys were whose is not told apart); the other failures stay.
         let next = missing(&left, &read.items);
         found.items.extend(read.items.into_inner());
+        let kept = read
+            .errors
+            .into_iter()
+            .filter(|(_, error)| !read_elsewhere(error));
+        found.errors.extend(kept);
         left = next;
     }
     Ok(found)
@@ -167,6 +165,10 @@ async fn warm_up<'a, R: Runtime>(
     };
     let warm_fetch = Fetch { kind, ..WARM_FETCH };
     let from_warm = read_partial(warm, warm_fetch, &missing, call).await?;
+    if !found.errors.is_empty() {
+        // A cold node failed: its keys come from warm, and nothing is filled.
+        return Ok(superseded(found, strip(from_warm, fetch)));
+    }
     let fills = from_warm
         .items
         .iter()
@@ -174,24 +176,26 @@ async fn warm_up<'a, R: Runtime>(
     let filled: Vec<&Bytes> = join_all(fills).await.into_iter().flatten().collect();
     let filled: Vec<&[u8]> = filled.iter().map(|key| &***key).collect();
     let again = read_partial(cold, fetch, &filled, call).await?;
-    let mut found = superseded(found, PartialItems::default());
+    let mut found = found;
+    let from_warm = strip(from_warm, fetch);
     found.errors.extend(from_warm.errors);
     found.errors.extend(again.errors);
     let mut again = again.items;
-    for (key, mut item) in from_warm.items.into_inner() {
-        // Read back from cold (its CAS token), or else as warm had it, with only what
-        // the caller asked for.
-        let item = match again.remove(&key) {
-            Some(item) => item,
-            None => {
-                item.flags = item.flags.filter(|_| fetch.return_flags);
-                item.info = item.info.filter(|_| fetch.info);
-                item
-            }
-        };
+    for (key, item) in from_warm.items.into_inner() {
+        // Read back from cold (its CAS token), or else as warm had it.
+        let item = again.remove(&key).unwrap_or(item);
         found.items.insert(key, item);
     }
     Ok(found)
+}
+
+/// Items read from a warm route, with only what the caller asked for.
+fn strip(mut found: PartialItems, fetch: Fetch) -> PartialItems {
+    for item in found.items.values_mut() {
+        item.flags = item.flags.filter(|_| fetch.return_flags);
+        item.info = item.info.filter(|_| fetch.info);
+    }
+    found
 }
 
 /// Sends the batched write `kind` of `items` through `node`: every destination the route
@@ -212,7 +216,7 @@ pub(crate) fn write<'a, R: Runtime>(
                     .map(|replica| write(replica, kind, items, call));
                 let results = join_all(each).await;
                 let children: Vec<&RouteNode<R>> = replicas.iter().collect();
-                let primary = |key: &[u8]| replica_for(call.routing_key(key), replicas.len());
+                let primary = |key: &[u8]| call.replica_for(key, replicas.len());
                 let needed = quorum.of(replicas.len());
                 settle(&children, kind, call, results, primary, needed).await
             }
@@ -223,29 +227,41 @@ pub(crate) fn write<'a, R: Runtime>(
             } => match migration.phase() {
                 Phase::Old => write(from, kind, items, call).await,
                 Phase::New => write(to, kind, items, call).await,
-                phase => {
-                    let (old, new) =
-                        join(write(from, kind, items, call), write(to, kind, items, call)).await;
-                    let primary = usize::from(phase == Phase::WriteBothReadNew);
-                    let children = [&**from, &**to];
-                    settle(&children, kind, call, vec![old, new], |_| primary, 2).await
+                // The old side stays the source of truth until the last phase.
+                Phase::WriteBothReadOld | Phase::WriteBothReadNew => {
+                    both(from, to, kind, items, call).await
                 }
             },
-            RouteNode::WarmUp { cold, warm } if delete => {
-                let (in_cold, in_warm) = join(
-                    write(cold, kind, items, call),
-                    write(warm, kind, items, call),
-                )
-                .await;
-                let children = [&**cold, &**warm];
-                settle(&children, kind, call, vec![in_cold, in_warm], |_| 0, 2).await
-            }
+            RouteNode::WarmUp { cold, warm } if delete => both(cold, warm, kind, items, call).await,
             RouteNode::WarmUp { cold, .. } => write(cold, kind, items, call).await,
         }
     })
 }
 
-/// Each key's answer from its destinations' results; the destinations that disagree
+/// The write to `first` and `second`, `first`'s answers the call's; a key both keep on
+/// the same node is sent there once.
+async fn both<'a, R: Runtime>(
+    first: &'a RouteNode<R>,
+    second: &'a RouteNode<R>,
+    kind: WriteKind,
+    items: &'a [Write<'a>],
+    call: &'a Call<'a, R>,
+) -> Result<KeyResults> {
+    let apart: Vec<Write<'_>> = items
+        .iter()
+        .filter(|item| !same_node(first, second, call.routing_key(item.key_of())))
+        .copied()
+        .collect();
+    let (one, other) = join(
+        write(first, kind, items, call),
+        write(second, kind, &apart, call),
+    )
+    .await;
+    settle(&[first, second], kind, call, vec![one, other], |_| 0, 2).await
+}
+
+/// Each key's answer from the results of the destinations it was sent to (a key missing
+/// from a destination's results was not sent there); the destinations that may disagree
 /// with a key's answer lose that key first.
 async fn settle<R: Runtime>(
     children: &[&RouteNode<R>],
@@ -258,31 +274,49 @@ async fn settle<R: Runtime>(
     // A call refused as a whole (an invalid key) is refused alike everywhere.
     let mut results = results.into_iter().collect::<Result<Vec<_>>>()?;
     let reconcile = !matches!(kind, WriteKind::Delete);
-    let keys: Vec<Bytes> = results
-        .first()
-        .map(|first| first.keys().cloned().collect())
-        .unwrap_or_default();
+    let keys: Vec<Bytes> =
+        results
+            .iter()
+            .flat_map(|each| each.keys())
+            .fold(Vec::new(), |mut keys, key| {
+                if !keys.contains(key) {
+                    keys.push(key.clone());
+                }
+                keys
+            });
     let mut answers = KeyResults::with_capacity_and_hasher(keys.len(), Default::default());
     let mut invalidate: Vec<Vec<Bytes>> = vec![Vec::new(); children.len()];
     for key in keys {
-        let outcomes = results
+        let (sent_to, outcomes): (Vec<usize>, Vec<Result<()>>) = results
             .iter_mut()
-            .map(|each| each.remove(&key).unwrap_or(Err(Error::NoAvailableNodes)))
-            .collect();
-        let verdict = decide(outcomes, primary(&key), needed, false, reconcile);
-        for index in verdict.invalidate {
-            invalidate[index].push(key.clone());
+            .enumerate()
+            .filter_map(|(index, each)| Some((index, each.remove(&key)?)))
+            .unzip();
+        let primary = primary(&key);
+        let primary = sent_to
+            .iter()
+            .position(|&index| index == primary)
+            .unwrap_or(0);
+        let verdict = decide(outcomes, primary, needed, reconcile);
+        for position in verdict.invalidate {
+            if let Some(&index) = sent_to.get(position) {
+                invalidate[index].push(key.clone());
+            }
         }
         answers.insert(key, verdict.answer);
     }
+    let aftermath = call.aftermath();
     let deletes = invalidate
         .iter()
         .zip(children)
         .filter(|(keys, _)| !keys.is_empty())
-        .map(|(keys, child)| async move {
-            let items: Vec<Write<'_>> = keys.iter().map(|key| Write::key(key)).collect();
-            // A delete that fails is reported to the write-failure handler by its pool.
-            let _ = write(child, WriteKind::Delete, &items, call).await;
+        .map(|(keys, child)| {
+            let aftermath = &aftermath;
+            async move {
+                let items: Vec<Write<'_>> = keys.iter().map(|key| Write::key(key)).collect();
+                // A delete that fails is reported to the write-failure handler by its pool.
+                let _ = write(child, WriteKind::Delete, &items, aftermath).await;
+            }
         });
     join_all(deletes).await;
     Ok(answers)

@@ -45,6 +45,8 @@
 
 mod call;
 mod entry;
+
+pub(crate) use call::Call;
 pub(crate) mod many;
 #[cfg(feature = "serde")]
 pub(crate) mod settings;
@@ -60,13 +62,6 @@ use crate::client::config::{nodes_from, ConfigError};
 use crate::client::gutter::Gutter;
 use crate::cluster::addr::{IntoNodeAddr, NodeAddr};
 use crate::cluster::router::Distribution;
-
-/// The answer of a request run alike on several pools, each answering for itself: the
-/// first pool's, unless another failed (the first failure then).
-pub(crate) fn settle_all<T>(outcomes: Vec<crate::error::Result<T>>) -> crate::error::Result<T> {
-    let needed = outcomes.len();
-    verdict::decide(outcomes, 0, needed, false, false).answer
-}
 
 /// A tree of pools that decides where each request goes: see the [module](self) and
 /// [`ClientBuilder::route`](crate::ClientBuilder::route).
@@ -103,20 +98,23 @@ impl Route {
 
     /// Replicas holding the same data.
     ///
-    /// - **Writes** (`set`, `add`, `touch`, `incr`, the batched writes, ...) go to every
-    ///   replica at once. The call waits for every replica's answer, so that no write is
-    ///   dropped, and succeeds when `quorum` of them succeeded; the replicas that failed
-    ///   are reported to [`on_write_failure`](crate::ClientBuilder::on_write_failure).
-    ///   When replicas answer differently (an `add` stored on one and refused on
-    ///   another), the call answers as the key's read replica did, and the replicas that
-    ///   answered otherwise lose the key, so no replica keeps a value the caller was told
-    ///   was not stored.
-    /// - **`cas`** goes to every replica too (its token comes from whichever replica was
-    ///   read): it succeeds if one replica took it, and the others lose the key.
-    /// - **Deletes** go to every replica.
-    /// - **Reads** go to one replica, chosen by the key (so each replica serves its share
-    ///   of the keys), and on to the next ones when its node is unavailable: unreachable,
-    ///   its connection lost, or at its in-flight budget.
+    /// - **Reads** go to one replica, chosen by the key (by the part inside the client's
+    ///   hash tag, if any), so each replica serves its share of the keys, and on to the
+    ///   next ones when its node is unavailable: unreachable, its connection lost, or at
+    ///   its in-flight budget (not on a timeout: the call's time is up).
+    /// - **Writes** (`set`, `add`, `cas`, `touch`, `incr`, `append`, the batched writes)
+    ///   and **deletes** go to every replica at once. The call waits for every replica's
+    ///   answer, so that no write is dropped behind the caller's back, and succeeds when
+    ///   `quorum` of them took it. It answers as the key's read replica did (or the first
+    ///   replica that answered, if that one failed).
+    /// - **Replicas that may disagree lose the key**: those that answered otherwise (an
+    ///   `add` stored on one and refused on another; a `cas` whose token only one of them
+    ///   knows), and those that failed, which may hold the value from before. When too
+    ///   few took the write, it leaves the key on none. Those deletes get a timeout of
+    ///   their own; a delete that fails is reported to
+    ///   [`on_write_failure`](crate::ClientBuilder::on_write_failure), as is every
+    ///   replica's failed write. Writes sent with `noreply` are not answered, so not
+    ///   reconciled either.
     ///
     /// ```no_run
     /// # async fn f() -> memcache_tokio::Result<()> {
@@ -152,11 +150,23 @@ impl Route {
     /// holds (see [`Phase`]); switch phases at any time with
     /// [`Migration::set_phase`], on every client built with the handle.
     ///
-    /// In the phases that write both, a write goes to both routes at once and the call
-    /// waits for both: it fails if either failed, and the two answers are reconciled as
-    /// for [replicas](Route::replicated), the side that reads taking the role of the read
-    /// replica. A `cas` goes to both. Deletes go to both in every phase but the first
-    /// and the last.
+    /// In the phases that write both, a write (or delete) goes to both routes at once and
+    /// the call waits for both. The old route stays the source of truth until the last
+    /// phase: the call answers as `from` did, fails if either side failed, and the new
+    /// side loses the key wherever it answered otherwise (or failed), so it only ever
+    /// holds what the old one holds, or nothing, and reading it first with the old one
+    /// behind it finds what reading the old one would. A `cas` whose token came from the
+    /// new side is refused by the old one (and the new one loses the key): the next read
+    /// falls back to the old side, whose token then works.
+    ///
+    /// When `from` and `to` are pools over the same servers (a move from one distribution
+    /// to another), a key both keep on the same node is written there once, so that an
+    /// `incr` counts once and an `add` is not refused by its own copy.
+    ///
+    /// The phase is read at each step of a request: a request running while the phase
+    /// changes may write in one phase and invalidate in the next. Phases are meant to
+    /// advance in order; going back to `Old` or `WriteBothReadOld` after `New` reads an
+    /// old route that missed the writes of `New`.
     pub fn migrate(from: impl Into<Route>, to: impl Into<Route>, migration: &Migration) -> Route {
         Route {
             kind: RouteKind::Migrate {
@@ -172,12 +182,16 @@ impl Route {
     /// Reads go to `cold`. A miss there is read from `warm` (with its flags and time to
     /// live), added to `cold` with `add` (so it never overwrites a value written
     /// meanwhile) for the time it had left in `warm`, and read again from `cold`, so
-    /// that the caller gets `cold`'s CAS token. Writes go to `cold` only; deletes go to
-    /// both, so that a deleted key cannot come back from `warm`.
+    /// that the caller gets `cold`'s CAS token. When `cold` cannot be read, or the item
+    /// cannot be added there, the caller gets `warm`'s item (and its token). Writes go
+    /// to `cold` only; deletes go to both, so that a deleted key does not come back from
+    /// `warm`. Leases (and so `get_or_compute`) look in `cold` only, and a `gat` that
+    /// falls back to `warm` touches the item there.
     ///
     /// A key written in `cold` and then evicted there is read from `warm` again, with
-    /// whatever value `warm` holds: keep `warm` written to by the services that still use
-    /// it, or warm up only for a bounded time.
+    /// whatever value `warm` holds; so is a key deleted while a read of it was filling
+    /// `cold`. Keep `warm` written to by the services that still use it, or warm up only
+    /// for a bounded time.
     ///
     /// ```no_run
     /// # async fn f() -> memcache_tokio::Result<()> {
@@ -393,8 +407,7 @@ impl fmt::Display for Phase {
 }
 
 /// The phase of a [migration](Route::migrate), shared by every route (and every client)
-/// built with it: switching it takes effect for the next requests, while those already
-/// running finish in the phase they started in.
+/// built with it: switching it takes effect at once, for the next step of every request.
 ///
 /// ```
 /// use memcache_core::{Migration, Phase};

@@ -6,7 +6,7 @@ use futures::future::{join, join_all, BoxFuture};
 use memproto::{Exptime, RetrieveKind};
 
 use crate::client::execute::{Effect, Exchange, Operation, Target};
-use crate::client::fan_out::Gather;
+use crate::client::unavailable::is_unavailable;
 use crate::client::{CallOptions, Inner};
 use crate::error::{Error, Result};
 use crate::io::runtime::Runtime;
@@ -14,7 +14,7 @@ use crate::ops::fetch::Fetch;
 use crate::ops::item::Item;
 use crate::ops::store::Store;
 use crate::ops::touch_delete::KeyCommand;
-use crate::route::call::{read_elsewhere, replica_for, Call};
+use crate::route::call::{read_elsewhere, Call};
 use crate::route::many;
 use crate::route::tree::{RouteNode, Routes};
 use crate::route::verdict::decide;
@@ -42,7 +42,16 @@ where
     }
     Either::Right(Box::pin(async move {
         let call = Call::start(client, options);
-        run(&routes.root, &op, &call).await
+        match run(&routes.root, &op, &call).await {
+            Err(error) if call.miss_on_unavailable && is_unavailable(&error) => match op.miss() {
+                Some(miss) => {
+                    routes.count_unavailable_miss(&error);
+                    Ok(miss)
+                }
+                None => Err(error),
+            },
+            outcome => outcome,
+        }
     }))
 }
 
@@ -66,7 +75,10 @@ where
     match op.effect() {
         Effect::Read => read(node, op, call),
         Effect::ReadSide => read_side(node, op, call),
-        effect => write(node, op, call, effect),
+        effect => Box::pin(async move {
+            let leaf = exchange(op);
+            write(node, op.key(), call, effect, &leaf).await
+        }),
     }
 }
 
@@ -95,7 +107,7 @@ where
         match node {
             RouteNode::Pool(pool) => on_pool(pool, op, call).await,
             RouteNode::Replicated { replicas, .. } => {
-                let first = replica_for(call.routing_key(op.key()), replicas.len());
+                let first = call.replica_for(op.key(), replicas.len());
                 let mut outcome = Err(Error::NoAvailableNodes);
                 for offset in 0..replicas.len() {
                     let replica = &replicas[(first + offset) % replicas.len()];
@@ -141,7 +153,7 @@ where
         match node {
             RouteNode::Pool(pool) => on_pool(pool, op, call).await,
             RouteNode::Replicated { replicas, .. } => {
-                let first = replica_for(call.routing_key(op.key()), replicas.len());
+                let first = call.replica_for(op.key(), replicas.len());
                 read_side(&replicas[first], op, call).await
             }
             RouteNode::Migrate {
@@ -178,7 +190,7 @@ where
         Err(error) => return Err(error),
     };
     let key = op.key();
-    let found = many::read(warm, WARM_FETCH, &[key], call, Gather::Partial).await?;
+    let found = many::read(warm, WARM_FETCH, &[key], call).await?;
     let Some(item) = found.items.get(key) else {
         return Ok(miss);
     };
@@ -214,92 +226,150 @@ pub(crate) async fn fill<R: Runtime>(
         Some(ttl) => Exptime::After(ttl),
     };
     let add = Store::warm_fill(key, item.value.clone(), item.flags.unwrap_or(0), exptime);
+    let leaf = exchange(&add);
     matches!(
-        write(cold, &add, call, Effect::Write).await,
+        write(cold, key, call, Effect::Write, &leaf).await,
         Ok(()) | Err(Error::NotStored)
     )
 }
 
-/// A write: every destination the route sends writes (or deletes) to, answered as
-/// [`decide`] rules.
-pub(crate) fn write<'a, R, O>(
-    node: &'a RouteNode<R>,
+/// What a write does on one pool: the request (or, for a checked `append`, the
+/// requests) it sends there, with the call's settings and time left.
+pub(crate) type Leaf<'a, R, T> =
+    dyn Fn(&'a Inner<R>, CallOptions) -> BoxFuture<'a, Result<T>> + Send + Sync + 'a;
+
+/// `op` on one pool, as a [`Leaf`].
+fn exchange<'a, R, O>(
     op: &'a O,
-    call: &'a Call<'a, R>,
-    effect: Effect,
-) -> BoxFuture<'a, Result<O::Output>>
+) -> impl Fn(&'a Inner<R>, CallOptions) -> BoxFuture<'a, Result<O::Output>> + Send + Sync + 'a
 where
     R: Runtime,
     O: Operation + Sync,
     O::Output: Send,
 {
+    move |pool, options| Box::pin(Exchange::new(pool, op, options))
+}
+
+/// A write of `key`: `leaf` on every pool the route sends writes (or deletes) to, their
+/// answers settled by [`decide`].
+pub(crate) fn write<'a, 'l, R, T>(
+    node: &'a RouteNode<R>,
+    key: &'l [u8],
+    call: &'l Call<'_, R>,
+    effect: Effect,
+    leaf: &'l Leaf<'a, R, T>,
+) -> BoxFuture<'l, Result<T>>
+where
+    'a: 'l,
+    R: Runtime,
+    T: Send + 'a,
+{
     Box::pin(async move {
-        let key = call.routing_key(op.key());
         match node {
-            RouteNode::Pool(pool) => on_pool(pool, op, call).await,
+            RouteNode::Pool(pool) => leaf(pool, call.options()).await,
             RouteNode::Replicated { replicas, quorum } => {
                 let each = replicas
                     .iter()
-                    .map(|replica| write(replica, op, call, effect));
+                    .map(|replica| write(replica, key, call, effect, leaf));
                 let outcomes = join_all(each).await;
-                let primary = replica_for(key, replicas.len());
+                let primary = call.replica_for(key, replicas.len());
                 let children: Vec<&RouteNode<R>> = replicas.iter().collect();
                 let needed = quorum.of(replicas.len());
-                settle(&children, op, call, effect, outcomes, primary, needed).await
+                settle(&children, key, call, effect, outcomes, primary, needed).await
             }
             RouteNode::Migrate {
                 from,
                 to,
                 migration,
             } => match migration.phase() {
-                Phase::Old => write(from, op, call, effect).await,
-                Phase::New => write(to, op, call, effect).await,
-                phase => {
-                    let (old, new) =
-                        join(write(from, op, call, effect), write(to, op, call, effect)).await;
-                    let primary = usize::from(phase == Phase::WriteBothReadNew);
-                    let children = [&**from, &**to];
-                    settle(&children, op, call, effect, vec![old, new], primary, 2).await
+                Phase::Old => write(from, key, call, effect, leaf).await,
+                Phase::New => write(to, key, call, effect, leaf).await,
+                // The old side stays the source of truth until the last phase: the new
+                // one holds what it holds, or nothing.
+                Phase::WriteBothReadOld | Phase::WriteBothReadNew => {
+                    both(from, to, key, call, effect, leaf).await
                 }
             },
             RouteNode::WarmUp { cold, warm } if effect == Effect::Delete => {
-                let (in_cold, in_warm) =
-                    join(write(cold, op, call, effect), write(warm, op, call, effect)).await;
-                let children = [&**cold, &**warm];
-                settle(&children, op, call, effect, vec![in_cold, in_warm], 0, 2).await
+                both(cold, warm, key, call, effect, leaf).await
             }
-            RouteNode::WarmUp { cold, .. } => write(cold, op, call, effect).await,
+            RouteNode::WarmUp { cold, .. } => write(cold, key, call, effect, leaf).await,
         }
     })
 }
 
-/// The call's answer from its destinations' `outcomes`; the destinations that disagree
-/// with it lose the key first.
-async fn settle<R, O>(
+/// A write to `first` and `second`, `first`'s answer the call's; once when both are pools
+/// that keep `key` on the same node (a migration between distributions over the same
+/// servers), so that an `incr` counts once and an `add` is not refused by itself.
+async fn both<'a, 'l, R, T>(
+    first: &'a RouteNode<R>,
+    second: &'a RouteNode<R>,
+    key: &'l [u8],
+    call: &'l Call<'_, R>,
+    effect: Effect,
+    leaf: &'l Leaf<'a, R, T>,
+) -> Result<T>
+where
+    'a: 'l,
+    R: Runtime,
+    T: Send + 'a,
+{
+    if same_node(first, second, call.routing_key(key)) {
+        return write(first, key, call, effect, leaf).await;
+    }
+    let (one, other) = join(
+        write(first, key, call, effect, leaf),
+        write(second, key, call, effect, leaf),
+    )
+    .await;
+    settle(&[first, second], key, call, effect, vec![one, other], 0, 2).await
+}
+
+/// Whether `a` and `b` are pools that keep `key` on the same node.
+pub(crate) fn same_node<R: Runtime>(a: &RouteNode<R>, b: &RouteNode<R>, key: &[u8]) -> bool {
+    match (a, b) {
+        (RouteNode::Pool(a), RouteNode::Pool(b)) => match (a.route(key), b.route(key)) {
+            (Ok(a), Ok(b)) => a.addr == b.addr,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// The call's answer from its destinations' `outcomes`; the destinations that may
+/// disagree with it lose the key first.
+async fn settle<R: Runtime, T>(
     children: &[&RouteNode<R>],
-    op: &O,
+    key: &[u8],
     call: &Call<'_, R>,
     effect: Effect,
-    outcomes: Vec<Result<O::Output>>,
+    outcomes: Vec<Result<T>>,
     primary: usize,
     needed: usize,
-) -> Result<O::Output>
-where
-    R: Runtime,
-    O: Operation + Sync,
-    O::Output: Send,
-{
-    let compare = effect == Effect::Compare;
-    let reconcile = matches!(effect, Effect::Write | Effect::Compare);
-    let verdict = decide(outcomes, primary, needed, compare, reconcile);
-    if !verdict.invalidate.is_empty() {
-        let delete = KeyCommand::deletion(op.key());
-        let deletes = verdict
-            .invalidate
-            .iter()
-            .map(|&index| write(children[index], &delete, call, Effect::Delete));
-        // A delete that fails is reported to the write-failure handler by its pool.
-        join_all(deletes).await;
-    }
+) -> Result<T> {
+    let reconcile = effect != Effect::Delete;
+    let verdict = decide(outcomes, primary, needed, reconcile);
+    invalidate(children, &verdict.invalidate, key, call).await;
     verdict.answer
+}
+
+/// Deletes `key` from the destinations `which` of `children`, each within a timeout of
+/// its own. A delete that fails is reported to the write-failure handler by its pool.
+pub(crate) async fn invalidate<R: Runtime>(
+    children: &[&RouteNode<R>],
+    which: &[usize],
+    key: &[u8],
+    call: &Call<'_, R>,
+) {
+    if which.is_empty() {
+        return;
+    }
+    let call = call.aftermath();
+    let delete = KeyCommand::deletion(key);
+    let leaf = exchange(&delete);
+    let deletes = which
+        .iter()
+        .filter_map(|&index| children.get(index))
+        .map(|child| write(child, key, &call, Effect::Delete, &leaf));
+    join_all(deletes).await;
 }

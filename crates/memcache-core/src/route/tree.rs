@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::client::config::Config;
 use crate::client::{Client, Inner};
 use crate::cluster::addr::NodeAddr;
+use crate::error::Error;
 use crate::io::runtime::Runtime;
 use crate::route::call::replica_for;
 use crate::route::{Migration, Phase, Quorum, Route, RouteKind};
@@ -49,6 +50,13 @@ impl<R: Runtime> Routes<R> {
         self.pools.iter().find(|pool| pool.has_node(addr))
     }
 
+    /// Counts a read answered as a miss because of `error` on the node it names.
+    pub(crate) fn count_unavailable_miss(&self, error: &Error) {
+        for pool in &self.pools {
+            pool.count_unavailable_miss(error, None);
+        }
+    }
+
     /// The migrations of the tree, depth first.
     pub(crate) fn migrations(&self) -> Vec<Migration> {
         let mut migrations = Vec::new();
@@ -67,6 +75,8 @@ impl<R: Runtime> RouteNode<R> {
                 own.nodes = pool.nodes.clone();
                 own.distribution = pool.distribution.unwrap_or(config.distribution);
                 own.gutter = pool.gutter.clone();
+                // Read as misses at the root, once the route looked everywhere it may.
+                own.miss_on_unavailable = false;
                 let inner = Client::from_config(runtime.clone(), own).inner;
                 pools.push(inner.clone());
                 RouteNode::Pool(inner)
@@ -107,38 +117,6 @@ impl<R: Runtime> RouteNode<R> {
                 Phase::WriteBothReadNew | Phase::New => to.read_pool(key),
             },
             RouteNode::WarmUp { cold, .. } => cold.read_pool(key),
-        }
-    }
-
-    /// The pools writes go to.
-    pub(crate) fn write_pools(&self) -> Vec<&Inner<R>> {
-        let mut pools = Vec::new();
-        self.collect_write_pools(&mut pools);
-        pools
-    }
-
-    fn collect_write_pools<'a>(&'a self, pools: &mut Vec<&'a Inner<R>>) {
-        match self {
-            RouteNode::Pool(pool) => pools.push(pool),
-            RouteNode::Replicated { replicas, .. } => {
-                for replica in replicas {
-                    replica.collect_write_pools(pools);
-                }
-            }
-            RouteNode::Migrate {
-                from,
-                to,
-                migration,
-            } => {
-                let phase = migration.phase();
-                if phase != Phase::New {
-                    from.collect_write_pools(pools);
-                }
-                if phase != Phase::Old {
-                    to.collect_write_pools(pools);
-                }
-            }
-            RouteNode::WarmUp { cold, .. } => cold.collect_write_pools(pools),
         }
     }
 

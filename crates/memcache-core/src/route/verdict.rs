@@ -1,6 +1,6 @@
 //! One answer from the answers of several destinations of a write: how many must have
 //! taken it, whose answer the caller gets, and which destinations must lose the key
-//! because they now disagree with that answer.
+//! because they may now disagree with that answer.
 
 use std::mem::discriminant;
 
@@ -12,64 +12,59 @@ use crate::observe::write_failures::leaves_item_stale;
 pub(crate) struct Verdict<T> {
     /// The call's answer.
     pub(crate) answer: Result<T>,
-    /// The destinations whose answer differs from the call's: they lose the key, so that
-    /// none keeps a value the caller was told was not stored (or the reverse).
+    /// The destinations that lose the key: those whose answer differs from the call's,
+    /// so that none keeps a value the caller was told was not stored (or misses one it
+    /// was told was), and those that failed, which may hold the value from before.
     pub(crate) invalidate: Vec<usize>,
 }
 
-/// The verdict on `outcomes`, one per destination: `primary` is the destination reads go
-/// to, `needed` how many must have taken the write (answered, whatever the answer), and
-/// with `any_success` (a `cas`) the call succeeds where one destination took it.
-/// `reconcile` asks for the destinations that answered otherwise to be invalidated.
+/// The verdict on `outcomes`, one per destination: `primary` is the destination whose
+/// answer the caller gets (the source of truth: where reads go, or the old side of a
+/// migration), `needed` how many must have taken the write (answered, whatever the
+/// answer). `reconcile` asks for destinations that answered otherwise to lose the key
+/// (not for deletes, whose every answer leaves the key gone).
 pub(crate) fn decide<T>(
     mut outcomes: Vec<Result<T>>,
     primary: usize,
     needed: usize,
-    any_success: bool,
     reconcile: bool,
 ) -> Verdict<T> {
     let failed = |outcome: &Result<T>| matches!(outcome, Err(error) if leaves_item_stale(error));
-    let answered: Vec<usize> = (0..outcomes.len())
-        .filter(|&index| !failed(&outcomes[index]))
-        .collect();
-    if answered.len() < needed || answered.is_empty() {
-        // Too few took it: the primary's failure if it failed, else the first one.
+    let (answered, failures): (Vec<usize>, Vec<usize>) =
+        (0..outcomes.len()).partition(|&index| !failed(&outcomes[index]));
+    if answered.len() < needed.min(outcomes.len()) || answered.is_empty() {
+        // Too few took it: the primary's failure if it failed, else the first one. What
+        // each destination holds is unknown, so a write leaves the key nowhere.
         let chosen = if failed(&outcomes[primary]) {
             primary
         } else {
-            (0..outcomes.len())
-                .find(|&index| failed(&outcomes[index]))
-                .unwrap_or(primary)
+            failures.first().copied().unwrap_or(primary)
+        };
+        let invalidate = if reconcile {
+            (0..outcomes.len()).collect()
+        } else {
+            failures
         };
         return Verdict {
             answer: take(&mut outcomes, chosen),
-            invalidate: Vec::new(),
+            invalidate,
         };
     }
-    let primary_answered = answered.contains(&primary);
-    let preferred = if primary_answered {
+    let chosen = if answered.contains(&primary) {
         primary
     } else {
         answered[0]
     };
-    let chosen = if any_success && outcomes[preferred].is_err() {
-        answered
-            .iter()
-            .copied()
-            .find(|&index| outcomes[index].is_ok())
-            .unwrap_or(preferred)
-    } else {
-        preferred
-    };
-    let invalidate = if reconcile {
-        answered
-            .iter()
-            .copied()
-            .filter(|&index| index != chosen && !same(&outcomes[index], &outcomes[chosen]))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let mut invalidate = failures;
+    if reconcile {
+        invalidate.extend(
+            answered
+                .iter()
+                .copied()
+                .filter(|&index| index != chosen && !same(&outcomes[index], &outcomes[chosen])),
+        );
+        invalidate.sort_unstable();
+    }
     Verdict {
         answer: take(&mut outcomes, chosen),
         invalidate,
@@ -105,42 +100,55 @@ mod tests {
 
     #[test]
     fn every_destination_taking_it_answers_as_the_primary() {
-        let verdict = decide(vec![Ok(1), Ok(2), Ok(3)], 1, 3, false, true);
+        let verdict = decide(vec![Ok(1), Ok(2), Ok(3)], 1, 3, true);
         assert_eq!(verdict.answer.unwrap(), 2);
         assert!(verdict.invalidate.is_empty());
     }
 
     #[test]
-    fn a_failure_below_the_quorum_fails_the_call() {
-        let verdict = decide(vec![Ok(1), Err(lost()), Ok(3)], 0, 3, false, true);
+    fn a_failure_below_the_quorum_fails_the_call_and_leaves_the_key_nowhere() {
+        let verdict = decide(vec![Ok(1), Err(lost()), Ok(3)], 0, 3, true);
         assert!(matches!(verdict.answer, Err(Error::ConnectionLost { .. })));
-        let verdict = decide(vec![Ok(1), Err(lost()), Ok(3)], 1, 2, false, true);
-        assert_eq!(verdict.answer.unwrap(), 1);
-        let verdict = decide(vec![Err(lost()), Err(lost()), Ok(3)], 0, 2, false, true);
+        assert_eq!(verdict.invalidate, [0, 1, 2]);
+        let verdict = decide(vec![Err(lost()), Err(lost()), Ok(3)], 0, 2, true);
         assert!(verdict.answer.is_err());
+    }
+
+    #[test]
+    fn a_failure_the_quorum_tolerates_loses_the_key() {
+        let verdict = decide(vec![Ok(1), Err(lost()), Ok(3)], 1, 2, true);
+        assert_eq!(verdict.answer.unwrap(), 1);
+        assert_eq!(verdict.invalidate, [1]);
     }
 
     #[test]
     fn disagreeing_destinations_lose_the_key() {
         let outcomes = vec![Err(Error::NotStored), Ok(()), Ok(())];
-        let verdict = decide(outcomes, 0, 3, false, true);
+        let verdict = decide(outcomes, 0, 3, true);
         assert!(matches!(verdict.answer, Err(Error::NotStored)));
         assert_eq!(verdict.invalidate, [1, 2]);
-    }
-
-    #[test]
-    fn a_compare_and_swap_taken_anywhere_succeeds() {
         let outcomes = vec![Err(Error::Exists), Ok(()), Err(Error::NotFound)];
-        let verdict = decide(outcomes, 0, 3, true, true);
+        let verdict = decide(outcomes, 1, 3, true);
         assert!(verdict.answer.is_ok());
         assert_eq!(verdict.invalidate, [0, 2]);
     }
 
     #[test]
-    fn deletes_are_not_reconciled() {
+    fn deletes_are_repeated_only_where_they_failed() {
         let outcomes = vec![Err(Error::NotFound), Ok(())];
-        let verdict = decide(outcomes, 0, 2, false, false);
+        let verdict = decide(outcomes, 0, 2, false);
         assert!(matches!(verdict.answer, Err(Error::NotFound)));
+        assert!(verdict.invalidate.is_empty());
+        let outcomes = vec![Ok(()), Err(lost())];
+        let verdict = decide(outcomes, 0, 2, false);
+        assert!(verdict.answer.is_err());
+        assert_eq!(verdict.invalidate, [1]);
+    }
+
+    #[test]
+    fn one_destination_is_its_own_verdict() {
+        let verdict = decide(vec![Err::<(), _>(Error::NotStored)], 0, 2, true);
+        assert!(matches!(verdict.answer, Err(Error::NotStored)));
         assert!(verdict.invalidate.is_empty());
     }
 }
