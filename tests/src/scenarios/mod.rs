@@ -110,6 +110,7 @@ macro_rules! scenarios {
                 replicas_fail_over_before_reading_a_miss,
                 migration_phases_route_as_documented,
                 migration_over_the_same_servers_writes_once,
+                migration_needs_the_new_pool_once_it_reads_it,
                 migration_under_load_serves_no_stale_value,
                 warm_up_fills_the_cold_pool,
                 routes_nest_and_expose_their_pools,

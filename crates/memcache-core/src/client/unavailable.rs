@@ -49,7 +49,7 @@ impl<R: Runtime> Inner<R> {
 }
 
 /// The node an error names, as configured.
-fn error_node(error: &Error) -> Option<&str> {
+pub(crate) fn error_node(error: &Error) -> Option<&str> {
     match error {
         Error::Timeout { node, .. }
         | Error::Connect { node, .. }

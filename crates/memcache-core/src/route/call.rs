@@ -1,7 +1,7 @@
 //! One call through a route: its settings and the deadline every request it sends
 //! shares.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::client::{CallOptions, Inner};
 use crate::cluster::hash_tag;
@@ -13,8 +13,7 @@ use crate::io::runtime::Runtime;
 pub(crate) struct Call<'a, R: Runtime> {
     runtime: &'a R,
     options: CallOptions,
-    /// The call's timeout, and when it runs out: each request it sends gets the time left.
-    timeout: Option<Duration>,
+    /// When the call's timeout runs out: each request it sends gets the time left.
     deadline: Option<Instant>,
     /// The client's hash tag: replicas are chosen by the part of the key inside it.
     hash_tag: Option<[u8; 2]>,
@@ -33,25 +32,9 @@ impl<'a, R: Runtime> Call<'a, R> {
         Call {
             runtime,
             options,
-            timeout,
             deadline,
             hash_tag: client.config.hash_tag,
             miss_on_unavailable: client.config.miss_on_unavailable,
-        }
-    }
-
-    /// The call that invalidates what this one left inconsistent: the same settings, and
-    /// a whole timeout of its own, since this call's time may be spent.
-    pub(crate) fn aftermath(&self) -> Self {
-        Call {
-            runtime: self.runtime,
-            options: self.options.clone(),
-            timeout: self.timeout,
-            deadline: self
-                .timeout
-                .map(|timeout| later(self.runtime.now(), timeout)),
-            hash_tag: self.hash_tag,
-            miss_on_unavailable: self.miss_on_unavailable,
         }
     }
 

@@ -7,15 +7,16 @@ use futures::future::{join, join_all, BoxFuture};
 use memproto::RetrieveKind;
 
 use crate::client::fan_out::Gather;
+use crate::cluster::addr::NodeAddr;
 use crate::error::Result;
 use crate::io::runtime::Runtime;
 use crate::ops::batched_writes::{KeyResults, Write, WriteKind};
 use crate::ops::fetch::Fetch;
 use crate::ops::item_map::{ItemMap, PartialItems};
 use crate::route::call::{read_elsewhere, Call};
-use crate::route::single::{fill, same_node, WARM_FETCH};
+use crate::route::single::{fill, migration_needs, same_node, to_invalidate, WARM_FETCH};
 use crate::route::tree::RouteNode;
-use crate::route::verdict::decide;
+use crate::route::verdict::{decide, Needed};
 use crate::route::Phase;
 
 /// Fetches `keys` through `node`. Every destination is read in part (a failed node's
@@ -67,20 +68,25 @@ fn read_partial<'a, R: Runtime>(
             } => match migration.phase() {
                 Phase::Old | Phase::WriteBothReadOld => read_partial(from, fetch, keys, call).await,
                 Phase::New => read_partial(to, fetch, keys, call).await,
-                Phase::WriteBothReadNew => {
-                    let found = read_partial(to, fetch, keys, call).await?;
-                    let missing = missing(keys, &found.items);
-                    let old = read_partial(from, fetch, &missing, call).await?;
-                    Ok(superseded(found, old))
-                }
+                Phase::WriteBothReadNew => match read_partial(to, fetch, keys, call).await {
+                    Err(error) if read_elsewhere(&error) => {
+                        read_partial(from, fetch, keys, call).await
+                    }
+                    Err(error) => Err(error),
+                    Ok(found) => {
+                        let missing = missing(keys, &found.items);
+                        let old = read_partial(from, fetch, &missing, call).await?;
+                        Ok(superseded(found, old))
+                    }
+                },
             },
             RouteNode::WarmUp { cold, warm } => warm_up(cold, warm, fetch, keys, call).await,
         }
     })
 }
 
-/// `keys`, read from the replica `first` and on from the next ones for the keys a
-/// replica could not answer.
+/// `keys`, read from the replica `first` and on from the next ones for the keys whose
+/// node was unavailable there.
 async fn read_replicas<'a, R: Runtime>(
     replicas: &'a [RouteNode<R>],
     first: usize,
@@ -95,25 +101,59 @@ async fn read_replicas<'a, R: Runtime>(
             break;
         }
         let replica = &replicas[(first + offset) % replicas.len()];
-        let read = read_partial(replica, fetch, &left, call).await?;
-        let again = offset + 1 < replicas.len()
-            && read.errors.iter().any(|(_, error)| read_elsewhere(error));
-        if !again {
-            merge(&mut found, read);
-            break;
-        }
-        // The keys an unavailable node had are read from the next replica, with the
-        // misses (which keys were whose is not told apart); the other failures stay.
-        let next = missing(&left, &read.items);
+        let more = offset + 1 < replicas.len();
+        let read = match read_partial(replica, fetch, &left, call).await {
+            // No node of the replica could be asked: all of it on the next one.
+            Err(error) if more && read_elsewhere(&error) => continue,
+            Err(error) => return Err(error),
+            Ok(read) => read,
+        };
+        let again = if more {
+            unavailable_keys(replica, &left, &read, call)
+        } else {
+            Vec::new()
+        };
         found.items.extend(read.items.into_inner());
+        // The failures the next replica stands in for are not the call's.
         let kept = read
             .errors
             .into_iter()
-            .filter(|(_, error)| !read_elsewhere(error));
+            .filter(|(_, error)| !more || !read_elsewhere(error));
         found.errors.extend(kept);
-        left = next;
+        left = again;
     }
     Ok(found)
+}
+
+/// The keys of `keys` that `node` could not answer because their node was unavailable:
+/// those of the failed nodes for a pool, every key it did not find for a route (whose
+/// nodes are not told apart).
+fn unavailable_keys<'k, R: Runtime>(
+    node: &RouteNode<R>,
+    keys: &[&'k [u8]],
+    read: &PartialItems,
+    call: &Call<'_, R>,
+) -> Vec<&'k [u8]> {
+    let failed: Vec<&NodeAddr> = read
+        .errors
+        .iter()
+        .filter(|(_, error)| read_elsewhere(error))
+        .map(|(node, _)| node)
+        .collect();
+    if failed.is_empty() {
+        return Vec::new();
+    }
+    let RouteNode::Pool(pool) = node else {
+        return missing(keys, &read.items);
+    };
+    keys.iter()
+        .copied()
+        .filter(|key| !read.items.contains_key(key))
+        .filter(|key| {
+            pool.route(call.routing_key(key))
+                .is_ok_and(|node| failed.contains(&&node.addr))
+        })
+        .collect()
 }
 
 /// The keys of `keys` that `items` does not have.
@@ -129,16 +169,12 @@ fn merge(into: &mut PartialItems, from: PartialItems) {
     into.errors.extend(from.errors);
 }
 
-/// `first`'s items with those `fallback` found for the keys `first` did not have; the
-/// failures `fallback` stood in for are dropped.
+/// `first`'s items with those `fallback` found for every key `first` did not have; the
+/// failures of `first`, whose keys `fallback` was asked for, are dropped.
 fn superseded(first: PartialItems, fallback: PartialItems) -> PartialItems {
     let mut found = PartialItems {
         items: first.items,
-        errors: first
-            .errors
-            .into_iter()
-            .filter(|(_, error)| !read_elsewhere(error))
-            .collect(),
+        errors: Vec::new(),
     };
     merge(&mut found, fallback);
     found
@@ -153,17 +189,25 @@ async fn warm_up<'a, R: Runtime>(
     keys: &'a [&'a [u8]],
     call: &'a Call<'a, R>,
 ) -> Result<PartialItems> {
-    let found = read_partial(cold, fetch, keys, call).await?;
-    let missing = missing(keys, &found.items);
-    if missing.is_empty() {
-        return Ok(found);
-    }
     // Read without touching the warm copies (`gat`), with what a fill needs.
     let kind = match fetch.kind {
         RetrieveKind::Gets | RetrieveKind::Gats(_) => RetrieveKind::Gets,
         _ => RetrieveKind::Get,
     };
     let warm_fetch = Fetch { kind, ..WARM_FETCH };
+    let found = match read_partial(cold, fetch, keys, call).await {
+        // The cold route cannot answer: the warm one does, and nothing is filled.
+        Err(error) if read_elsewhere(&error) => {
+            let from_warm = read_partial(warm, warm_fetch, keys, call).await?;
+            return Ok(strip(from_warm, fetch));
+        }
+        Err(error) => return Err(error),
+        Ok(found) => found,
+    };
+    let missing = missing(keys, &found.items);
+    if missing.is_empty() {
+        return Ok(found);
+    }
     let from_warm = read_partial(warm, warm_fetch, &missing, call).await?;
     if !found.errors.is_empty() {
         // A cold node failed: its keys come from warm, and nothing is filled.
@@ -176,7 +220,7 @@ async fn warm_up<'a, R: Runtime>(
     let filled: Vec<&Bytes> = join_all(fills).await.into_iter().flatten().collect();
     let filled: Vec<&[u8]> = filled.iter().map(|key| &***key).collect();
     let again = read_partial(cold, fetch, &filled, call).await?;
-    let mut found = found;
+    let mut found = superseded(found, PartialItems::default());
     let from_warm = strip(from_warm, fetch);
     found.errors.extend(from_warm.errors);
     found.errors.extend(again.errors);
@@ -217,7 +261,7 @@ pub(crate) fn write<'a, R: Runtime>(
                 let results = join_all(each).await;
                 let children: Vec<&RouteNode<R>> = replicas.iter().collect();
                 let primary = |key: &[u8]| call.replica_for(key, replicas.len());
-                let needed = quorum.of(replicas.len());
+                let needed = Needed::AtLeast(quorum.of(replicas.len()));
                 settle(&children, kind, call, results, primary, needed).await
             }
             RouteNode::Migrate {
@@ -228,11 +272,11 @@ pub(crate) fn write<'a, R: Runtime>(
                 Phase::Old => write(from, kind, items, call).await,
                 Phase::New => write(to, kind, items, call).await,
                 // The old side stays the source of truth until the last phase.
-                Phase::WriteBothReadOld | Phase::WriteBothReadNew => {
-                    both(from, to, kind, items, call).await
-                }
+                phase => both(from, to, kind, items, call, migration_needs(phase)).await,
             },
-            RouteNode::WarmUp { cold, warm } if delete => both(cold, warm, kind, items, call).await,
+            RouteNode::WarmUp { cold, warm } if delete => {
+                both(cold, warm, kind, items, call, Needed::AtLeast(2)).await
+            }
             RouteNode::WarmUp { cold, .. } => write(cold, kind, items, call).await,
         }
     })
@@ -246,6 +290,7 @@ async fn both<'a, R: Runtime>(
     kind: WriteKind,
     items: &'a [Write<'a>],
     call: &'a Call<'a, R>,
+    needed: Needed,
 ) -> Result<KeyResults> {
     let apart: Vec<Write<'_>> = items
         .iter()
@@ -257,7 +302,15 @@ async fn both<'a, R: Runtime>(
         write(second, kind, &apart, call),
     )
     .await;
-    settle(&[first, second], kind, call, vec![one, other], |_| 0, 2).await
+    settle(
+        &[first, second],
+        kind,
+        call,
+        vec![one, other],
+        |_| 0,
+        needed,
+    )
+    .await
 }
 
 /// Each key's answer from the results of the destinations it was sent to (a key missing
@@ -269,23 +322,31 @@ async fn settle<R: Runtime>(
     call: &Call<'_, R>,
     results: Vec<Result<KeyResults>>,
     primary: impl Fn(&[u8]) -> usize,
-    needed: usize,
+    needed: Needed,
 ) -> Result<KeyResults> {
-    // A call refused as a whole (an invalid key) is refused alike everywhere.
-    let mut results = results.into_iter().collect::<Result<Vec<_>>>()?;
-    let reconcile = !matches!(kind, WriteKind::Delete);
-    let keys: Vec<Bytes> =
-        results
-            .iter()
-            .flat_map(|each| each.keys())
-            .fold(Vec::new(), |mut keys, key| {
-                if !keys.contains(key) {
-                    keys.push(key.clone());
-                }
-                keys
-            });
-    let mut answers = KeyResults::with_capacity_and_hasher(keys.len(), Default::default());
     let mut invalidate: Vec<Vec<Bytes>> = vec![Vec::new(); children.len()];
+    if let Some(position) = results.iter().position(Result::is_err) {
+        // Refused as a whole by one destination (an invalid key, no node to send to):
+        // what the others took is taken away again, and the call fails.
+        for (index, result) in results.iter().enumerate() {
+            if let Ok(written) = result {
+                invalidate[index].extend(written.keys().cloned());
+            }
+        }
+        delete_everywhere(children, &invalidate, call).await;
+        let mut results = results;
+        return results.swap_remove(position);
+    }
+    let mut results: Vec<KeyResults> = results.into_iter().flatten().collect();
+    let reconcile = !matches!(kind, WriteKind::Delete);
+    let mut keys: Vec<Bytes> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for key in results.iter().flat_map(|each| each.keys()) {
+        if seen.insert(key.clone()) {
+            keys.push(key.clone());
+        }
+    }
+    let mut answers = KeyResults::with_capacity_and_hasher(keys.len(), Default::default());
     for key in keys {
         let (sent_to, outcomes): (Vec<usize>, Vec<Result<()>>) = results
             .iter_mut()
@@ -298,26 +359,32 @@ async fn settle<R: Runtime>(
             .position(|&index| index == primary)
             .unwrap_or(0);
         let verdict = decide(outcomes, primary, needed, reconcile);
-        for position in verdict.invalidate {
+        let sent: Vec<&RouteNode<R>> = sent_to.iter().map(|&index| children[index]).collect();
+        for position in to_invalidate(&sent, &verdict) {
             if let Some(&index) = sent_to.get(position) {
                 invalidate[index].push(key.clone());
             }
         }
         answers.insert(key, verdict.answer);
     }
-    let aftermath = call.aftermath();
+    delete_everywhere(children, &invalidate, call).await;
+    Ok(answers)
+}
+
+/// Deletes each child's keys of `invalidate` from it, within the call's time. A delete
+/// that fails is reported to the write-failure handler by its pool.
+async fn delete_everywhere<R: Runtime>(
+    children: &[&RouteNode<R>],
+    invalidate: &[Vec<Bytes>],
+    call: &Call<'_, R>,
+) {
     let deletes = invalidate
         .iter()
         .zip(children)
         .filter(|(keys, _)| !keys.is_empty())
-        .map(|(keys, child)| {
-            let aftermath = &aftermath;
-            async move {
-                let items: Vec<Write<'_>> = keys.iter().map(|key| Write::key(key)).collect();
-                // A delete that fails is reported to the write-failure handler by its pool.
-                let _ = write(child, WriteKind::Delete, &items, aftermath).await;
-            }
+        .map(|(keys, child)| async move {
+            let items: Vec<Write<'_>> = keys.iter().map(|key| Write::key(key)).collect();
+            let _ = write(child, WriteKind::Delete, &items, call).await;
         });
     join_all(deletes).await;
-    Ok(answers)
 }

@@ -105,16 +105,18 @@ impl Route {
     /// - **Writes** (`set`, `add`, `cas`, `touch`, `incr`, `append`, the batched writes)
     ///   and **deletes** go to every replica at once. The call waits for every replica's
     ///   answer, so that no write is dropped behind the caller's back, and succeeds when
-    ///   `quorum` of them took it. It answers as the key's read replica did (or the first
-    ///   replica that answered, if that one failed).
+    ///   `quorum` of them took it. It answers as the key's read replica did (or, if that
+    ///   one failed, the next one in the order reads fail over in).
     /// - **Replicas that may disagree lose the key**: those that answered otherwise (an
     ///   `add` stored on one and refused on another; a `cas` whose token only one of them
-    ///   knows), and those that failed, which may hold the value from before. When too
-    ///   few took the write, it leaves the key on none. Those deletes get a timeout of
-    ///   their own; a delete that fails is reported to
+    ///   knows), and those that failed, which may hold the value from before. Those
+    ///   deletes run within the call's time; a delete that fails is reported to
     ///   [`on_write_failure`](crate::ClientBuilder::on_write_failure), as is every
     ///   replica's failed write. Writes sent with `noreply` are not answered, so not
     ///   reconciled either.
+    ///
+    /// A replica pool with a [gutter](Pool::gutter) answers for its dead nodes from the
+    /// gutter: their reads do not fail over to the other replicas.
     ///
     /// ```no_run
     /// # async fn f() -> memcache_tokio::Result<()> {
@@ -152,12 +154,15 @@ impl Route {
     ///
     /// In the phases that write both, a write (or delete) goes to both routes at once and
     /// the call waits for both. The old route stays the source of truth until the last
-    /// phase: the call answers as `from` did, fails if either side failed, and the new
-    /// side loses the key wherever it answered otherwise (or failed), so it only ever
-    /// holds what the old one holds, or nothing, and reading it first with the old one
-    /// behind it finds what reading the old one would. A `cas` whose token came from the
-    /// new side is refused by the old one (and the new one loses the key): the next read
-    /// falls back to the old side, whose token then works.
+    /// phase: the call answers as `from` did, and the new side loses the key wherever it
+    /// answered otherwise or failed, so it holds what the old one holds, or nothing
+    /// (unless that delete fails too, which is reported to
+    /// [`on_write_failure`](crate::ClientBuilder::on_write_failure)); reading it first
+    /// with the old one behind it finds what reading the old one would. While reads go to
+    /// the old side, a write fails only if the old side failed; once they go to the new
+    /// side, if either did. A `cas` whose token came from the new side is refused by the
+    /// old one (and the new one loses the key): the next read falls back to the old side,
+    /// whose token then works.
     ///
     /// When `from` and `to` are pools over the same servers (a move from one distribution
     /// to another), a key both keep on the same node is written there once, so that an
@@ -185,8 +190,9 @@ impl Route {
     /// that the caller gets `cold`'s CAS token. When `cold` cannot be read, or the item
     /// cannot be added there, the caller gets `warm`'s item (and its token). Writes go
     /// to `cold` only; deletes go to both, so that a deleted key does not come back from
-    /// `warm`. Leases (and so `get_or_compute`) look in `cold` only, and a `gat` that
-    /// falls back to `warm` touches the item there.
+    /// `warm`. Leases (and so `get_or_compute`) look in `cold` only, and a single-key
+    /// `gat` that falls back to `warm` touches the item there (`gat_many` reads `warm`
+    /// without touching it).
     ///
     /// A key written in `cold` and then evicted there is read from `warm` again, with
     /// whatever value `warm` holds; so is a key deleted while a read of it was filling
@@ -377,10 +383,12 @@ pub enum Phase {
     #[default]
     Old,
     /// Writes and deletes go to both routes; reads to the old one. The new route fills
-    /// with what is written.
+    /// with what is written; a write it misses loses the key there, and fails only if
+    /// the old route missed it too.
     WriteBothReadOld,
-    /// Writes and deletes go to both routes; reads to the new one, and a miss or an
-    /// unavailable node there is read from the old one.
+    /// Writes and deletes go to both routes, and fail if either route missed them; reads
+    /// go to the new one, and a miss or an unavailable node there is read from the old
+    /// one.
     WriteBothReadNew,
     /// Everything goes to the new route.
     New,

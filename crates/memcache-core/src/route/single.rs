@@ -17,7 +17,7 @@ use crate::ops::touch_delete::KeyCommand;
 use crate::route::call::{read_elsewhere, Call};
 use crate::route::many;
 use crate::route::tree::{RouteNode, Routes};
-use crate::route::verdict::decide;
+use crate::route::verdict::{decide, Needed, Verdict};
 use crate::route::Phase;
 
 /// The future of `op` on a routed client: a node command goes straight to its node's
@@ -274,7 +274,7 @@ where
                 let outcomes = join_all(each).await;
                 let primary = call.replica_for(key, replicas.len());
                 let children: Vec<&RouteNode<R>> = replicas.iter().collect();
-                let needed = quorum.of(replicas.len());
+                let needed = Needed::AtLeast(quorum.of(replicas.len()));
                 settle(&children, key, call, effect, outcomes, primary, needed).await
             }
             RouteNode::Migrate {
@@ -284,14 +284,15 @@ where
             } => match migration.phase() {
                 Phase::Old => write(from, key, call, effect, leaf).await,
                 Phase::New => write(to, key, call, effect, leaf).await,
-                // The old side stays the source of truth until the last phase: the new
-                // one holds what it holds, or nothing.
-                Phase::WriteBothReadOld | Phase::WriteBothReadNew => {
-                    both(from, to, key, call, effect, leaf).await
+                // The old side stays the source of truth until the last phase; once
+                // reads go to the new one, it must take every write too.
+                phase => {
+                    let needed = migration_needs(phase);
+                    both(from, to, key, call, effect, leaf, needed).await
                 }
             },
             RouteNode::WarmUp { cold, warm } if effect == Effect::Delete => {
-                both(cold, warm, key, call, effect, leaf).await
+                both(cold, warm, key, call, effect, leaf, Needed::AtLeast(2)).await
             }
             RouteNode::WarmUp { cold, .. } => write(cold, key, call, effect, leaf).await,
         }
@@ -308,6 +309,7 @@ async fn both<'a, 'l, R, T>(
     call: &'l Call<'_, R>,
     effect: Effect,
     leaf: &'l Leaf<'a, R, T>,
+    needed: Needed,
 ) -> Result<T>
 where
     'a: 'l,
@@ -322,7 +324,26 @@ where
         write(second, key, call, effect, leaf),
     )
     .await;
-    settle(&[first, second], key, call, effect, vec![one, other], 0, 2).await
+    settle(
+        &[first, second],
+        key,
+        call,
+        effect,
+        vec![one, other],
+        0,
+        needed,
+    )
+    .await
+}
+
+/// What a migration's write needs in `phase`: while reads go to the old side, the old
+/// side (the new one losing the key where it missed the write); once they go to the new
+/// side, both.
+pub(crate) fn migration_needs(phase: Phase) -> Needed {
+    match phase {
+        Phase::WriteBothReadOld => Needed::Primary,
+        _ => Needed::AtLeast(2),
+    }
 }
 
 /// Whether `a` and `b` are pools that keep `key` on the same node.
@@ -345,16 +366,33 @@ async fn settle<R: Runtime, T>(
     effect: Effect,
     outcomes: Vec<Result<T>>,
     primary: usize,
-    needed: usize,
+    needed: Needed,
 ) -> Result<T> {
     let reconcile = effect != Effect::Delete;
     let verdict = decide(outcomes, primary, needed, reconcile);
-    invalidate(children, &verdict.invalidate, key, call).await;
+    let which = to_invalidate(children, &verdict);
+    invalidate(children, &which, key, call).await;
     verdict.answer
 }
 
-/// Deletes `key` from the destinations `which` of `children`, each within a timeout of
-/// its own. A delete that fails is reported to the write-failure handler by its pool.
+/// The children that lose the key after `verdict`: those that answered otherwise, and
+/// the pools among those that failed (a route that failed settled its own destinations).
+pub(crate) fn to_invalidate<R: Runtime, T>(
+    children: &[&RouteNode<R>],
+    verdict: &Verdict<T>,
+) -> Vec<usize> {
+    let failed_pools = verdict
+        .failed
+        .iter()
+        .copied()
+        .filter(|&index| matches!(children.get(index), Some(RouteNode::Pool(_))));
+    let mut which: Vec<usize> = verdict.differ.iter().copied().chain(failed_pools).collect();
+    which.sort_unstable();
+    which
+}
+
+/// Deletes `key` from the destinations `which` of `children`, within the call's time. A
+/// delete that fails is reported to the write-failure handler by its pool.
 pub(crate) async fn invalidate<R: Runtime>(
     children: &[&RouteNode<R>],
     which: &[usize],
@@ -364,12 +402,11 @@ pub(crate) async fn invalidate<R: Runtime>(
     if which.is_empty() {
         return;
     }
-    let call = call.aftermath();
     let delete = KeyCommand::deletion(key);
     let leaf = exchange(&delete);
     let deletes = which
         .iter()
         .filter_map(|&index| children.get(index))
-        .map(|child| write(child, key, &call, Effect::Delete, &leaf));
+        .map(|child| write(child, key, call, Effect::Delete, &leaf));
     join_all(deletes).await;
 }

@@ -50,9 +50,20 @@ impl<R: Runtime> Routes<R> {
         self.pools.iter().find(|pool| pool.has_node(addr))
     }
 
-    /// Counts a read answered as a miss because of `error` on the node it names.
+    /// Counts a read answered as a miss because of `error` on the node it names (in the
+    /// first pool that has it).
     pub(crate) fn count_unavailable_miss(&self, error: &Error) {
-        for pool in &self.pools {
+        let named = crate::client::unavailable::error_node(error);
+        let pool = named.and_then(|name| {
+            self.pools.iter().find(|pool| {
+                let members = pool.members();
+                members
+                    .nodes
+                    .iter()
+                    .any(|node| node.addr.to_string() == name)
+            })
+        });
+        if let Some(pool) = pool {
             pool.count_unavailable_miss(error, None);
         }
     }
