@@ -107,6 +107,7 @@ macro_rules! scenarios {
                 replicas_take_every_write_and_share_the_reads,
                 replicas_agree_with_the_answer,
                 replicas_survive_a_dead_one,
+                replicas_survive_a_stopped_one,
                 replicas_fail_over_before_reading_a_miss,
                 migration_phases_route_as_documented,
                 migration_over_the_same_servers_writes_once,

@@ -228,6 +228,42 @@ pub async fn replicas_survive_a_dead_one<R: Runtime + Default>(suite: Suite) {
     assert_eq!(one.get(&keys[0]).await.unwrap().unwrap().value, "v9");
 }
 
+/// A replica that stops answering (SIGSTOP) costs a majority write its timeout, not its
+/// success; the writes it missed are reported.
+pub async fn replicas_survive_a_stopped_one<R: Runtime + Default>(suite: Suite) {
+    let servers = [Memcached::start(), Memcached::start(), Memcached::start()];
+    let replicas: Vec<Pool> = servers.iter().map(|server| pool(&[server])).collect();
+    let missed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let client = {
+        let missed = missed.clone();
+        routed::<R>(suite, Route::replicated(replicas, Quorum::Majority))
+            .timeout(Some(Duration::from_millis(300)))
+            .on_write_failure(move |failure| missed.lock().unwrap().push(failure.key.clone()))
+            .build()
+            .unwrap()
+    };
+    let keys = keys("stopped_replica", 3);
+    for key in &keys {
+        client.set(key, "before").await.unwrap();
+    }
+    servers[2].stop();
+    for key in &keys {
+        client.set(key, "during").await.unwrap();
+        for server in &servers[..2] {
+            assert_eq!(server.value(key).as_deref(), Some("during"));
+        }
+    }
+    servers[2].cont();
+    let missed = missed.lock().unwrap().clone();
+    for key in &keys {
+        let reports = missed
+            .iter()
+            .filter(|missed| *missed == key.as_bytes())
+            .count();
+        assert_eq!(reports, 1, "{key} reported {reports} times: {missed:?}");
+    }
+}
+
 /// With `miss_on_unavailable`, a read answers a miss only once every replica was tried.
 pub async fn replicas_fail_over_before_reading_a_miss<R: Runtime + Default>(suite: Suite) {
     let mut servers = [Memcached::start(), Memcached::start()];

@@ -561,7 +561,7 @@ impl<'c, R: Runtime, O: Operation> Exchange<'c, R, O> {
 
     /// Tells the application's handler of a write that failed with `error`.
     fn report_write_failure(&self, error: &Error) {
-        if self.op.may_leave_stale() {
+        if self.op.may_leave_stale() && !self.options.quiet {
             let handler = self.inner.config.on_write_failure.as_ref();
             let routing_key = self.options.routing_key.as_ref();
             write_failures::report(handler, self.op.key(), routing_key, error);

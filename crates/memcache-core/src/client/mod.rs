@@ -449,6 +449,9 @@ pub(crate) struct CallOptions {
     pub(crate) no_wait: bool,
     /// Route by this key instead of the request's own keys.
     pub(crate) routing_key: Option<Bytes>,
+    /// Failures are not reported to the write-failure handler: a route's clean-up of a
+    /// destination whose write failure was reported already.
+    pub(crate) quiet: bool,
 }
 
 /// How long [`Client::close`] waits for aborted connections to end.

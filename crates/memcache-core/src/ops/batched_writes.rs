@@ -366,7 +366,9 @@ impl<R: Runtime> Inner<R> {
                 unique.iter().map(|&item| (item, items[item].key)),
             ),
             results: KeyResults::with_capacity_and_hasher(unique.len(), ItemHasher::default()),
-            on_failure: self.config.on_write_failure.clone(),
+            on_failure: (!options.quiet)
+                .then(|| self.config.on_write_failure.clone())
+                .flatten(),
             routing_key: options.routing_key.clone(),
         };
         // One membership for the whole call.
@@ -510,6 +512,7 @@ impl<R: Runtime> Inner<R> {
             ),
             no_wait: send.options.no_wait,
             routing_key: None,
+            quiet: send.options.quiet,
         };
         if matches!(send.kind, WriteKind::Store { .. }) {
             self.ensure_meta(members, node, within_deadline()).await?;

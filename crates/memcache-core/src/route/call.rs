@@ -38,6 +38,19 @@ impl<'a, R: Runtime> Call<'a, R> {
         }
     }
 
+    /// The same call, its failures not reported (see [`CallOptions::quiet`]).
+    pub(crate) fn quietly(&self) -> Self {
+        let mut options = self.options.clone();
+        options.quiet = true;
+        Call {
+            runtime: self.runtime,
+            options,
+            deadline: self.deadline,
+            hash_tag: self.hash_tag,
+            miss_on_unavailable: self.miss_on_unavailable,
+        }
+    }
+
     /// The settings of the next request the call sends: the call's, with the time left.
     pub(crate) fn options(&self) -> CallOptions {
         let mut options = self.options.clone();

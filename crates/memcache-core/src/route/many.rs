@@ -14,7 +14,7 @@ use crate::ops::batched_writes::{KeyResults, Write, WriteKind};
 use crate::ops::fetch::Fetch;
 use crate::ops::item_map::{ItemMap, PartialItems};
 use crate::route::call::{read_elsewhere, Call};
-use crate::route::single::{fill, migration_needs, same_node, to_invalidate, WARM_FETCH};
+use crate::route::single::{failed_pools, fill, migration_needs, same_node, WARM_FETCH};
 use crate::route::tree::RouteNode;
 use crate::route::verdict::{decide, Needed};
 use crate::route::Phase;
@@ -325,6 +325,7 @@ async fn settle<R: Runtime>(
     needed: Needed,
 ) -> Result<KeyResults> {
     let mut invalidate: Vec<Vec<Bytes>> = vec![Vec::new(); children.len()];
+    let mut quietly: Vec<Vec<Bytes>> = vec![Vec::new(); children.len()];
     if let Some(position) = results.iter().position(Result::is_err) {
         // Refused as a whole by one destination (an invalid key, no node to send to):
         // what the others took is taken away again, and the call fails.
@@ -360,14 +361,25 @@ async fn settle<R: Runtime>(
             .unwrap_or(0);
         let verdict = decide(outcomes, primary, needed, reconcile);
         let sent: Vec<&RouteNode<R>> = sent_to.iter().map(|&index| children[index]).collect();
-        for position in to_invalidate(&sent, &verdict) {
-            if let Some(&index) = sent_to.get(position) {
+        for position in &verdict.differ {
+            if let Some(&index) = sent_to.get(*position) {
                 invalidate[index].push(key.clone());
+            }
+        }
+        // The failed writes were reported: their clean-up's failures would say it again.
+        for position in failed_pools(&sent, &verdict) {
+            if let Some(&index) = sent_to.get(position) {
+                quietly[index].push(key.clone());
             }
         }
         answers.insert(key, verdict.answer);
     }
-    delete_everywhere(children, &invalidate, call).await;
+    let quiet = call.quietly();
+    join(
+        delete_everywhere(children, &invalidate, call),
+        delete_everywhere(children, &quietly, &quiet),
+    )
+    .await;
     Ok(answers)
 }
 

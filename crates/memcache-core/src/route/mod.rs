@@ -110,10 +110,10 @@ impl Route {
     /// - **Replicas that may disagree lose the key**: those that answered otherwise (an
     ///   `add` stored on one and refused on another; a `cas` whose token only one of them
     ///   knows), and those that failed, which may hold the value from before. Those
-    ///   deletes run within the call's time; a delete that fails is reported to
-    ///   [`on_write_failure`](crate::ClientBuilder::on_write_failure), as is every
-    ///   replica's failed write. Writes sent with `noreply` are not answered, so not
-    ///   reconciled either.
+    ///   deletes run within the call's time. Every replica's failed write is reported to
+    ///   [`on_write_failure`](crate::ClientBuilder::on_write_failure) once; so is a
+    ///   failed delete of a replica that had answered. Writes sent with `noreply` are
+    ///   not answered, so not reconciled either.
     ///
     /// A replica pool with a [gutter](Pool::gutter) answers for its dead nodes from the
     /// gutter: their reads do not fail over to the other replicas.

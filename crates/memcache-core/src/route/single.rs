@@ -370,25 +370,29 @@ async fn settle<R: Runtime, T>(
 ) -> Result<T> {
     let reconcile = effect != Effect::Delete;
     let verdict = decide(outcomes, primary, needed, reconcile);
-    let which = to_invalidate(children, &verdict);
-    invalidate(children, &which, key, call).await;
+    let failed = failed_pools(children, &verdict);
+    // The failed writes were reported: their clean-up's failures would say it again.
+    let quiet = call.quietly();
+    join(
+        invalidate(children, &verdict.differ, key, call),
+        invalidate(children, &failed, key, &quiet),
+    )
+    .await;
     verdict.answer
 }
 
-/// The children that lose the key after `verdict`: those that answered otherwise, and
-/// the pools among those that failed (a route that failed settled its own destinations).
-pub(crate) fn to_invalidate<R: Runtime, T>(
+/// The pools among the children whose write failed (a route that failed settled its own
+/// destinations).
+pub(crate) fn failed_pools<R: Runtime, T>(
     children: &[&RouteNode<R>],
     verdict: &Verdict<T>,
 ) -> Vec<usize> {
-    let failed_pools = verdict
+    verdict
         .failed
         .iter()
         .copied()
-        .filter(|&index| matches!(children.get(index), Some(RouteNode::Pool(_))));
-    let mut which: Vec<usize> = verdict.differ.iter().copied().chain(failed_pools).collect();
-    which.sort_unstable();
-    which
+        .filter(|&index| matches!(children.get(index), Some(RouteNode::Pool(_))))
+        .collect()
 }
 
 /// Deletes `key` from the destinations `which` of `children`, within the call's time. A
