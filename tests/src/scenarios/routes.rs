@@ -21,18 +21,23 @@ fn routed<R: Runtime + Default>(suite: Suite, route: Route) -> ClientBuilder<R> 
     Client::<R>::routed(route).protocol(suite.protocol)
 }
 
+/// Three servers, and a client of them as replicas, each write taken by all.
+fn three_replicas<R: Runtime + Default>(suite: Suite) -> ([Memcached; 3], Client<R>) {
+    let servers = [Memcached::start(), Memcached::start(), Memcached::start()];
+    let replicas: Vec<Pool> = servers.iter().map(|server| pool(&[server])).collect();
+    let client = routed::<R>(suite, Route::replicated(replicas, Quorum::All))
+        .build()
+        .unwrap();
+    (servers, client)
+}
+
 fn keys(name: &str, count: usize) -> Vec<String> {
     let p = prefix(name);
     (0..count).map(|i| format!("{p}{i}")).collect()
 }
 
 pub async fn replicas_take_every_write_and_share_the_reads<R: Runtime + Default>(suite: Suite) {
-    let servers = [Memcached::start(), Memcached::start(), Memcached::start()];
-    let [a, b, c] = &servers;
-    let replicas = [pool(&[a]), pool(&[b]), pool(&[c])];
-    let client = routed::<R>(suite, Route::replicated(replicas, Quorum::All))
-        .build()
-        .unwrap();
+    let (servers, client) = three_replicas::<R>(suite);
     let keys = keys("replicas", 60);
     for key in &keys {
         client.set(key, "v1").await.unwrap();
@@ -89,12 +94,8 @@ pub async fn replicas_take_every_write_and_share_the_reads<R: Runtime + Default>
 /// Replicas that answer a write differently end up agreeing with what the caller was
 /// told, and a `cas` succeeds with the token of whichever replica was read.
 pub async fn replicas_agree_with_the_answer<R: Runtime + Default>(suite: Suite) {
-    let servers = [Memcached::start(), Memcached::start(), Memcached::start()];
-    let [a, b, c] = &servers;
-    let replicas = [pool(&[a]), pool(&[b]), pool(&[c])];
-    let client = routed::<R>(suite, Route::replicated(replicas, Quorum::All))
-        .build()
-        .unwrap();
+    let (servers, client) = three_replicas::<R>(suite);
+    let b = &servers[1];
     for key in keys("disagree", 12) {
         // One replica has the key already: an `add` is refused there and taken elsewhere.
         b.put(&key, "old");

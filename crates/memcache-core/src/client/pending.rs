@@ -34,6 +34,7 @@ where
     O::Output: Send,
 {
     /// The request `op` on `client`, with `options`.
+    #[inline]
     pub(crate) fn new(client: &'c Inner<R>, op: O, options: CallOptions) -> Self {
         let flow = match &client.routes {
             None => Either::Left(Exchange::new(client, op, options)),
@@ -46,6 +47,9 @@ where
 impl<R: Runtime, O: Operation> Future for Pending<'_, R, O> {
     type Output = Result<O::Output>;
 
+    // Inlined into the caller, so that a request without a route costs what polling its
+    // `Exchange` directly would.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().flow {
             Either::Left(exchange) => Pin::new(exchange).poll(cx),

@@ -215,7 +215,10 @@ impl<K: AsRef<[u8]>, V: ToValue> StoreMany<K, V> {
             mode: self.mode,
             exptime: resolve(self.exptime),
         };
-        inner.write_routed(kind, &items, options).await
+        match inner.routes {
+            None => inner.write_many(kind, &items, options).await,
+            Some(_) => inner.write_routed(kind, &items, options).await,
+        }
     }
 }
 
@@ -266,7 +269,10 @@ impl<K: AsRef<[u8]>> KeyMany<K> {
             None => WriteKind::Delete,
             Some(exptime) => WriteKind::Touch(resolve(exptime)),
         };
-        inner.write_routed(kind, &items, options).await
+        match inner.routes {
+            None => inner.write_many(kind, &items, options).await,
+            Some(_) => inner.write_routed(kind, &items, options).await,
+        }
     }
 }
 

@@ -363,9 +363,12 @@ impl<K: AsRef<[u8]>> GetMany<K> {
             kind: resolve_kind(&inner.config, self.fetch.kind),
             ..self.fetch
         };
-        let mut found = inner
-            .retrieve_routed(fetch, &keys, options, gather, miss)
-            .await?;
+        // A client without a route fetches on its own nodes directly, with no future
+        // around the fetch's.
+        let mut found = match inner.routes {
+            None => (inner.retrieve_many(fetch, &keys, options, gather, miss)).await?,
+            Some(_) => (inner.retrieve_routed(fetch, &keys, options, gather, miss)).await?,
+        };
         // Compressed values decode within the client's largest, as `get_as` reads them.
         let max_value_len = inner.config.encoder.max_value_len();
         for item in found.items.values_mut() {
