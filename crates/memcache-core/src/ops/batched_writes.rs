@@ -215,9 +215,9 @@ impl<K: AsRef<[u8]>, V: ToValue> StoreMany<K, V> {
             mode: self.mode,
             exptime: resolve(self.exptime),
         };
-        match inner.routes {
+        match &inner.routes {
             None => inner.write_many(kind, &items, options).await,
-            Some(_) => inner.write_routed(kind, &items, options).await,
+            Some(routes) => inner.write_routed(routes, kind, &items, options).await,
         }
     }
 }
@@ -269,9 +269,9 @@ impl<K: AsRef<[u8]>> KeyMany<K> {
             None => WriteKind::Delete,
             Some(exptime) => WriteKind::Touch(resolve(exptime)),
         };
-        match inner.routes {
+        match &inner.routes {
             None => inner.write_many(kind, &items, options).await,
-            Some(_) => inner.write_routed(kind, &items, options).await,
+            Some(routes) => inner.write_routed(routes, kind, &items, options).await,
         }
     }
 }

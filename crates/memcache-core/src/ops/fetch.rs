@@ -365,9 +365,11 @@ impl<K: AsRef<[u8]>> GetMany<K> {
         };
         // A client without a route fetches on its own nodes directly, with no future
         // around the fetch's.
-        let mut found = match inner.routes {
+        let mut found = match &inner.routes {
             None => (inner.retrieve_many(fetch, &keys, options, gather, miss)).await?,
-            Some(_) => (inner.retrieve_routed(fetch, &keys, options, gather, miss)).await?,
+            Some(routes) => {
+                (inner.retrieve_routed(routes, fetch, &keys, options, gather, miss)).await?
+            }
         };
         // Compressed values decode within the client's largest, as `get_as` reads them.
         let max_value_len = inner.config.encoder.max_value_len();

@@ -1,4 +1,4 @@
-//! Where a client's multi-key requests enter its route, when it has one.
+//! Where a routed client's multi-key requests enter its route.
 
 use crate::client::fan_out::Gather;
 use crate::client::unavailable::is_unavailable;
@@ -10,22 +10,21 @@ use crate::ops::fetch::Fetch;
 use crate::ops::item_map::PartialItems;
 use crate::route::call::Call;
 use crate::route::many;
+use crate::route::tree::Routes;
 
 impl<R: Runtime> Inner<R> {
-    /// [`Inner::retrieve_many`] on the client's pool, or through its route: there, a node
-    /// still unavailable once the route looked everywhere it may answers its keys as
-    /// misses when `miss` and the client say so.
+    /// [`Inner::retrieve_many`] through the client's `routes`: a node still unavailable
+    /// once the route looked everywhere it may answers its keys as misses when `miss` and
+    /// the client say so.
     pub(crate) async fn retrieve_routed(
         &self,
+        routes: &Routes<R>,
         fetch: Fetch,
         keys: &[&[u8]],
         options: CallOptions,
         gather: Gather,
         miss: bool,
     ) -> Result<PartialItems> {
-        let Some(routes) = &self.routes else {
-            return self.retrieve_many(fetch, keys, options, gather, miss).await;
-        };
         let call = Call::start(self, options);
         let mut found = many::read(&routes.root, fetch, keys, &call).await?;
         if miss && call.miss_on_unavailable {
@@ -43,16 +42,14 @@ impl<R: Runtime> Inner<R> {
         }
     }
 
-    /// [`Inner::write_many`] on the client's pool, or through its route.
+    /// [`Inner::write_many`] through the client's `routes`.
     pub(crate) async fn write_routed(
         &self,
+        routes: &Routes<R>,
         kind: WriteKind,
         items: &[Write<'_>],
         options: CallOptions,
     ) -> Result<KeyResults> {
-        let Some(routes) = &self.routes else {
-            return self.write_many(kind, items, options).await;
-        };
         let call = Call::start(self, options);
         many::write(&routes.root, kind, items, &call).await
     }

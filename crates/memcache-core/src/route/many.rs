@@ -28,15 +28,6 @@ pub(crate) fn read<'a, R: Runtime>(
     keys: &'a [&'a [u8]],
     call: &'a Call<'a, R>,
 ) -> BoxFuture<'a, Result<PartialItems>> {
-    read_partial(node, fetch, keys, call)
-}
-
-fn read_partial<'a, R: Runtime>(
-    node: &'a RouteNode<R>,
-    fetch: Fetch,
-    keys: &'a [&'a [u8]],
-    call: &'a Call<'a, R>,
-) -> BoxFuture<'a, Result<PartialItems>> {
     Box::pin(async move {
         if keys.is_empty() {
             return Ok(PartialItems::default());
@@ -66,16 +57,14 @@ fn read_partial<'a, R: Runtime>(
                 to,
                 migration,
             } => match migration.phase() {
-                Phase::Old | Phase::WriteBothReadOld => read_partial(from, fetch, keys, call).await,
-                Phase::New => read_partial(to, fetch, keys, call).await,
-                Phase::WriteBothReadNew => match read_partial(to, fetch, keys, call).await {
-                    Err(error) if read_elsewhere(&error) => {
-                        read_partial(from, fetch, keys, call).await
-                    }
+                Phase::Old | Phase::WriteBothReadOld => read(from, fetch, keys, call).await,
+                Phase::New => read(to, fetch, keys, call).await,
+                Phase::WriteBothReadNew => match read(to, fetch, keys, call).await {
+                    Err(error) if read_elsewhere(&error) => read(from, fetch, keys, call).await,
                     Err(error) => Err(error),
                     Ok(found) => {
                         let missing = missing(keys, &found.items);
-                        let old = read_partial(from, fetch, &missing, call).await?;
+                        let old = read(from, fetch, &missing, call).await?;
                         Ok(superseded(found, old))
                     }
                 },
@@ -102,7 +91,7 @@ async fn read_replicas<'a, R: Runtime>(
         }
         let replica = &replicas[(first + offset) % replicas.len()];
         let more = offset + 1 < replicas.len();
-        let read = match read_partial(replica, fetch, &left, call).await {
+        let read = match read(replica, fetch, &left, call).await {
             // No node of the replica could be asked: all of it on the next one.
             Err(error) if more && read_elsewhere(&error) => continue,
             Err(error) => return Err(error),
@@ -195,10 +184,10 @@ async fn warm_up<'a, R: Runtime>(
         _ => RetrieveKind::Get,
     };
     let warm_fetch = Fetch { kind, ..WARM_FETCH };
-    let found = match read_partial(cold, fetch, keys, call).await {
+    let found = match read(cold, fetch, keys, call).await {
         // The cold route cannot answer: the warm one does, and nothing is filled.
         Err(error) if read_elsewhere(&error) => {
-            let from_warm = read_partial(warm, warm_fetch, keys, call).await?;
+            let from_warm = read(warm, warm_fetch, keys, call).await?;
             return Ok(strip(from_warm, fetch));
         }
         Err(error) => return Err(error),
@@ -208,7 +197,7 @@ async fn warm_up<'a, R: Runtime>(
     if missing.is_empty() {
         return Ok(found);
     }
-    let from_warm = read_partial(warm, warm_fetch, &missing, call).await?;
+    let from_warm = read(warm, warm_fetch, &missing, call).await?;
     if !found.errors.is_empty() {
         // A cold node failed: its keys come from warm, and nothing is filled.
         return Ok(superseded(found, strip(from_warm, fetch)));
@@ -219,7 +208,7 @@ async fn warm_up<'a, R: Runtime>(
         .map(|(key, item)| async move { fill(cold, key, item, call).await.then_some(key) });
     let filled: Vec<&Bytes> = join_all(fills).await.into_iter().flatten().collect();
     let filled: Vec<&[u8]> = filled.iter().map(|key| &***key).collect();
-    let again = read_partial(cold, fetch, &filled, call).await?;
+    let again = read(cold, fetch, &filled, call).await?;
     let mut found = superseded(found, PartialItems::default());
     let from_warm = strip(from_warm, fetch);
     found.errors.extend(from_warm.errors);

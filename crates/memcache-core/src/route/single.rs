@@ -33,12 +33,14 @@ where
     O: Operation + Sync + 'c,
     O::Output: Send,
 {
-    if let Target::Node(Ok(addr)) = op.target() {
-        let pool = routes.pool_with(addr).map_or(client, |pool| &**pool);
+    let node_pool = match op.target() {
+        Target::Key => None,
+        // An address that does not parse fails on the client itself.
+        Target::Node(addr) => Some(addr.as_ref().ok().and_then(|addr| routes.pool_with(addr))),
+    };
+    if let Some(pool) = node_pool {
+        let pool = pool.map_or(client, |pool| &**pool);
         return Either::Left(Exchange::new(pool, op, options));
-    }
-    if let Target::Node(Err(_)) = op.target() {
-        return Either::Left(Exchange::new(client, op, options));
     }
     Either::Right(Box::pin(async move {
         let call = Call::start(client, options);
